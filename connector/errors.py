@@ -1,0 +1,78 @@
+"""The healthsync exception tree.
+
+    HealthsyncError                   exit 1 (anything not more specific)
+    ├── ConfigError                   exit 2: configuration, mapping or validation error
+    ├── SourceError                   exit 1: reading or aggregating the usage data failed
+    │   └── RejectedShareError        exit 2: too many input rows were rejected
+    ├── LockHeldError                 exit 3: another run holds the lease lock
+    └── DestinationError              exit 1
+        ├── RetriableError            429, 5xx, network: retried by the one retry layer
+        ├── FatalDestinationError     exit 1: the run cannot go on (e.g. daily limit reached)
+        │   └── AuthError             exit 5: authentication or permission refused
+        └── RejectedRecordError       one record refused (4xx); reported, retried next run
+
+Library errors are translated at the boundary (`raise ... from exc`); no message ever carries a token,
+an Authorization header or a query string.
+"""
+
+from __future__ import annotations
+
+
+class HealthsyncError(Exception):
+    """Root of every error healthsync raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(HealthsyncError):
+    """The configuration or a mapping is invalid; the message names file, key and expectation."""
+
+    exit_code = 2
+
+
+class SourceError(HealthsyncError):
+    """The usage data could not be read or aggregated."""
+
+
+class RejectedShareError(SourceError):
+    """More input rows were rejected than `source.max_rejected_share` allows."""
+
+    exit_code = 2
+
+
+class LockHeldError(HealthsyncError):
+    """Another run holds the lease lock."""
+
+    exit_code = 3
+
+
+class DestinationError(HealthsyncError):
+    """A destination call failed."""
+
+
+class RetriableError(DestinationError):
+    """A transient failure (429, 5xx, network); the retry layer tries again."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class FatalDestinationError(DestinationError):
+    """The destination refuses in a way that stops the run."""
+
+
+class AuthError(FatalDestinationError):
+    """The token is missing, invalid or lacks a scope."""
+
+    exit_code = 5
+
+
+class RejectedRecordError(DestinationError):
+    """The destination refused one record; the rest go on."""
+
+    def __init__(self, message: str, *, record_key: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.record_key = record_key
+        self.status = status

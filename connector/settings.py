@@ -1,0 +1,173 @@
+"""One settings object: the YAML config file, overridden by `HEALTHSYNC_*` environment variables.
+
+Precedence (highest first): environment variables (`HEALTHSYNC_SCORING__WINDOW_DAYS=14`), the YAML file, the
+defaults below. Tokens are never part of the file: they come from the environment or from secret files
+(`/run/secrets/hubspot_access_token`) through :class:`Secrets`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from connector.errors import ConfigError
+from connector.yamlfile import YamlDocument, load_yaml
+from scoring.config import ScoringConfig
+
+ENV_PREFIX = "HEALTHSYNC_"
+CONFIG_ENV = "HEALTHSYNC_CONFIG"
+SECRETS_DIR = Path("/run/secrets")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TableColumns(_Strict):
+    """Logical column name -> the column name in the source, per table (only the ones that differ)."""
+
+    events: dict[str, str] = Field(default_factory=dict)
+    accounts: dict[str, str] = Field(default_factory=dict)
+    users: dict[str, str] = Field(default_factory=dict)
+
+
+class SourceConfig(_Strict):
+    kind: Literal["sql", "files", "segment"] = "files"
+    url: str | None = Field(default=None, description="SQLAlchemy URL (kind sql or segment)")
+    events: str | None = Field(default=None, description="table name, SELECT, or file path/glob")
+    accounts: str | None = None
+    users: str | None = None
+    schema_: str | None = Field(default=None, alias="schema", description="database schema of the tables")
+    columns: TableColumns = Field(default_factory=TableColumns)
+    max_rejected_share: float = Field(default=0.1, ge=0, le=1)
+    sample_rows: int = Field(default=5, ge=0, le=100)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class StateConfig(_Strict):
+    url: str = "sqlite:///healthsync-state.db"
+    lock_ttl_seconds: int = Field(default=900, ge=10)
+
+
+class DestinationConfig(_Strict):
+    enabled: bool = False
+    mapping: str
+    base_url: str | None = None
+    timeout_seconds: float = Field(default=30, gt=0)
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    max_retry_seconds: float = Field(default=120, gt=0)
+
+
+class HubSpotConfig(DestinationConfig):
+    mapping: str = "hubspot"
+    create_companies: bool = False
+    complete_cleared_tasks: bool = True
+    requests_per_10s: int = Field(default=100, ge=1)
+
+
+class IntercomConfig(DestinationConfig):
+    mapping: str = "intercom"
+    requests_per_10s: int = Field(default=166, ge=1)
+
+
+class Destinations(_Strict):
+    hubspot: HubSpotConfig = Field(default_factory=HubSpotConfig)
+    intercom: IntercomConfig = Field(default_factory=IntercomConfig)
+
+
+class Settings(BaseSettings):
+    """The whole configuration (SPEC section 7)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
+    )
+
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    destinations: Destinations = Field(default_factory=Destinations)
+    config_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init kwargs; the environment wins over it.
+        return (env_settings, init_settings)
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.config_dir / candidate
+
+
+class Secrets(BaseSettings):
+    """Tokens: from the environment or from files in /run/secrets; never printed, logged or stored."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    hubspot_access_token: SecretStr | None = None
+    intercom_access_token: SecretStr | None = None
+
+    @classmethod
+    def load(cls, secrets_dir: Path = SECRETS_DIR) -> Secrets:
+        if secrets_dir.is_dir():
+            return cls(_secrets_dir=secrets_dir)  # type: ignore[call-arg]
+        return cls()
+
+
+def _env_name(loc: tuple[str | int, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+
+
+def _env_origin(loc: tuple[str | int, ...]) -> str | None:
+    """The environment variable that set `loc` (or one of its parents), if any."""
+    for end in range(len(loc), 0, -1):
+        name = _env_name(loc[:end])
+        if name in os.environ:
+            return name
+    return None
+
+
+def _describe(error: dict[str, Any], doc: YamlDocument | None) -> str:
+    loc = tuple(error["loc"])
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; see `healthsync init` for every key)"
+    elif "input" in error and not isinstance(error["input"], dict | list):
+        message = f"{message} (got {error['input']!r})"
+    env = _env_origin(loc)
+    if env is not None:
+        return f"environment variable {env}: {key}: {message}"
+    where = doc.where(loc) if doc is not None else "defaults"
+    return f"{where}: {key}: {message}"
+
+
+def config_path(explicit: str | Path | None) -> Path | None:
+    """The config file named on the command line, else by HEALTHSYNC_CONFIG, else none."""
+    chosen = explicit or os.environ.get(CONFIG_ENV)
+    return Path(chosen) if chosen else None
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load and validate the configuration; every problem is reported at once as a ConfigError."""
+    file = config_path(path)
+    doc = load_yaml(file) if file is not None else None
+    data: dict[str, Any] = dict(doc.data) if doc is not None else {}
+    data["config_dir"] = (file.parent if file is not None else Path.cwd()).resolve()
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        lines = [_describe(dict(error), doc) for error in exc.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

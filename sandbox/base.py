@@ -1,0 +1,346 @@
+"""The machinery both sandboxes share: HTTP server, routing, control API, faults, rate windows, request log.
+
+A sandbox subclasses :class:`Sandbox`, registers its routes with :meth:`Sandbox.route` and keeps its objects in
+memory. Every API request passes, in order: latency -> connection reset -> 429 burst -> 5xx -> rate window ->
+handler; after the handler has committed, the response may be dropped (``drop_after_commit_rate``).
+The control API lives under ``/_sandbox/`` and is never subject to faults or limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+JSON = dict[str, Any]
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        if not self.body:
+            return None
+        return json.loads(self.body)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class BadJson(Exception):
+    """The request body is not valid JSON."""
+
+
+@dataclass
+class Faults:
+    error_rate: float = 0.0
+    rate_limit_burst: float = 0.0
+    latency_ms: float = 0.0
+    drop_after_commit_rate: float = 0.0
+    reset_rate: float = 0.0
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "error_rate",
+        "rate_limit_burst",
+        "latency_ms",
+        "drop_after_commit_rate",
+        "reset_rate",
+    )
+
+
+BURST_LENGTH = 3  # a 429 burst answers the request that started it and the next two
+
+
+class RateWindow:
+    """A fixed window of `limit` requests per `seconds`, like HubSpot's ten-secondly and Intercom's limits."""
+
+    def __init__(self, limit: int, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self._clock = clock
+        self._start = clock()
+        self.used = 0
+
+    def _roll(self) -> None:
+        now = self._clock()
+        if now - self._start >= self.seconds:
+            self._start = now
+            self.used = 0
+
+    def take(self) -> bool:
+        """Count one request; False when the window is full (the request is refused)."""
+        self._roll()
+        if self.used >= self.limit:
+            return False
+        self.used += 1
+        return True
+
+    @property
+    def remaining(self) -> int:
+        self._roll()
+        return max(self.limit - self.used, 0)
+
+    @property
+    def resets_in(self) -> float:
+        return max(self.seconds - (self._clock() - self._start), 0.0)
+
+
+Handler = Callable[[Request], Response]
+
+
+class Sandbox:
+    """Base class of a stateful API emulator. Subclasses add routes, state and their error shapes."""
+
+    name = "sandbox"
+    default_limit = 100
+    default_window_seconds = 10.0
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.lock = threading.RLock()
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.faults = Faults()
+        self.log: list[JSON] = []
+        self._burst_left = 0
+        self.configure_limits(self.default_limit, self.default_window_seconds)
+        self.register()
+        self.reset()
+
+    # -- to override -------------------------------------------------------------------------------------
+    def register(self) -> None:
+        """Register the API routes with :meth:`route`."""
+
+    def reset_state(self) -> None:
+        """Forget every stored object (and re-create the built-in ones)."""
+
+    def snapshot(self) -> JSON:
+        """The stored objects, for ``GET /_sandbox/state``."""
+        return {}
+
+    def is_write(self, request: Request) -> bool:
+        """Writes are every request other than GETs, searches and batch reads."""
+        return request.method != "GET"
+
+    def rate_limit(self, request: Request) -> Response | None:
+        """Apply the documented limits; a Response (429) refuses the request."""
+        if not self.window.take():
+            return self.too_many_requests(request)
+        return None
+
+    def too_many_requests(self, request: Request) -> Response:
+        return Response(429, {"message": "rate limited"})
+
+    def server_error(self, request: Request) -> Response:
+        return Response(500, {"message": "internal error"})
+
+    def not_found(self, request: Request) -> Response:
+        return Response(404, {"message": f"no route for {request.method} {request.path}"})
+
+    def bad_json(self, request: Request) -> Response:
+        return Response(400, {"message": "invalid JSON body"})
+
+    def decorate(self, request: Request, response: Response) -> None:
+        """Add headers every response carries (rate-limit headers, for instance)."""
+
+    # -- machinery ---------------------------------------------------------------------------------------
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        """Register `handler` for `method` and a path pattern with ``{name}`` placeholders."""
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
+        self._routes.append((method, re.compile(f"^{regex}$"), handler))
+
+    def configure_limits(self, requests_per_window: int, window_seconds: float) -> None:
+        self.window = RateWindow(requests_per_window, window_seconds)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.rng = random.Random(self.seed)
+            self.log = []
+            self._burst_left = 0
+            self.faults = Faults()
+            self.configure_limits(self.default_limit, self.default_window_seconds)
+            self.reset_state()
+
+    def dispatch(self, request: Request) -> Response:
+        for method, regex, handler in self._routes:
+            match = regex.match(request.path)
+            if match and method == request.method:
+                request.params = match.groupdict()
+                return handler(request)
+        return self.not_found(request)
+
+    def control(self, request: Request) -> Response:
+        action = request.path.removeprefix("/_sandbox/")
+        if request.method == "GET" and action == "requests":
+            return Response(200, list(self.log))
+        if request.method == "GET" and action == "state":
+            return Response(200, self.snapshot())
+        if request.method == "POST" and action == "reset":
+            self.reset()
+            return Response(200, {"ok": True})
+        if request.method == "PUT" and action == "faults":
+            body = request.json() or {}
+            unknown = set(body) - set(Faults.FIELDS)
+            if unknown:
+                return Response(400, {"message": f"unknown fault settings: {sorted(unknown)}"})
+            self.faults = Faults(**{key: float(value) for key, value in body.items()})
+            return Response(200, {key: getattr(self.faults, key) for key in Faults.FIELDS})
+        if request.method == "PUT" and action == "limits":
+            body = request.json() or {}
+            limit = int(body.get("requests_per_window", self.window.limit))
+            seconds = float(body.get("window_seconds", self.window.seconds))
+            self.configure_limits(limit, seconds)
+            return Response(200, {"requests_per_window": limit, "window_seconds": seconds})
+        return Response(404, {"message": f"unknown control call {request.method} {request.path}"})
+
+    def _chance(self, rate: float) -> bool:
+        return rate > 0 and self.rng.random() < rate
+
+    def _pre_faults(self, request: Request) -> Response | str | None:
+        """Faults that happen before the handler: 'reset', a 429 or a 5xx response, or None."""
+        if self._chance(self.faults.reset_rate):
+            return "reset"
+        if self._burst_left > 0 or self._chance(self.faults.rate_limit_burst):
+            self._burst_left = (self._burst_left or BURST_LENGTH) - 1
+            return self.too_many_requests(request)
+        if self._chance(self.faults.error_rate):
+            return self.server_error(request)
+        return None
+
+    def serve(self, request: Request) -> tuple[Response | None, bool]:
+        """Answer one request: (response or None for a reset connection, whether to drop the response)."""
+        if request.path.startswith("/_sandbox/"):
+            with self.lock:
+                return self.control(request), False
+        if self.faults.latency_ms > 0:
+            time.sleep(self.faults.latency_ms / 1000)
+        with self.lock:
+            entry: JSON = {
+                "method": request.method,
+                "path": request.path,
+                "query": {key: values[0] for key, values in request.query.items()},
+                "timestamp": time.time(),
+                "write": self.is_write(request),
+                "status": None,
+            }
+            self.log.append(entry)
+            fault = self._pre_faults(request)
+            if fault == "reset":
+                entry["fault"] = "reset"
+                return None, False
+            response = fault if isinstance(fault, Response) else self.rate_limit(request)
+            if response is not None:
+                entry["fault"] = "rate_limit" if response.status == 429 else "error"
+            else:
+                try:
+                    response = self.dispatch(request)
+                except BadJson:
+                    response = self.bad_json(request)
+            self.decorate(request, response)
+            entry["status"] = response.status
+            drop = 200 <= response.status < 300 and self._chance(self.faults.drop_after_commit_rate)
+            if drop:
+                entry["fault"] = "dropped_after_commit"
+            return response, drop
+
+
+def _abort(sock: socket.socket) -> None:
+    """Close with RST so that the client sees a connection reset, as after a load-balancer failure."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _handle(self) -> None:
+            split = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            request = Request(
+                method=self.command,
+                path=split.path.rstrip("/") or "/",
+                query=parse_qs(split.query, keep_blank_values=True),
+                headers={key.lower(): value for key, value in self.headers.items()},
+                body=body,
+            )
+            response, drop = sandbox.serve(request)
+            if response is None or drop:
+                self.close_connection = True
+                _abort(self.connection)
+                return
+            payload = b"" if response.body is None else json.dumps(response.body).encode()
+            self.send_response(response.status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            for key, value in response.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the request log is served by the control API."""
+
+    return _Handler
+
+
+class SandboxServer:
+    """Serves a sandbox on host:port (0 picks a free port) from a background thread."""
+
+    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.sandbox = sandbox
+        self.httpd = ThreadingHTTPServer((host, port), _handler_for(sandbox))
+        self.httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> SandboxServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name=self.sandbox.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,76 @@
+"""Shared fixtures: sandboxes on free ports (started once per session), real PostgreSQL, temp folders."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from sandbox.base import SandboxServer
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _pg_reachable() -> str | None:
+    """None when the PostgreSQL server answers, else the reason it does not."""
+    try:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3):
+            return None
+    except Exception as exc:  # any failure means: skip, and say why
+        return f"PostgreSQL on 127.0.0.1:5432 is not reachable ({type(exc).__name__})"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    reason = _pg_reachable()
+    if reason is not None:
+        pytest.skip(reason)
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import psycopg
+
+    name = f"hs_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def hubspot_server() -> Iterator[SandboxServer]:
+    from sandbox.hubspot import HubSpotSandbox
+
+    with SandboxServer(HubSpotSandbox(seed=0)) as server:
+        yield server
+
+
+@pytest.fixture
+def hubspot(hubspot_server: SandboxServer) -> SandboxServer:
+    """The HubSpot sandbox, reset to empty for this test."""
+    hubspot_server.sandbox.reset()
+    return hubspot_server
+
+
+@pytest.fixture(scope="session")
+def intercom_server() -> Iterator[SandboxServer]:
+    from sandbox.intercom import IntercomSandbox
+
+    with SandboxServer(IntercomSandbox(seed=0)) as server:
+        yield server
+
+
+@pytest.fixture
+def intercom(intercom_server: SandboxServer) -> SandboxServer:
+    """The Intercom sandbox, reset to empty for this test."""
+    intercom_server.sandbox.reset()
+    return intercom_server
