@@ -1,0 +1,21 @@
+"""The sync-state store: acknowledged values, checkpoints, the lease lock, run history, rejections, tasks."""
+
+from __future__ import annotations
+
+from state.lease import Lease, default_holder
+from state.migrate import head_revision
+from state.models import Ack, RecordState, Rejection, RunRecord, TaskState, TaskStatus
+from state.store import StateStore
+
+__all__ = [
+    "Ack",
+    "Lease",
+    "RecordState",
+    "Rejection",
+    "RunRecord",
+    "StateStore",
+    "TaskState",
+    "TaskStatus",
+    "default_holder",
+    "head_revision",
+]

@@ -1,0 +1,142 @@
+"""The lease lock: one run at a time across processes and machines that share the state database.
+
+A lease is one row in `lease` (primary key = lock name). Taking it is atomic without any database-specific
+locking: a conditional UPDATE takes over an *expired* row, else an INSERT relies on the primary key; whoever
+loses either race sees rowcount 0 or an IntegrityError. Renew and release only touch the row while it still
+carries this lease's random token, so a lease that expired and was taken over can't clobber its successor.
+On PostgreSQL the database clock decides expiry (machines' clocks may differ); on SQLite the local clock does.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from connector.errors import LockHeldError
+from state.schema import lease as lease_table
+
+LOCK_NAME = "sync"
+
+
+def default_holder() -> str:
+    """A holder name that says where the run is: host and process id."""
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def now_utc(connection: Connection) -> datetime:
+    """The clock that decides lease expiry: the server's on PostgreSQL, this machine's otherwise."""
+    if connection.dialect.name == "postgresql":
+        value = connection.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
+        if isinstance(value, datetime):
+            return value.astimezone(UTC)
+    return datetime.now(UTC)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class Lease:
+    """A held lease lock; renew it before `expires_at`, release it when done (or use it as a context manager)."""
+
+    def __init__(self, engine: Engine, *, holder: str, token: str, ttl_seconds: float, expires_at: datetime) -> None:
+        self._engine = engine
+        self._token = token
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self.holder = holder
+        self.expires_at = expires_at
+        self.released = False
+
+    def renew(self) -> None:
+        """Push `expires_at` one TTL into the future; LockHeldError if the lease was lost (expired and taken over)."""
+        with self._engine.begin() as conn:
+            expires_at = now_utc(conn) + self._ttl
+            result = conn.execute(
+                sa.update(lease_table)
+                .where(lease_table.c.name == LOCK_NAME, lease_table.c.token == self._token)
+                .values(expires_at=expires_at)
+            )
+            if result.rowcount != 1:
+                held_by = _describe(conn) or "nobody holds the lock now"
+                raise LockHeldError(f"the lease of {self.holder} was lost (it expired): {held_by}")
+        self.expires_at = expires_at
+
+    def release(self) -> None:
+        """Give the lock up; a no-op when it was already released or lost."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.delete(lease_table).where(lease_table.c.name == LOCK_NAME, lease_table.c.token == self._token)
+            )
+        self.released = True
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"Lease(holder={self.holder!r}, expires_at={_stamp(self.expires_at)!r})"
+
+
+def acquire(
+    engine: Engine,
+    holder: str,
+    ttl_seconds: float,
+    *,
+    wait: bool = False,
+    timeout: float | None = None,
+    poll_seconds: float = 1.0,
+) -> Lease:
+    """Take the lock or raise LockHeldError; with `wait`, poll until it is free (or until `timeout` seconds)."""
+    if ttl_seconds <= 0 or poll_seconds <= 0:
+        raise ValueError("ttl_seconds and poll_seconds must be positive")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        lease = _try_acquire(engine, holder, ttl_seconds)
+        if lease is not None:
+            return lease
+        with engine.connect() as conn:
+            held_by = _describe(conn)
+        if held_by is None:  # released between our attempt and the look: try again at once
+            continue
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if not wait or (remaining is not None and remaining <= 0):
+            raise LockHeldError(f"{held_by} (waited {timeout:g}s)" if wait and timeout is not None else held_by)
+        time.sleep(poll_seconds if remaining is None else min(poll_seconds, remaining))
+
+
+def _try_acquire(engine: Engine, holder: str, ttl_seconds: float) -> Lease | None:
+    token = uuid.uuid4().hex
+    with engine.begin() as conn:
+        now = now_utc(conn)
+        expires_at = now + timedelta(seconds=ttl_seconds)
+        values = {"holder": holder, "token": token, "acquired_at": now, "expires_at": expires_at}
+        taken_over = conn.execute(
+            sa.update(lease_table)
+            .where(lease_table.c.name == LOCK_NAME, lease_table.c.expires_at <= now)
+            .values(values)
+        )
+    if taken_over.rowcount != 1:
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.insert(lease_table).values(name=LOCK_NAME, **values))
+        except IntegrityError:
+            return None
+    return Lease(engine, holder=holder, token=token, ttl_seconds=ttl_seconds, expires_at=expires_at)
+
+
+def _describe(conn: Connection) -> str | None:
+    """Who holds the lock, as the LockHeldError message; None when nobody does."""
+    row = conn.execute(sa.select(lease_table).where(lease_table.c.name == LOCK_NAME)).one_or_none()
+    if row is None:
+        return None
+    return f"another run holds the lock: {row.holder} since {_stamp(row.acquired_at)}, expires {_stamp(row.expires_at)}"

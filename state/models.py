@@ -1,0 +1,77 @@
+"""The values the state store hands out and takes in: plain frozen dataclasses, no ORM objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+TaskStatus = Literal["intent", "open", "completed"]
+TASK_STATUSES: tuple[TaskStatus, ...] = ("intent", "open", "completed")
+
+
+@dataclass(frozen=True)
+class Ack:
+    """One record a destination acknowledged: its key, its remote id if known, and the fields it now holds."""
+
+    key: str
+    remote_id: str | None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordState:
+    """What a destination last acknowledged for one record."""
+
+    key: str
+    remote_id: str | None
+    values: dict[str, Any]
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One `healthsync` run; `finished_at`, `exit_code` are None while it runs (or if it was killed)."""
+
+    id: int
+    command: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    exit_code: int | None
+    counts: dict[str, dict[str, int]]
+    summary: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record a destination refused; open (`resolved_at` None) until the destination acknowledges it."""
+
+    id: int
+    run_id: int
+    destination: str
+    object_type: str
+    key: str
+    reason: str
+    status: int | None
+    attempts: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """One task per identity (e.g. account, play, period): `intent` before the create call, then `open`, `completed`."""
+
+    destination: str
+    identity: str
+    trace_id: str
+    account_key: str
+    play: str
+    period: str
+    status: TaskStatus
+    remote_id: str | None
+    intended_at: datetime
+    created_at: datetime | None
+    completed_at: datetime | None

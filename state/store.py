@@ -1,0 +1,332 @@
+"""StateStore: what the sync engine remembers between runs (never any token).
+
+    store = StateStore.open("sqlite:///healthsync-state.db")   # creates or upgrades the schema in place
+    with store.acquire_lock(default_holder(), ttl_seconds=900) as lease:
+        run_id = store.start_run("run")
+        known = store.records("hubspot", "company")              # diff desired values against these
+        store.acknowledge("hubspot", "company", acks)              # one transaction per acknowledged batch
+        store.finish_run(run_id, status="ok", exit_code=0, counts={"hubspot": {"updated": 3}})
+
+Exactly-once tasks: record `task_intent` (with a trace id the engine writes into the task) BEFORE the create
+call; after the create call succeeds, `task_created`. A run that finds a task still at `intent` does not know
+whether the create reached the destination, so it first searches the destination for the trace id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, Row
+
+from state import migrate
+from state.engine import create_engine, parse_url, translate_errors
+from state.lease import Lease, acquire
+from state.models import TASK_STATUSES, Ack, RecordState, Rejection, RunRecord, TaskState
+from state.schema import records as records_table
+from state.schema import rejections as rejections_table
+from state.schema import runs as runs_table
+from state.schema import tasks as tasks_table
+
+_CHUNK = 500  # keys per IN (...) list, well under every backend's bound-parameter limit
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+class StateStore:
+    """The sync-state store on one SQLAlchemy Engine (SQLite file by default, PostgreSQL for production)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> StateStore:
+        """Open the store at `url`, creating or upgrading its schema in place; ConfigError if it can't be opened."""
+        parsed = parse_url(url)
+        engine = create_engine(parsed)
+        try:
+            with translate_errors(parsed, "open"):
+                migrate.upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def schema_version(self) -> str | None:
+        """The Alembic revision the database is at (the head revision once opened)."""
+        with self._engine.connect() as conn:
+            return migrate.current_revision(conn)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    # lease lock
+
+    def acquire_lock(
+        self,
+        holder: str,
+        ttl_seconds: float,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        poll_seconds: float = 1.0,
+    ) -> Lease:
+        """Take the one-run-at-a-time lease; LockHeldError naming the holder unless `wait` (then up to `timeout`)."""
+        return acquire(self._engine, holder, ttl_seconds, wait=wait, timeout=timeout, poll_seconds=poll_seconds)
+
+    # runs
+
+    def start_run(self, command: str) -> int:
+        with self._engine.begin() as conn:
+            statement = sa.insert(runs_table).values(command=command, started_at=_now(), status="running", counts={})
+            return int(conn.execute(statement.returning(runs_table.c.id)).scalar_one())
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        exit_code: int,
+        counts: dict[str, dict[str, int]],
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        """Close a run with its status, exit code and counts per destination (created, updated, rejected, ...)."""
+        values = {"finished_at": _now(), "status": status, "exit_code": exit_code, "counts": counts, "summary": summary}
+        with self._engine.begin() as conn:
+            result = conn.execute(sa.update(runs_table).where(runs_table.c.id == run_id).values(values))
+            if result.rowcount != 1:
+                raise KeyError(f"no run with id {run_id}")
+
+    def runs(self, limit: int = 20) -> list[RunRecord]:
+        """The newest runs first."""
+        query = sa.select(runs_table).order_by(runs_table.c.id.desc()).limit(limit)
+        with self._engine.connect() as conn:
+            return [_run_record(row) for row in conn.execute(query)]
+
+    # acknowledged remote values
+
+    def records(self, destination: str, object_type: str) -> dict[str, RecordState]:
+        """What `destination` last acknowledged for every record of `object_type`, by key."""
+        query = sa.select(records_table).where(
+            records_table.c.destination == destination, records_table.c.object_type == object_type
+        )
+        with self._engine.connect() as conn:
+            return {row.key: _record_state(row) for row in conn.execute(query)}
+
+    def acknowledge(self, destination: str, object_type: str, items: Iterable[Ack]) -> None:
+        """Checkpoint one acknowledged batch in ONE transaction, and resolve open rejections of those keys.
+
+        Values merge field by field into what is stored (a field set to None is stored as None, not removed);
+        a remote id of None keeps the stored one. A key given twice merges in order.
+        """
+        with self._engine.begin() as conn:
+            batch = _fold(items)
+            if not batch:
+                return
+            stored = self._stored(conn, destination, object_type, list(batch))
+            now = _now()
+            rows = [_merged_row(ack, stored.get(key), now) for key, ack in batch.items()]
+            updates = [row for row in rows if row["b_key"] in stored]
+            inserts = [row for row in rows if row["b_key"] not in stored]
+            where = (records_table.c.destination == destination, records_table.c.object_type == object_type)
+            if updates:
+                statement = sa.update(records_table).where(*where, records_table.c.key == sa.bindparam("b_key"))
+                conn.execute(statement.values(_bound_columns()), updates)
+            if inserts:
+                fixed = {"destination": destination, "object_type": object_type, "key": sa.bindparam("b_key")}
+                conn.execute(sa.insert(records_table).values(fixed | _bound_columns()), inserts)
+            _resolve(conn, destination, object_type, list(batch), now)
+
+    def forget(self, destination: str | None = None, *, tasks: bool = False) -> int:
+        """Drop acknowledged values (all, or of one destination) so the next run resends everything.
+
+        Task rows are kept unless `tasks=True`: dropping them gives up the exactly-once guarantee for
+        tasks whose create call may have reached the destination. Runs and rejections stay as history.
+        """
+        tables = [records_table, tasks_table] if tasks else [records_table]
+        removed = 0
+        with self._engine.begin() as conn:
+            for table in tables:
+                statement = sa.delete(table)
+                if destination is not None:
+                    statement = statement.where(table.c.destination == destination)
+                removed += conn.execute(statement).rowcount
+        return removed
+
+    @staticmethod
+    def _stored(conn: Connection, destination: str, object_type: str, keys: list[str]) -> dict[str, RecordState]:
+        found: dict[str, RecordState] = {}
+        for chunk in _chunks(keys):
+            query = sa.select(records_table).where(
+                records_table.c.destination == destination,
+                records_table.c.object_type == object_type,
+                records_table.c.key.in_(chunk),
+            )
+            found |= {row.key: _record_state(row) for row in conn.execute(query)}
+        return found
+
+    # rejected records
+
+    def reject(
+        self, run_id: int, destination: str, object_type: str, key: str, reason: str, status: int | None = None
+    ) -> None:
+        """Keep a refused record with its reason; a record already open gets the new reason and one more attempt."""
+        t = rejections_table
+        now = _now()
+        with self._engine.begin() as conn:
+            open_id = conn.execute(
+                sa.select(t.c.id).where(*_open_rejection(destination, object_type, [key])).order_by(t.c.id).limit(1)
+            ).scalar_one_or_none()
+            values = {"run_id": run_id, "reason": reason, "status": status, "last_seen_at": now}
+            if open_id is None:
+                identity = {"destination": destination, "object_type": object_type, "key": key}
+                conn.execute(sa.insert(t).values(values | identity | {"attempts": 1, "first_seen_at": now}))
+            else:
+                conn.execute(sa.update(t).where(t.c.id == open_id).values(values | {"attempts": t.c.attempts + 1}))
+
+    def resolve_rejections(self, destination: str, object_type: str, keys: Iterable[str]) -> None:
+        with self._engine.begin() as conn:
+            _resolve(conn, destination, object_type, list(keys), _now())
+
+    def rejections(self, *, open_only: bool = True) -> list[Rejection]:
+        """Rejections in the order they were first seen; only the unresolved ones unless `open_only=False`."""
+        query = sa.select(rejections_table).order_by(rejections_table.c.id)
+        if open_only:
+            query = query.where(rejections_table.c.resolved_at.is_(None))
+        with self._engine.connect() as conn:
+            return [Rejection(**row._asdict()) for row in conn.execute(query)]
+
+    # exactly-once tasks
+
+    def task_intent(
+        self, destination: str, identity: str, trace_id: str, account_key: str, play: str, period: str
+    ) -> TaskState:
+        """Record the intent to create a task BEFORE the create call; returns the existing task for a known identity."""
+        existing = self._task(destination, identity)
+        if existing is not None:
+            return existing
+        values: dict[str, Any] = {"destination": destination, "identity": identity, "trace_id": trace_id}
+        values |= {
+            "account_key": account_key,
+            "play": play,
+            "period": period,
+            "status": "intent",
+            "intended_at": _now(),
+        }
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(sa.insert(tasks_table).values(values))
+        except sa.exc.IntegrityError:  # another process recorded the same intent first
+            pass
+        task = self._task(destination, identity)
+        assert task is not None  # inserted above, or by the process that won the race
+        return task
+
+    def task_created(self, destination: str, identity: str, remote_id: str) -> None:
+        """The create call succeeded (or the task was found by its trace id): the task is open at `remote_id`."""
+        self._set_task(destination, identity, status="open", remote_id=remote_id, created_at=_now())
+
+    def task_completed(self, destination: str, identity: str) -> None:
+        self._set_task(destination, identity, status="completed", completed_at=_now())
+
+    def tasks(self, destination: str, *, status: str | None = None) -> list[TaskState]:
+        """Tasks of `destination` in intent order, optionally only those with `status` (intent | open | completed)."""
+        query = sa.select(tasks_table).where(tasks_table.c.destination == destination)
+        if status is not None:
+            if status not in TASK_STATUSES:
+                raise ValueError(f"task status {status!r} is not one of {', '.join(TASK_STATUSES)}")
+            query = query.where(tasks_table.c.status == status)
+        query = query.order_by(tasks_table.c.intended_at, tasks_table.c.identity)
+        with self._engine.connect() as conn:
+            return [TaskState(**row._asdict()) for row in conn.execute(query)]
+
+    def _task(self, destination: str, identity: str) -> TaskState | None:
+        t = tasks_table
+        query = sa.select(t).where(t.c.destination == destination, t.c.identity == identity)
+        with self._engine.connect() as conn:
+            row = conn.execute(query).one_or_none()
+        return None if row is None else TaskState(**row._asdict())
+
+    def _set_task(self, destination: str, identity: str, **values: Any) -> None:
+        t = tasks_table
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                sa.update(t).where(t.c.destination == destination, t.c.identity == identity).values(values)
+            )
+            if result.rowcount != 1:
+                raise KeyError(f"no task intent {identity!r} for {destination}: call task_intent first")
+
+
+def _fold(items: Iterable[Ack]) -> dict[str, Ack]:
+    batch: dict[str, Ack] = {}
+    for ack in items:
+        earlier = batch.get(ack.key)
+        batch[ack.key] = (
+            ack if earlier is None else Ack(ack.key, ack.remote_id or earlier.remote_id, earlier.values | ack.values)
+        )
+    return batch
+
+
+def _merged_row(ack: Ack, stored: RecordState | None, now: datetime) -> dict[str, Any]:
+    values = dict(ack.values) if stored is None else stored.values | ack.values
+    remote_id = ack.remote_id if ack.remote_id is not None or stored is None else stored.remote_id
+    return {"b_key": ack.key, "b_remote_id": remote_id, "b_values": values, "b_updated_at": now}
+
+
+def _bound_columns() -> dict[str, Any]:
+    return {name: sa.bindparam(f"b_{name}") for name in ("remote_id", "values", "updated_at")}
+
+
+def _open_rejection(destination: str, object_type: str, keys: Sequence[str]) -> tuple[sa.ColumnElement[bool], ...]:
+    t = rejections_table
+    return (
+        t.c.destination == destination,
+        t.c.object_type == object_type,
+        t.c.key.in_(keys),
+        t.c.resolved_at.is_(None),
+    )
+
+
+def _resolve(conn: Connection, destination: str, object_type: str, keys: list[str], now: datetime) -> None:
+    for chunk in _chunks(keys):
+        conn.execute(
+            sa.update(rejections_table).where(*_open_rejection(destination, object_type, chunk)).values(resolved_at=now)
+        )
+
+
+def _record_state(row: Row[Any]) -> RecordState:
+    return RecordState(key=row.key, remote_id=row.remote_id, values=dict(row.values), updated_at=row.updated_at)
+
+
+def _run_record(row: Row[Any]) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        command=row.command,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        status=row.status,
+        exit_code=row.exit_code,
+        counts=row.counts,
+        summary=row.summary,
+    )
