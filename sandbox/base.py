@@ -37,7 +37,10 @@ class Request:
     def json(self) -> Any:
         if not self.body:
             return None
-        return json.loads(self.body)
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise BadJson(str(exc)) from exc
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -169,6 +172,13 @@ class Sandbox:
     def decorate(self, request: Request, response: Response) -> None:
         """Add headers every response carries (rate-limit headers, for instance)."""
 
+    def configure_extra_limits(self, settings: JSON) -> JSON:
+        """Apply the sandbox's own keys of ``PUT /_sandbox/limits`` (all but the two common ones).
+
+        Returns the current values of the sandbox's own limits, which the answer includes.
+        """
+        return {}
+
     # -- machinery ---------------------------------------------------------------------------------------
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         """Register `handler` for `method` and a path pattern with ``{name}`` placeholders."""
@@ -216,7 +226,9 @@ class Sandbox:
             limit = int(body.get("requests_per_window", self.window.limit))
             seconds = float(body.get("window_seconds", self.window.seconds))
             self.configure_limits(limit, seconds)
-            return Response(200, {"requests_per_window": limit, "window_seconds": seconds})
+            extra = {key: value for key, value in body.items() if key not in ("requests_per_window", "window_seconds")}
+            current = self.configure_extra_limits(extra)
+            return Response(200, {"requests_per_window": limit, "window_seconds": seconds, **current})
         return Response(404, {"message": f"unknown control call {request.method} {request.path}"})
 
     def _chance(self, rate: float) -> bool:
@@ -237,7 +249,10 @@ class Sandbox:
         """Answer one request: (response or None for a reset connection, whether to drop the response)."""
         if request.path.startswith("/_sandbox/"):
             with self.lock:
-                return self.control(request), False
+                try:
+                    return self.control(request), False
+                except BadJson:
+                    return self.bad_json(request), False
         if self.faults.latency_ms > 0:
             time.sleep(self.faults.latency_ms / 1000)
         with self.lock:
@@ -248,6 +263,7 @@ class Sandbox:
                 "timestamp": time.time(),
                 "write": self.is_write(request),
                 "status": None,
+                "body": _logged_body(request),
             }
             self.log.append(entry)
             fault = self._pre_faults(request)
@@ -270,6 +286,14 @@ class Sandbox:
             return response, drop
 
 
+def _logged_body(request: Request) -> Any:
+    """The JSON body for the request log (None when absent or not JSON); headers are never logged."""
+    try:
+        return request.json()
+    except BadJson:
+        return None
+
+
 def _abort(sock: socket.socket) -> None:
     """Close with RST so that the client sees a connection reset, as after a load-balancer failure."""
     with contextlib.suppress(OSError):
@@ -280,6 +304,7 @@ def _abort(sock: socket.socket) -> None:
 def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out separately; without this, +40 ms per request
 
         def _handle(self) -> None:
             split = urlsplit(self.path)

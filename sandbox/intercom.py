@@ -1,0 +1,163 @@
+"""Intercom sandbox: the REST API 2.16 (and 2.14 where they differ) for the endpoints healthsync uses.
+
+Every response is JSON and carries ``X-RateLimit-Limit`` / ``X-RateLimit-Remaining`` / ``X-RateLimit-Reset`` (epoch
+seconds) and ``X-Request-Id``; a refused request answers an ``error.list`` body. Requests need
+``Authorization: Bearer <any token>`` (none -> 401 ``unauthorized``; the token ``forbidden-token`` -> 403
+``api_plan_restricted``). ``Intercom-Version`` may be 2.14 or 2.16 (absent: the workspace default, 2.16) and is
+echoed back; any other value is a 400 ``intercom_version_invalid``.
+
+Routes::
+
+    POST /companies                      create or update by company_id (custom_attributes checked)
+    GET  /companies?company_id=|name=    one company (the live API's shape); else ?tag_id=|segment_id= -> list
+    GET  /companies/{id}                 one company by Intercom id
+    POST /companies/list                 list (companies without users are left out, as documented)
+    GET  /companies/scroll               scroll
+    POST /contacts/{id}/companies        attach a contact to a company
+    GET  /data_attributes?model=         list; POST /data_attributes creates
+    GET  /tags, GET /tags/{id}, POST /tags (create, rename, tag/untag companies, tag users)
+    POST /contacts/{id}/tags, DELETE /contacts/{id}/tags/{tag_id}
+    POST /contacts, POST /contacts/search
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sandbox import intercom_attributes as attributes
+from sandbox import intercom_companies as companies
+from sandbox import intercom_contacts as contacts
+from sandbox import intercom_tags as tags
+from sandbox.base import JSON, BadJson, Request, Response, Sandbox
+from sandbox.intercom_store import DEFAULT_VERSION, SUPPORTED_VERSIONS, IntercomError, IntercomStore, error_list
+
+FORBIDDEN_TOKEN = "forbidden-token"
+_READS = frozenset({("POST", "/contacts/search"), ("POST", "/companies/list")})
+
+
+class IntercomSandbox(Sandbox):
+    name = "intercom"
+    default_limit = 166
+    default_window_seconds = 10
+
+    def __init__(self, seed: int = 0, default_version: str = DEFAULT_VERSION) -> None:
+        self.default_version = default_version
+        self.store = IntercomStore(seed)
+        super().__init__(seed)
+
+    # -- Sandbox hooks -----------------------------------------------------------------------------------
+    def register(self) -> None:
+        json_routes: list[tuple[str, str, Callable[[Request], JSON]]] = [
+            ("GET", "/companies/scroll", lambda r: companies.scroll(self.store, r.arg("scroll_param"))),
+            ("POST", "/companies/list", lambda r: companies.list_companies(self.store, _query(r))),
+            ("GET", "/companies", lambda r: companies.retrieve(self.store, _query(r))),
+            ("POST", "/companies", lambda r: companies.upsert(self.store, _body(r))),
+            ("GET", "/companies/{company_id}", lambda r: companies.find(self.store, r.params["company_id"])),
+            ("POST", "/contacts/search", lambda r: contacts.search(self.store, _body(r))),
+            ("POST", "/contacts", lambda r: contacts.create(self.store, _body(r))),
+            ("POST", "/contacts/{contact_id}/companies", self._attach_company),
+            ("POST", "/contacts/{contact_id}/tags", self._tag_contact),
+            ("DELETE", "/contacts/{contact_id}/tags/{tag_id}", self._untag_contact),
+            ("GET", "/data_attributes", self._list_attributes),
+            ("POST", "/data_attributes", lambda r: attributes.create_attribute(self.store, _body(r))),
+            ("GET", "/tags", lambda r: tags.list_tags(self.store)),
+            ("POST", "/tags", lambda r: tags.create_or_tag(self.store, _body(r), self._version(r))),
+            ("GET", "/tags/{tag_id}", lambda r: tags.find_tag(self.store, r.params["tag_id"])),
+        ]
+        for method, pattern, handler in json_routes:
+            self.route(method, pattern, _ok(handler))
+
+    def reset_state(self) -> None:
+        self.store = IntercomStore(self.seed)
+
+    def snapshot(self) -> JSON:
+        return self.store.snapshot()
+
+    def is_write(self, request: Request) -> bool:
+        return request.method != "GET" and (request.method, request.path) not in _READS
+
+    def dispatch(self, request: Request) -> Response:
+        refused = self._authenticate(request) or self._check_version(request)
+        if refused is not None:
+            return refused
+        try:
+            return super().dispatch(request)
+        except IntercomError as exc:
+            return self._error(exc.status, exc.code, exc.message)
+
+    def too_many_requests(self, request: Request) -> Response:
+        limit, seconds = self.window.limit, self.window.seconds
+        return self._error(429, "rate_limit_exceeded", f"Exceeded rate limit of {limit} in {seconds:g} seconds")
+
+    def server_error(self, request: Request) -> Response:
+        return self._error(500, "server_error", "Server Error")
+
+    def not_found(self, request: Request) -> Response:
+        return self._error(404, "not_found", "Resource Not Found")
+
+    def bad_json(self, request: Request) -> Response:
+        return self._error(400, "bad_request", "Request body is not valid JSON")
+
+    def decorate(self, request: Request, response: Response) -> None:
+        """Rate-limit headers on every response (a fault-burst 429 looks the same), request id, version echo."""
+        remaining = 0 if response.status == 429 else self.window.remaining
+        response.headers["X-RateLimit-Limit"] = str(self.window.limit)
+        response.headers["X-RateLimit-Remaining"] = str(remaining)
+        response.headers["X-RateLimit-Reset"] = str(math.ceil(time.time() + self.window.resets_in))
+        body = response.body if isinstance(response.body, dict) else {}
+        response.headers["X-Request-Id"] = str(body.get("request_id") or self.store.request_id())
+        version = request.header("intercom-version") or self.default_version
+        if version in SUPPORTED_VERSIONS:
+            response.headers["Intercom-Version"] = version
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def _error(self, status: int, code: str, message: str) -> Response:
+        return Response(status, error_list(self.store.request_id(), code, message))
+
+    def _authenticate(self, request: Request) -> Response | None:
+        scheme, _, token = (request.header("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return self._error(401, "unauthorized", "Access Token Invalid")
+        if token.strip() == FORBIDDEN_TOKEN:
+            return self._error(403, "api_plan_restricted", "Active subscription needed.")
+        return None
+
+    def _check_version(self, request: Request) -> Response | None:
+        version = request.header("intercom-version")
+        if version is None or version in SUPPORTED_VERSIONS:
+            return None
+        return self._error(400, "intercom_version_invalid", f"Intercom-Version '{version}' is not a valid API version")
+
+    def _version(self, request: Request) -> str:
+        return request.header("intercom-version") or self.default_version
+
+    def _attach_company(self, request: Request) -> JSON:
+        return companies.attach_contact(self.store, request.params["contact_id"], _body(request))
+
+    def _tag_contact(self, request: Request) -> JSON:
+        return tags.tag_contact(self.store, request.params["contact_id"], _body(request))
+
+    def _untag_contact(self, request: Request) -> JSON:
+        return tags.untag_contact(self.store, request.params["contact_id"], request.params["tag_id"])
+
+    def _list_attributes(self, request: Request) -> JSON:
+        include_archived = (request.arg("include_archived") or "false").lower() == "true"
+        return attributes.list_attributes(self.store, request.arg("model"), include_archived)
+
+
+def _ok(handler: Callable[[Request], JSON]) -> Callable[[Request], Response]:
+    return lambda request: Response(200, handler(request))
+
+
+def _body(request: Request) -> Any:
+    try:
+        return request.json()
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise BadJson(str(exc)) from exc
+
+
+def _query(request: Request) -> dict[str, str]:
+    return {key: values[0] for key, values in request.query.items() if values}
