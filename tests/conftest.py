@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from sandbox.base import SandboxServer
+from state import StateStore
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -44,6 +46,20 @@ def pg_url(pg_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A state-store URL: a SQLite file, or a fresh PostgreSQL database (skipped when unreachable)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nested' / 'state.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(state_url: str) -> Iterator[StateStore]:
+    with StateStore.open(state_url) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="session")

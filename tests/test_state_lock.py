@@ -6,7 +6,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,6 @@ from connector.errors import LockHeldError
 from state import StateStore
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[StateStore]:
-    with StateStore.open(store_url) as opened:
-        yield opened
 
 
 def test_second_acquire_names_the_holder(store: StateStore) -> None:
@@ -116,14 +102,14 @@ else:
 
 
 @pytest.mark.parametrize("fresh", [False, True], ids=["schema-ready", "fresh-database"])
-def test_processes_racing_for_the_lock_exactly_one_wins(store_url: str, tmp_path: Path, fresh: bool) -> None:
+def test_processes_racing_for_the_lock_exactly_one_wins(state_url: str, tmp_path: Path, fresh: bool) -> None:
     """Four OS processes start together; with a fresh database they also race to create the schema."""
     if not fresh:
-        StateStore.open(store_url).close()
+        StateStore.open(state_url).close()
     names = [f"proc-{i}" for i in range(4)]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _CONTENDER, store_url, name, str(tmp_path)],
+            [sys.executable, "-c", _CONTENDER, state_url, name, str(tmp_path)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -15,15 +15,8 @@ from state.engine import create_engine, parse_url
 TABLES = {"alembic_version", "lease", "records", "rejections", "runs", "tasks"}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    return str(request.getfixturevalue("pg_url"))
-
-
-def test_schema_created_from_empty(store_url: str) -> None:
-    with StateStore.open(store_url) as store:
+def test_schema_created_from_empty(state_url: str) -> None:
+    with StateStore.open(state_url) as store:
         assert store.schema_version == head_revision() == "0002"
         inspector = sa.inspect(store.engine)
         assert set(inspector.get_table_names()) == TABLES
@@ -31,13 +24,13 @@ def test_schema_created_from_empty(store_url: str) -> None:
         assert "ix_rejections_lookup" in {i["name"] for i in inspector.get_indexes("rejections")}
         store.acknowledge("hubspot", "company", [Ack("acme", "1", {"score": 1})])
 
-    with StateStore.open(store_url) as again:  # opening an up-to-date store changes nothing
+    with StateStore.open(state_url) as again:  # opening an up-to-date store changes nothing
         assert again.schema_version == "0002"
         assert again.records("hubspot", "company")["acme"].values == {"score": 1}
 
 
-def _fill_at_0001(store_url: str) -> None:
-    engine = create_engine(parse_url(store_url))
+def _fill_at_0001(state_url: str) -> None:
+    engine = create_engine(parse_url(state_url))
     try:
         migrate.upgrade(engine, "0001")
         with engine.begin() as conn:
@@ -76,10 +69,10 @@ def _fill_at_0001(store_url: str) -> None:
         engine.dispose()
 
 
-def test_upgrade_in_place_from_0001_keeps_the_data(store_url: str) -> None:
-    _fill_at_0001(store_url)
+def test_upgrade_in_place_from_0001_keeps_the_data(state_url: str) -> None:
+    _fill_at_0001(state_url)
 
-    with StateStore.open(store_url) as store:
+    with StateStore.open(state_url) as store:
         assert store.schema_version == "0002"
         (run,) = store.runs()
         assert (run.command, run.status, run.exit_code, run.counts, run.summary) == (
@@ -102,9 +95,9 @@ def test_upgrade_in_place_from_0001_keeps_the_data(store_url: str) -> None:
         assert new_run == run.id + 1
 
 
-def test_downgrade_and_upgrade_again(store_url: str) -> None:
-    StateStore.open(store_url).close()
-    engine = create_engine(parse_url(store_url))
+def test_downgrade_and_upgrade_again(state_url: str) -> None:
+    StateStore.open(state_url).close()
+    engine = create_engine(parse_url(state_url))
     try:
         migrate.downgrade(engine, "0001")
         assert "summary" not in {c["name"] for c in sa.inspect(engine).get_columns("runs")}
@@ -112,16 +105,16 @@ def test_downgrade_and_upgrade_again(store_url: str) -> None:
         assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
     finally:
         engine.dispose()
-    with StateStore.open(store_url) as store:
+    with StateStore.open(state_url) as store:
         assert store.schema_version == "0002"
 
 
-def test_a_newer_schema_than_known_is_refused(store_url: str) -> None:
-    with StateStore.open(store_url) as store, store.engine.begin() as conn:
+def test_a_newer_schema_than_known_is_refused(state_url: str) -> None:
+    with StateStore.open(state_url) as store, store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
 
     with pytest.raises(ConfigError, match=r"schema revision '0099'.*newest known: '0002'"):
-        StateStore.open(store_url)
+        StateStore.open(state_url)
 
 
 def test_sqlite_relative_path_creates_the_folder_and_uses_wal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
