@@ -1,0 +1,196 @@
+"""The sync engine: validate, lock, score, then plan and apply every enabled destination."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from connector.destination import Destination, SyncContext
+from connector.errors import AuthError, ConfigError, HealthsyncError
+from connector.hubspot import HubSpotDestination
+from connector.hubspot_client import HubSpotClient
+from connector.intercom import IntercomDestination
+from connector.intercom_client import IntercomClient
+from connector.pipeline import ScoreResult, compute_scores
+from connector.plan import DestinationPlan, SyncCounts
+from connector.ratelimit import RateLimiter
+from connector.retry import RetryPolicy
+from connector.settings import DestinationConfig, Secrets, Settings
+from mappings.loader import load_mapping
+from mappings.models import HubSpotMapping, IntercomMapping
+from state import StateStore
+
+log = logging.getLogger("healthsync")
+INTERCOM_API_VERSION = "2.14"
+
+
+@dataclass
+class RunSummary:
+    """The outcome of one `run` or `plan`."""
+
+    run_id: int | None
+    plans: dict[str, DestinationPlan] = field(default_factory=dict)
+    counts: dict[str, SyncCounts] = field(default_factory=dict)
+    scores: ScoreResult | None = None
+
+    @property
+    def rejected(self) -> int:
+        return sum(c.rejected for c in self.counts.values())
+
+    @property
+    def exit_code(self) -> int:
+        return 4 if self.rejected else 0
+
+
+def enabled_destinations(settings: Settings) -> dict[str, DestinationConfig]:
+    configs = {"hubspot": settings.destinations.hubspot, "intercom": settings.destinations.intercom}
+    return {name: config for name, config in configs.items() if config.enabled}
+
+
+def score_columns() -> dict[str, set[str]]:
+    """The score columns a mapping may name, per mapping section."""
+    from scoring import ACCOUNT_COLUMNS, USER_COLUMNS
+
+    return {"companies": set(ACCOUNT_COLUMNS), "contacts": set(USER_COLUMNS)}
+
+
+def load_mappings(settings: Settings, *, every: bool = False) -> dict[str, Any]:
+    """Every enabled (or, with `every`, every configured) destination's mapping, validated before any call."""
+    configs = {"hubspot": settings.destinations.hubspot, "intercom": settings.destinations.intercom}
+    return {
+        name: load_mapping(name, config.mapping, settings.config_dir, score_columns())
+        for name, config in configs.items()
+        if every or config.enabled
+    }
+
+
+def _token(secrets: Secrets, name: str) -> str:
+    secret = getattr(secrets, f"{name}_access_token")
+    if secret is None:
+        env = f"{name.upper()}_ACCESS_TOKEN"
+        raise AuthError(f"{name}: no access token; set {env} or mount /run/secrets/{env.lower()}")
+    return cast(str, secret.get_secret_value())
+
+
+def build_destination(
+    name: str, settings: Settings, mapping: Any, secrets: Secrets, sleep: Callable[[float], None] | None = None
+) -> Destination:
+    """A destination with its SDK client, one retry policy and one rate limiter (injected sleep for tests)."""
+    config = enabled_destinations(settings)[name]
+    policy = RetryPolicy(max_attempts=config.max_attempts, max_seconds=config.max_retry_seconds)
+    if sleep is not None:
+        policy.sleep = sleep
+    if name == "hubspot":
+        hub = settings.destinations.hubspot
+        client = HubSpotClient(
+            _token(secrets, name),
+            base_url=hub.base_url,
+            timeout=hub.timeout_seconds,
+            policy=policy,
+            limiter=RateLimiter(hub.requests_per_10s, 10.0),
+            search_limiter=RateLimiter(hub.searches_per_second, 1.0),
+        )
+        return HubSpotDestination(client, cast(HubSpotMapping, mapping), hub)
+    icfg = settings.destinations.intercom
+    intercom = IntercomClient(
+        _token(secrets, name),
+        base_url=icfg.base_url,
+        api_version=icfg.api_version,
+        timeout=icfg.timeout_seconds,
+        policy=policy,
+        limiter=RateLimiter(icfg.requests_per_10s, 10.0),
+    )
+    return IntercomDestination(intercom, cast(IntercomMapping, mapping))
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Engine:
+    """One sync: `plan` reads only; `run` also writes, under the lease lock, with checkpoints."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        secrets: Secrets | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.settings = settings
+        self.secrets = secrets or Secrets.load()
+        self.progress = progress
+        self.sleep = sleep
+        self.now = now
+
+    def _scores(self, mappings: dict[str, Any]) -> ScoreResult:
+        hub = mappings.get("hubspot")
+        with_users = isinstance(hub, HubSpotMapping) and hub.contacts.enabled and bool(hub.contacts.fields)
+        return compute_scores(self.settings, with_users=with_users, now=self.now)
+
+    def plan(self) -> RunSummary:
+        """The dry run: what every enabled destination would get; no write call is made."""
+        mappings = load_mappings(self.settings)
+        destinations = self._destinations(mappings)
+        summary = RunSummary(run_id=None, scores=self._scores(mappings))
+        try:
+            with StateStore.open(self.settings.resolved_state_url()) as store:
+                ctx = SyncContext(store=store, full=False)
+                for name, destination in destinations.items():
+                    summary.plans[name] = destination.plan(summary.scores, ctx)
+        finally:
+            for destination in destinations.values():
+                destination.close()
+        return summary
+
+    def _destinations(self, mappings: dict[str, Any]) -> dict[str, Destination]:
+        if not mappings:
+            raise ConfigError("no destination is enabled (set destinations.hubspot.enabled or .intercom.enabled)")
+        return {
+            name: build_destination(name, self.settings, mapping, self.secrets, self.sleep)
+            for name, mapping in mappings.items()
+        }
+
+    def run(self, *, full: bool = False, wait: bool = False) -> RunSummary:
+        """Score, then sync every enabled destination; state is written per acknowledged batch."""
+        mappings = load_mappings(self.settings)
+        destinations = self._destinations(mappings)
+        try:
+            return self._run(destinations, mappings, full=full, wait=wait)
+        finally:
+            for destination in destinations.values():
+                destination.close()
+
+    def _run(
+        self, destinations: dict[str, Destination], mappings: dict[str, Any], *, full: bool, wait: bool
+    ) -> RunSummary:
+        with StateStore.open(self.settings.resolved_state_url()) as store:
+            ttl = self.settings.state.lock_ttl_seconds
+            with store.acquire_lock(_holder(), ttl, wait=wait) as lease:
+                run_id = store.start_run("run --full" if full else "run")
+                summary = RunSummary(run_id=run_id)
+                try:
+                    summary.scores = self._scores(mappings)
+                    ctx = SyncContext(store=store, run_id=run_id, full=full, heartbeat=lease.renew)
+                    if self.progress is not None:
+                        ctx.progress = self.progress
+                    for name, destination in destinations.items():
+                        plan = destination.plan(summary.scores, ctx)
+                        summary.plans[name] = plan
+                        summary.counts[name] = destination.apply(plan, ctx)
+                except HealthsyncError as exc:
+                    counts = {name: c.as_dict() for name, c in summary.counts.items()}
+                    store.finish_run(run_id, status=f"failed: {exc}"[:500], exit_code=exc.exit_code, counts=counts)
+                    raise
+                counts = {name: c.as_dict() for name, c in summary.counts.items()}
+                status = "rejected records" if summary.rejected else "ok"
+                store.finish_run(run_id, status=status, exit_code=summary.exit_code, counts=counts)
+        log.info("run finished", extra={"run_id": run_id, "at": datetime.now(UTC).isoformat(), "counts": counts})
+        return summary

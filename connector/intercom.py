@@ -1,0 +1,158 @@
+"""Intercom destination: company data attributes and exclusive tier tags, matched by `company_id`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from connector.destination import SyncContext, chunks, rows_by_key
+from connector.errors import ConfigError, RejectedRecordError
+from connector.intercom_client import IntercomClient
+from connector.pipeline import ScoreResult
+from connector.plan import DestinationPlan, RecordPlan, SyncCounts, TagPlan, diff
+from connector.values import intercom_value
+from mappings.models import IntercomMapping
+from state import Ack
+
+log = logging.getLogger("healthsync.intercom")
+TAG_FIELD = "_tier_tag"  # where the acknowledged tier tag is kept in the state store
+TAG_BATCH = 100
+
+
+class IntercomDestination:
+    name = "intercom"
+
+    def __init__(self, client: IntercomClient, mapping: IntercomMapping) -> None:
+        self.client = client
+        self.mapping = mapping
+        self._missing_attributes: list[tuple[str, str, str]] = []
+        self._remote_tags: dict[str, set[str]] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- provisioning ----------------------------------------------------------------------------------------
+    def provisioning(self) -> list[tuple[str, str, str]]:
+        existing = {attr["name"]: attr for attr in self.client.data_attributes()}
+        missing = []
+        for field in self.mapping.companies.fields:
+            current = existing.get(field.name)
+            if current is None:
+                missing.append((field.name, field.type, field.description))
+            elif current.get("data_type") != field.type:
+                raise ConfigError(
+                    f"Intercom company attribute {field.name!r} exists with type {current.get('data_type')!r}, "
+                    f"the mapping expects {field.type!r}; rename it in the mapping"
+                )
+        return missing
+
+    # -- matching --------------------------------------------------------------------------------------------
+    def _match(self, keys: list[str], remembered: dict[str, str]) -> dict[str, str | None]:
+        matched: dict[str, str | None] = dict(remembered)
+        pending = [key for key in keys if key not in matched]
+        if not pending:
+            return matched
+        listed = {str(c.get("company_id")): c for c in self.client.companies() if c.get("company_id") is not None}
+        for key in pending:
+            company = listed.get(key) or self.client.company_by_company_id(key)
+            matched[key] = str(company["id"]) if company else None
+            if company:
+                tags = ((company.get("tags") or {}).get("tags")) or []
+                self._remote_tags[key] = {str(tag.get("name")) for tag in tags}
+        return matched
+
+    # -- plan ------------------------------------------------------------------------------------------------
+    def plan(self, scores: ScoreResult, ctx: SyncContext) -> DestinationPlan:
+        plan = DestinationPlan(self.name)
+        self._missing_attributes = self.provisioning()
+        plan.provisioning = [
+            f"companies: create attribute {name} ({kind})" for name, kind, _ in self._missing_attributes
+        ]
+        accounts = rows_by_key(scores.accounts, "account_id")
+        known = ctx.store.records(self.name, "companies")
+        remembered = {key: s.remote_id for key, s in known.items() if s.remote_id and key in accounts}
+        tier_tags = self.mapping.companies.tier_tags
+        tags = {name: TagPlan(name) for name in tier_tags.values()}
+        for key, remote in sorted(self._match(sorted(accounts), remembered).items()):
+            if remote is None:
+                plan.records.append(RecordPlan("companies", key, "unmatched", note="no company with this company_id"))
+                continue
+            row = accounts[key]
+            desired = {f.name: intercom_value(f, row.get(f.column)) for f in self.mapping.companies.fields}
+            acknowledged = dict(known[key].values) if key in known else {}
+            acknowledged.pop(TAG_FIELD, None)
+            changes = diff(acknowledged, desired, full=ctx.full)
+            plan.records.append(RecordPlan("companies", key, "update" if changes else "unchanged", remote, changes))
+            self._plan_tags(key, remote, tier_tags.get(str(row.get("health_tier"))), known, tags, ctx.full)
+        plan.tags = [tag for tag in tags.values() if tag.add or tag.remove]
+        return plan
+
+    def _plan_tags(
+        self, key: str, remote: str, wanted: str | None, known: dict[str, Any], tags: dict[str, TagPlan], full: bool
+    ) -> None:
+        state = known.get(key)
+        current = state.values.get(TAG_FIELD) if state is not None else None
+        present = {current} if current else self._remote_tags.get(key, set()) & set(tags)
+        if wanted and (full or wanted not in present):
+            tags[wanted].add[key] = remote
+        for name in present - {wanted}:
+            if name in tags:
+                tags[name].remove[key] = remote
+
+    # -- apply -----------------------------------------------------------------------------------------------
+    def apply(self, plan: DestinationPlan, ctx: SyncContext) -> SyncCounts:
+        counts = SyncCounts()
+        for name, kind, description in self._missing_attributes:
+            try:
+                self.client.create_data_attribute(name, kind, description)
+            except RejectedRecordError as exc:
+                if "already exists" not in str(exc) and "name_already_exists" not in str(exc):
+                    raise
+        for record in plan.records:
+            if record.action in ("unchanged", "unmatched"):
+                setattr(counts, record.action, getattr(counts, record.action) + 1)
+        updates = plan.writes()
+        for done, record in enumerate(updates, start=1):
+            self._write(record, ctx, counts)
+            ctx.progress("intercom companies", len(updates), 1)
+            if done % 50 == 0:
+                ctx.heartbeat()
+        for tag in plan.tags:  # exclusive tags: remove the old ones first, then apply the new ones
+            self._untag(tag, ctx, counts)
+        for tag in plan.tags:
+            self._tag(tag, ctx, counts)
+        counts.calls = self.client.calls
+        counts.retried = self.client.retries
+        return counts
+
+    def _write(self, record: RecordPlan, ctx: SyncContext, counts: SyncCounts) -> None:
+        try:
+            result = self.client.upsert_company(record.key, record.desired)
+        except RejectedRecordError as exc:
+            counts.rejected += 1
+            log.warning("record rejected", extra={"destination": self.name, "key": record.key, "reason": str(exc)})
+            if ctx.run_id is not None:
+                ctx.store.reject(ctx.run_id, self.name, "companies", record.key, str(exc), exc.status)
+            return
+        ctx.store.acknowledge(self.name, "companies", [Ack(record.key, str(result.get("id")), record.desired)])
+        ctx.store.resolve_rejections(self.name, "companies", [record.key])
+        counts.updated += 1
+
+    def _untag(self, tag: TagPlan, ctx: SyncContext, counts: SyncCounts) -> None:
+        items = sorted(tag.remove.items())
+        for chunk in chunks(items, TAG_BATCH):
+            self.client.tag_companies(tag.tag, [remote for _, remote in chunk], untag=True)
+            counts.untagged += len(chunk)
+            ctx.store.acknowledge(
+                self.name, "companies", [Ack(key, remote, {TAG_FIELD: None}) for key, remote in chunk]
+            )
+
+    def _tag(self, tag: TagPlan, ctx: SyncContext, counts: SyncCounts) -> None:
+        items = sorted(tag.add.items())
+        for chunk in chunks(items, TAG_BATCH):
+            self.client.tag_companies(tag.tag, [remote for _, remote in chunk])
+            counts.tagged += len(chunk)
+            ctx.store.acknowledge(
+                self.name, "companies", [Ack(key, remote, {TAG_FIELD: tag.tag}) for key, remote in chunk]
+            )
+            ctx.progress("intercom tags", len(items), len(chunk))

@@ -1,0 +1,100 @@
+"""What a sync will do (or did), per destination: provisioning, record changes field by field, tags, tasks."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Action = Literal["create", "update", "unchanged", "unmatched", "ambiguous"]
+
+
+@dataclass
+class RecordPlan:
+    """One account (or user) at one destination object type."""
+
+    object_type: str
+    key: str
+    action: Action
+    remote_id: str | None = None
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (acknowledged, desired)
+    note: str = ""
+
+    @property
+    def desired(self) -> dict[str, Any]:
+        return {name: new for name, (_, new) in self.changes.items()}
+
+
+@dataclass
+class TagPlan:
+    """Tag `tag` is added to `add` and removed from `remove` (keys -> remote ids)."""
+
+    tag: str
+    add: dict[str, str] = field(default_factory=dict)
+    remove: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DestinationPlan:
+    destination: str
+    provisioning: list[str] = field(default_factory=list)
+    records: list[RecordPlan] = field(default_factory=list)
+    tags: list[TagPlan] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        counter = Counter(f"{record.object_type}.{record.action}" for record in self.records)
+        counter["tags.add"] = sum(len(tag.add) for tag in self.tags)
+        counter["tags.remove"] = sum(len(tag.remove) for tag in self.tags)
+        counter["provisioning"] = len(self.provisioning)
+        return dict(sorted(counter.items()))
+
+    def writes(self) -> list[RecordPlan]:
+        return [record for record in self.records if record.action in ("create", "update")]
+
+    def render(self) -> list[str]:
+        """Plain lines for `healthsync plan`: counts, then every change field by field."""
+        lines = [f"{self.destination}: " + ", ".join(f"{k} {v}" for k, v in self.counts().items() if v)]
+        lines += [f"  provision: {item}" for item in self.provisioning]
+        for record in self.records:
+            if record.action in ("unmatched", "ambiguous"):
+                lines.append(f"  {record.object_type} {record.key}: {record.action} {record.note}".rstrip())
+            elif record.action != "unchanged":
+                target = record.remote_id or "new"
+                lines.append(f"  {record.object_type} {record.key} ({record.action} {target}):")
+                lines += [f"    {name}: {_show(old)} -> {_show(new)}" for name, (old, new) in record.changes.items()]
+        for tag in self.tags:
+            lines += [f"  tag {tag.tag!r} + {key}" for key in sorted(tag.add)]
+            lines += [f"  tag {tag.tag!r} - {key}" for key in sorted(tag.remove)]
+        return lines
+
+
+def _show(value: Any) -> str:
+    return "(none)" if value is None else repr(value)
+
+
+@dataclass
+class SyncCounts:
+    """What one destination did in one run; every planned record lands in exactly one bucket."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    unmatched: int = 0
+    ambiguous: int = 0
+    retried: int = 0
+    tagged: int = 0
+    untagged: int = 0
+    calls: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def diff(acknowledged: dict[str, Any], desired: dict[str, Any], *, full: bool) -> dict[str, tuple[Any, Any]]:
+    """Fields whose desired value differs from what the destination last acknowledged (all with `full`)."""
+    return {
+        name: (acknowledged.get(name), value)
+        for name, value in desired.items()
+        if full or name not in acknowledged or acknowledged[name] != value
+    }

@@ -1,0 +1,55 @@
+"""Client-side rate limiting: stay under each destination's documented limit instead of collecting 429s."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+
+class RateLimiter:
+    """At most `limit` calls in any sliding window of `window_seconds`, plus server hints.
+
+    `observe` takes what the server said about its own window (remaining calls, seconds until it resets);
+    when the server reports an exhausted window, the next call waits for the reset.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._calls: deque[float] = deque()
+        self._blocked_until = 0.0
+        self._lock = threading.Lock()
+        self.waited = 0.0
+
+    def acquire(self) -> None:
+        """Block until one more call fits, then count it."""
+        with self._lock:
+            while True:
+                now = self._clock()
+                while self._calls and now - self._calls[0] >= self.window_seconds:
+                    self._calls.popleft()
+                wait = max(self._blocked_until - now, 0.0)
+                if not wait and len(self._calls) >= self.limit:
+                    wait = self.window_seconds - (now - self._calls[0])
+                if wait <= 0:
+                    self._calls.append(now)
+                    return
+                self.waited += wait
+                self._sleep(wait)
+
+    def observe(self, remaining: int | None, resets_in: float | None) -> None:
+        """Record the server's view of its window."""
+        if remaining is not None and remaining <= 0 and resets_in is not None and resets_in > 0:
+            with self._lock:
+                self._blocked_until = max(self._blocked_until, self._clock() + resets_in)

@@ -1,0 +1,3 @@
+"""Declarative YAML mappings (the defaults ship in this package) and their loader."""
+
+from __future__ import annotations

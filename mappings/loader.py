@@ -1,0 +1,69 @@
+"""Find and validate a mapping: a default shipped in this package, or a YAML file of the user's."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from connector.errors import ConfigError
+from connector.yamlfile import YamlDocument, load_yaml
+from mappings.models import HubSpotMapping, IntercomMapping
+
+M = TypeVar("M", bound=BaseModel)
+MODELS: dict[str, type[BaseModel]] = {"hubspot": HubSpotMapping, "intercom": IntercomMapping}
+
+
+def mapping_path(reference: str, config_dir: Path) -> Path:
+    """`hubspot` -> the shipped default; anything with a suffix or a slash -> a file relative to the config."""
+    if "/" not in reference and "\\" not in reference and not reference.endswith((".yaml", ".yml")):
+        shipped = resources.files("mappings") / f"{reference}.yaml"
+        if not shipped.is_file():
+            defaults = ", ".join(sorted(MODELS))
+            raise ConfigError(f"mapping {reference!r}: no default mapping of that name (defaults: {defaults})")
+        return Path(str(shipped))
+    path = Path(reference).expanduser()
+    return path if path.is_absolute() else config_dir / path
+
+
+def _describe(error: dict[str, Any], doc: YamlDocument) -> str:
+    loc = tuple(error["loc"])
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{doc.where(loc)}: {key}: {message}"
+
+
+def validate_document(doc: YamlDocument, model: type[M]) -> M:
+    """Validate a parsed mapping; every problem is listed with file, line and key."""
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        lines = [_describe(dict(error), doc) for error in exc.errors()]
+        raise ConfigError("invalid mapping:\n  " + "\n  ".join(lines)) from None
+
+
+def load_mapping(
+    destination: str, reference: str, config_dir: Path, columns: dict[str, set[str]] | None = None
+) -> BaseModel:
+    """Load the mapping of `destination`; with `columns` (per section), every mapped score column must exist."""
+    doc = load_yaml(mapping_path(reference, config_dir))
+    mapping = validate_document(doc, MODELS[destination])
+    if columns is not None:
+        _check_columns(doc, mapping, columns)
+    return mapping
+
+
+def _check_columns(doc: YamlDocument, mapping: BaseModel, columns: dict[str, set[str]]) -> None:
+    problems = []
+    for section, known in columns.items():
+        part = getattr(mapping, section, None)
+        for index, field in enumerate(getattr(part, "fields", [])):
+            if field.column not in known:
+                loc = (section, "fields", index, "column")
+                problems.append(f"{doc.where(loc)}: {'.'.join(map(str, loc))}: unknown score column {field.column!r}")
+    if problems:
+        raise ConfigError("invalid mapping:\n  " + "\n  ".join(problems))

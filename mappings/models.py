@@ -1,0 +1,151 @@
+"""Mapping models: what each destination receives, validated with `extra="forbid"` before any network call."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+HUBSPOT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+TIERS = ("healthy", "neutral", "at_risk")
+
+HubSpotType = Literal["number", "enumeration", "datetime", "date", "string", "bool"]
+DEFAULT_FIELD_TYPE: dict[str, str] = {
+    "number": "number",
+    "enumeration": "select",
+    "datetime": "date",
+    "date": "date",
+    "string": "text",
+    "bool": "booleancheckbox",
+}
+FIELD_TYPES: dict[str, set[str]] = {
+    "number": {"number", "calculation_equation"},
+    "enumeration": {"select", "radio", "checkbox", "booleancheckbox"},
+    "datetime": {"date"},
+    "date": {"date"},
+    "string": {"text", "textarea", "phonenumber", "html"},
+    "bool": {"booleancheckbox"},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HubSpotField(_Strict):
+    """One score column -> one HubSpot property of the right type."""
+
+    column: str = Field(min_length=1)
+    property: str
+    label: str = Field(min_length=1)
+    type: HubSpotType
+    field_type: str | None = None
+    options: list[str] = Field(default_factory=list)
+    description: str = ""
+
+    @field_validator("property")
+    @classmethod
+    def _name_rules(cls, value: str) -> str:
+        if not HUBSPOT_NAME.match(value):
+            raise ValueError("HubSpot property names are lowercase letters, digits and _, starting with a letter")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HubSpotField:
+        self.field_type = self.field_type or DEFAULT_FIELD_TYPE[self.type]
+        if self.field_type not in FIELD_TYPES[self.type]:
+            allowed = ", ".join(sorted(FIELD_TYPES[self.type]))
+            raise ValueError(f"field_type {self.field_type!r} does not fit type {self.type!r} (use {allowed})")
+        if self.type == "enumeration" and not self.options:
+            raise ValueError("an enumeration needs its options")
+        return self
+
+    @property
+    def multi(self) -> bool:
+        return self.field_type == "checkbox"
+
+
+class PropertyGroup(_Strict):
+    name: str = "customer_health"
+    label: str = "Customer health"
+
+    @field_validator("name")
+    @classmethod
+    def _name_rules(cls, value: str) -> str:
+        if not HUBSPOT_NAME.match(value):
+            raise ValueError("HubSpot group names are lowercase letters, digits and _, starting with a letter")
+        return value
+
+
+class AccountIdProperty(_Strict):
+    name: str = "healthsync_account_id"
+    label: str = "Account id (healthsync)"
+
+
+class HubSpotCompanies(_Strict):
+    account_id_property: AccountIdProperty = Field(default_factory=AccountIdProperty)
+    match_by_domain: bool = True
+    fields: list[HubSpotField] = Field(min_length=1)
+
+
+class HubSpotContacts(_Strict):
+    enabled: bool = True
+    fields: list[HubSpotField] = Field(default_factory=list)
+
+
+class HubSpotMapping(_Strict):
+    """`mappings/hubspot.yaml`."""
+
+    destination: Literal["hubspot"]
+    group: PropertyGroup = Field(default_factory=PropertyGroup)
+    companies: HubSpotCompanies
+    contacts: HubSpotContacts = Field(default_factory=HubSpotContacts)
+
+    @model_validator(mode="after")
+    def _unique_properties(self) -> HubSpotMapping:
+        for label, fields in (("companies", self.companies.fields), ("contacts", self.contacts.fields)):
+            names = [field.property for field in fields]
+            duplicates = sorted({name for name in names if names.count(name) > 1})
+            if duplicates:
+                raise ValueError(f"{label}: property mapped twice: {', '.join(duplicates)}")
+        return self
+
+
+IntercomType = Literal["string", "integer", "float", "boolean", "date", "datetime"]
+
+
+class IntercomAttribute(_Strict):
+    """One score column -> one Intercom company data attribute."""
+
+    column: str = Field(min_length=1)
+    name: str = Field(pattern=r"^[A-Za-z0-9_]{1,190}$")
+    type: IntercomType
+    description: str = ""
+
+
+class IntercomCompanies(_Strict):
+    fields: list[IntercomAttribute] = Field(min_length=1)
+    tier_tags: dict[Literal["healthy", "neutral", "at_risk"], str] = Field(
+        default_factory=lambda: {
+            "healthy": "Health: Healthy",
+            "neutral": "Health: Neutral",
+            "at_risk": "Health: At risk",
+        }
+    )
+
+    @model_validator(mode="after")
+    def _every_tier(self) -> IntercomCompanies:
+        missing = [tier for tier in TIERS if tier not in self.tier_tags]
+        if missing:
+            raise ValueError(f"tier_tags: a tag name is needed for every tier; missing {', '.join(missing)}")
+        if len(set(self.tier_tags.values())) != len(self.tier_tags):
+            raise ValueError("tier_tags: every tier needs its own tag name")
+        return self
+
+
+class IntercomMapping(_Strict):
+    """`mappings/intercom.yaml`."""
+
+    destination: Literal["intercom"]
+    companies: IntercomCompanies
