@@ -17,3 +17,11 @@ test:
 fmt:
 	$(PY) -m ruff format connector scoring state mappings sandbox tests benchmarks
 	$(PY) -m ruff check --fix connector scoring state mappings sandbox tests benchmarks
+
+constraints:
+	rm -rf /tmp/healthsync-constraints && $(PY) -m venv /tmp/healthsync-constraints
+	/tmp/healthsync-constraints/bin/pip install -q .
+	/tmp/healthsync-constraints/bin/pip freeze --exclude-editable | grep -v '^healthsync' > constraints.txt
+
+image:
+	../shared/tools/container-base build -t healthsync .

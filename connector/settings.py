@@ -68,11 +68,13 @@ class HubSpotConfig(DestinationConfig):
     create_companies: bool = False
     complete_cleared_tasks: bool = True
     requests_per_10s: int = Field(default=100, ge=1)
+    searches_per_second: int = Field(default=4, ge=1)
 
 
 class IntercomConfig(DestinationConfig):
     mapping: str = "intercom"
     requests_per_10s: int = Field(default=166, ge=1)
+    api_version: str = Field(default="2.14", pattern=r"^\d+\.\d+$")
 
 
 class Destinations(_Strict):
@@ -104,6 +106,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML file arrives as init kwargs; the environment wins over it.
         return (env_settings, init_settings)
+
+    def resolved_state_url(self) -> str:
+        """The state URL; a relative SQLite file path is taken relative to the config file's folder."""
+        url = self.state.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+            return prefix + str(self.resolve(url.removeprefix(prefix)))
+        return url
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""

@@ -1,0 +1,37 @@
+"""From configuration to score tables: read the source (aggregation pushed down), then score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from connector.settings import Settings
+from connector.sources import TableReport, load_source
+from scoring import score_accounts, score_users
+
+
+@dataclass
+class ScoreResult:
+    """The account table, the user table (when asked for), the input reports and the as_of used."""
+
+    accounts: pd.DataFrame
+    users: pd.DataFrame | None
+    reports: dict[str, TableReport]
+    as_of: datetime
+
+
+def compute_scores(settings: Settings, *, with_users: bool = False, now: datetime | None = None) -> ScoreResult:
+    """Score every account (and every user when `with_users`) as of `scoring.as_of` (default: now)."""
+    now = now or datetime.now(UTC)
+    as_of = settings.scoring.resolved_as_of(now)
+    need_users = with_users or settings.scoring.account_score == "mean_of_users"
+    data = load_source(settings, as_of, now, with_users=need_users)
+    accounts = score_accounts(
+        data.accounts, data.users, data.account_activity, data.user_activity, settings.scoring, as_of
+    )
+    users = None
+    if with_users and data.user_activity is not None:
+        users = score_users(data.users, data.user_activity, settings.scoring, as_of)
+    return ScoreResult(accounts=accounts, users=users, reports=data.reports, as_of=as_of)

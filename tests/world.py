@@ -1,0 +1,127 @@
+"""A product, a CRM and a config for end-to-end sync tests: demo data in DuckDB, sandboxes seeded over HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import yaml
+
+from connector.demodata import DemoData, generate, write_duckdb
+from connector.engine import Engine, RunSummary
+from connector.settings import Secrets, Settings, load_settings
+from sandbox.base import SandboxServer
+from sandbox.seed import SeedPlan, SeedResult, seed_hubspot, seed_intercom
+
+AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
+NOW = datetime(2025, 8, 13, 6, tzinfo=UTC)
+TOKENS = Secrets(hubspot_access_token="pat-na1-test-secret-0001", intercom_access_token="ic-test-secret-0002")
+SCORING: dict[str, Any] = {
+    "as_of": AS_OF.isoformat(),
+    "window_days": 30,
+    "weights": {"lead_created": 9, "meeting_scheduled": 7, "call_logged": 5, "lead_enrolled": 1, "sequence_created": 3},
+    "features": {
+        "sequences": ["sequence_created", "lead_enrolled"],
+        "meetings": ["meeting_scheduled"],
+        "calling": ["call_logged"],
+        "reporting": ["report_viewed"],
+    },
+    "activation_steps": [{"event": "sequence_created"}, {"event": "lead_enrolled", "min_count": 20}],
+}
+
+
+def control(server: SandboxServer, method: str, action: str, body: Any = None) -> Any:
+    response = httpx.request(method, f"{server.base_url}/_sandbox/{action}", json=body, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def writes(server: SandboxServer, since: int = 0) -> list[dict[str, Any]]:
+    return [entry for entry in control(server, "GET", "requests")[since:] if entry["write"]]
+
+
+def log_size(server: SandboxServer) -> int:
+    return len(control(server, "GET", "requests"))
+
+
+@dataclass
+class World:
+    root: Path
+    data: DemoData
+    db: Path
+    config: Path
+    hubspot: SandboxServer
+    intercom: SandboxServer
+    seeded: SeedResult
+
+    def settings(self) -> Settings:
+        return load_settings(self.config)
+
+    def engine(self, **kwargs: Any) -> Engine:
+        return Engine(self.settings(), secrets=TOKENS, sleep=lambda _s: None, now=NOW, **kwargs)
+
+    def run(self, **kwargs: Any) -> RunSummary:
+        return self.engine().run(**kwargs)
+
+    def sql(self, statement: str) -> None:
+        with duckdb.connect(str(self.db)) as con:
+            con.execute(statement)
+
+
+def build_world(
+    root: Path,
+    hubspot: SandboxServer,
+    intercom: SandboxServer,
+    state_url: str,
+    *,
+    accounts: int = 500,
+    mapping: dict[str, Any] | None = None,
+    seed_plan: SeedPlan | None = None,
+) -> World:
+    data = generate(accounts, as_of=AS_OF, seed=11)
+    db = root / "product.duckdb"
+    write_duckdb(data, db)
+    for server in (hubspot, intercom):
+        control(server, "PUT", "limits", {"requests_per_window": 100_000, "window_seconds": 10})
+    control(hubspot, "PUT", "limits", {"search_index_lag_seconds": 0})
+    plan = seed_plan or SeedPlan()
+    seeded = seed_intercom(
+        intercom.base_url, data.accounts, plan, seed_hubspot(hubspot.base_url, data.accounts, data.users, plan)
+    )
+    destinations: dict[str, Any] = {
+        "hubspot": {
+            "enabled": True,
+            "base_url": hubspot.base_url,
+            "requests_per_10s": 100_000,
+            "searches_per_second": 1000,
+            "max_retry_seconds": 30,
+        },
+        "intercom": {
+            "enabled": True,
+            "base_url": intercom.base_url,
+            "requests_per_10s": 100_000,
+            "max_retry_seconds": 30,
+        },
+    }
+    if mapping:
+        for name, path in mapping.items():
+            destinations[name]["mapping"] = path
+    config = {
+        "source": {
+            "kind": "sql",
+            "url": f"duckdb:///{db}",
+            "events": "events",
+            "accounts": "accounts",
+            "users": "users",
+        },
+        "scoring": SCORING,
+        "state": {"url": state_url},
+        "destinations": destinations,
+    }
+    path = root / "healthsync.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return World(root, data, db, path, hubspot, intercom, seeded)
