@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,8 +84,8 @@ def build_destination(
     """A destination with its SDK client, one retry policy and one rate limiter (injected sleep for tests)."""
     config = enabled_destinations(settings)[name]
     policy = RetryPolicy(max_attempts=config.max_attempts, max_seconds=config.max_retry_seconds)
-    if sleep is not None:
-        policy.sleep = sleep
+    pause = sleep or time.sleep
+    policy.sleep = pause
     if name == "hubspot":
         hub = settings.destinations.hubspot
         client = HubSpotClient(
@@ -92,8 +93,8 @@ def build_destination(
             base_url=hub.base_url,
             timeout=hub.timeout_seconds,
             policy=policy,
-            limiter=RateLimiter(hub.requests_per_10s, 10.0),
-            search_limiter=RateLimiter(hub.searches_per_second, 1.0),
+            limiter=RateLimiter(hub.requests_per_10s, 10.0, sleep=pause),
+            search_limiter=RateLimiter(hub.searches_per_second, 1.0, sleep=pause),
         )
         return HubSpotDestination(client, cast(HubSpotMapping, mapping), hub)
     icfg = settings.destinations.intercom
@@ -103,7 +104,7 @@ def build_destination(
         api_version=icfg.api_version,
         timeout=icfg.timeout_seconds,
         policy=policy,
-        limiter=RateLimiter(icfg.requests_per_10s, 10.0),
+        limiter=RateLimiter(icfg.requests_per_10s, 10.0, sleep=pause),
     )
     return IntercomDestination(intercom, cast(IntercomMapping, mapping))
 
@@ -139,12 +140,13 @@ class Engine:
         """The dry run: what every enabled destination would get; no write call is made."""
         mappings = load_mappings(self.settings)
         destinations = self._destinations(mappings)
-        summary = RunSummary(run_id=None, scores=self._scores(mappings))
+        scores = self._scores(mappings)
+        summary = RunSummary(run_id=None, scores=scores)
         try:
             with StateStore.open(self.settings.resolved_state_url()) as store:
                 ctx = SyncContext(store=store, full=False)
                 for name, destination in destinations.items():
-                    summary.plans[name] = destination.plan(summary.scores, ctx)
+                    summary.plans[name] = destination.plan(scores, ctx)
         finally:
             for destination in destinations.values():
                 destination.close()

@@ -14,6 +14,7 @@ from typing import Any
 from connector.destination import SyncContext, chunks, rows_by_key
 from connector.errors import ConfigError, RejectedRecordError
 from connector.hubspot_client import BATCH_SIZE, HubSpotClient
+from connector.hubspot_tasks import TaskWriter, plan_tasks
 from connector.pipeline import ScoreResult
 from connector.plan import DestinationPlan, RecordPlan, SyncCounts, diff
 from connector.settings import HubSpotConfig
@@ -216,6 +217,14 @@ class HubSpotDestination:
             plan.records.append(record)
         if scores.users is not None and self.mapping.contacts.enabled and self.mapping.contacts.fields:
             plan.records += self._plan_contacts(scores, ctx)
+        if self.mapping.tasks:
+            companies = {
+                r.key: r.remote_id
+                for r in plan.records
+                if r.object_type == "companies" and r.remote_id and r.action in ("update", "unchanged")
+            }
+            complete = self.config.complete_cleared_tasks
+            plan.tasks = plan_tasks(self.mapping.tasks, accounts, companies, ctx, scores.as_of, complete)
         return plan
 
     def _plan_contacts(self, scores: ScoreResult, ctx: SyncContext) -> list[RecordPlan]:
@@ -255,6 +264,7 @@ class HubSpotDestination:
                 for chunk in chunks(todo, BATCH_SIZE):
                     self._write(kind, object_type, list(chunk), ctx, counts)
                     ctx.progress(f"hubspot {object_type}", len(todo), len(chunk))
+        TaskWriter(self.client).apply(plan.tasks, ctx, counts)
         counts.calls = self.client.calls
         counts.retried = self.client.retries
         return counts
@@ -275,8 +285,8 @@ class HubSpotDestination:
             results, errors = self.client.batch_write(method, object_type, self._inputs(kind, records))
         except RejectedRecordError as exc:
             if len(records) > 1:  # the whole batch was refused: isolate the record(s) at fault
-                for record in records:
-                    self._write(kind, object_type, [record], ctx, counts)
+                for single in records:
+                    self._write(kind, object_type, [single], ctx, counts)
                 return
             results, errors = [], [{"message": str(exc), "status": exc.status, "context": {}}]
             errors[0]["context"]["objectWriteTraceId"] = [records[0].key]
@@ -285,7 +295,9 @@ class HubSpotDestination:
         failed = self._reject(errors, records, ctx, object_type)
         acks: list[Ack] = []
         for result in results:
-            record = by_remote.get(str(result.get("id"))) or by_key.get(str(result.get("object_write_trace_id")))
+            record = by_remote.get(str(result.get("id"))) or by_key.get(
+                str(result.get("object_write_trace_id"))
+            )
             if record is None and kind == "create":
                 prop = self.mapping.companies.account_id_property.name
                 record = by_key.get(str((result.get("properties") or {}).get(prop)))

@@ -81,6 +81,7 @@ class HubSpotClient:
         self._batch = crm.objects.batch_api
         self._search = crm.objects.search_api
         self._owners = crm.owners.owners_api
+        self._associations = crm.associations.v4.batch_api
         self._timeout = timeout
         self._policy = policy
         self._limiter = limiter
@@ -89,14 +90,16 @@ class HubSpotClient:
 
     def close(self) -> None:
         """Close the connection pools of the API clients."""
-        for api in (self._groups, self._properties, self._batch, self._search, self._owners):
+        for api in (self._groups, self._properties, self._batch, self._search, self._owners, self._associations):
             api.api_client.rest_client.pool_manager.clear()
 
     @property
     def retries(self) -> int:
         return self._policy.retries
 
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, search: bool = False) -> tuple[Any, int]:
+    def _call(
+        self, what: str, fn: Callable[..., Any], *args: Any, search: bool = False, retry: bool = True
+    ) -> tuple[Any, int]:
         def attempt() -> tuple[Any, int]:
             (self._search_limiter if search else self._limiter).acquire()
             self.calls += 1
@@ -110,7 +113,7 @@ class HubSpotClient:
                 self._limiter.observe(int(remaining), int(interval) / 1000)
             return data, status
 
-        return self._policy.call(attempt)
+        return self._policy.call(attempt) if retry else attempt()
 
     # -- properties ----------------------------------------------------------------------------------------
     def groups(self, object_type: str) -> list[JSON]:
@@ -149,14 +152,38 @@ class HubSpotClient:
         result: JSON = data.to_dict()
         return result
 
-    def batch_write(self, kind: str, object_type: str, inputs: list[JSON]) -> tuple[list[JSON], list[JSON]]:
-        """Batch `create`, `update` or `upsert`: (results, per-input errors of a 207 partial failure)."""
+    def batch_write(
+        self, kind: str, object_type: str, inputs: list[JSON], *, retry: bool = True
+    ) -> tuple[list[JSON], list[JSON]]:
+        """Batch `create`, `update` or `upsert`: (results, per-input errors of a 207 partial failure).
+
+        `retry=False` makes one attempt: a create is not idempotent, so its caller recovers from an ambiguous
+        failure itself (looking for what was committed) instead of blindly sending it again.
+        """
         api = self._batch
         fn = {"create": api.create_with_http_info, "update": api.update_with_http_info}.get(kind)
         fn = fn or api.upsert_with_http_info
-        data, _ = self._call(f"batch {kind}", fn, object_type, {"inputs": inputs})
+        data, _ = self._call(f"batch {kind}", fn, object_type, {"inputs": inputs}, retry=retry)
         payload = data.to_dict()
         return list(payload.get("results") or []), list(payload.get("errors") or [])
+
+    def associated(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
+        """Record id -> ids of the `to_type` records associated with it (v4 batch read, not search: no lag)."""
+        body = {"inputs": [{"id": value} for value in ids]}
+        data, _ = self._call("read associations", self._associations.get_page_with_http_info, from_type, to_type, body)
+        found: dict[str, list[str]] = {}
+        for result in data.to_dict().get("results") or []:
+            source = str((result.get("_from") or result.get("from") or {}).get("id"))
+            found[source] = [str(item.get("to_object_id")) for item in result.get("to") or []]
+        return found
+
+    def wait(self, seconds: float) -> None:
+        """Sleep through the retry policy's (injectable) sleep."""
+        self._policy.sleep(seconds)
+
+    @property
+    def max_attempts(self) -> int:
+        return self._policy.max_attempts
 
     def owners(self) -> list[JSON]:
         data, _ = self._call("read owners", self._owners.get_page_with_http_info)

@@ -34,7 +34,7 @@ class IntercomDestination:
     # -- provisioning ----------------------------------------------------------------------------------------
     def provisioning(self) -> list[tuple[str, str, str]]:
         existing = {attr["name"]: attr for attr in self.client.data_attributes()}
-        missing = []
+        missing: list[tuple[str, str, str]] = []
         for field in self.mapping.companies.fields:
             current = existing.get(field.name)
             if current is None:
@@ -105,8 +105,9 @@ class IntercomDestination:
         for name, kind, description in self._missing_attributes:
             try:
                 self.client.create_data_attribute(name, kind, description)
-            except RejectedRecordError as exc:
-                if "already exists" not in str(exc) and "name_already_exists" not in str(exc):
+            except RejectedRecordError:
+                # e.g. a retried create whose first response was lost: fine if it exists now, as wanted
+                if any(missing[0] == name for missing in self.provisioning()):
                     raise
         for record in plan.records:
             if record.action in ("unchanged", "unmatched"):

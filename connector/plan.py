@@ -40,12 +40,15 @@ class DestinationPlan:
     provisioning: list[str] = field(default_factory=list)
     records: list[RecordPlan] = field(default_factory=list)
     tags: list[TagPlan] = field(default_factory=list)
+    tasks: list[Any] = field(default_factory=list)  # destination-specific task plans (HubSpot: TaskPlan)
 
     def counts(self) -> dict[str, int]:
         counter = Counter(f"{record.object_type}.{record.action}" for record in self.records)
         counter["tags.add"] = sum(len(tag.add) for tag in self.tags)
         counter["tags.remove"] = sum(len(tag.remove) for tag in self.tags)
         counter["provisioning"] = len(self.provisioning)
+        for task in self.tasks:
+            counter[f"tasks.{task.action}"] += 1
         return dict(sorted(counter.items()))
 
     def writes(self) -> list[RecordPlan]:
@@ -65,6 +68,8 @@ class DestinationPlan:
         for tag in self.tags:
             lines += [f"  tag {tag.tag!r} + {key}" for key in sorted(tag.add)]
             lines += [f"  tag {tag.tag!r} - {key}" for key in sorted(tag.remove)]
+        for task in self.tasks:
+            lines.append(f"  task {task.action} {task.identity}" + (f": {task.subject}" if task.subject else ""))
         return lines
 
 
@@ -85,6 +90,8 @@ class SyncCounts:
     retried: int = 0
     tagged: int = 0
     untagged: int = 0
+    tasks_created: int = 0
+    tasks_completed: int = 0
     calls: int = 0
 
     def as_dict(self) -> dict[str, int]:

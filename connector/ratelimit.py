@@ -33,20 +33,20 @@ class RateLimiter:
         self.waited = 0.0
 
     def acquire(self) -> None:
-        """Block until one more call fits, then count it."""
+        """Wait (once) until one more call fits, then count it."""
         with self._lock:
-            while True:
-                now = self._clock()
-                while self._calls and now - self._calls[0] >= self.window_seconds:
-                    self._calls.popleft()
-                wait = max(self._blocked_until - now, 0.0)
-                if not wait and len(self._calls) >= self.limit:
-                    wait = self.window_seconds - (now - self._calls[0])
-                if wait <= 0:
-                    self._calls.append(now)
-                    return
+            now = self._clock()
+            while self._calls and now - self._calls[0] >= self.window_seconds:
+                self._calls.popleft()
+            wait = max(self._blocked_until - now, 0.0)
+            if len(self._calls) >= self.limit:
+                wait = max(wait, self.window_seconds - (now - self._calls[0]))
+            if wait > 0:
                 self.waited += wait
                 self._sleep(wait)
+                now = self._clock()
+            self._blocked_until = 0.0
+            self._calls.append(now)
 
     def observe(self, remaining: int | None, resets_in: float | None) -> None:
         """Record the server's view of its window."""

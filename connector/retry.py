@@ -32,7 +32,7 @@ class RetryPolicy:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
         hint = getattr(exc, "retry_after", None)
-        backoff = wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait)(state)
+        backoff = wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait)(state)
         if isinstance(hint, int | float) and hint > 0:
             return float(min(hint, self.max_wait)) + min(backoff, 1.0) * 0.1
         return float(backoff)

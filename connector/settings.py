@@ -59,7 +59,7 @@ class DestinationConfig(_Strict):
     mapping: str
     base_url: str | None = None
     timeout_seconds: float = Field(default=30, gt=0)
-    max_attempts: int = Field(default=6, ge=1, le=20)
+    max_attempts: int = Field(default=8, ge=1, le=20)
     max_retry_seconds: float = Field(default=120, gt=0)
 
 

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mappings.template import placeholders
+
 HUBSPOT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 TIERS = ("healthy", "neutral", "at_risk")
 
@@ -61,10 +63,6 @@ class HubSpotField(_Strict):
             raise ValueError("an enumeration needs its options")
         return self
 
-    @property
-    def multi(self) -> bool:
-        return self.field_type == "checkbox"
-
 
 class PropertyGroup(_Strict):
     name: str = "customer_health"
@@ -94,6 +92,23 @@ class HubSpotContacts(_Strict):
     fields: list[HubSpotField] = Field(default_factory=list)
 
 
+class TaskRule(_Strict):
+    """A play that creates a HubSpot task: one per (account, play, period), owned by the company owner."""
+
+    play: str = Field(min_length=1)
+    subject: str = Field(min_length=1, max_length=500)
+    body: str = "{{ reasons }}\n\n{{ summary }}"
+    priority: Literal["HIGH", "MEDIUM", "LOW"] = "MEDIUM"
+    due_in_days: int = Field(default=3, ge=0, le=365)
+    period: Literal["week", "month", "quarter"] = "week"
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        placeholders(value)
+        return value
+
+
 class HubSpotMapping(_Strict):
     """`mappings/hubspot.yaml`."""
 
@@ -101,6 +116,7 @@ class HubSpotMapping(_Strict):
     group: PropertyGroup = Field(default_factory=PropertyGroup)
     companies: HubSpotCompanies
     contacts: HubSpotContacts = Field(default_factory=HubSpotContacts)
+    tasks: list[TaskRule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_properties(self) -> HubSpotMapping:
@@ -126,7 +142,7 @@ class IntercomAttribute(_Strict):
 
 class IntercomCompanies(_Strict):
     fields: list[IntercomAttribute] = Field(min_length=1)
-    tier_tags: dict[Literal["healthy", "neutral", "at_risk"], str] = Field(
+    tier_tags: dict[str, str] = Field(
         default_factory=lambda: {
             "healthy": "Health: Healthy",
             "neutral": "Health: Neutral",
@@ -136,6 +152,9 @@ class IntercomCompanies(_Strict):
 
     @model_validator(mode="after")
     def _every_tier(self) -> IntercomCompanies:
+        unknown = sorted(set(self.tier_tags) - set(TIERS))
+        if unknown:
+            raise ValueError(f"tier_tags: unknown tier {', '.join(unknown)} (tiers: {', '.join(TIERS)})")
         missing = [tier for tier in TIERS if tier not in self.tier_tags]
         if missing:
             raise ValueError(f"tier_tags: a tag name is needed for every tier; missing {', '.join(missing)}")

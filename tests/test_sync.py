@@ -71,7 +71,10 @@ def test_first_run_provisions_and_writes_every_matched_company(world: World) -> 
     assert set(written) == set(rows) - not_written
     for key, company in written.items():
         for field in mapping.companies.fields:
-            assert company["properties"][field.property] == hubspot_value(field, rows[key][field.column]), (key, field)
+            assert company["properties"].get(field.property, "") == hubspot_value(field, rows[key][field.column]), (
+                key,
+                field,
+            )
     plan = summary.plans["hubspot"]
     actions = {r.key: r.action for r in plan.records if r.object_type == "companies"}
     assert {k for k, a in actions.items() if a == "ambiguous"} == set(world.seeded.hubspot_ambiguous)
@@ -130,7 +133,7 @@ def test_changing_ten_accounts_writes_only_those(world: World) -> None:
     assert first.scores is not None
     table = first.scores.accounts
     cutoff = table.loc[table.health_score < 100, "raw_score"].quantile(0.5)
-    candidates = table[(table.raw_score > 50) & (table.raw_score < cutoff) & (table.health_score < 100)]
+    candidates = table[(table.raw_score > 20) & (table.raw_score < cutoff) & (table.health_score < 100)]
     hub_written = set(hubspot_companies(world))
     ic_keys = set(intercom_companies(world)) - set(world.seeded.intercom_missing)
     chosen = [k for k in candidates.account_id if k in hub_written and k in ic_keys][:10]

@@ -87,7 +87,7 @@ def build_world(
     write_duckdb(data, db)
     for server in (hubspot, intercom):
         control(server, "PUT", "limits", {"requests_per_window": 100_000, "window_seconds": 10})
-    control(hubspot, "PUT", "limits", {"search_index_lag_seconds": 0})
+    control(hubspot, "PUT", "limits", {"search_index_lag_seconds": 0, "search_requests_per_second": 1000})
     plan = seed_plan or SeedPlan()
     seeded = seed_intercom(
         intercom.base_url, data.accounts, plan, seed_hubspot(hubspot.base_url, data.accounts, data.users, plan)

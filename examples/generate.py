@@ -1,0 +1,174 @@
+"""Write the example product's data: a sales-engagement tool with 40 accounts, ~300 users and ~90 days of events.
+
+Deterministic (seeded): `python examples/generate.py` rewrites examples/data/{accounts,users,events}.csv identically.
+Accounts follow a health profile (healthy, rising, falling, dead, onboarding, low) so that scores, trends and plays
+vary; churned accounts went quiet.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+SEED = 20250813
+AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
+DAYS = 90
+OUT = Path(__file__).resolve().parent / "data"
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(","))
+
+
+COMPANIES = _names(
+    "Acme Outreach, Brightline Media, Cobalt Freight, Dunmore Labs, Elmwood Health, Fairway Logistics, Granite Peak, "
+    "Harbor & Co, Ironclad Security, Juniper Foods, Keystone Realty, Lumen Analytics, Maple Street Bank, Northwind, "
+    "Oakridge Dental, Pinecrest Hotels, Quantum Parts, Redwood Legal, Silverline Travel, Tidewater Energy, "
+    "Umbra Design, Vantage Insurance, Willow Schools, Xenon Robotics, Yellowstone Outfitters, Zephyr Aviation, "
+    "Atlas Staffing, Beacon Clinics, Cedar Builders, Delta Print, Evergreen Farms, Foxglove Retail, Gemini Telecom, "
+    "Horizon Solar, Indigo Apparel, Jasper Motors, Kiln Ceramics, Lighthouse Events, Meridian Capital, Nimbus Cloud"
+)
+FIRST = _names("Ana, Ben, Carla, Dev, Eli, Fay, Gus, Hana, Ivan, Jo, Kai, Lea, Max, Nia, Omar, Pia, Raj, Sue, Tom, Uma")
+LAST = _names("Reyes, Smith, Okafor, Chen, Novak, Haddad, Kim, Larsen, Silva, Patel, Moreau, Ito, Berg, Costa, Walsh")
+PLANS = {"starter": (5, 99.0), "team": (20, 499.0), "enterprise": (60, 1990.0)}
+ROLE_EVENTS = {
+    "rep": {"lead_created": 5, "lead_enrolled": 4, "call_logged": 6, "meeting_scheduled": 2, "report_viewed": 1},
+    "manager": {"report_viewed": 5, "sequence_created": 2, "meeting_scheduled": 1, "lead_enrolled": 1},
+    "admin": {"sequence_created": 3, "report_viewed": 2, "lead_enrolled": 1},
+}
+PROFILES = ("healthy", "healthy", "rising", "falling", "dead", "low", "onboarding", "healthy")
+
+
+@dataclass
+class Account:
+    account_id: str
+    name: str
+    domain: str
+    plan: str
+    status: str
+    created_at: datetime
+    profile: str
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """Knuth's method; fine for the small means used here."""
+    limit, count, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def _rate(profile: str, day: int) -> float:
+    """Mean events per active user per day, `day` counted from the first of the DAYS days."""
+    progress = day / (DAYS - 1)
+    return {
+        "healthy": 1.0,
+        "rising": 0.15 + 1.2 * progress,
+        "falling": 1.3 - 1.25 * progress,
+        "dead": 0.8 if day < 40 else 0.0,
+        "low": 0.12,
+        "onboarding": 1.1,
+    }[profile]
+
+
+def _accounts(rng: random.Random) -> list[Account]:
+    accounts = []
+    for index, name in enumerate(COMPANIES, start=1):
+        profile = PROFILES[index % len(PROFILES)]
+        status = "churned" if profile == "dead" else "trial" if index % 9 == 0 else "paying"
+        age = rng.randint(20, 60) if profile == "onboarding" else rng.randint(120, 700)
+        domain = name.lower().replace(" & ", "").replace(" ", "") + ".com"
+        plan = rng.choice(("starter", "team", "team", "enterprise"))
+        created = AS_OF - timedelta(days=age, hours=rng.randint(0, 23))
+        accounts.append(Account(f"acc_{index:03d}", name, domain, plan, status, created, profile))
+    return accounts
+
+
+def _users(rng: random.Random, account: Account) -> list[dict[str, str]]:
+    count = rng.randint(3, 13)
+    roles = ["admin"] + ["manager"] * (1 + count // 8) + ["rep"] * count
+    users = []
+    for number, role in enumerate(roles[:count], start=1):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        created = account.created_at + timedelta(days=rng.randint(0, 15), minutes=rng.randint(0, 600))
+        users.append(
+            {
+                "user_id": f"{account.account_id}_u{number:02d}",
+                "account_id": account.account_id,
+                "email": f"{first.lower()}.{last.lower()}{number}@{account.domain}",
+                "role": role,
+                "created_at": _iso(min(created, AS_OF - timedelta(days=1))),
+            }
+        )
+    return users
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _user_events(rng: random.Random, account: Account, user: dict[str, str]) -> list[tuple[datetime, str]]:
+    weights = ROLE_EVENTS[user["role"]]
+    engagement = 0.0 if rng.random() < 0.2 else rng.uniform(0.2, 1.4)
+    start = AS_OF - timedelta(days=DAYS)
+    events = []
+    for day in range(DAYS):
+        moment = start + timedelta(days=day)
+        if moment < datetime.fromisoformat(user["created_at"]):
+            continue
+        weekend = 0.15 if moment.weekday() >= 5 else 1.0
+        for _ in range(_poisson(rng, _rate(account.profile, day) * engagement * weekend * 1.2)):
+            event = rng.choices(list(weights), weights=list(weights.values()))[0]
+            events.append((moment + timedelta(seconds=rng.randint(8 * 3600, 19 * 3600)), event))
+    return events
+
+
+def _write(name: str, rows: list[dict[str, str]]) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with (OUT / name).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main() -> None:
+    rng = random.Random(SEED)
+    accounts = _accounts(rng)
+    users: list[dict[str, str]] = []
+    stamped: list[tuple[datetime, str, str, str]] = []
+    for account in accounts:
+        for user in _users(rng, account):
+            users.append(user)
+            stamped += [(t, account.account_id, user["user_id"], e) for t, e in _user_events(rng, account, user)]
+    stamped.sort()
+    events = [
+        {"event_id": f"ev_{n:06d}", "account_id": a, "user_id": u, "event": e, "timestamp": _iso(t)}
+        for n, (t, a, u, e) in enumerate(stamped, start=1)
+    ]
+    _write("accounts.csv", [_account_row(account) for account in accounts])
+    _write("users.csv", users)
+    _write("events.csv", events)
+    print(f"wrote {len(accounts)} accounts, {len(users)} users, {len(events)} events to {OUT}")
+
+
+def _account_row(account: Account) -> dict[str, str]:
+    seats, price = PLANS[account.plan]
+    return {
+        "account_id": account.account_id,
+        "name": account.name,
+        "domain": account.domain,
+        "plan": account.plan,
+        "status": account.status,
+        "created_at": _iso(account.created_at),
+        "seats_limit": str(seats),
+        "mrr": f"{0.0 if account.status != 'paying' else price:.2f}",
+    }
+
+
+if __name__ == "__main__":
+    main()

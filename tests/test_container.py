@@ -1,0 +1,82 @@
+"""The container image, really built and run with podman (through ../shared/tools/container-base).
+
+Skipped with a reason where the tool or podman is not available (a user's laptop)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox.base import SandboxServer
+from tests.world import TOKENS, build_world
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = ROOT.parent / "shared" / "tools" / "container-base"
+IMAGE = "localhost/healthsync-test"
+
+pytestmark = [pytest.mark.container, pytest.mark.slow]
+
+
+def _tool(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(TOOL), *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    if not TOOL.exists():
+        pytest.skip(f"{TOOL} not found (it ships beside the repository on the project's machines)")
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip("container-base needs root and apt-get to install podman")
+    built = _tool("build", "-t", IMAGE, str(ROOT))
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    return IMAGE
+
+
+def test_image_runs_as_non_root_with_healthsync_entrypoint(image: str) -> None:
+    who = _tool("run", "--rm", "--entrypoint", "id", image, "-u")
+    assert who.returncode == 0, who.stderr
+    assert who.stdout.strip() != "0"
+    help_text = _tool("run", "--rm", image, "--help")
+    assert help_text.returncode == 0, help_text.stderr
+    assert "Score, then sync" in help_text.stdout
+
+
+def test_demo_runs_inside_the_container(image: str) -> None:
+    result = _tool("run", "--rm", "--network=host", image, "demo", "--accounts", "60", timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "write calls in the second run: 0" in result.stdout
+    assert "health_score" in result.stdout
+
+
+def test_image_runs_healthsync_run_against_sandboxes_on_the_host(
+    image: str, tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer
+) -> None:
+    world = build_world(tmp_path, hubspot, intercom, "sqlite:////state/state.db", accounts=80)
+    config = yaml.safe_load(world.config.read_text())
+    config["source"]["url"] = "duckdb:////config/product.duckdb"
+    world.config.write_text(yaml.safe_dump(config))
+    tmp_path.chmod(0o755)
+    assert TOKENS.hubspot_access_token is not None
+    assert TOKENS.intercom_access_token is not None
+    env = {
+        "HUBSPOT_ACCESS_TOKEN": TOKENS.hubspot_access_token.get_secret_value(),
+        "INTERCOM_ACCESS_TOKEN": TOKENS.intercom_access_token.get_secret_value(),
+    }
+    args = ["run", "--rm", "--network=host", "-v", f"{tmp_path}:/config:ro"]
+    for name, value in env.items():
+        args += ["-e", f"{name}={value}"]
+    # the image presets HEALTHSYNC_STATE__URL to /state; the run uses the config's state URL only when told to
+    result = _tool(*args, "-e", "HEALTHSYNC_STATE__URL=sqlite:////state/state.db", image, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "hubspot:" in result.stdout
+    companies = [
+        c for c in world.hubspot.sandbox.snapshot()["companies"] if c["properties"].get("healthsync_health_score")
+    ]
+    assert companies
+    for secret in env.values():
+        assert secret not in result.stdout + result.stderr
