@@ -15,7 +15,7 @@ from mappings.models import IntercomMapping
 from state import Ack
 
 log = logging.getLogger("healthsync.intercom")
-TAG_FIELD = "_tier_tag"  # where the acknowledged tier tag is kept in the state store
+TAG_PREFIX = "_tag:"  # acknowledged tags live in the state store as fields `_tag:<name>` = True
 TAG_BATCH = 100
 
 
@@ -71,8 +71,7 @@ class IntercomDestination:
         accounts = rows_by_key(scores.accounts, "account_id")
         known = ctx.store.records(self.name, "companies")
         remembered = {key: s.remote_id for key, s in known.items() if s.remote_id and key in accounts}
-        tier_tags = self.mapping.companies.tier_tags
-        tags = {name: TagPlan(name) for name in tier_tags.values()}
+        tags = {name: TagPlan(name) for name in self._managed_tags()}
         for key, remote in sorted(self._match(sorted(accounts), remembered).items()):
             if remote is None:
                 plan.records.append(RecordPlan("companies", key, "unmatched", note="no company with this company_id"))
@@ -80,24 +79,28 @@ class IntercomDestination:
             row = accounts[key]
             desired = {f.name: intercom_value(f, row.get(f.column)) for f in self.mapping.companies.fields}
             acknowledged = dict(known[key].values) if key in known else {}
-            acknowledged.pop(TAG_FIELD, None)
+            present = {k.removeprefix(TAG_PREFIX) for k, v in acknowledged.items() if k.startswith(TAG_PREFIX) and v}
+            present |= self._remote_tags.get(key, set()) & set(tags)
+            acknowledged = {k: v for k, v in acknowledged.items() if not k.startswith(TAG_PREFIX)}
             changes = diff(acknowledged, desired, full=ctx.full)
             plan.records.append(RecordPlan("companies", key, "update" if changes else "unchanged", remote, changes))
-            self._plan_tags(key, remote, tier_tags.get(str(row.get("health_tier"))), known, tags, ctx.full)
+            wanted = self._wanted_tags(row)
+            for name in wanted if ctx.full else wanted - present:
+                tags[name].add[key] = remote
+            for name in present - wanted:
+                tags[name].remove[key] = remote
         plan.tags = [tag for tag in tags.values() if tag.add or tag.remove]
         return plan
 
-    def _plan_tags(
-        self, key: str, remote: str, wanted: str | None, known: dict[str, Any], tags: dict[str, TagPlan], full: bool
-    ) -> None:
-        state = known.get(key)
-        current = state.values.get(TAG_FIELD) if state is not None else None
-        present = {current} if current else self._remote_tags.get(key, set()) & set(tags)
-        if wanted and (full or wanted not in present):
-            tags[wanted].add[key] = remote
-        for name in present - {wanted}:
-            if name in tags:
-                tags[name].remove[key] = remote
+    def _managed_tags(self) -> set[str]:
+        """Tags healthsync owns: the tier tags and the play tags of the mapping (others are left alone)."""
+        return set(self.mapping.companies.tier_tags.values()) | set(self.mapping.companies.play_tags.values())
+
+    def _wanted_tags(self, row: dict[str, Any]) -> set[str]:
+        """Exactly one tier tag, plus one tag per play that fires (when the mapping names one)."""
+        companies = self.mapping.companies
+        wanted = {companies.tier_tags[tier]} if (tier := str(row.get("health_tier"))) in companies.tier_tags else set()
+        return wanted | {companies.play_tags[str(p)] for p in row.get("plays") or [] if str(p) in companies.play_tags}
 
     # -- apply -----------------------------------------------------------------------------------------------
     def apply(self, plan: DestinationPlan, ctx: SyncContext) -> SyncCounts:
@@ -144,16 +147,14 @@ class IntercomDestination:
         for chunk in chunks(items, TAG_BATCH):
             self.client.tag_companies(tag.tag, [remote for _, remote in chunk], untag=True)
             counts.untagged += len(chunk)
-            ctx.store.acknowledge(
-                self.name, "companies", [Ack(key, remote, {TAG_FIELD: None}) for key, remote in chunk]
-            )
+            acks = [Ack(key, remote, {TAG_PREFIX + tag.tag: None}) for key, remote in chunk]
+            ctx.store.acknowledge(self.name, "companies", acks)
 
     def _tag(self, tag: TagPlan, ctx: SyncContext, counts: SyncCounts) -> None:
         items = sorted(tag.add.items())
         for chunk in chunks(items, TAG_BATCH):
             self.client.tag_companies(tag.tag, [remote for _, remote in chunk])
             counts.tagged += len(chunk)
-            ctx.store.acknowledge(
-                self.name, "companies", [Ack(key, remote, {TAG_FIELD: tag.tag}) for key, remote in chunk]
-            )
+            acks = [Ack(key, remote, {TAG_PREFIX + tag.tag: True}) for key, remote in chunk]
+            ctx.store.acknowledge(self.name, "companies", acks)
             ctx.progress("intercom tags", len(items), len(chunk))

@@ -150,6 +150,8 @@ class IntercomCompanies(_Strict):
         }
     )
 
+    play_tags: dict[str, str] = Field(default_factory=dict)
+
     @model_validator(mode="after")
     def _every_tier(self) -> IntercomCompanies:
         unknown = sorted(set(self.tier_tags) - set(TIERS))
@@ -160,6 +162,8 @@ class IntercomCompanies(_Strict):
             raise ValueError(f"tier_tags: a tag name is needed for every tier; missing {', '.join(missing)}")
         if len(set(self.tier_tags.values())) != len(self.tier_tags):
             raise ValueError("tier_tags: every tier needs its own tag name")
+        if set(self.tier_tags.values()) & set(self.play_tags.values()):
+            raise ValueError("play_tags: a play tag must not share its name with a tier tag")
         return self
 
 
