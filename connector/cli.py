@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: one line per error on stderr and the exit code of its branch (SPEC section 6)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="healthsync", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="healthsync", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(f"healthsync: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True)
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
