@@ -19,7 +19,7 @@ import yaml
 from pydantic import SecretStr
 from rich.console import Console
 
-from connector.demodata import generate, write_duckdb
+from connector.demodata import DemoData, generate, write_duckdb
 from connector.engine import Engine, RunSummary
 from connector.output import write_frame
 from connector.settings import Secrets, load_settings
@@ -130,10 +130,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     intercom = SandboxServer(IntercomSandbox(seed=options.seed), options.host, options.intercom_port).start()
     try:
         console.print(f"sandboxes: HubSpot {hub.base_url}, Intercom {intercom.base_url}")
-        plan = SeedPlan()
-        seeded = seed_hubspot(hub.base_url, data.accounts, data.users, plan)
-        seed_intercom(intercom.base_url, data.accounts, plan, seeded)
-        httpx.put(f"{hub.base_url}/_sandbox/limits", json={"search_index_lag_seconds": 0}, timeout=10)
+        _seed(hub, intercom, data)
         config = _write_config(options, hub, intercom, as_of)
         settings = load_settings(config)
         settings.state.url = (
@@ -163,6 +160,21 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     finally:
         hub.stop()
         intercom.stop()
+
+
+def _seed(hub: SandboxServer, intercom: SandboxServer, data: DemoData) -> None:
+    """Seed the CRM as it would have been for a while: visible to search at once, then the real index lag."""
+    limits = f"{hub.base_url}/_sandbox/limits"
+    busy = {"requests_per_window": 100_000, "window_seconds": 10}
+    httpx.put(limits, json={**busy, "search_index_lag_seconds": 0}, timeout=10).raise_for_status()
+    httpx.put(f"{intercom.base_url}/_sandbox/limits", json=busy, timeout=10).raise_for_status()
+    plan = SeedPlan()
+    seed_intercom(intercom.base_url, data.accounts, plan, seed_hubspot(hub.base_url, data.accounts, data.users, plan))
+    real = {"requests_per_window": 100, "window_seconds": 10, "search_index_lag_seconds": 2}
+    httpx.put(limits, json=real, timeout=10).raise_for_status()
+    httpx.put(
+        f"{intercom.base_url}/_sandbox/limits", json={"requests_per_window": 166, "window_seconds": 10}, timeout=10
+    )
 
 
 def _engine_run(settings: Any, secrets: Secrets, console: Console) -> RunSummary:

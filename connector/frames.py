@@ -23,6 +23,7 @@ UTC_DTYPE: Final = "datetime64[us, UTC]"
 ACCOUNT_COLUMNS = ("account_id", "name", "domain", "plan", "status", "created_at", "seats_limit")
 USER_COLUMNS = ("user_id", "account_id", "email", "role", "created_at")
 COUNTS = ("events", "events_prev", "active_users", "active_users_prev", "active_days", "active_days_7d")
+PLAY_COUNTS = ("trial_events", "active_weeks")
 
 
 @dataclass
@@ -184,12 +185,28 @@ def activity_frame(raw: pd.DataFrame, config: ScoringConfig, *, by_user: bool) -
         typed[f"feature__{feature}"] = _counts(frame[f"feature_{index}"])
     for index in range(len(config.activation_steps)):
         typed[f"step__{index}"] = _counts(frame[f"step_{index}"])
+    typed |= _play_counts(frame, config)
     order = [*keys, "events", "events_prev", "raw", "raw_prev"]
     order += [] if by_user else ["active_users", "active_users_prev"]
     order += ["active_days", "active_days_7d", "last_active_at"]
     order += [name for name in typed if name.startswith(("feature__", "step__"))]
+    order += [name for name in PLAY_COUNTS if name in typed]
+    order += [name for name in typed if name.startswith(("share_num__", "share_den__", "workflow__"))]
     result = pd.DataFrame({name: typed[name] for name in order}, index=frame.index)
     return result.sort_values(keys).reset_index(drop=True)
+
+
+def _play_counts(frame: pd.DataFrame, config: ScoringConfig) -> dict[str, pd.Series]:
+    """The counts the plays, personas and summaries read, under their scoring names (only those queried)."""
+    typed = {name: _counts(frame[name]) for name in PLAY_COUNTS if name in frame}
+    for index, name in enumerate(config.shares):
+        for part in ("num", "den"):
+            if f"share_{part}_{index}" in frame:
+                typed[f"share_{part}__{name}"] = _counts(frame[f"share_{part}_{index}"])
+    for index in range(len(config.workflows())):
+        if f"workflow_{index}" in frame:
+            typed[f"workflow__{index}"] = _counts(frame[f"workflow_{index}"])
+    return typed
 
 
 def _counts(values: pd.Series) -> pd.Series:

@@ -23,10 +23,15 @@ class ScoreResult:
 
 
 def compute_scores(settings: Settings, *, with_users: bool = False, now: datetime | None = None) -> ScoreResult:
-    """Score every account (and every user when `with_users`) as of `scoring.as_of` (default: now)."""
+    """Score every account (and every user when `with_users`) as of `scoring.as_of` (default: now).
+
+    The per-user activity is a second aggregation query; it runs for `with_users` and whenever the account
+    table needs role-level activity (`mean_of_users`, personas, the plays' admin-only signal: see
+    :meth:`ScoringConfig.needs_user_activity`).
+    """
     now = now or datetime.now(UTC)
     as_of = settings.scoring.resolved_as_of(now)
-    need_users = with_users or settings.scoring.account_score == "mean_of_users"
+    need_users = with_users or settings.scoring.needs_user_activity()
     data = load_source(settings, as_of, now, with_users=need_users)
     accounts = score_accounts(
         data.accounts, data.users, data.account_activity, data.user_activity, settings.scoring, as_of

@@ -8,7 +8,9 @@ through one pass:
 
 Accepted rows come back as one row per account (or per account and user); rejected rows as one row per reason, so
 `accepted + rejected = read` holds by construction. Timestamps become UTC epoch seconds through :class:`EpochSeconds`,
-compiled per dialect; windows and day buckets are arithmetic on epoch seconds with bound parameters.
+compiled per dialect; windows and day buckets are arithmetic on epoch seconds with bound parameters. The account
+pass joins one row per account (its start) when the plays' trial signal is on. The Segment schema is mapped onto the
+logical tables in :mod:`connector.segment`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from sqlalchemy.sql import ColumnElement, FromClause, Select, Subquery
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from connector.errors import SourceError
 from scoring.config import ScoringConfig
 
 DAY = 86400.0
@@ -255,130 +256,79 @@ def _aggregates(rows: Subquery, config: ScoringConfig, window: Window, by_user: 
     return columns
 
 
-def activity_query(rows: Subquery, config: ScoringConfig, window: Window, *, by_user: bool) -> Select[Any]:
-    """One GROUP BY over the classified events: a row per accepted account (and user), a row per rejection reason."""
+def _share_aggregates(rows: Subquery, config: ScoringConfig, window: Window) -> list[ColumnElement[Any]]:
+    """Per configured share: its events (`share_num_<i>`) and the events it is a share of (`share_den_<i>`) in W."""
+    ts = rows.c.ts
+    in_w = sa.and_(ts >= sa.literal(window.start, sa.Float()), ts < sa.literal(window.as_of, sa.Float()))
+    columns: list[ColumnElement[Any]] = []
+    for index, share in enumerate(config.shares.values()):
+        columns.append(sa.func.sum(_flag(sa.and_(in_w, rows.c.event.in_(share.events)))).label(f"share_num_{index}"))
+        columns.append(sa.func.sum(_flag(sa.and_(in_w, rows.c.event.in_(share.among)))).label(f"share_den_{index}"))
+    return columns
+
+
+def _persona_aggregates(rows: Subquery, config: ScoringConfig, window: Window) -> list[ColumnElement[Any]]:
+    """Per user: distinct full weeks active (`active_weeks`) and each workflow's count in its last days."""
+    if not config.personas:
+        return []
+    ts = rows.c.ts
+    as_of = sa.literal(window.as_of, sa.Float())
+    weeks = window.window_days // 7
+    in_weeks = sa.and_(ts >= sa.literal(window.as_of - weeks * 7 * DAY, sa.Float()), ts < as_of)
+    week = DayFloor((as_of - ts) / sa.literal(7 * DAY, sa.Float()))
+    columns: list[ColumnElement[Any]] = [sa.func.count(sa.distinct(sa.case((in_weeks, week)))).label("active_weeks")]
+    for index, (_, flow) in enumerate(config.workflows()):
+        recent = sa.and_(ts >= sa.literal(window.as_of - flow.within_days * DAY, sa.Float()), ts < as_of)
+        columns.append(sa.func.sum(_flag(sa.and_(recent, rows.c.event == flow.event))).label(f"workflow_{index}"))
+    return columns
+
+
+def trial_days(config: ScoringConfig) -> int:
+    """The trial length the multi_user_activation play compares against; 0 when the signal is off."""
+    play = config.plays.multi_user_activation
+    return play.trial_days if play.enabled else 0
+
+
+def _account_starts(accounts: FromClause) -> Subquery:
+    """One row per account id with its start (`created_epoch`, epoch seconds; the earliest if listed twice)."""
+    start = sa.func.min(EpochSeconds(accounts.c.created_at)).label("created_epoch")
+    query = sa.select(accounts.c.account_id, start).where(accounts.c.account_id.is_not(None))
+    return query.group_by(accounts.c.account_id).subquery("hs_account_starts")
+
+
+def _trial_events(rows: Subquery, starts: Subquery, days: int, window: Window) -> ColumnElement[Any]:
+    """Events in [created_at, created_at + days) before as_of."""
+    ts = rows.c.ts
+    end = starts.c.created_epoch + sa.literal(days * DAY, sa.Float())
+    trial = sa.and_(ts >= starts.c.created_epoch, ts < end, ts < sa.literal(window.as_of, sa.Float()))
+    return sa.func.sum(_flag(trial)).label("trial_events")
+
+
+def activity_query(
+    rows: Subquery, config: ScoringConfig, window: Window, *, by_user: bool, accounts: FromClause | None = None
+) -> Select[Any]:
+    """One GROUP BY over the classified events: a row per accepted account (and user), a row per rejection reason.
+
+    Accounts also get the share counts and, when `accounts` (with a `created_at` column) is given and the trial
+    signal is on, `trial_events` (a join with one row per account); users get the persona counts.
+    """
     keys = [rows.c.account_key.label("account_id")]
     if by_user:
         keys.append(rows.c.user_key.label("user_id"))
     group = [rows.c.account_key, *([rows.c.user_key] if by_user else []), rows.c.reason]
-    return sa.select(*keys, rows.c.reason, *_aggregates(rows, config, window, by_user)).group_by(*group)
+    columns = _aggregates(rows, config, window, by_user)
+    if by_user:
+        return sa.select(*keys, rows.c.reason, *columns, *_persona_aggregates(rows, config, window)).group_by(*group)
+    columns += _share_aggregates(rows, config, window)
+    days = trial_days(config)
+    if accounts is None or days <= 0 or "created_at" not in accounts.c:
+        return sa.select(*keys, rows.c.reason, *columns).group_by(*group)
+    starts = _account_starts(accounts)
+    joined = rows.outerjoin(starts, rows.c.account_key == starts.c.account_id)
+    columns.append(_trial_events(rows, starts, days, window))
+    return sa.select(*keys, rows.c.reason, *columns).select_from(joined).group_by(*group)
 
 
 def sample_query(rows: Subquery, reason: str, limit: int, columns: Sequence[str]) -> Select[Any]:
     """Up to `limit` rows rejected for `reason`, with their logical column values."""
     return sa.select(*(rows.c[name] for name in columns)).where(rows.c.reason == _text(reason)).limit(limit)
-
-
-# Segment / RudderStack warehouse schema: logical column -> default physical column, per source table.
-SEGMENT_TABLES = {"events": "tracks", "accounts": "groups", "users": "identifies"}
-SEGMENT_COLUMNS = {
-    "events": {"event_id": "id", "account_id": "context_group_id", "user_id": "user_id", "event": "event"},
-    "accounts": {"account_id": "group_id", "user_id": "user_id"},
-    "users": {"user_id": "user_id"},
-}
-SEGMENT_TRAITS = {
-    "accounts": ("name", "domain", "plan", "status", "created_at", "seats_limit", "mrr"),
-    "users": ("email", "role", "created_at"),
-}
-
-
-@dataclass(frozen=True)
-class SegmentSchema:
-    """The three Segment tables (reflected FROM clauses), the column overrides, and a label per logical table."""
-
-    tracks: FromClause
-    identifies: FromClause
-    groups: FromClause
-    columns: dict[str, dict[str, str]]
-    labels: dict[str, str]
-
-    def source(self, table: str) -> FromClause:
-        return {"events": self.tracks, "accounts": self.groups, "users": self.identifies}[table]
-
-    def name(self, table: str, logical: str) -> str:
-        default = SEGMENT_COLUMNS[table].get(logical, logical)
-        return self.columns.get(table, {}).get(logical, default)
-
-    def column(self, table: str, logical: str) -> ColumnElement[Any]:
-        """The physical column of a logical one; a SourceError naming the table and the column when missing."""
-        name = self.name(table, logical)
-        source = self.source(table)
-        if name not in source.c:
-            available = ", ".join(source.c.keys())
-            raise SourceError(f"{self.labels[table]}: column {name!r} not found (columns: {available})")
-        return source.c[name]
-
-    def optional(self, table: str, logical: str) -> ColumnElement[Any] | None:
-        """The column when present; None when absent, unless source.columns names it (then it must exist)."""
-        if logical in self.columns.get(table, {}) or self.name(table, logical) in self.source(table).c:
-            return self.column(table, logical)
-        return None
-
-
-def _latest(key: ColumnElement[Any], stamp: ColumnElement[Any]) -> ColumnElement[int]:
-    """row_number() = 1 marks the latest call per key (ties broken arbitrarily)."""
-    return sa.func.row_number().over(partition_by=[key], order_by=[EpochSeconds(stamp).desc().nulls_last()])
-
-
-def _user_groups(schema: SegmentSchema) -> Subquery:
-    """Each user's latest group (the account of users, and of tracks without context_group_id)."""
-    user = schema.column("accounts", "user_id")
-    group = schema.column("accounts", "account_id")
-    rank = _latest(user, schema.column("accounts", "timestamp"))
-    ranked = sa.select(user.label("user_id"), group.label("account_id"), rank.label("rn")).where(user.is_not(None))
-    inner = ranked.subquery("hs_user_groups_ranked")
-    return sa.select(inner.c.user_id, inner.c.account_id).where(inner.c.rn == 1).subquery("hs_user_groups")
-
-
-def _traits(schema: SegmentSchema, table: str) -> list[ColumnElement[Any]]:
-    found = ((logical, schema.optional(table, logical)) for logical in SEGMENT_TRAITS[table])
-    return [column.label(logical) for logical, column in found if column is not None]
-
-
-def _segment_accounts(schema: SegmentSchema) -> Subquery:
-    group = schema.column("accounts", "account_id")
-    rank = _latest(group, schema.column("accounts", "timestamp"))
-    ranked = sa.select(group.label("account_id"), *_traits(schema, "accounts"), rank.label("rn"))
-    inner = ranked.subquery("hs_groups_ranked")
-    return sa.select(*(c for c in inner.c if c.key != "rn")).where(inner.c.rn == 1).subquery("hs_accounts")
-
-
-def _segment_users(schema: SegmentSchema, groups: Subquery) -> Subquery:
-    """The latest identify per user (anonymous identifies carry no user and are left out)."""
-    user = schema.column("users", "user_id")
-    rank = _latest(user, schema.column("users", "timestamp"))
-    ranked = sa.select(user.label("user_id"), *_traits(schema, "users"), rank.label("rn")).where(user.is_not(None))
-    inner = ranked.subquery("hs_identifies_ranked")
-    traits = [c for c in inner.c if c.key not in ("user_id", "rn")]
-    joined = inner.outerjoin(groups, inner.c.user_id == groups.c.user_id)
-    query = sa.select(inner.c.user_id, groups.c.account_id, *traits).select_from(joined).where(inner.c.rn == 1)
-    return query.subquery("hs_users")
-
-
-def _segment_events(schema: SegmentSchema, groups: Subquery) -> Subquery:
-    """tracks with the account from context_group_id when set, else from the user's latest group."""
-    user = schema.column("events", "user_id")
-    context = schema.optional("events", "account_id")
-    account = groups.c.account_id if context is None else sa.func.coalesce(context, groups.c.account_id)
-    columns = [
-        account.label("account_id"),
-        user.label("user_id"),
-        schema.column("events", "event").label("event"),
-        schema.column("events", "timestamp").label("timestamp"),
-    ]
-    event_id = schema.optional("events", "event_id")
-    if event_id is not None:
-        columns.append(event_id.label("event_id"))
-    joined = schema.tracks.outerjoin(groups, user == groups.c.user_id)
-    return sa.select(*columns).select_from(joined).subquery("hs_events")
-
-
-def segment_tables(schema: SegmentSchema) -> LogicalTables:
-    """tracks -> events, groups (latest call per group) -> accounts, identifies (latest per user) -> users."""
-    groups = _user_groups(schema)
-    return LogicalTables(
-        events=_segment_events(schema, groups),
-        accounts=_segment_accounts(schema),
-        users=_segment_users(schema, groups),
-        labels=schema.labels,
-    )

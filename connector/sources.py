@@ -23,17 +23,8 @@ from sqlalchemy.sql import FromClause, Subquery
 
 from connector.errors import RejectedShareError, SourceError
 from connector.frames import TableReport, accounts_frame, activity_frame, reason_counts, sample_values, users_frame
-from connector.pushdown import (
-    EVENT_COLUMNS,
-    SEGMENT_TABLES,
-    LogicalTables,
-    SegmentSchema,
-    Window,
-    activity_query,
-    classified,
-    sample_query,
-    segment_tables,
-)
+from connector.pushdown import EVENT_COLUMNS, LogicalTables, Window, activity_query, classified, sample_query
+from connector.segment import SEGMENT_TABLES, SegmentSchema, segment_tables
 from connector.settings import Settings, SourceConfig
 
 __all__ = ["SourceData", "TableReport", "check_rejected_share", "load_source"]
@@ -69,7 +60,11 @@ class SourceData:
 
 
 def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_users: bool) -> SourceData:
-    """Read the configured source as of `as_of`; `now` (wall clock) decides which timestamps lie in the future."""
+    """Read the configured source as of `as_of`; `now` (wall clock) decides which timestamps lie in the future.
+
+    One aggregation query per account; `with_users` adds a second one per (account, user), which the per-user
+    table, `mean_of_users`, the personas and the admin-only signal of the plays read.
+    """
     source = settings.source
     window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
     with _opened(settings) as (conn, tables):
@@ -77,7 +72,8 @@ def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_user
         users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows)
         rows = classified(tables, window.now)
         with _translated(f"aggregating {tables.labels['events']}"):
-            account_raw = _frame(conn.execute(activity_query(rows, settings.scoring, window, by_user=False)))
+            query = activity_query(rows, settings.scoring, window, by_user=False, accounts=tables.accounts)
+            account_raw = _frame(conn.execute(query))
             user_raw = None
             if with_users:
                 user_raw = _frame(conn.execute(activity_query(rows, settings.scoring, window, by_user=True)))

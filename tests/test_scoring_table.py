@@ -268,7 +268,7 @@ activity_rows = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(ids, unique=True, max_size=5),
     st.lists(st.tuples(ids, st.sampled_from(["u1", "u2", "u3"])), max_size=8),

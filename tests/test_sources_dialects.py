@@ -10,15 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Select
 
-from connector.pushdown import (
-    LogicalTables,
-    SegmentSchema,
-    Window,
-    activity_query,
-    classified,
-    sample_query,
-    segment_tables,
-)
+from connector.pushdown import LogicalTables, Window, activity_query, classified, sample_query
+from connector.segment import SegmentSchema, segment_tables
 from scoring.config import ActivationStep, ScoringConfig
 
 AS_OF = datetime(2025, 8, 13, tzinfo=UTC)

@@ -189,7 +189,9 @@ def test_faults_end_in_the_same_remote_state(
     summary = faulty.run()
     for server in (hubspot, intercom):
         control(server, "PUT", "faults", {})
-    assert remote_picture(faulty) == expected
+    got = remote_picture(faulty)
+    counts = {name: c.as_dict() for name, c in summary.counts.items()}
+    assert got == expected, (len(got[0]), len(expected[0]), counts)
     for name, plan in summary.plans.items():
         counts = summary.counts[name]
         accounted = counts.updated + counts.created + counts.unchanged + counts.unmatched
