@@ -12,7 +12,7 @@ types:
 	$(PY) -m mypy
 
 test:
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadfile
 
 fmt:
 	$(PY) -m ruff format connector scoring state mappings sandbox tests benchmarks

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from connector.errors import ConfigError
 from connector.yamlfile import YamlDocument, load_yaml
 from mappings.models import HubSpotMapping, IntercomMapping
+from mappings.template import placeholders
 
 M = TypeVar("M", bound=BaseModel)
 MODELS: dict[str, type[BaseModel]] = {"hubspot": HubSpotMapping, "intercom": IntercomMapping}
@@ -65,5 +66,21 @@ def _check_columns(doc: YamlDocument, mapping: BaseModel, columns: dict[str, set
             if field.column not in known:
                 loc = (section, "fields", index, "column")
                 problems.append(f"{doc.where(loc)}: {'.'.join(map(str, loc))}: unknown score column {field.column!r}")
+    problems += _check_tasks(doc, mapping, columns.get("companies", set()))
     if problems:
         raise ConfigError("invalid mapping:\n  " + "\n  ".join(problems))
+
+
+TASK_VALUES = {"play", "reasons", "period"}
+
+
+def _check_tasks(doc: YamlDocument, mapping: BaseModel, columns: set[str]) -> list[str]:
+    """Task templates may only name score columns and the task's own values."""
+    problems = []
+    for index, rule in enumerate(getattr(mapping, "tasks", [])):
+        for part in ("subject", "body"):
+            unknown = sorted(set(placeholders(getattr(rule, part))) - columns - TASK_VALUES)
+            if unknown:
+                loc = ("tasks", index, part)
+                problems.append(f"{doc.where(loc)}: tasks.{index}.{part}: unknown placeholder {', '.join(unknown)}")
+    return problems
