@@ -19,6 +19,8 @@ import yaml
 from pydantic import SecretStr
 from rich.console import Console
 
+from connector.demodata import PERSONAS as DEMO_PERSONAS
+from connector.demodata import SHARES as DEMO_SHARES
 from connector.demodata import DemoData, generate, write_duckdb
 from connector.engine import Engine, RunSummary
 from connector.output import write_frame
@@ -57,6 +59,8 @@ DEMO_SCORING: dict[str, Any] = {
         {"event": "meeting_scheduled"},
         {"event": "report_viewed"},
     ],
+    "personas": DEMO_PERSONAS,
+    "shares": DEMO_SHARES,
 }
 
 

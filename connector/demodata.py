@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -25,6 +26,39 @@ PLANS = ("starter", "team", "enterprise")
 SEATS = {"starter": 5.0, "team": 20.0, "enterprise": 60.0}
 WORDS = ("acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell", "cyberdyne")
 SUFFIXES = ("labs", "corp", "io", "group", "systems", "works", "cloud", "data")
+# The demo's personas, summary share and plays (the scoring section of `healthsync demo`, see connector.demo).
+PERSONAS: dict[str, Any] = {
+    "rep": {
+        "label": "rep",
+        "workflows": [
+            {"name": "prospect", "event": "lead_created", "min_count": 2, "within_days": 7},
+            {"name": "enroll leads in sequences", "event": "lead_enrolled", "min_count": 3, "within_days": 7},
+            {"name": "call", "event": "call_logged", "min_count": 3, "within_days": 7},
+            {"name": "book meetings", "event": "meeting_scheduled", "min_count": 1, "within_days": 14},
+        ],
+    },
+    "manager": {
+        "label": "manager",
+        "workflows": [
+            {"name": "review pipeline reports", "event": "report_viewed", "min_count": 2, "within_days": 7},
+            {"name": "join meetings", "event": "meeting_scheduled", "min_count": 1, "within_days": 30},
+            {"name": "coach on sequences", "event": "lead_enrolled", "min_count": 1, "within_days": 30},
+        ],
+    },
+    "admin": {
+        "label": "admin",
+        "key": False,
+        "weekly_target": 0.25,
+        "workflows": [{"name": "maintain sequences", "event": "sequence_created", "min_count": 1, "within_days": 30}],
+    },
+}
+SHARES: dict[str, Any] = {
+    "sequences": {
+        "events": ["lead_enrolled"],
+        "among": ["lead_enrolled", "call_logged", "meeting_scheduled"],
+        "label": "outbound touches",
+    }
+}
 
 
 @dataclass

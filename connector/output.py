@@ -28,6 +28,8 @@ def _plain(value: Any) -> Any:
         return text.replace("+00:00", "Z")
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
     if hasattr(value, "item") and not isinstance(value, str):
         value = value.item()
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
@@ -44,14 +46,31 @@ def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def _flat(value: Any) -> Any:
+    """A list as "a;b", a dict of lists as "key: a, b; other: c" (plays and their reasons); others unchanged."""
+    if isinstance(value, list):
+        return ";".join(map(str, value))
+    if isinstance(value, dict):
+        return "; ".join(
+            f"{key}: {', '.join(map(str, item)) if isinstance(item, list) else item}" for key, item in value.items()
+        )
+    return value
+
+
 def _csv(frame: pd.DataFrame) -> str:
     records = to_records(frame)
     out = pd.DataFrame.from_records(records, columns=list(frame.columns))
     buffer = io.StringIO()
     for column in out.columns:
-        out[column] = out[column].map(lambda v: ";".join(map(str, v)) if isinstance(v, list) else v)
+        out[column] = out[column].map(_flat)
     out.to_csv(buffer, index=False)
     return buffer.getvalue()
+
+
+def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dict columns (play reasons) as JSON text: their keys vary by row."""
+    dicts = [column for column in frame.columns if frame[column].map(lambda v: isinstance(v, dict)).any()]
+    return frame.assign(**{column: frame[column].map(json.dumps) for column in dicts})
 
 
 def _table(frame: pd.DataFrame, console: Console) -> None:
@@ -59,9 +78,7 @@ def _table(frame: pd.DataFrame, console: Console) -> None:
     for column in frame.columns:
         table.add_column(str(column), overflow="fold")
     for record in to_records(frame):
-        table.add_row(
-            *("" if v is None else ";".join(map(str, v)) if isinstance(v, list) else str(v) for v in record.values())
-        )
+        table.add_row(*("" if v is None else str(_flat(v)) for v in record.values()))
     console.print(table)
 
 
@@ -70,10 +87,11 @@ def write_frame(frame: pd.DataFrame, fmt: str, output: Path | None, console: Con
     if fmt not in FORMATS:
         raise ConfigError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "parquet":
+        ready = _parquet_ready(frame)
         if output is None:
-            frame.to_parquet(sys.stdout.buffer, index=False)
+            ready.to_parquet(sys.stdout.buffer, index=False)
         else:
-            frame.to_parquet(output, index=False)
+            ready.to_parquet(output, index=False)
         return
     if fmt == "table":
         if output is not None:

@@ -1,8 +1,9 @@
-"""Write the example product's data: a sales-engagement tool with 40 accounts, ~300 users and ~90 days of events.
+"""Write the example product's data: a sales-engagement tool with 40 accounts, ~250 users and ~90 days of events.
 
 Deterministic (seeded): `python examples/generate.py` rewrites examples/data/{accounts,users,events}.csv identically.
-Accounts follow a health profile (healthy, rising, falling, dead, onboarding, low) so that scores, trends and plays
-vary; churned accounts went quiet.
+Accounts follow a health profile (healthy, rising, falling, dead, onboarding, low, stalled) so that scores, trends and
+every play vary; churned accounts went quiet; a stalled account is new, busy in its trial, and now only its admin works.
+Users never outnumber the plan's seats.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ ROLE_EVENTS = {
     "manager": {"report_viewed": 5, "sequence_created": 2, "meeting_scheduled": 1, "lead_enrolled": 1},
     "admin": {"sequence_created": 3, "report_viewed": 2, "lead_enrolled": 1},
 }
-PROFILES = ("healthy", "healthy", "rising", "falling", "dead", "low", "onboarding", "healthy")
+PROFILES = ("healthy", "healthy", "rising", "falling", "dead", "low", "onboarding", "healthy", "stalled")
+TRIAL = timedelta(days=14)
 
 
 @dataclass
@@ -63,9 +65,11 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return count
 
 
-def _rate(profile: str, day: int) -> float:
+def _rate(account: Account, day: int) -> float:
     """Mean events per active user per day, `day` counted from the first of the DAYS days."""
     progress = day / (DAYS - 1)
+    if account.profile == "stalled":
+        return 2.0 if AS_OF - timedelta(days=DAYS - day) < account.created_at + TRIAL else 0.1
     return {
         "healthy": 1.0,
         "rising": 0.15 + 1.2 * progress,
@@ -73,7 +77,7 @@ def _rate(profile: str, day: int) -> float:
         "dead": 0.8 if day < 40 else 0.0,
         "low": 0.12,
         "onboarding": 1.1,
-    }[profile]
+    }[account.profile]
 
 
 def _accounts(rng: random.Random) -> list[Account]:
@@ -81,7 +85,7 @@ def _accounts(rng: random.Random) -> list[Account]:
     for index, name in enumerate(COMPANIES, start=1):
         profile = PROFILES[index % len(PROFILES)]
         status = "churned" if profile == "dead" else "trial" if index % 9 == 0 else "paying"
-        age = rng.randint(20, 60) if profile == "onboarding" else rng.randint(120, 700)
+        age = rng.randint(20, 60) if profile in ("onboarding", "stalled") else rng.randint(120, 700)
         domain = name.lower().replace(" & ", "").replace(" ", "") + ".com"
         plan = rng.choice(("starter", "team", "team", "enterprise"))
         created = AS_OF - timedelta(days=age, hours=rng.randint(0, 23))
@@ -90,7 +94,7 @@ def _accounts(rng: random.Random) -> list[Account]:
 
 
 def _users(rng: random.Random, account: Account) -> list[dict[str, str]]:
-    count = rng.randint(3, 13)
+    count = min(rng.randint(3, 13), PLANS[account.plan][0])
     roles = ["admin"] + ["manager"] * (1 + count // 8) + ["rep"] * count
     users = []
     for number, role in enumerate(roles[:count], start=1):
@@ -114,7 +118,11 @@ def _iso(moment: datetime) -> str:
 
 def _user_events(rng: random.Random, account: Account, user: dict[str, str]) -> list[tuple[datetime, str]]:
     weights = ROLE_EVENTS[user["role"]]
+    if account.profile == "stalled" and int(account.account_id[-3:]) % 2:
+        weights = {event: weight for event, weight in weights.items() if event != "sequence_created"}  # not set up
     engagement = 0.0 if rng.random() < 0.2 else rng.uniform(0.2, 1.4)
+    if account.profile == "stalled":
+        engagement = 1.0 if user["role"] == "admin" else 0.0
     start = AS_OF - timedelta(days=DAYS)
     events = []
     for day in range(DAYS):
@@ -122,7 +130,7 @@ def _user_events(rng: random.Random, account: Account, user: dict[str, str]) -> 
         if moment < datetime.fromisoformat(user["created_at"]):
             continue
         weekend = 0.15 if moment.weekday() >= 5 else 1.0
-        for _ in range(_poisson(rng, _rate(account.profile, day) * engagement * weekend * 1.2)):
+        for _ in range(_poisson(rng, _rate(account, day) * engagement * weekend * 1.2)):
             event = rng.choices(list(weights), weights=list(weights.values()))[0]
             events.append((moment + timedelta(seconds=rng.randint(8 * 3600, 19 * 3600)), event))
     return events

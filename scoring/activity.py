@@ -10,7 +10,13 @@ the same per (account_id, user_id), without the active-user counts. Columns:
 - `active_days`, `active_days_7d`: distinct day buckets floor((as_of - ts) / 1 day) in W and in the last 7 days;
 - `last_active_at`: the latest event before as_of, ever (UTC);
 - `feature__<name>`: 1 when any event of that configured feature happened in W;
-- `step__<i>`: count, ever before as_of, of the event of activation step i (index in `activation_steps`).
+- `step__<i>`: count, ever before as_of, of the event of activation step i (index in `activation_steps`);
+- `trial_events` (accounts): events in the account's first `plays.multi_user_activation.trial_days` days;
+- `share_num__<name>`, `share_den__<name>` (accounts): events of the share and events it is a share of, in W;
+- `active_weeks` (users, with personas): distinct full weeks (floor(day bucket / 7), only the window_days // 7
+  full weeks before as_of) with an event;
+- `workflow__<i>` (users, with personas): count of workflow i's event (i over every persona's workflows in config
+  order) in its last `within_days` days.
 
 Missing columns (for example in an empty frame) are read as zero / no timestamp.
 """
@@ -43,10 +49,22 @@ def step_column(index: int) -> str:
     return f"step__{index}"
 
 
+def share_column(part: str, name: str) -> str:
+    """The activity column counting share `name`'s events (`part` "num") or what it is a share of ("den")."""
+    return f"share_{part}__{name}"
+
+
+def workflow_column(index: int) -> str:
+    """The user activity column counting workflow number `index` (over every persona's workflows)."""
+    return f"workflow__{index}"
+
+
 def _flag_columns(config: ScoringConfig) -> list[str]:
     features = [feature_column(name) for name in config.features]
     steps = [step_column(index) for index in range(len(config.activation_steps))]
-    return features + steps
+    shares = [share_column(part, name) for name in config.shares for part in ("num", "den")]
+    flows = [workflow_column(index) for index in range(len(config.workflows()))]
+    return [*features, *steps, "trial_events", *shares, "active_weeks", *flows]
 
 
 def keyed(frame: pd.DataFrame, key: Sequence[str], fields: Sequence[str]) -> pd.DataFrame:

@@ -24,6 +24,8 @@ from scoring.activity import (
 from scoring.config import ScoringConfig
 from scoring.metrics import days_since, percentages, score_changes, tier_labels, trend_labels, utc_series
 from scoring.normalize import MIN_SCORE, IntArray, health_scores
+from scoring.personas import active_in_roles, people_frame, persona_columns
+from scoring.plays import PERSONA_PCT_COLUMNS, play_columns
 
 ACCOUNT_COLUMNS = (
     "account_id",
@@ -44,6 +46,12 @@ ACCOUNT_COLUMNS = (
     "days_since_active",
     "tenure_days",
     "activation_pct",
+    "plays",
+    "play_reasons",
+    "summary",
+    "key_personas_active_pct",
+    "workflows_in_use_pct",
+    "adoption_change",
     "plan",
     "status",
     "seats_limit",
@@ -86,14 +94,19 @@ def score_accounts(
 ) -> pd.DataFrame:
     """One row per account of `accounts`, sorted by account_id, with the columns of :data:`ACCOUNT_COLUMNS`.
 
+    `plays` lists the plays that fire (config order) and `play_reasons` their reasons (:mod:`scoring.plays`);
+    `summary` is one sentence (:mod:`scoring.summary`); the persona percentages are NA without personas.
     Accounts without activity score 1 with zero counts. `total_users` is the larger of the account's rows in
     `users` and its active users: events from users missing from the users table still count as users.
     With `config.account_score == "mean_of_users"` the health score is the mean (rounded half up) of the
     account's user scores over every user of the account, listed in `users` or seen only in `user_activity`
     (users without activity score 1, an account without users scores 1); the previous score likewise.
 
+    The admin-only signal and the personas read `user_activity` with the users' roles; without it (None) the
+    signal is left out.
+
     Raises:
-        ValueError: `mean_of_users` is configured but `user_activity` is None.
+        ValueError: `mean_of_users` or personas are configured but `user_activity` is None.
     """
     base = keyed(accounts, ACCOUNT_KEY, _ACCOUNT_FIELDS).astype(dict.fromkeys(_ACCOUNT_TEXT, "str"))
     frame = with_activity(base, account_activity, ACCOUNT_KEY, ACCOUNT_COUNTS, config)
@@ -112,8 +125,42 @@ def score_accounts(
         "seats_limit": pd.to_numeric(frame["seats_limit"], errors="coerce").astype("float64"),
         **_score_columns(score, previous, frame["events_prev"], config),
         **_usage_columns(frame, config, as_of),
+        "adoption_change": (frame["active_users"] - frame["active_users_prev"]).astype("int64"),
     }
-    return pd.DataFrame(columns, index=frame.index).loc[:, list(ACCOUNT_COLUMNS)].reset_index(drop=True)
+    table = pd.DataFrame(columns, index=frame.index)
+    signals = _signals(table, frame, accounts, users, user_activity, config)
+    table = table.assign(**{name: signals[name] for name in PERSONA_PCT_COLUMNS}, **play_columns(signals, config))
+    return table.loc[:, list(ACCOUNT_COLUMNS)].reset_index(drop=True)
+
+
+def _signals(
+    table: pd.DataFrame,
+    frame: pd.DataFrame,
+    accounts: pd.DataFrame,
+    users: pd.DataFrame,
+    user_activity: pd.DataFrame | None,
+    config: ScoringConfig,
+) -> pd.DataFrame:
+    """What the plays and summaries read: the score columns, the activity counts, the persona counts and the
+    accounts' extra columns (score columns win over extra columns of the same name)."""
+    ids = frame["account_id"]
+    counts = frame.drop(columns=[name for name in frame.columns if name in table.columns])
+    parts = [table, counts, pd.DataFrame({"features_used": features_used(frame, config)}, index=frame.index)]
+    if user_activity is None:
+        if config.personas:
+            raise ValueError("personas need the per-user activity (user_activity is None)")
+        parts.append(pd.DataFrame({"active_admins": pd.Series(pd.NA, index=frame.index, dtype="Int64")}))
+        parts.append(pd.DataFrame(persona_columns(people_frame(users, None, config), ids, config)))
+    else:
+        people = people_frame(users, user_activity, config)
+        admins = active_in_roles(people, ids, config.plays.multi_user_activation.admin_roles)
+        parts.append(pd.DataFrame({"active_admins": admins, **persona_columns(people, ids, config)}))
+    signals = pd.concat(parts, axis=1)
+    extras = [name for name in accounts.columns if name not in signals.columns]
+    if extras:
+        extra = keyed(accounts, ACCOUNT_KEY, extras)
+        signals = signals.merge(extra, on="account_id", how="left").set_index(frame.index)
+    return signals
 
 
 def score_users(

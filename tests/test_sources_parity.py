@@ -26,6 +26,11 @@ SCORING = ScoringConfig(
     weights={"lead_created": 9, "meeting_scheduled": 7, "call_logged": 5},
     features={"sequences": ["sequence_created", "lead_enrolled"], "meetings": ["meeting_scheduled"]},
     activation_steps=[ActivationStep(event="sequence_created"), ActivationStep(event="lead_enrolled", min_count=20)],
+    personas={
+        "rep": {"label": "rep", "workflows": [{"name": "call", "event": "call_logged", "min_count": 2}]},
+        "manager": {"label": "manager", "workflows": [{"name": "read", "event": "report_viewed", "within_days": 30}]},
+    },  # type: ignore[arg-type]
+    shares={"sequences": {"events": ["lead_enrolled"], "among": ["lead_enrolled", "call_logged"], "label": "touches"}},  # type: ignore[dict-item]
 )
 EXPECTED_REJECTED = {
     "missing_account_id": 1,
