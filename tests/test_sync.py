@@ -172,12 +172,8 @@ def test_plan_prints_field_diff_and_writes_nothing(world: World) -> None:
 def test_faults_end_in_the_same_remote_state(
     tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, state_url: str
 ) -> None:
-    clean = build_world(
-        tmp_path / "clean",
-        hubspot,
-        intercom,
-        state_url.replace("state.db", "clean.db") if state_url.startswith("sqlite") else state_url,
-    )
+    # the fault-free reference run keeps its own state (SQLite); the faulty run uses the parametrized store
+    clean = build_world(tmp_path / "clean", hubspot, intercom, f"sqlite:///{tmp_path / 'clean.db'}")
     clean.run()
     expected = remote_picture(clean)
     for server in (hubspot, intercom):
