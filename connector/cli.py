@@ -177,9 +177,11 @@ def state(config: Path | None, limit: int, reset: bool, destination: str | None,
             counts = "; ".join(
                 f"{name}: " + ", ".join(f"{k} {v}" for k, v in c.items() if v) for name, c in record.counts.items()
             )
+            error = (record.summary or {}).get("error")
             click.echo(
                 f"run {record.id} {record.command} started {record.started_at:%Y-%m-%d %H:%M:%S} "
                 f"status {record.status} exit {record.exit_code} {counts}".rstrip()
+                + (f" ({error})" if error else "")
             )
         for rejection in store.rejections():
             click.echo(f"rejected {rejection.destination} {rejection.object_type} {rejection.key}: {rejection.reason}")

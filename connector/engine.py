@@ -189,7 +189,9 @@ class Engine:
                         summary.counts[name] = destination.apply(plan, ctx)
                 except HealthsyncError as exc:
                     counts = {name: c.as_dict() for name, c in summary.counts.items()}
-                    store.finish_run(run_id, status=f"failed: {exc}"[:500], exit_code=exc.exit_code, counts=counts)
+                    store.finish_run(
+                        run_id, status="failed", exit_code=exc.exit_code, counts=counts, summary={"error": str(exc)}
+                    )
                     raise
                 counts = {name: c.as_dict() for name, c in summary.counts.items()}
                 status = "rejected records" if summary.rejected else "ok"

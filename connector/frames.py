@@ -165,13 +165,16 @@ def reason_counts(name: str, raw: pd.DataFrame) -> TableReport:
     counts = raw.groupby(raw["reason"].fillna(""), sort=False)["n_rows"].sum()
     total = {str(reason): int(count) for reason, count in counts.items()}
     accepted = total.pop("", 0)
+    if "duplicates" in raw:  # GROUP BY dedup: the duplicates folded into each kept row
+        folded = int(pd.to_numeric(raw["duplicates"], errors="coerce").fillna(0).sum())
+        total["duplicate_event_id"] = total.get("duplicate_event_id", 0) + folded
     rejected = {reason: total[reason] for reason in EVENT_REASONS if total.get(reason)}
     return TableReport(name=name, read=accepted + sum(rejected.values()), accepted=accepted, rejected=rejected)
 
 
 def activity_frame(raw: pd.DataFrame, config: ScoringConfig, *, by_user: bool) -> pd.DataFrame:
     """Typed activity rows of accepted events: one per account (or per account and user), sorted by id."""
-    frame = raw[raw["reason"].isna()].drop(columns=["reason", "n_rows"])
+    frame = raw[raw["reason"].isna()].drop(columns=["reason", "n_rows", "duplicates"], errors="ignore")
     keys = ["account_id", "user_id"] if by_user else ["account_id"]
     typed: dict[str, pd.Series] = {key: ids(frame[key]) for key in keys}
     for name in COUNTS:

@@ -330,5 +330,7 @@ class HubSpotDestination:
                 failed.add(key)
                 log.warning("record rejected", extra={"destination": self.name, "key": key, "reason": reason})
                 if ctx.run_id is not None:
-                    ctx.store.reject(ctx.run_id, self.name, object_type, key, reason, error.get("status"))
+                    status = error.get("status")  # per-record errors say "error"; only HTTP codes are kept
+                    code = status if isinstance(status, int) else None
+                    ctx.store.reject(ctx.run_id, self.name, object_type, key, reason, code)
         return failed

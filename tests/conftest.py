@@ -62,12 +62,18 @@ def store(state_url: str) -> Iterator[StateStore]:
         yield opened
 
 
+def _serving(kind: str) -> Iterator[SandboxServer]:
+    from sandbox.hubspot import HubSpotSandbox
+    from sandbox.intercom import IntercomSandbox
+
+    sandbox = HubSpotSandbox(seed=0) if kind == "hubspot" else IntercomSandbox(seed=0)
+    with SandboxServer(sandbox) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def hubspot_server() -> Iterator[SandboxServer]:
-    from sandbox.hubspot import HubSpotSandbox
-
-    with SandboxServer(HubSpotSandbox(seed=0)) as server:
-        yield server
+    yield from _serving("hubspot")
 
 
 @pytest.fixture
@@ -79,10 +85,7 @@ def hubspot(hubspot_server: SandboxServer) -> SandboxServer:
 
 @pytest.fixture(scope="session")
 def intercom_server() -> Iterator[SandboxServer]:
-    from sandbox.intercom import IntercomSandbox
-
-    with SandboxServer(IntercomSandbox(seed=0)) as server:
-        yield server
+    yield from _serving("intercom")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -16,21 +15,10 @@ import pandas as pd
 import pytest
 
 from sandbox.base import SandboxServer
-from tests.world import TOKENS, World, build_world, log_size, writes
+from tests.world import TOKENS, World, build_world, healthsync, log_size, writes
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "healthsync.yaml"
-
-
-def healthsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connector.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "parquet", "table"])

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.world import healthsync
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def healthsync(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connector.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-        check=False,
-    )
 
 
 def test_init_writes_a_config_and_mappings_that_validate(tmp_path: Path) -> None:
@@ -125,13 +111,6 @@ def test_a_missing_token_is_an_auth_error_exit_5(tmp_path: Path) -> None:
     settings["state"] = {"url": f"sqlite:///{tmp_path / 'state.db'}"}
     config.write_text(yaml.safe_dump(settings))
     env = {key: value for key, value in os.environ.items() if not key.endswith("ACCESS_TOKEN")}
-    result = subprocess.run(
-        [sys.executable, "-m", "connector.cli", "run", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    result = healthsync("run", "--config", str(config), env=env, inherit_env=False)
     assert result.returncode == 5, result.stderr
     assert "HUBSPOT_ACCESS_TOKEN" in result.stderr

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.world import healthsync
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT.parent / "shared" / "SPEC.md"
@@ -50,14 +50,7 @@ def test_reference_configuration_scores_csv_files_as_json(tmp_path: Path) -> Non
     (tmp_path / "healthsync.yaml").write_text(reference_yaml(), encoding="utf-8")
     shutil.copytree(ROOT / "examples" / "data", tmp_path / "data")
     for command in (["validate"], ["score", "--format", "json"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "connector.cli", *command, "--config", str(tmp_path / "healthsync.yaml")],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=120,
-            check=False,
-        )
+        result = healthsync(*command, "--config", str(tmp_path / "healthsync.yaml"), cwd=tmp_path)
         assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     accounts = (tmp_path / "data" / "accounts.csv").read_text().strip().splitlines()

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -20,21 +19,13 @@ from mappings.models import HubSpotMapping
 from sandbox.base import SandboxServer
 from state import StateStore
 from tests.test_sync import hubspot_companies, intercom_companies, tag_names
-from tests.world import TOKENS, World, build_world, control
+from tests.world import TOKENS, World, build_world, control, healthsync
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
 
 
-def cli(world: World, *args: str, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connector.cli", *args, "--config", str(world.config)],
-        capture_output=True,
-        text=True,
-        env=env or token_env(),
-        timeout=180,
-        check=False,
-        **kwargs,
-    )
+def cli(world: World, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return healthsync(*args, "--config", str(world.config), env=env or token_env())
 
 
 def token_env(hubspot: str | None = None) -> dict[str, str]:
@@ -48,8 +39,9 @@ def token_env(hubspot: str | None = None) -> dict[str, str]:
 
 
 @pytest.fixture
-def world(tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer) -> World:
-    return build_world(tmp_path, hubspot, intercom, f"sqlite:///{tmp_path / 'state.db'}", accounts=200)
+def world(tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, state_url: str) -> World:
+    """200 accounts; the state store is SQLite or PostgreSQL (the `state_url` parameter)."""
+    return build_world(tmp_path, hubspot, intercom, state_url, accounts=200)
 
 
 def assert_in_sync(world: World) -> None:

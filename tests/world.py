@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +14,7 @@ import duckdb
 import httpx
 import yaml
 
+from connector.demo import DEMO_SCORING
 from connector.demodata import DemoData, generate, write_duckdb
 from connector.engine import Engine, RunSummary
 from connector.settings import Secrets, Settings, load_settings
@@ -20,18 +24,22 @@ from sandbox.seed import SeedPlan, SeedResult, seed_hubspot, seed_intercom
 AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
 NOW = datetime(2025, 8, 13, 6, tzinfo=UTC)
 TOKENS = Secrets(hubspot_access_token="pat-na1-test-secret-0001", intercom_access_token="ic-test-secret-0002")
-SCORING: dict[str, Any] = {
-    "as_of": AS_OF.isoformat(),
-    "window_days": 30,
-    "weights": {"lead_created": 9, "meeting_scheduled": 7, "call_logged": 5, "lead_enrolled": 1, "sequence_created": 3},
-    "features": {
-        "sequences": ["sequence_created", "lead_enrolled"],
-        "meetings": ["meeting_scheduled"],
-        "calling": ["call_logged"],
-        "reporting": ["report_viewed"],
-    },
-    "activation_steps": [{"event": "sequence_created"}, {"event": "lead_enrolled", "min_count": 20}],
-}
+SCORING: dict[str, Any] = {"as_of": AS_OF.isoformat(), **DEMO_SCORING}  # the demo product and its scoring
+
+
+def healthsync(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, inherit_env: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would (a separate process), with `env` on top of (or instead of) this one's."""
+    return subprocess.run(
+        [sys.executable, "-m", "connector.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**(os.environ if inherit_env else {}), **(env or {})},
+        timeout=300,
+        check=False,
+    )
 
 
 def control(server: SandboxServer, method: str, action: str, body: Any = None) -> Any:
