@@ -7,6 +7,7 @@ what was written, then syncs again to show that nothing is re-sent.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -123,7 +124,7 @@ def _report(console: Console, summary: RunSummary) -> None:
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     """Run the demo; returns the exit code of the second (idempotent) run."""
-    console = console or Console()
+    console = console or Console(width=None if sys.stdout.isatty() else 160)
     options.directory.mkdir(parents=True, exist_ok=True)
     (options.directory / "state.db").unlink(missing_ok=True)
     as_of = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
