@@ -16,7 +16,7 @@ from connector.errors import ConfigError, RejectedRecordError
 from connector.hubspot_client import BATCH_SIZE, HubSpotClient
 from connector.hubspot_tasks import TaskWriter, plan_tasks
 from connector.pipeline import ScoreResult
-from connector.plan import DestinationPlan, RecordPlan, SyncCounts, diff
+from connector.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
 from connector.settings import HubSpotConfig
 from connector.values import hubspot_value, normalize_domain
 from mappings.models import HubSpotField, HubSpotMapping
@@ -65,27 +65,25 @@ class HubSpotDestination:
             body["hasUniqueValue"] = True
         return body
 
-    def provisioning(self) -> list[tuple[str, str, str, dict[str, Any]]]:
-        """(object type, action, name, body) still needed; an existing property of another type is an error."""
-        needed: list[tuple[str, str, str, dict[str, Any]]] = []
+    def provisioning(self) -> list[Provision]:
+        """The steps still needed; an existing property of another type is an error."""
+        needed: list[Provision] = []
         for object_type, fields in self._wanted().items():
             if self.mapping.group.name not in {g["name"] for g in self.client.groups(object_type)}:
                 body = {"name": self.mapping.group.name, "label": self.mapping.group.label}
-                needed.append((object_type, "create group", self.mapping.group.name, body))
+                needed.append(Provision(object_type, "create group", self.mapping.group.name, body))
             existing = {prop["name"]: prop for prop in self.client.properties(object_type)}
             for field in fields:
                 needed += self._property_needs(object_type, field, existing.get(field.property))
         self._id_property_exists = not any(
-            name == self.mapping.companies.account_id_property.name for _, _, name, _ in needed
+            step.name == self.mapping.companies.account_id_property.name for step in needed
         )
         return needed
 
-    def _property_needs(
-        self, object_type: str, field: HubSpotField, current: dict[str, Any] | None
-    ) -> list[tuple[str, str, str, dict[str, Any]]]:
+    def _property_needs(self, object_type: str, field: HubSpotField, current: dict[str, Any] | None) -> list[Provision]:
         body = self._property_body(field)
         if current is None:
-            return [(object_type, "create property", field.property, body)]
+            return [Provision(object_type, "create property", field.property, body)]
         if current.get("type") != field.type:
             raise ConfigError(
                 f"HubSpot {object_type} property {field.property!r} exists with type {current.get('type')!r}, "
@@ -94,18 +92,18 @@ class HubSpotDestination:
         have = {option["value"] for option in current.get("options") or []}
         if field.options and not set(field.options) <= have:
             options = list(current.get("options") or []) + [o for o in body["options"] if o["value"] not in have]
-            return [(object_type, "add options to", field.property, {"options": options})]
+            return [Provision(object_type, "add options to", field.property, {"options": options})]
         return []
 
-    def _provision(self, needed: list[tuple[str, str, str, dict[str, Any]]]) -> None:
-        for object_type, action, name, body in needed:
+    def _provision(self, needed: list[Provision]) -> None:
+        for step in needed:
             try:
-                if action == "create group":
-                    self.client.create_group(object_type, name, body["label"])
-                elif action == "create property":
-                    self.client.create_property(object_type, body)
+                if step.action == "create group":
+                    self.client.create_group(step.object_type, step.name, step.body["label"])
+                elif step.action == "create property":
+                    self.client.create_property(step.object_type, step.body)
                 else:
-                    self.client.update_property(object_type, name, body)
+                    self.client.update_property(step.object_type, step.name, step.body)
             except RejectedRecordError as exc:
                 if exc.status != 409:  # 409: created meanwhile by someone else, which is what we wanted
                     raise
@@ -197,9 +195,7 @@ class HubSpotDestination:
 
     def plan(self, scores: ScoreResult, ctx: SyncContext) -> DestinationPlan:
         plan = DestinationPlan(self.name)
-        needed = self.provisioning()
-        plan.provisioning = [f"{obj}: {action} {name}" for obj, action, name, _ in needed]
-        self._needed = needed
+        plan.provisioning = self.provisioning()
         accounts = rows_by_key(scores.accounts, "account_id")
         known = ctx.store.records(self.name, "companies")
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in accounts}
@@ -254,7 +250,7 @@ class HubSpotDestination:
     # -- apply -----------------------------------------------------------------------------------------------
     def apply(self, plan: DestinationPlan, ctx: SyncContext) -> SyncCounts:
         counts = SyncCounts()
-        self._provision(getattr(self, "_needed", []))
+        self._provision(plan.provisioning)
         for record in plan.records:
             if record.action in ("unchanged", "unmatched", "ambiguous"):
                 setattr(counts, record.action, getattr(counts, record.action) + 1)

@@ -9,7 +9,7 @@ from connector.destination import SyncContext, chunks, rows_by_key
 from connector.errors import ConfigError, RejectedRecordError
 from connector.intercom_client import IntercomClient
 from connector.pipeline import ScoreResult
-from connector.plan import DestinationPlan, RecordPlan, SyncCounts, TagPlan, diff
+from connector.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, TagPlan, diff
 from connector.values import intercom_value
 from mappings.models import IntercomMapping
 from state import Ack
@@ -25,20 +25,20 @@ class IntercomDestination:
     def __init__(self, client: IntercomClient, mapping: IntercomMapping) -> None:
         self.client = client
         self.mapping = mapping
-        self._missing_attributes: list[tuple[str, str, str]] = []
         self._remote_tags: dict[str, set[str]] = {}
 
     def close(self) -> None:
         self.client.close()
 
     # -- provisioning ----------------------------------------------------------------------------------------
-    def provisioning(self) -> list[tuple[str, str, str]]:
+    def provisioning(self) -> list[Provision]:
         existing = {attr["name"]: attr for attr in self.client.data_attributes()}
-        missing: list[tuple[str, str, str]] = []
+        missing: list[Provision] = []
         for field in self.mapping.companies.fields:
             current = existing.get(field.name)
             if current is None:
-                missing.append((field.name, field.type, field.description))
+                body = {"data_type": field.type, "description": field.description}
+                missing.append(Provision("companies", "create attribute", field.name, body))
             elif current.get("data_type") != field.type:
                 raise ConfigError(
                     f"Intercom company attribute {field.name!r} exists with type {current.get('data_type')!r}, "
@@ -64,10 +64,7 @@ class IntercomDestination:
     # -- plan ------------------------------------------------------------------------------------------------
     def plan(self, scores: ScoreResult, ctx: SyncContext) -> DestinationPlan:
         plan = DestinationPlan(self.name)
-        self._missing_attributes = self.provisioning()
-        plan.provisioning = [
-            f"companies: create attribute {name} ({kind})" for name, kind, _ in self._missing_attributes
-        ]
+        plan.provisioning = self.provisioning()
         accounts = rows_by_key(scores.accounts, "account_id")
         known = ctx.store.records(self.name, "companies")
         remembered = {key: s.remote_id for key, s in known.items() if s.remote_id and key in accounts}
@@ -105,12 +102,12 @@ class IntercomDestination:
     # -- apply -----------------------------------------------------------------------------------------------
     def apply(self, plan: DestinationPlan, ctx: SyncContext) -> SyncCounts:
         counts = SyncCounts()
-        for name, kind, description in self._missing_attributes:
+        for step in plan.provisioning:
             try:
-                self.client.create_data_attribute(name, kind, description)
+                self.client.create_data_attribute(step.name, step.body["data_type"], step.body["description"])
             except RejectedRecordError:
                 # e.g. a retried create whose first response was lost: fine if it exists now, as wanted
-                if any(missing[0] == name for missing in self.provisioning()):
+                if any(missing.name == step.name for missing in self.provisioning()):
                     raise
         for record in plan.records:
             if record.action in ("unchanged", "unmatched"):

@@ -35,9 +35,22 @@ class TagPlan:
 
 
 @dataclass
+class Provision:
+    """One provisioning step (a property, group or data attribute to create or extend) and its request body."""
+
+    object_type: str
+    action: str
+    name: str
+    body: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.object_type}: {self.action} {self.name}"
+
+
+@dataclass
 class DestinationPlan:
     destination: str
-    provisioning: list[str] = field(default_factory=list)
+    provisioning: list[Provision] = field(default_factory=list)
     records: list[RecordPlan] = field(default_factory=list)
     tags: list[TagPlan] = field(default_factory=list)
     tasks: list[Any] = field(default_factory=list)  # destination-specific task plans (HubSpot: TaskPlan)
