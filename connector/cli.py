@@ -192,15 +192,25 @@ def state(config: Path | None, limit: int, reset: bool, destination: str | None,
 @click.option("--hubspot-port", default=8081, show_default=True, type=int)
 @click.option("--intercom-port", default=8082, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of ids and faults.")
-def sandbox(host: str, hubspot_port: int, intercom_port: int, seed: int) -> None:
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the stored objects in this folder: loaded at start when present, saved when stopped.",
+)
+def sandbox(host: str, hubspot_port: int, intercom_port: int, seed: int, state_dir: Path | None) -> None:
     """Serve the HubSpot and Intercom emulators until interrupted."""
     from sandbox.base import SandboxServer
     from sandbox.hubspot import HubSpotSandbox
     from sandbox.intercom import IntercomSandbox
 
+    sandboxes = (HubSpotSandbox(seed=seed), IntercomSandbox(seed=seed))
+    files = {box: state_dir / f"{box.name}.pickle" for box in sandboxes} if state_dir else {}
+    for box, file in files.items():
+        if file.exists():
+            box.load(file)
     with (
-        SandboxServer(HubSpotSandbox(seed=seed), host, hubspot_port) as hub,
-        SandboxServer(IntercomSandbox(seed=seed), host, intercom_port) as intercom,
+        SandboxServer(sandboxes[0], host, hubspot_port) as hub,
+        SandboxServer(sandboxes[1], host, intercom_port) as intercom,
     ):
         click.echo(f"hubspot sandbox: {hub.base_url}")
         click.echo(f"intercom sandbox: {intercom.base_url}")
@@ -212,6 +222,8 @@ def sandbox(host: str, hubspot_port: int, intercom_port: int, seed: int) -> None
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
+    for box, file in files.items():
+        box.save(file)
 
 
 @cli.command()

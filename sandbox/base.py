@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
 import random
 import re
 import socket
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -124,6 +126,7 @@ class Sandbox:
     name = "sandbox"
     default_limit = 100
     default_window_seconds = 10.0
+    persisted: ClassVar[tuple[str, ...]] = ()  # attributes holding the stored objects (see save / load)
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -178,6 +181,28 @@ class Sandbox:
         Returns the current values of the sandbox's own limits, which the answer includes.
         """
         return {}
+
+    def after_load(self) -> None:
+        """Adjust loaded objects to this process (e.g. clocks that do not survive a restart)."""
+
+    def save(self, path: Path) -> None:
+        """Write the stored objects to `path` (a pickle for this sandbox's own use: load it only from trusted files)."""
+        with self.lock:
+            payload = {name: getattr(self, name) for name in self.persisted}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(path.suffix + ".tmp")
+            temporary.write_bytes(pickle.dumps({"sandbox": self.name, "seed": self.seed, "state": payload}))
+            temporary.replace(path)
+
+    def load(self, path: Path) -> None:
+        """Restore the stored objects written by :meth:`save` for the same kind of sandbox."""
+        saved = pickle.loads(path.read_bytes())  # the sandbox's own file, named by its operator
+        if saved.get("sandbox") != self.name:
+            raise ValueError(f"{path}: holds a {saved.get('sandbox')!r} sandbox, not {self.name!r}")
+        with self.lock:
+            for name, value in saved["state"].items():
+                setattr(self, name, value)
+            self.after_load()
 
     # -- machinery ---------------------------------------------------------------------------------------
     def route(self, method: str, pattern: str, handler: Handler) -> None:

@@ -40,6 +40,15 @@ class HubSpotSandbox(Sandbox):
         self.index_lag_seconds = index_lag_seconds
         super().__init__(seed)
 
+    persisted = ("_ids", "owners", "records")
+
+    def after_load(self) -> None:
+        """A restarted server's index has caught up: every stored version is visible to search."""
+        for records in self.records.by_type.values():
+            for record in records.values():
+                record.versions = [(float("-inf"), values) for _, values in record.versions]
+        self.records._monotonic = time.monotonic
+
     # -- state -----------------------------------------------------------------------------------------------
     def reset_state(self) -> None:
         self._ids = random.Random(f"hubspot-{self.seed}")

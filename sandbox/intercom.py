@@ -70,6 +70,8 @@ class IntercomSandbox(Sandbox):
         for method, pattern, handler in json_routes:
             self.route(method, pattern, _ok(handler))
 
+    persisted = ("store",)
+
     def reset_state(self) -> None:
         self.store = IntercomStore(self.seed)
 

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -70,33 +72,57 @@ def test_score_reports_rejected_rows_by_reason(tmp_path: Path) -> None:
     assert int(read.group(2)) + int(read.group(3)) == int(read.group(1)) == len(events) - 1
 
 
-def test_sandbox_command_serves_both_and_answers_the_control_api() -> None:
+@contextmanager
+def sandbox_process(*extra: str) -> Iterator[dict[str, str]]:
+    """`healthsync sandbox` in its own process; yields the base URLs it printed, stops it with SIGTERM."""
     command = [sys.executable, "-m", "connector.cli", "sandbox", "--hubspot-port", "0", "--intercom-port", "0"]
-    with subprocess.Popen(
-        [*command, "--seed", "3"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    ) as process:
+    with subprocess.Popen([*command, *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
         try:
             assert process.stdout is not None
-            urls = {}
+            urls: dict[str, str] = {}
             deadline = time.monotonic() + 30
             while len(urls) < 2 and time.monotonic() < deadline:
                 match = re.match(r"(hubspot|intercom) sandbox: (http://\S+)", process.stdout.readline())
                 if match:
                     urls[match.group(1)] = match.group(2)
             assert set(urls) == {"hubspot", "intercom"}
-            for url in urls.values():
-                assert httpx.put(f"{url}/_sandbox/faults", json={"latency_ms": 1}).json()["latency_ms"] == 1
-                assert httpx.get(f"{url}/_sandbox/requests").json() == []
-                assert httpx.post(f"{url}/_sandbox/reset").status_code == 200
-                assert isinstance(httpx.get(f"{url}/_sandbox/state").json(), dict)
-            owners = httpx.get(f"{urls['hubspot']}/crm/v3/owners", headers={"Authorization": "Bearer t"})
-            assert owners.status_code == 200
-            log = httpx.get(f"{urls['hubspot']}/_sandbox/requests").json()
-            assert [(e["method"], e["path"], e["status"]) for e in log] == [("GET", "/crm/v3/owners", 200)]
+            yield urls
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=10)
     assert process.returncode == 0
+
+
+def test_sandbox_command_serves_both_and_answers_the_control_api() -> None:
+    with sandbox_process("--seed", "3") as urls:
+        for url in urls.values():
+            assert httpx.put(f"{url}/_sandbox/faults", json={"latency_ms": 1}).json()["latency_ms"] == 1
+            assert httpx.get(f"{url}/_sandbox/requests").json() == []
+            assert httpx.post(f"{url}/_sandbox/reset").status_code == 200
+            assert isinstance(httpx.get(f"{url}/_sandbox/state").json(), dict)
+        owners = httpx.get(f"{urls['hubspot']}/crm/v3/owners", headers={"Authorization": "Bearer t"})
+        assert owners.status_code == 200
+        log = httpx.get(f"{urls['hubspot']}/_sandbox/requests").json()
+        assert [(e["method"], e["path"], e["status"]) for e in log] == [("GET", "/crm/v3/owners", 200)]
+
+
+def test_sandbox_state_survives_a_restart_with_state_dir(tmp_path: Path) -> None:
+    auth = {"Authorization": "Bearer t"}
+    company = {"properties": {"name": "Acme", "domain": "acme.example.com"}}
+    search = {
+        "filterGroups": [{"filters": [{"propertyName": "domain", "operator": "EQ", "value": "acme.example.com"}]}]
+    }
+    with sandbox_process("--state-dir", str(tmp_path)) as urls:
+        created = httpx.post(f"{urls['hubspot']}/crm/v3/objects/companies", json=company, headers=auth)
+        assert created.status_code == 201, created.text
+        upsert = {"company_id": "acc_1", "name": "Acme"}
+        assert httpx.post(f"{urls['intercom']}/companies", json=upsert, headers=auth).status_code == 200
+    assert (tmp_path / "hubspot.pickle").is_file()
+    with sandbox_process("--state-dir", str(tmp_path)) as urls:
+        found = httpx.post(f"{urls['hubspot']}/crm/v3/objects/companies/search", json=search, headers=auth).json()
+        assert [r["id"] for r in found["results"]] == [created.json()["id"]]
+        companies = httpx.get(f"{urls['intercom']}/_sandbox/state").json()["companies"]
+        assert [c["company_id"] for c in companies] == ["acc_1"]
 
 
 @pytest.fixture
