@@ -7,6 +7,8 @@ what was written, then syncs again to show that nothing is re-sent.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import threading
 from collections import Counter
@@ -160,7 +162,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         console.print(f"config, product data and state are in {options.directory}")
         if options.keep_running:
             console.print("sandboxes keep running; inspect GET /_sandbox/state; Ctrl-C to stop")
-            threading.Event().wait()
+            console.file.flush()
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            with contextlib.suppress(KeyboardInterrupt):
+                stop.wait()
         return second.exit_code
     finally:
         hub.stop()

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from tests.world import healthsync
 
@@ -27,3 +33,35 @@ def test_demo_scores_writes_then_resends_nothing(tmp_path: Path) -> None:
     assert "ambiguous: acc_0001" in out
     assert "write calls in the second run: 0 (nothing re-sent)" in out
     assert (tmp_path / "demo" / "product.duckdb").is_file()
+
+
+def test_keep_running_leaves_the_sandboxes_up_to_inspect(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "connector.cli",
+        "demo",
+        "--dir",
+        str(tmp_path),
+        "--accounts",
+        "30",
+        "--keep-running",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path) as demo:
+        try:
+            assert demo.stdout is not None
+            hubspot = None
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                line = demo.stdout.readline()
+                found = re.search(r"HubSpot (http://\S+),", line)
+                hubspot = found.group(1) if found else hubspot
+                if "sandboxes keep running" in line or not line:
+                    break
+            assert hubspot is not None
+            companies = httpx.get(f"{hubspot}/_sandbox/state", timeout=10).json()["companies"]
+            assert any("healthsync_health_score" in c["properties"] for c in companies)
+        finally:
+            demo.send_signal(signal.SIGTERM)
+            demo.wait(timeout=20)
+    assert demo.returncode == 0
