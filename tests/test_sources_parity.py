@@ -170,13 +170,20 @@ def reference(dataset: dict[str, pd.DataFrame], tmp_path_factory: pytest.TempPat
     return _load(_files("csv")(tmp_path_factory.mktemp("reference"), dataset))
 
 
-def _assert_same(got: SourceData, want: SourceData) -> None:
+def assert_same_activity(got: SourceData, want: SourceData) -> None:
+    """Identical account and user activity, and identical reports (counts per reason, sampled reasons)."""
     pd.testing.assert_frame_equal(got.account_activity, want.account_activity)
     assert got.user_activity is not None
     assert want.user_activity is not None
     pd.testing.assert_frame_equal(got.user_activity, want.user_activity)
     for name, report in want.reports.items():
-        assert (got.reports[name].read, got.reports[name].rejected) == (report.read, report.rejected), name
+        mine = got.reports[name]
+        assert (mine.read, mine.accepted, mine.rejected) == (report.read, report.accepted, report.rejected), name
+        assert mine.samples.keys() == report.samples.keys(), name
+
+
+def _assert_same(got: SourceData, want: SourceData) -> None:
+    assert_same_activity(got, want)
     scores = score_accounts(got.accounts, got.users, got.account_activity, got.user_activity, SCORING, AS_OF)
     expected = score_accounts(want.accounts, want.users, want.account_activity, want.user_activity, SCORING, AS_OF)
     pd.testing.assert_frame_equal(scores, expected)

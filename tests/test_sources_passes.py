@@ -19,8 +19,9 @@ from connector import sources
 from connector.pushdown import LogicalTables, Window, classified
 from connector.rollup import single_pass, user_pass_query
 from connector.settings import Settings, SourceConfig
-from connector.sources import SourceData, load_source
+from connector.sources import load_source
 from scoring.config import ActivationStep, ScoringConfig
+from tests.test_sources_parity import assert_same_activity
 
 AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
 NOW = AS_OF + timedelta(days=1)
@@ -75,27 +76,12 @@ def _database(tmp: Path) -> Settings:
     return Settings(source=source, scoring=SCORING, config_dir=tmp)
 
 
-def _assert_same(got: SourceData, want: SourceData) -> None:
-    pd.testing.assert_frame_equal(got.account_activity, want.account_activity)
-    assert got.user_activity is not None
-    assert want.user_activity is not None
-    pd.testing.assert_frame_equal(got.user_activity, want.user_activity)
-    for name, report in want.reports.items():
-        got_report = got.reports[name]
-        assert (got_report.read, got_report.accepted, got_report.rejected) == (
-            report.read,
-            report.accepted,
-            report.rejected,
-        )
-        assert got_report.samples.keys() == report.samples.keys()
-
-
 def test_one_pass_and_fallback_give_the_same_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _database(tmp_path)
     one_pass = load_source(settings, AS_OF, NOW, with_users=True)
     monkeypatch.setattr(sources, "single_pass", lambda dialect, days: False)
     fallback = load_source(settings, AS_OF, NOW, with_users=True)
-    _assert_same(one_pass, fallback)
+    assert_same_activity(one_pass, fallback)
     events = one_pass.reports["events"]
     assert events.rejected == {"missing_account_id": 1, "duplicate_event_id": 1, "unknown_account": 1}
     assert events.accepted + events.rejected_total == events.read == len(_events())
