@@ -33,6 +33,9 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+from workload import COLUMNS
+
+IDENTITY = ("account_id", "name", "domain", "plan", "status")
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
@@ -149,18 +152,7 @@ def cross_check(outputs: dict[str, Path], runs: dict[str, list[Measurement]]) ->
     if "handwritten" not in outputs:
         return checks
     reference = outputs["handwritten"]
-    every = ["raw_score", "raw_score_prev", "active_users"]
-    every += [
-        "total_users",
-        "events_in_window",
-        "events_prev_window",
-        "active_users_prev",
-        "active_days",
-        "active_days_7d",
-        "last_active_at",
-        "features_used",
-        "activation_steps_done",
-    ]
+    every = [column for column in COLUMNS if column not in IDENTITY]  # every metric the baselines compute
     others = {"healthsync": ["raw_score", "active_users"], "handwritten_tuned": every, "pandas": every}
     for tool, columns in others.items():
         if tool not in outputs:
