@@ -72,9 +72,10 @@ def validate(config: Path | None) -> None:
     settings = load_settings(config)
     mappings = load_mappings(settings, every=True)
     click.echo(f"configuration OK (source: {settings.source.kind}, state: {settings.state.url.split(':', 1)[0]})")
+    configs = settings.destinations.by_name()
     for name in mappings:
-        enabled = "enabled" if getattr(settings.destinations, name).enabled else "disabled"
-        click.echo(f"mapping OK: {name} ({enabled}, {getattr(settings.destinations, name).mapping})")
+        enabled = "enabled" if configs[name].enabled else "disabled"
+        click.echo(f"mapping OK: {name} ({enabled}, {configs[name].mapping})")
 
 
 @cli.command()

@@ -21,7 +21,7 @@ from connector.pipeline import ScoreResult, compute_scores
 from connector.plan import DestinationPlan, SyncCounts
 from connector.ratelimit import RateLimiter
 from connector.retry import RetryPolicy
-from connector.settings import DestinationConfig, Secrets, Settings
+from connector.settings import Secrets, Settings
 from mappings.loader import load_mapping
 from mappings.models import HubSpotMapping, IntercomMapping
 from state import StateStore
@@ -48,11 +48,6 @@ class RunSummary:
         return 4 if self.rejected else 0
 
 
-def enabled_destinations(settings: Settings) -> dict[str, DestinationConfig]:
-    configs = {"hubspot": settings.destinations.hubspot, "intercom": settings.destinations.intercom}
-    return {name: config for name, config in configs.items() if config.enabled}
-
-
 def score_columns() -> dict[str, set[str]]:
     """The score columns a mapping may name, per mapping section."""
     from scoring import ACCOUNT_COLUMNS, USER_COLUMNS
@@ -62,11 +57,9 @@ def score_columns() -> dict[str, set[str]]:
 
 def load_mappings(settings: Settings, *, every: bool = False) -> dict[str, Any]:
     """Every enabled (or, with `every`, every configured) destination's mapping, validated before any call."""
-    configs = {"hubspot": settings.destinations.hubspot, "intercom": settings.destinations.intercom}
     return {
         name: load_mapping(name, config.mapping, settings.config_dir, score_columns())
-        for name, config in configs.items()
-        if every or config.enabled
+        for name, config in settings.destinations.by_name(enabled_only=not every).items()
     }
 
 
@@ -82,7 +75,7 @@ def build_destination(
     name: str, settings: Settings, mapping: Any, secrets: Secrets, sleep: Callable[[float], None] | None = None
 ) -> Destination:
     """A destination with its SDK client, one retry policy and one rate limiter (injected sleep for tests)."""
-    config = enabled_destinations(settings)[name]
+    config = settings.destinations.by_name()[name]
     policy = RetryPolicy(max_attempts=config.max_attempts, max_seconds=config.max_retry_seconds)
     pause = sleep or time.sleep
     policy.sleep = pause

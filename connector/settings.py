@@ -81,6 +81,11 @@ class Destinations(_Strict):
     hubspot: HubSpotConfig = Field(default_factory=HubSpotConfig)
     intercom: IntercomConfig = Field(default_factory=IntercomConfig)
 
+    def by_name(self, *, enabled_only: bool = False) -> dict[str, DestinationConfig]:
+        """Every destination's settings by name (only the enabled ones with `enabled_only`)."""
+        configs: dict[str, DestinationConfig] = {"hubspot": self.hubspot, "intercom": self.intercom}
+        return {name: config for name, config in configs.items() if config.enabled or not enabled_only}
+
 
 class Settings(BaseSettings):
     """The whole configuration (SPEC section 7)."""
