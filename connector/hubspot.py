@@ -249,11 +249,8 @@ class HubSpotDestination:
 
     # -- apply -----------------------------------------------------------------------------------------------
     def apply(self, plan: DestinationPlan, ctx: SyncContext) -> SyncCounts:
-        counts = SyncCounts()
+        counts = SyncCounts.of_unwritten(plan)
         self._provision(plan.provisioning)
-        for record in plan.records:
-            if record.action in ("unchanged", "unmatched", "ambiguous"):
-                setattr(counts, record.action, getattr(counts, record.action) + 1)
         for object_type in ("companies", "contacts"):
             for kind in ("update", "create"):
                 todo = [r for r in plan.records if r.object_type == object_type and r.action == kind]

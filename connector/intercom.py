@@ -101,7 +101,7 @@ class IntercomDestination:
 
     # -- apply -----------------------------------------------------------------------------------------------
     def apply(self, plan: DestinationPlan, ctx: SyncContext) -> SyncCounts:
-        counts = SyncCounts()
+        counts = SyncCounts.of_unwritten(plan)
         for step in plan.provisioning:
             try:
                 self.client.create_data_attribute(step.name, step.body["data_type"], step.body["description"])
@@ -109,9 +109,6 @@ class IntercomDestination:
                 # e.g. a retried create whose first response was lost: fine if it exists now, as wanted
                 if any(missing.name == step.name for missing in self.provisioning()):
                     raise
-        for record in plan.records:
-            if record.action in ("unchanged", "unmatched"):
-                setattr(counts, record.action, getattr(counts, record.action) + 1)
         updates = plan.writes()
         for done, record in enumerate(updates, start=1):
             self._write(record, ctx, counts)

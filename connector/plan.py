@@ -107,6 +107,15 @@ class SyncCounts:
     tasks_completed: int = 0
     calls: int = 0
 
+    @classmethod
+    def of_unwritten(cls, plan: DestinationPlan) -> SyncCounts:
+        """Counts that start from the records a plan leaves alone: unchanged, unmatched, ambiguous."""
+        counts = cls()
+        for record in plan.records:
+            if record.action in ("unchanged", "unmatched", "ambiguous"):
+                setattr(counts, record.action, getattr(counts, record.action) + 1)
+        return counts
+
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 
