@@ -1,12 +1,12 @@
 PY ?= python
 
-.PHONY: check lint types test fmt
+.PHONY: check check-fast lint types test fmt constraints image
 
 check: lint types test
 
 lint:
-	$(PY) -m ruff check connector scoring state mappings sandbox tests benchmarks
-	$(PY) -m ruff format --check connector scoring state mappings sandbox tests benchmarks
+	$(PY) -m ruff check healthsync/*.py connector scoring state mappings sandbox tests benchmarks
+	$(PY) -m ruff format --check healthsync/*.py connector scoring state mappings sandbox tests benchmarks
 
 types:
 	$(PY) -m mypy
@@ -15,8 +15,8 @@ test:
 	$(PY) -m pytest -n 2 --dist loadfile
 
 fmt:
-	$(PY) -m ruff format connector scoring state mappings sandbox tests benchmarks
-	$(PY) -m ruff check --fix connector scoring state mappings sandbox tests benchmarks
+	$(PY) -m ruff format healthsync/*.py connector scoring state mappings sandbox tests benchmarks
+	$(PY) -m ruff check --fix healthsync/*.py connector scoring state mappings sandbox tests benchmarks
 
 constraints:
 	rm -rf /tmp/healthsync-constraints && $(PY) -m venv /tmp/healthsync-constraints
@@ -25,3 +25,6 @@ constraints:
 
 image:
 	../shared/tools/container-base build -t healthsync .
+
+check-fast: lint types
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not container"

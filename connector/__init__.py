@@ -1,5 +1,1 @@
-"""healthsync connector: CLI, settings, sources, sync engine and destinations."""
-
-from __future__ import annotations
-
-__version__ = "0.1.0"
+"""healthsync connector: CLI, settings, the engine; sources, sync, one folder per destination, demo."""

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from connector import __version__
-from connector.errors import ConfigError, HealthsyncError
-from connector.logs import is_terminal, setup_logging
-from connector.output import FORMATS, write_frame
-from connector.settings import load_settings
+from healthsync import __version__
+from healthsync.connector.errors import ConfigError, HealthsyncError
+from healthsync.connector.logs import is_terminal, setup_logging
+from healthsync.connector.output import FORMATS, write_frame
+from healthsync.connector.settings import load_settings
 
 if TYPE_CHECKING:
-    from connector.engine import RunSummary
+    from healthsync.connector.engine import RunSummary
 
 log = logging.getLogger("healthsync")
 
@@ -52,7 +52,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 def score(config: Path | None, fmt: str, users: bool, output: Path | None) -> None:
     """Compute the health score table (one row per account, or per user with --users)."""
-    from connector.pipeline import compute_scores
+    from healthsync.connector.pipeline import compute_scores
 
     settings = load_settings(config)
     result = compute_scores(settings, with_users=users)
@@ -67,7 +67,7 @@ def score(config: Path | None, fmt: str, users: bool, output: Path | None) -> No
 @CONFIG_OPTION
 def validate(config: Path | None) -> None:
     """Check the configuration (and the mappings it names) without reading data or calling any API."""
-    from connector.engine import load_mappings
+    from healthsync.connector.engine import load_mappings
 
     settings = load_settings(config)
     mappings = load_mappings(settings, every=True)
@@ -84,9 +84,11 @@ def validate(config: Path | None) -> None:
 def init(directory: Path, force: bool) -> None:
     """Write a starter configuration (healthsync.yaml) and the default mappings into DIRECTORY."""
     files = {
-        directory / "healthsync.yaml": (resources.files("connector") / "templates" / "healthsync.yaml").read_bytes()
+        directory / "healthsync.yaml": (
+            resources.files("healthsync.connector") / "templates" / "healthsync.yaml"
+        ).read_bytes()
     }
-    for entry in sorted(resources.files("mappings").iterdir(), key=lambda e: e.name):
+    for entry in sorted(resources.files("healthsync.mappings").iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
             files[directory / "mappings" / entry.name] = entry.read_bytes()
     existing = [str(path) for path in files if path.exists()]
@@ -133,7 +135,7 @@ def _print_summary(summary: RunSummary) -> None:
 @click.option("--wait", is_flag=True, help="Wait for another run to finish instead of exiting with code 3.")
 def run(config: Path | None, full: bool, wait: bool) -> None:
     """Score, then sync every enabled destination (idempotent; only changed fields are sent)."""
-    from connector.engine import Engine
+    from healthsync.connector.engine import Engine
 
     settings = load_settings(config)
     display, advance = _progress()
@@ -148,7 +150,7 @@ def run(config: Path | None, full: bool, wait: bool) -> None:
 @CONFIG_OPTION
 def plan(config: Path | None) -> None:
     """Dry run: per destination the creates, updates and no-ops, field by field; tags. No writes."""
-    from connector.engine import Engine
+    from healthsync.connector.engine import Engine
 
     settings = load_settings(config)
     summary = Engine(settings).plan()
@@ -165,7 +167,7 @@ def plan(config: Path | None) -> None:
 @click.option("--yes", is_flag=True, help="With --reset: do not ask for confirmation.")
 def state(config: Path | None, limit: int, reset: bool, destination: str | None, yes: bool) -> None:
     """Show recent runs and open rejected records, or reset the acknowledged state."""
-    from state import StateStore
+    from healthsync.state import StateStore
 
     settings = load_settings(config)
     with StateStore.open(settings.resolved_state_url()) as store:
@@ -200,9 +202,9 @@ def state(config: Path | None, limit: int, reset: bool, destination: str | None,
 )
 def sandbox(host: str, hubspot_port: int, intercom_port: int, seed: int, state_dir: Path | None) -> None:
     """Serve the HubSpot and Intercom emulators until interrupted."""
-    from sandbox.base import SandboxServer
-    from sandbox.hubspot import HubSpotSandbox
-    from sandbox.intercom import IntercomSandbox
+    from healthsync.sandbox.base import SandboxServer
+    from healthsync.sandbox.hubspot import HubSpotSandbox
+    from healthsync.sandbox.intercom import IntercomSandbox
 
     sandboxes = (HubSpotSandbox(seed=seed), IntercomSandbox(seed=seed))
     files = {box: state_dir / f"{box.name}.pickle" for box in sandboxes} if state_dir else {}
@@ -243,7 +245,7 @@ def sandbox(host: str, hubspot_port: int, intercom_port: int, seed: int, state_d
 @click.option("--intercom-port", default=0, type=int, help="Port of the Intercom sandbox (default: a free one).")
 def demo(directory: Path, accounts: int, seed: int, keep_running: bool, hubspot_port: int, intercom_port: int) -> None:
     """Generate a demo product, start the sandboxes, sync twice (the second run re-sends nothing)."""
-    from connector.demo import DemoOptions, run_demo
+    from healthsync.connector.demo.runner import DemoOptions, run_demo
 
     options = DemoOptions(
         directory=directory,

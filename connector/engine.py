@@ -11,20 +11,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from connector.destination import Destination, SyncContext
-from connector.errors import AuthError, ConfigError, HealthsyncError
-from connector.hubspot import HubSpotDestination
-from connector.hubspot_client import HubSpotClient
-from connector.intercom import IntercomDestination
-from connector.intercom_client import IntercomClient
-from connector.pipeline import ScoreResult, compute_scores
-from connector.plan import DestinationPlan, SyncCounts
-from connector.ratelimit import RateLimiter
-from connector.retry import RetryPolicy
-from connector.settings import Secrets, Settings
-from mappings.loader import load_mapping
-from mappings.models import HubSpotMapping, IntercomMapping
-from state import StateStore
+from healthsync.connector.errors import AuthError, ConfigError, HealthsyncError
+from healthsync.connector.hubspot.client import HubSpotClient
+from healthsync.connector.hubspot.destination import HubSpotDestination
+from healthsync.connector.intercom.client import IntercomClient
+from healthsync.connector.intercom.destination import IntercomDestination
+from healthsync.connector.pipeline import ScoreResult, compute_scores
+from healthsync.connector.settings import Secrets, Settings
+from healthsync.connector.sync.destination import Destination, SyncContext
+from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
+from healthsync.connector.sync.ratelimit import RateLimiter
+from healthsync.connector.sync.retry import RetryPolicy
+from healthsync.mappings.loader import load_mapping
+from healthsync.mappings.models import HubSpotMapping, IntercomMapping
+from healthsync.state import StateStore
 
 log = logging.getLogger("healthsync")
 INTERCOM_API_VERSION = "2.14"
@@ -50,7 +50,7 @@ class RunSummary:
 
 def score_columns() -> dict[str, set[str]]:
     """The score columns a mapping may name, per mapping section."""
-    from scoring import ACCOUNT_COLUMNS, USER_COLUMNS
+    from healthsync.scoring import ACCOUNT_COLUMNS, USER_COLUMNS
 
     return {"companies": set(ACCOUNT_COLUMNS), "contacts": set(USER_COLUMNS)}
 

@@ -14,7 +14,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from connector.errors import ConfigError
+from healthsync.connector.errors import ConfigError
 
 FORMATS = ("table", "csv", "json", "parquet")
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from connector.settings import Settings
-from connector.sources import TableReport, load_source
-from scoring import score_accounts, score_users
+from healthsync.connector.settings import Settings
+from healthsync.connector.sources.load import TableReport, load_source
+from healthsync.scoring import score_accounts, score_users
 
 
 @dataclass

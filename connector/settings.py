@@ -14,9 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from connector.errors import ConfigError
-from connector.yamlfile import YamlDocument, load_yaml
-from scoring.config import ScoringConfig
+from healthsync.connector.errors import ConfigError
+from healthsync.connector.yamlfile import YamlDocument, load_yaml
+from healthsync.scoring.config import ScoringConfig
 
 ENV_PREFIX = "HEALTHSYNC_"
 CONFIG_ENV = "HEALTHSYNC_CONFIG"

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from connector.errors import ConfigError
+from healthsync.connector.errors import ConfigError
 
 
 @dataclass

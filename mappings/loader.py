@@ -8,10 +8,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from connector.errors import ConfigError
-from connector.yamlfile import YamlDocument, load_yaml
-from mappings.models import HubSpotMapping, IntercomMapping
-from mappings.template import placeholders
+from healthsync.connector.errors import ConfigError
+from healthsync.connector.yamlfile import YamlDocument, load_yaml
+from healthsync.mappings.models import HubSpotMapping, IntercomMapping
+from healthsync.mappings.template import placeholders
 
 M = TypeVar("M", bound=BaseModel)
 MODELS: dict[str, type[BaseModel]] = {"hubspot": HubSpotMapping, "intercom": IntercomMapping}
@@ -20,7 +20,7 @@ MODELS: dict[str, type[BaseModel]] = {"hubspot": HubSpotMapping, "intercom": Int
 def mapping_path(reference: str, config_dir: Path) -> Path:
     """`hubspot` -> the shipped default; anything with a suffix or a slash -> a file relative to the config."""
     if "/" not in reference and "\\" not in reference and not reference.endswith((".yaml", ".yml")):
-        shipped = resources.files("mappings") / f"{reference}.yaml"
+        shipped = resources.files("healthsync.mappings") / f"{reference}.yaml"
         if not shipped.is_file():
             defaults = ", ".join(sorted(MODELS))
             raise ConfigError(f"mapping {reference!r}: no default mapping of that name (defaults: {defaults})")

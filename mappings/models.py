@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mappings.template import placeholders
+from healthsync.mappings.template import placeholders
 
 HUBSPOT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 TIERS = ("healthy", "neutral", "at_risk")

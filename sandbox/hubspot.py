@@ -13,12 +13,12 @@ import time
 import uuid
 from typing import Any
 
-from sandbox.base import JSON, RateWindow, Request, Response, Sandbox
-from sandbox.hubspot_associations import association_routes
-from sandbox.hubspot_errors import OBJECT_NOT_FOUND, ApiError, iso
-from sandbox.hubspot_properties import OBJECT_TYPE_IDS, Catalogue, object_type
-from sandbox.hubspot_records import Records
-from sandbox.hubspot_search import search
+from healthsync.sandbox.base import JSON, RateWindow, Request, Response, Sandbox
+from healthsync.sandbox.hubspot_associations import association_routes
+from healthsync.sandbox.hubspot_errors import OBJECT_NOT_FOUND, ApiError, iso
+from healthsync.sandbox.hubspot_properties import OBJECT_TYPE_IDS, Catalogue, object_type
+from healthsync.sandbox.hubspot_records import Records
+from healthsync.sandbox.hubspot_search import search
 
 SEARCH_PER_SECOND = 5
 MISSING_SCOPES_TOKEN = "forbidden-token"

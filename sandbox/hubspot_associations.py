@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from sandbox.base import Request, Response
-from sandbox.hubspot_errors import JSON, OBJECT_NOT_FOUND, ApiError, iso
-from sandbox.hubspot_properties import OBJECT_TYPE_IDS, SINGULAR, object_type
+from healthsync.sandbox.base import Request, Response
+from healthsync.sandbox.hubspot_errors import JSON, OBJECT_NOT_FOUND, ApiError, iso
+from healthsync.sandbox.hubspot_properties import OBJECT_TYPE_IDS, SINGULAR, object_type
 
 MAX_ASSOCIATION_BATCH = 2000
 

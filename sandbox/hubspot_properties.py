@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
-from sandbox.hubspot_errors import JSON, OBJECT_ALREADY_EXISTS, OBJECT_NOT_FOUND, ApiError, Problem, iso
+from healthsync.sandbox.hubspot_errors import JSON, OBJECT_ALREADY_EXISTS, OBJECT_NOT_FOUND, ApiError, Problem, iso
 
 OBJECT_TYPE_IDS: Mapping[str, str] = MappingProxyType({"contacts": "0-1", "companies": "0-2", "tasks": "0-27"})
 SINGULAR: Mapping[str, str] = MappingProxyType({"contacts": "CONTACT", "companies": "COMPANY", "tasks": "TASK"})

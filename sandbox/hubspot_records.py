@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from sandbox.hubspot_associations import Associations, Link
-from sandbox.hubspot_errors import CONFLICT, JSON, OBJECT_NOT_FOUND, ApiError, Problem, iso
-from sandbox.hubspot_properties import OBJECT_TYPE_IDS, SINGULAR, Catalogue
+from healthsync.sandbox.hubspot_associations import Associations, Link
+from healthsync.sandbox.hubspot_errors import CONFLICT, JSON, OBJECT_NOT_FOUND, ApiError, Problem, iso
+from healthsync.sandbox.hubspot_properties import OBJECT_TYPE_IDS, SINGULAR, Catalogue
 
 MAX_BATCH = 100
 DEFAULT_PROPERTIES: Mapping[str, tuple[str, ...]] = MappingProxyType(

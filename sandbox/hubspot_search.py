@@ -14,9 +14,9 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sandbox.hubspot_errors import JSON, ApiError
-from sandbox.hubspot_properties import PropertyDef, parse_instant
-from sandbox.hubspot_records import Record, Records
+from healthsync.sandbox.hubspot_errors import JSON, ApiError
+from healthsync.sandbox.hubspot_properties import PropertyDef, parse_instant
+from healthsync.sandbox.hubspot_records import Record, Records
 
 MAX_LIMIT = 200
 MAX_RESULTS = 10_000

@@ -27,12 +27,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sandbox import intercom_attributes as attributes
-from sandbox import intercom_companies as companies
-from sandbox import intercom_contacts as contacts
-from sandbox import intercom_tags as tags
-from sandbox.base import JSON, BadJson, Request, Response, Sandbox
-from sandbox.intercom_store import DEFAULT_VERSION, SUPPORTED_VERSIONS, IntercomError, IntercomStore, error_list
+from healthsync.sandbox import intercom_attributes as attributes
+from healthsync.sandbox import intercom_companies as companies
+from healthsync.sandbox import intercom_contacts as contacts
+from healthsync.sandbox import intercom_tags as tags
+from healthsync.sandbox.base import JSON, BadJson, Request, Response, Sandbox
+from healthsync.sandbox.intercom_store import (
+    DEFAULT_VERSION,
+    SUPPORTED_VERSIONS,
+    IntercomError,
+    IntercomStore,
+    error_list,
+)
 
 FORBIDDEN_TOKEN = "forbidden-token"
 _READS = frozenset({("POST", "/contacts/search"), ("POST", "/companies/list")})

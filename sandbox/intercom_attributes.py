@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sandbox.intercom_store import JSON, IntercomError, IntercomStore, now
+from healthsync.sandbox.intercom_store import JSON, IntercomError, IntercomStore, now
 
 # (name, full_name, data_type, api_writable) of the standard attributes, as GET /data_attributes lists them.
 _STANDARD: dict[str, list[tuple[str, str, str, bool]]] = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from sandbox.intercom_attributes import check_custom_attributes
-from sandbox.intercom_store import JSON, IntercomError, IntercomStore, company_not_found, now
+from healthsync.sandbox.intercom_attributes import check_custom_attributes
+from healthsync.sandbox.intercom_store import JSON, IntercomError, IntercomStore, company_not_found, now
 
 _UPSERT_FIELDS = frozenset(
     {

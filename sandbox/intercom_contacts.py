@@ -6,8 +6,8 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.intercom_attributes import check_custom_attributes
-from sandbox.intercom_store import JSON, IntercomError, IntercomStore, now
+from healthsync.sandbox.intercom_attributes import check_custom_attributes
+from healthsync.sandbox.intercom_store import JSON, IntercomError, IntercomStore, now
 
 SEARCH_PAGE_DEFAULT = 50
 SEARCH_PAGE_MAX = 150

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.intercom_store import JSON, IntercomError, IntercomStore, company_not_found, not_found, now
+from healthsync.sandbox.intercom_store import JSON, IntercomError, IntercomStore, company_not_found, not_found, now
 
 ADMIN = {"type": "admin", "id": "991200001"}
 

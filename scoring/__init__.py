@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from scoring.metrics import percentage, percentages, raw_score, tier, tier_labels, trend, trend_labels
-from scoring.normalize import health_scores, round_half_up
-from scoring.table import ACCOUNT_COLUMNS, USER_COLUMNS, score_accounts, score_users
+from healthsync.scoring.metrics import percentage, percentages, raw_score, tier, tier_labels, trend, trend_labels
+from healthsync.scoring.normalize import health_scores, round_half_up
+from healthsync.scoring.table import ACCOUNT_COLUMNS, USER_COLUMNS, score_accounts, score_users
 
 __all__ = [
     "ACCOUNT_COLUMNS",

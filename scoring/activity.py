@@ -28,8 +28,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from scoring.config import ScoringConfig
-from scoring.metrics import utc_series
+from healthsync.scoring.config import ScoringConfig
+from healthsync.scoring.metrics import utc_series
 
 ACCOUNT_KEY = ("account_id",)
 USER_KEY = ("account_id", "user_id")

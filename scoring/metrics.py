@@ -8,8 +8,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from scoring.config import Tiers, Trend
-from scoring.normalize import IntArray
+from healthsync.scoring.config import Tiers, Trend
+from healthsync.scoring.normalize import IntArray
 
 HEALTHY = "healthy"
 NEUTRAL = "neutral"

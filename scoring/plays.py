@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from scoring.config import (
+from healthsync.scoring.config import (
     ChurnRisk,
     ExpansionMilestone,
     MultiUserActivation,
@@ -21,9 +21,9 @@ from scoring.config import (
     UsageLimit,
     WorkflowAdoption,
 )
-from scoring.metrics import AT_RISK, FALLING
-from scoring.summary import account_summary
-from scoring.words import count_of, decimal, number, optional_int, optional_number, text
+from healthsync.scoring.metrics import AT_RISK, FALLING
+from healthsync.scoring.summary import account_summary
+from healthsync.scoring.words import count_of, decimal, number, optional_int, optional_number, text
 
 Row = Mapping[str, Any]
 PERSONA_PCT_COLUMNS = ("key_personas_active_pct", "workflows_in_use_pct")

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from scoring.config import ScoringConfig
-from scoring.metrics import NEW
-from scoring.personas import PersonaCount, frequency_phrase
-from scoring.words import all_of, count_of, join_words, optional_int, text
+from healthsync.scoring.config import ScoringConfig
+from healthsync.scoring.metrics import NEW
+from healthsync.scoring.personas import PersonaCount, frequency_phrase
+from healthsync.scoring.words import all_of, count_of, join_words, optional_int, text
 
 Row = Mapping[str, Any]
 

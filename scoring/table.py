@@ -11,7 +11,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from scoring.activity import (
+from healthsync.scoring.activity import (
     ACCOUNT_COUNTS,
     ACCOUNT_KEY,
     USER_COUNTS,
@@ -21,11 +21,11 @@ from scoring.activity import (
     keyed,
     with_activity,
 )
-from scoring.config import ScoringConfig
-from scoring.metrics import days_since, percentages, score_changes, tier_labels, trend_labels, utc_series
-from scoring.normalize import MIN_SCORE, IntArray, health_scores
-from scoring.personas import active_in_roles, people_frame, persona_columns
-from scoring.plays import PERSONA_PCT_COLUMNS, play_columns
+from healthsync.scoring.config import ScoringConfig
+from healthsync.scoring.metrics import days_since, percentages, score_changes, tier_labels, trend_labels, utc_series
+from healthsync.scoring.normalize import MIN_SCORE, IntArray, health_scores
+from healthsync.scoring.personas import active_in_roles, people_frame, persona_columns
+from healthsync.scoring.plays import PERSONA_PCT_COLUMNS, play_columns
 
 ACCOUNT_COLUMNS = (
     "account_id",

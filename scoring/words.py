@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from scoring.normalize import round_half_up
+from healthsync.scoring.normalize import round_half_up
 
 
 def optional_number(value: Any) -> float | None:

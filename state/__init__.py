@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from state.lease import Lease, default_holder
-from state.migrate import head_revision
-from state.models import Ack, RecordState, Rejection, RunRecord, TaskState, TaskStatus
-from state.store import StateStore
+from healthsync.state.lease import Lease, default_holder
+from healthsync.state.migrate import head_revision
+from healthsync.state.models import Ack, RecordState, Rejection, RunRecord, TaskState, TaskStatus
+from healthsync.state.store import StateStore
 
 __all__ = [
     "Ack",

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from connector.errors import LockHeldError
-from state.schema import lease as lease_table
+from healthsync.connector.errors import LockHeldError
+from healthsync.state.schema import lease as lease_table
 
 LOCK_NAME = "sync"
 

@@ -17,8 +17,8 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
-from connector.errors import ConfigError
-from state.engine import redact
+from healthsync.connector.errors import ConfigError
+from healthsync.state.engine import redact
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x6865616C74687379  # "healthsy": the advisory lock key for schema upgrades

@@ -22,14 +22,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
-from state import migrate
-from state.engine import create_engine, parse_url, translate_errors
-from state.lease import Lease, acquire
-from state.models import TASK_STATUSES, Ack, RecordState, Rejection, RunRecord, TaskState
-from state.schema import records as records_table
-from state.schema import rejections as rejections_table
-from state.schema import runs as runs_table
-from state.schema import tasks as tasks_table
+from healthsync.state import migrate
+from healthsync.state.engine import create_engine, parse_url, translate_errors
+from healthsync.state.lease import Lease, acquire
+from healthsync.state.models import TASK_STATUSES, Ack, RecordState, Rejection, RunRecord, TaskState
+from healthsync.state.schema import records as records_table
+from healthsync.state.schema import rejections as rejections_table
+from healthsync.state.schema import runs as runs_table
+from healthsync.state.schema import tasks as tasks_table
 
 _CHUNK = 500  # keys per IN (...) list, well under every backend's bound-parameter limit
 

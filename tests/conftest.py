@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sandbox.base import SandboxServer
-from state import StateStore
+from healthsync.sandbox.base import SandboxServer
+from healthsync.state import StateStore
+from tests.paths import ROOT
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """CLI subprocesses import `healthsync` from this checkout (its links), not from whatever is installed."""
+    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
 def _pg_reachable() -> str | None:
@@ -63,8 +71,8 @@ def store(state_url: str) -> Iterator[StateStore]:
 
 
 def _serving(kind: str) -> Iterator[SandboxServer]:
-    from sandbox.hubspot import HubSpotSandbox
-    from sandbox.intercom import IntercomSandbox
+    from healthsync.sandbox.hubspot import HubSpotSandbox
+    from healthsync.sandbox.intercom import IntercomSandbox
 
     sandbox = HubSpotSandbox(seed=0) if kind == "hubspot" else IntercomSandbox(seed=0)
     with SandboxServer(sandbox) as server:

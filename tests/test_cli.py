@@ -16,7 +16,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from sandbox.base import SandboxServer
+from healthsync.sandbox.base import SandboxServer
 from tests.world import TOKENS, World, build_world, healthsync, log_size, writes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def test_score_reports_rejected_rows_by_reason(tmp_path: Path) -> None:
 @contextmanager
 def sandbox_process(*extra: str) -> Iterator[dict[str, str]]:
     """`healthsync sandbox` in its own process; yields the base URLs it printed, stops it with SIGTERM."""
-    command = [sys.executable, "-m", "connector.cli", "sandbox", "--hubspot-port", "0", "--intercom-port", "0"]
+    command = [sys.executable, "-m", "healthsync", "sandbox", "--hubspot-port", "0", "--intercom-port", "0"]
     with subprocess.Popen([*command, *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
         try:
             assert process.stdout is not None

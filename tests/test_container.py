@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.base import SandboxServer
+from healthsync.sandbox.base import SandboxServer
 from tests.world import TOKENS, build_world
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from connector.settings import Settings
+from healthsync.connector.settings import Settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SKIPPED = {"config_dir"}  # set by the loader from the config file's location, not a key of the file

@@ -14,12 +14,12 @@ import duckdb
 import httpx
 import yaml
 
-from connector.demo import DEMO_SCORING
-from connector.demodata import DemoData, generate, write_duckdb
-from connector.engine import Engine, RunSummary
-from connector.settings import Secrets, Settings, load_settings
-from sandbox.base import SandboxServer
-from sandbox.seed import SeedPlan, SeedResult, seed_hubspot, seed_intercom
+from healthsync.connector.demo.data import DemoData, generate, write_duckdb
+from healthsync.connector.demo.runner import DEMO_SCORING
+from healthsync.connector.engine import Engine, RunSummary
+from healthsync.connector.settings import Secrets, Settings, load_settings
+from healthsync.sandbox.base import SandboxServer
+from healthsync.sandbox.seed import SeedPlan, SeedResult, seed_hubspot, seed_intercom
 
 AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
 NOW = datetime(2025, 8, 13, 6, tzinfo=UTC)
@@ -32,7 +32,7 @@ def healthsync(
 ) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would (a separate process), with `env` on top of (or instead of) this one's."""
     return subprocess.run(
-        [sys.executable, "-m", "connector.cli", *args],
+        [sys.executable, "-m", "healthsync", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

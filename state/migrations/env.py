@@ -22,7 +22,7 @@ def _main() -> None:
     if connection is not None:
         _run(connection)
         return
-    from state.engine import create_engine, parse_url
+    from healthsync.state.engine import create_engine, parse_url
 
     url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option("sqlalchemy.url")
     if not url:

@@ -1,0 +1,1 @@
+"""The demo: a generated sales-engagement product, seeded sandboxes, two runs."""

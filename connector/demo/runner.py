@@ -1,0 +1,202 @@
+"""`healthsync demo`: the whole loop on a laptop, offline, with no account anywhere.
+
+Generates the demo product into an embedded DuckDB file, starts both sandboxes, seeds them as a real CRM would
+look (some domains differ, one is ambiguous, a few companies are missing), syncs, prints the score table and
+what was written, then syncs again to show that nothing is re-sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from pydantic import SecretStr
+from rich.console import Console
+
+from healthsync.connector.demo.data import PERSONAS as DEMO_PERSONAS
+from healthsync.connector.demo.data import SHARES as DEMO_SHARES
+from healthsync.connector.demo.data import DemoData, generate, write_duckdb
+from healthsync.connector.engine import Engine, RunSummary
+from healthsync.connector.output import write_frame
+from healthsync.connector.settings import Secrets, load_settings
+from healthsync.sandbox.base import SandboxServer
+from healthsync.sandbox.hubspot import HubSpotSandbox
+from healthsync.sandbox.intercom import IntercomSandbox
+from healthsync.sandbox.seed import SeedPlan, seed_hubspot, seed_intercom
+
+DEMO_TOKEN = "demo-token"
+SHOWN_COLUMNS = [
+    "account_id",
+    "name",
+    "health_score",
+    "health_tier",
+    "trend",
+    "active_users",
+    "total_users",
+    "usage_frequency_pct",
+    "activation_pct",
+    "days_since_active",
+]
+DEMO_SCORING: dict[str, Any] = {
+    "window_days": 30,
+    "weights": {"lead_created": 9, "meeting_scheduled": 7, "call_logged": 5, "sequence_created": 3, "lead_enrolled": 1},
+    "features": {
+        "sequences": ["sequence_created", "lead_enrolled"],
+        "prospecting": ["lead_created"],
+        "meetings": ["meeting_scheduled"],
+        "calling": ["call_logged"],
+        "reporting": ["report_viewed"],
+    },
+    "activation_steps": [
+        {"event": "sequence_created"},
+        {"event": "lead_enrolled", "min_count": 20},
+        {"event": "meeting_scheduled"},
+        {"event": "report_viewed"},
+    ],
+    "personas": DEMO_PERSONAS,
+    "shares": DEMO_SHARES,
+}
+
+
+@dataclass
+class DemoOptions:
+    directory: Path
+    accounts: int = 200
+    seed: int = 7
+    host: str = "127.0.0.1"
+    hubspot_port: int = 0
+    intercom_port: int = 0
+    keep_running: bool = False
+
+
+def _write_config(options: DemoOptions, hub: SandboxServer, intercom: SandboxServer, as_of: datetime) -> Path:
+    config = {
+        "source": {
+            "kind": "sql",
+            "url": "duckdb:///product.duckdb",
+            "events": "events",
+            "accounts": "accounts",
+            "users": "users",
+        },
+        "scoring": {"as_of": as_of.isoformat(), **DEMO_SCORING},
+        "state": {"url": "sqlite:///state.db"},
+        "destinations": {
+            "hubspot": {"enabled": True, "mapping": "hubspot", "base_url": hub.base_url},
+            "intercom": {"enabled": True, "mapping": "intercom", "base_url": intercom.base_url},
+        },
+    }
+    path = options.directory / "healthsync.yaml"
+    path.write_text("# written by `healthsync demo`\n" + yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _writes(server: SandboxServer, since: int) -> list[dict[str, Any]]:
+    log = httpx.get(f"{server.base_url}/_sandbox/requests", timeout=10).json()
+    return [entry for entry in log[since:] if entry["write"]]
+
+
+def _log_size(server: SandboxServer) -> int:
+    return len(httpx.get(f"{server.base_url}/_sandbox/requests", timeout=10).json())
+
+
+def _report(console: Console, summary: RunSummary) -> None:
+    for name, plan in summary.plans.items():
+        counts = summary.counts[name].as_dict()
+        done = ", ".join(f"{key} {value}" for key, value in counts.items() if value)
+        console.print(f"[bold]{name}[/bold]: {done}")
+        for item in plan.provisioning:
+            console.print(f"  provisioned {item}")
+        kinds = Counter((r.object_type, r.action) for r in plan.records)
+        console.print("  " + ", ".join(f"{obj} {action}: {n}" for (obj, action), n in sorted(kinds.items())))
+        if plan.tags:
+            console.print("  tags: " + ", ".join(f"{t.tag} +{len(t.add)} -{len(t.remove)}" for t in plan.tags))
+        for record in plan.records:
+            if record.object_type == "companies" and record.action in ("ambiguous", "unmatched"):
+                console.print(f"  {record.action}: {record.key} ({record.note})")
+
+
+def run_demo(options: DemoOptions, console: Console | None = None) -> int:
+    """Run the demo; returns the exit code of the second (idempotent) run."""
+    console = console or Console(width=None if sys.stdout.isatty() else 160)
+    options.directory.mkdir(parents=True, exist_ok=True)
+    (options.directory / "state.db").unlink(missing_ok=True)
+    as_of = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    data = generate(options.accounts, as_of=as_of, seed=options.seed)
+    write_duckdb(data, options.directory / "product.duckdb")
+    console.print(f"demo product: {len(data.accounts)} accounts, {len(data.users)} users, {len(data.events)} events")
+    hub = SandboxServer(HubSpotSandbox(seed=options.seed), options.host, options.hubspot_port).start()
+    intercom = SandboxServer(IntercomSandbox(seed=options.seed), options.host, options.intercom_port).start()
+    try:
+        console.print(f"sandboxes: HubSpot {hub.base_url}, Intercom {intercom.base_url}")
+        _seed(hub, intercom, data)
+        config = _write_config(options, hub, intercom, as_of)
+        settings = load_settings(config)
+        settings.state.url = (
+            f"sqlite:///{(options.directory / 'state.db').resolve()}"  # the demo's own, whatever the env says
+        )
+        secrets = Secrets(hubspot_access_token=SecretStr(DEMO_TOKEN), intercom_access_token=SecretStr(DEMO_TOKEN))
+        console.rule("first run")
+        first = _engine_run(settings, secrets, console)
+        assert first.scores is not None
+        table = first.scores.accounts.sort_values("health_score", ascending=False)[SHOWN_COLUMNS]
+        write_frame(table.head(15), "table", None, console)
+        tiers = first.scores.accounts["health_tier"].value_counts().to_dict()
+        console.print(f"{len(table)} accounts scored: " + ", ".join(f"{k} {v}" for k, v in sorted(tiers.items())))
+        _report(console, first)
+        console.rule("second run (unchanged input)")
+        before = (_log_size(hub), _log_size(intercom))
+        second = _engine_run(settings, secrets, console)
+        resent = len(_writes(hub, before[0])) + len(_writes(intercom, before[1]))
+        console.print(
+            f"write calls in the second run: {resent} (nothing re-sent)" if not resent else f"write calls: {resent}"
+        )
+        console.print(f"config, product data and state are in {options.directory}")
+        if options.keep_running:
+            console.print("sandboxes keep running; inspect GET /_sandbox/state; Ctrl-C to stop")
+            console.file.flush()
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            with contextlib.suppress(KeyboardInterrupt):
+                stop.wait()
+        return second.exit_code
+    finally:
+        hub.stop()
+        intercom.stop()
+
+
+def _seed(hub: SandboxServer, intercom: SandboxServer, data: DemoData) -> None:
+    """Seed the CRM as it would have been for a while: visible to search at once, then the real index lag."""
+    limits = f"{hub.base_url}/_sandbox/limits"
+    busy = {"requests_per_window": 100_000, "window_seconds": 10}
+    httpx.put(limits, json={**busy, "search_index_lag_seconds": 0}, timeout=10).raise_for_status()
+    httpx.put(f"{intercom.base_url}/_sandbox/limits", json=busy, timeout=10).raise_for_status()
+    plan = SeedPlan()
+    seed_intercom(intercom.base_url, data.accounts, plan, seed_hubspot(hub.base_url, data.accounts, data.users, plan))
+    real = {"requests_per_window": 100, "window_seconds": 10, "search_index_lag_seconds": 2}
+    httpx.put(limits, json=real, timeout=10).raise_for_status()
+    httpx.put(
+        f"{intercom.base_url}/_sandbox/limits", json={"requests_per_window": 166, "window_seconds": 10}, timeout=10
+    )
+
+
+def _engine_run(settings: Any, secrets: Secrets, console: Console) -> RunSummary:
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as progress:
+        tasks: dict[str, Any] = {}
+
+        def advance(label: str, total: int, step: int) -> None:
+            if label not in tasks:
+                tasks[label] = progress.add_task(label, total=total)
+            progress.update(tasks[label], advance=step)
+
+        return Engine(settings, secrets=secrets, progress=advance).run()

@@ -1,0 +1,1 @@
+"""HubSpot destination: company and contact properties, tasks from plays, the SDK client."""

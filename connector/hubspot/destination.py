@@ -1,0 +1,329 @@
+"""HubSpot destination: company (and contact) properties in the "Customer health" group.
+
+Matching (SPEC section 4): the remote id remembered in state, then the unique account-id property, then the
+domain (primary and additional domains). Ambiguous matches are not written; unmatched accounts are reported
+(or created with `create_companies`, through an idempotent upsert by the account-id property).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+from healthsync.connector.errors import ConfigError, RejectedRecordError
+from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
+from healthsync.connector.hubspot.tasks import TaskWriter, plan_tasks
+from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.settings import HubSpotConfig
+from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
+from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
+from healthsync.connector.sync.values import hubspot_value, normalize_domain
+from healthsync.mappings.models import HubSpotField, HubSpotMapping
+from healthsync.state import Ack
+
+log = logging.getLogger("healthsync.hubspot")
+SEARCH_PAGE = 200
+ADDITIONAL_DOMAINS_PER_SEARCH = 5
+
+
+class HubSpotDestination:
+    name = "hubspot"
+
+    def __init__(self, client: HubSpotClient, mapping: HubSpotMapping, config: HubSpotConfig) -> None:
+        self.client = client
+        self.mapping = mapping
+        self.config = config
+        self._id_property_exists = False
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- provisioning ----------------------------------------------------------------------------------------
+    def _id_field(self) -> HubSpotField:
+        prop = self.mapping.companies.account_id_property
+        return HubSpotField(column="account_id", property=prop.name, label=prop.label, type="string")
+
+    def _wanted(self) -> dict[str, list[HubSpotField]]:
+        wanted = {"companies": [self._id_field(), *self.mapping.companies.fields]}
+        if self.mapping.contacts.enabled and self.mapping.contacts.fields:
+            wanted["contacts"] = list(self.mapping.contacts.fields)
+        return wanted
+
+    def _property_body(self, field: HubSpotField) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": field.property,
+            "label": field.label,
+            "type": field.type,
+            "fieldType": field.field_type,
+            "groupName": self.mapping.group.name,
+            "description": field.description or f"Set by healthsync from the {field.column} score column.",
+        }
+        if field.options:
+            body["options"] = [{"label": o.replace("_", " ").capitalize(), "value": o} for o in field.options]
+        if field.property == self.mapping.companies.account_id_property.name:
+            body["hasUniqueValue"] = True
+        return body
+
+    def provisioning(self) -> list[Provision]:
+        """The steps still needed; an existing property of another type is an error."""
+        needed: list[Provision] = []
+        for object_type, fields in self._wanted().items():
+            if self.mapping.group.name not in {g["name"] for g in self.client.groups(object_type)}:
+                body = {"name": self.mapping.group.name, "label": self.mapping.group.label}
+                needed.append(Provision(object_type, "create group", self.mapping.group.name, body))
+            existing = {prop["name"]: prop for prop in self.client.properties(object_type)}
+            for field in fields:
+                needed += self._property_needs(object_type, field, existing.get(field.property))
+        self._id_property_exists = not any(
+            step.name == self.mapping.companies.account_id_property.name for step in needed
+        )
+        return needed
+
+    def _property_needs(self, object_type: str, field: HubSpotField, current: dict[str, Any] | None) -> list[Provision]:
+        body = self._property_body(field)
+        if current is None:
+            return [Provision(object_type, "create property", field.property, body)]
+        if current.get("type") != field.type:
+            raise ConfigError(
+                f"HubSpot {object_type} property {field.property!r} exists with type {current.get('type')!r}, "
+                f"the mapping expects {field.type!r}; rename it in the mapping or change it in HubSpot"
+            )
+        have = {option["value"] for option in current.get("options") or []}
+        if field.options and not set(field.options) <= have:
+            options = list(current.get("options") or []) + [o for o in body["options"] if o["value"] not in have]
+            return [Provision(object_type, "add options to", field.property, {"options": options})]
+        return []
+
+    def _provision(self, needed: list[Provision]) -> None:
+        for step in needed:
+            try:
+                if step.action == "create group":
+                    self.client.create_group(step.object_type, step.name, step.body["label"])
+                elif step.action == "create property":
+                    self.client.create_property(step.object_type, step.body)
+                else:
+                    self.client.update_property(step.object_type, step.name, step.body)
+            except RejectedRecordError as exc:
+                if exc.status != 409:  # 409: created meanwhile by someone else, which is what we wanted
+                    raise
+        self._id_property_exists = True
+
+    # -- matching --------------------------------------------------------------------------------------------
+    def _by_id_property(self, keys: list[str]) -> dict[str, str]:
+        prop = self.mapping.companies.account_id_property.name
+        found: dict[str, str] = {}
+        for chunk in chunks(keys, BATCH_SIZE):
+            for record in self.client.batch_read("companies", list(chunk), prop, [prop]):
+                found[str(record["properties"][prop])] = str(record["id"])
+        return found
+
+    def _search_all(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            page = self.client.search(
+                "companies", {**body, "limit": SEARCH_PAGE, **({"after": after} if after else {})}
+            )
+            results += page.get("results") or []
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return results
+
+    def _domain_candidates(self, domains: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """domain -> {company id -> company}: by primary domain, then by additional domains for the rest.
+
+        A primary-domain match wins; additional domains are searched only for domains no company holds as
+        its primary domain (HubSpot search is limited to a few requests per second).
+        """
+        props = ["domain", "hs_additional_domains", self.mapping.companies.account_id_property.name, "name"]
+        found: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for chunk in chunks(domains, BATCH_SIZE):
+            body = {
+                "filterGroups": [{"filters": [{"propertyName": "domain", "operator": "IN", "values": list(chunk)}]}]
+            }
+            for company in self._search_all({**body, "properties": props}):
+                domain = normalize_domain(company["properties"].get("domain"))
+                if domain:
+                    found[domain][str(company["id"])] = company
+        rest = [domain for domain in domains if domain not in found]
+        for chunk in chunks(rest, ADDITIONAL_DOMAINS_PER_SEARCH):
+            groups = [
+                {"filters": [{"propertyName": "hs_additional_domains", "operator": "CONTAINS_TOKEN", "value": d}]}
+                for d in chunk
+            ]
+            for company in self._search_all({"filterGroups": groups, "properties": props}):
+                extra = str(company["properties"].get("hs_additional_domains") or "").split(";")
+                for domain in {normalize_domain(d) for d in extra} & set(chunk):
+                    if domain:
+                        found[domain][str(company["id"])] = company
+        return found
+
+    def _match(self, accounts: dict[str, dict[str, Any]], remembered: dict[str, str]) -> dict[str, RecordPlan]:
+        matched = {key: RecordPlan("companies", key, "update", remote) for key, remote in remembered.items()}
+        pending = [key for key in accounts if key not in matched]
+        if pending and self._id_property_exists:
+            for key, remote in self._by_id_property(pending).items():
+                matched[key] = RecordPlan("companies", key, "update", remote)
+        pending = [key for key in pending if key not in matched]
+        domains = {key: normalize_domain(accounts[key].get("domain")) for key in pending}
+        candidates: dict[str, dict[str, dict[str, Any]]] = {}
+        if self.mapping.companies.match_by_domain:
+            candidates = self._domain_candidates(sorted({d for d in domains.values() if d}))
+        id_prop = self.mapping.companies.account_id_property.name
+        for key in pending:
+            found = {
+                cid: company
+                for cid, company in candidates.get(domains[key] or "", {}).items()
+                if company["properties"].get(id_prop) in (None, "", key)
+            }
+            if len(found) == 1:
+                matched[key] = RecordPlan("companies", key, "update", next(iter(found)))
+            elif len(found) > 1:
+                note = f"domain {domains[key]} matches companies {', '.join(sorted(found))}"
+                matched[key] = RecordPlan("companies", key, "ambiguous", note=note)
+            elif self.config.create_companies:
+                matched[key] = RecordPlan("companies", key, "create")
+            else:
+                why = f"no company with domain {domains[key]}" if domains[key] else "no remembered id and no domain"
+                matched[key] = RecordPlan("companies", key, "unmatched", note=why)
+        return matched
+
+    # -- plan ------------------------------------------------------------------------------------------------
+    def _desired(self, fields: list[HubSpotField], row: dict[str, Any]) -> dict[str, str]:
+        return {field.property: hubspot_value(field, row.get(field.column)) for field in fields}
+
+    def plan(self, scores: ScoreResult, ctx: SyncContext) -> DestinationPlan:
+        plan = DestinationPlan(self.name)
+        plan.provisioning = self.provisioning()
+        accounts = rows_by_key(scores.accounts, "account_id")
+        known = ctx.store.records(self.name, "companies")
+        remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in accounts}
+        fields = [self._id_field(), *self.mapping.companies.fields]
+        for key, record in sorted(self._match(accounts, remembered).items()):
+            if record.action in ("update", "create"):
+                desired = self._desired(fields, accounts[key])
+                if record.action == "create":
+                    desired = {"name": str(accounts[key].get("name") or key), **desired}
+                    desired["domain"] = normalize_domain(accounts[key].get("domain")) or ""
+                acknowledged = known[key].values if key in known else {}
+                record.changes = diff(acknowledged, desired, full=ctx.full)
+                if not record.changes:
+                    record.action = "unchanged"
+            plan.records.append(record)
+        if scores.users is not None and self.mapping.contacts.enabled and self.mapping.contacts.fields:
+            plan.records += self._plan_contacts(scores, ctx)
+        if self.mapping.tasks:
+            companies = {
+                r.key: r.remote_id
+                for r in plan.records
+                if r.object_type == "companies" and r.remote_id and r.action in ("update", "unchanged")
+            }
+            complete = self.config.complete_cleared_tasks
+            plan.tasks = plan_tasks(self.mapping.tasks, accounts, companies, ctx, scores.as_of, complete)
+        return plan
+
+    def _plan_contacts(self, scores: ScoreResult, ctx: SyncContext) -> list[RecordPlan]:
+        assert scores.users is not None
+        users = {
+            str(row["email"]).strip().lower(): row
+            for row in rows_by_key(scores.users, "user_id").values()
+            if row.get("email")
+        }
+        known = ctx.store.records(self.name, "contacts")
+        remote = {key: state.remote_id for key, state in known.items() if state.remote_id and key in users}
+        pending = [email for email in users if email not in remote]
+        for chunk in chunks(pending, BATCH_SIZE):
+            for contact in self.client.batch_read("contacts", list(chunk), "email", ["email"]):
+                remote[str(contact["properties"]["email"]).lower()] = str(contact["id"])
+        records = []
+        for email in sorted(users):
+            if email not in remote:
+                records.append(RecordPlan("contacts", email, "unmatched", note="no contact with this email"))
+                continue
+            desired = self._desired(self.mapping.contacts.fields, users[email])
+            acknowledged = known[email].values if email in known else {}
+            changes = diff(acknowledged, desired, full=ctx.full)
+            records.append(RecordPlan("contacts", email, "update" if changes else "unchanged", remote[email], changes))
+        return records
+
+    # -- apply -----------------------------------------------------------------------------------------------
+    def apply(self, plan: DestinationPlan, ctx: SyncContext) -> SyncCounts:
+        counts = SyncCounts.of_unwritten(plan)
+        self._provision(plan.provisioning)
+        for object_type in ("companies", "contacts"):
+            for kind in ("update", "create"):
+                todo = [r for r in plan.records if r.object_type == object_type and r.action == kind]
+                for chunk in chunks(todo, BATCH_SIZE):
+                    self._write(kind, object_type, list(chunk), ctx, counts)
+                    ctx.progress(f"hubspot {object_type}", len(todo), len(chunk))
+        TaskWriter(self.client).apply(plan.tasks, ctx, counts)
+        counts.calls = self.client.calls
+        counts.retried = self.client.retries
+        return counts
+
+    def _inputs(self, kind: str, records: list[RecordPlan]) -> list[dict[str, Any]]:
+        if kind == "update":
+            return [{"id": r.remote_id, "properties": r.desired, "objectWriteTraceId": r.key} for r in records]
+        prop = self.mapping.companies.account_id_property.name
+        return [
+            {"id": r.key, "idProperty": prop, "properties": r.desired, "objectWriteTraceId": r.key} for r in records
+        ]
+
+    def _write(
+        self, kind: str, object_type: str, records: list[RecordPlan], ctx: SyncContext, counts: SyncCounts
+    ) -> None:
+        method = "upsert" if kind == "create" else "update"
+        try:
+            results, errors = self.client.batch_write(method, object_type, self._inputs(kind, records))
+        except RejectedRecordError as exc:
+            if len(records) > 1:  # the whole batch was refused: isolate the record(s) at fault
+                for single in records:
+                    self._write(kind, object_type, [single], ctx, counts)
+                return
+            results, errors = [], [{"message": str(exc), "status": exc.status, "context": {}}]
+            errors[0]["context"]["objectWriteTraceId"] = [records[0].key]
+        by_key = {r.key: r for r in records}
+        by_remote = {r.remote_id: r for r in records if r.remote_id}
+        failed = self._reject(errors, records, ctx, object_type)
+        acks: list[Ack] = []
+        for result in results:
+            record = by_remote.get(str(result.get("id"))) or by_key.get(str(result.get("object_write_trace_id")))
+            if record is None and kind == "create":
+                prop = self.mapping.companies.account_id_property.name
+                record = by_key.get(str((result.get("properties") or {}).get(prop)))
+            if record is None or record.key in failed:
+                continue
+            acks.append(Ack(record.key, str(result["id"]), record.desired))
+            if kind == "create":
+                counts.created += 1
+            else:
+                counts.updated += 1
+        ctx.store.acknowledge(self.name, object_type, acks)
+        ctx.store.resolve_rejections(self.name, object_type, [ack.key for ack in acks])
+        counts.rejected += len(failed)
+        ctx.heartbeat()
+
+    def _reject(
+        self, errors: list[dict[str, Any]], records: list[RecordPlan], ctx: SyncContext, object_type: str
+    ) -> set[str]:
+        """Store every per-record error of a partial failure; the keys that failed."""
+        by_remote = {r.remote_id: r.key for r in records if r.remote_id}
+        failed: set[str] = set()
+        for error in errors:
+            context = error.get("context") or {}
+            keys = [str(k) for k in context.get("objectWriteTraceId") or context.get("object_write_trace_id") or []]
+            keys += [by_remote[str(i)] for i in context.get("ids") or [] if str(i) in by_remote]
+            if not keys and len(records) == 1:
+                keys = [records[0].key]
+            reason = str(error.get("message") or error.get("category") or "rejected")
+            for key in keys:
+                if key in failed:
+                    continue
+                failed.add(key)
+                log.warning("record rejected", extra={"destination": self.name, "key": key, "reason": reason})
+                if ctx.run_id is not None:
+                    status = error.get("status")  # per-record errors say "error"; only HTTP codes are kept
+                    code = status if isinstance(status, int) else None
+                    ctx.store.reject(ctx.run_id, self.name, object_type, key, reason, code)
+        return failed

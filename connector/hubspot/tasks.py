@@ -1,0 +1,227 @@
+"""HubSpot tasks from plays: exactly one task per (account, play, period), owned by the company owner.
+
+HubSpot task creates are not idempotent and search lags writes, so a naive search-then-create duplicates.
+Instead: the intent (identity and trace id) is recorded in the state store BEFORE the create call, and every
+task body carries a marker `[healthsync:<identity>]`. After an ambiguous failure (a lost response, a reset, a
+5xx), or when a run finds an intent from an interrupted run, the tasks associated with the company are read
+through the associations API (not search: no index lag) and the marker tells whether the task exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from healthsync.connector.errors import RetriableError
+from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
+from healthsync.connector.sync.destination import SyncContext, chunks
+from healthsync.connector.sync.plan import SyncCounts
+from healthsync.mappings.models import TaskRule
+from healthsync.mappings.template import render
+
+log = logging.getLogger("healthsync.hubspot")
+TASK_TO_COMPANY = 192  # HUBSPOT_DEFINED association type task -> company
+DESTINATION = "hubspot"
+
+
+def period_key(rule: TaskRule, as_of: datetime) -> str:
+    """`2025-W33`, `2025-08` or `2025-Q3`: a new period opens a new task."""
+    if rule.period == "week":
+        year, week, _ = as_of.isocalendar()
+        return f"{year}-W{week:02d}"
+    if rule.period == "month":
+        return f"{as_of.year}-{as_of.month:02d}"
+    return f"{as_of.year}-Q{(as_of.month - 1) // 3 + 1}"
+
+
+def marker(identity: str) -> str:
+    return f"[healthsync:{identity}]"
+
+
+@dataclass
+class TaskPlan:
+    identity: str
+    account: str
+    play: str
+    action: str  # create | recover | complete
+    company_id: str | None = None
+    subject: str = ""
+    body: str = ""
+    priority: str = "MEDIUM"
+    due: datetime | None = None
+    remote_id: str | None = None
+    period: str = ""
+
+
+def _fired(row: dict[str, Any]) -> set[str]:
+    plays = row.get("plays") or []
+    return {str(play) for play in plays}
+
+
+def plan_tasks(
+    rules: list[TaskRule],
+    rows: dict[str, dict[str, Any]],
+    companies: dict[str, str],
+    ctx: SyncContext,
+    as_of: datetime,
+    complete_cleared: bool,
+) -> list[TaskPlan]:
+    """Tasks to create for plays that fire, and open tasks to complete for plays that cleared."""
+    known = {task.identity: task for task in ctx.store.tasks(DESTINATION)}
+    plans: list[TaskPlan] = []
+    for rule in rules:
+        identity_of = {key: f"{key}:{rule.play}:{period_key(rule, as_of)}" for key in rows}
+        for key, row in sorted(rows.items()):
+            if rule.play not in _fired(row) or key not in companies:
+                continue
+            identity = identity_of[key]
+            state = known.get(identity)
+            if state is not None and state.status != "intent":
+                continue
+            reasons = (row.get("play_reasons") or {}).get(rule.play) or []
+            values = {**row, "play": rule.play, "reasons": "; ".join(reasons), "period": period_key(rule, as_of)}
+            body = render(rule.body, values).strip() + "\n\n" + marker(identity)
+            plans.append(
+                TaskPlan(
+                    identity,
+                    key,
+                    rule.play,
+                    "recover" if state is not None else "create",
+                    companies[key],
+                    render(rule.subject, values),
+                    body,
+                    rule.priority,
+                    as_of + timedelta(days=rule.due_in_days),
+                    period=period_key(rule, as_of),
+                )
+            )
+    if complete_cleared:
+        plans += _to_complete(known, rows)
+    return plans
+
+
+def _to_complete(known: dict[str, Any], rows: dict[str, dict[str, Any]]) -> list[TaskPlan]:
+    plans = []
+    for task in known.values():
+        if task.status == "open" and task.play not in _fired(rows.get(task.account_key, {})):
+            plans.append(TaskPlan(task.identity, task.account_key, task.play, "complete", remote_id=task.remote_id))
+    return plans
+
+
+class TaskWriter:
+    """Applies task plans with the exactly-once protocol described in the module docstring."""
+
+    def __init__(self, client: HubSpotClient) -> None:
+        self.client = client
+
+    def apply(self, plans: list[TaskPlan], ctx: SyncContext, counts: SyncCounts) -> None:
+        opening = [plan for plan in plans if plan.action in ("create", "recover")]
+        owners = self._owners(sorted({plan.company_id for plan in opening if plan.company_id}))
+        for chunk in chunks(opening, BATCH_SIZE):
+            self._open(list(chunk), owners, ctx, counts)
+        closing = [plan for plan in plans if plan.action == "complete" and plan.remote_id]
+        for chunk in chunks(closing, BATCH_SIZE):
+            inputs = [{"id": p.remote_id, "properties": {"hs_task_status": "COMPLETED"}} for p in chunk]
+            results, _ = self.client.batch_write("update", "tasks", inputs)
+            done = {str(result["id"]) for result in results}
+            for plan in chunk:
+                if plan.remote_id in done:
+                    ctx.store.task_completed(DESTINATION, plan.identity)
+                    counts.tasks_completed += 1
+
+    def _owners(self, company_ids: list[str]) -> dict[str, str]:
+        owners: dict[str, str] = {}
+        for chunk in chunks(company_ids, BATCH_SIZE):
+            for record in self.client.batch_read("companies", list(chunk), None, ["hubspot_owner_id"]):
+                owner = (record.get("properties") or {}).get("hubspot_owner_id")
+                if owner:
+                    owners[str(record["id"])] = str(owner)
+        return owners
+
+    def _open(self, plans: list[TaskPlan], owners: dict[str, str], ctx: SyncContext, counts: SyncCounts) -> None:
+        pending = {plan.identity: plan for plan in plans}
+        recover = [plan for plan in plans if plan.action == "recover"]
+        for plan in plans:  # the intent is on record before any create call
+            ctx.store.task_intent(DESTINATION, plan.identity, uuid.uuid4().hex, plan.account, plan.play, plan.period)
+        attempt = 0
+        while pending:
+            if recover:
+                self._found(self._lookup(recover), pending, ctx, counts)
+            if not pending:
+                return
+            attempt += 1
+            try:
+                results, errors = self.client.batch_write("create", "tasks", self._inputs(pending, owners), retry=False)
+            except RetriableError as exc:
+                if attempt >= self.client.max_attempts:
+                    raise
+                log.info("task create failed ambiguously; looking for committed tasks", extra={"error": str(exc)})
+                recover = list(pending.values())
+                self.client.wait(min(2.0**attempt * 0.25, 10.0))
+                continue
+            created = {}
+            for result in results:
+                identity = _identity_in(str((result.get("properties") or {}).get("hs_task_body") or ""))
+                if identity:
+                    created[identity] = str(result["id"])
+            self._found(created, pending, ctx, counts)
+            for error in errors:
+                log.warning("task rejected", extra={"reason": error.get("message")})
+            counts.rejected += len(errors)
+            return
+
+    def _inputs(self, pending: dict[str, TaskPlan], owners: dict[str, str]) -> list[dict[str, Any]]:
+        inputs = []
+        for plan in pending.values():
+            properties = {
+                "hs_task_subject": plan.subject,
+                "hs_task_body": plan.body,
+                "hs_task_status": "NOT_STARTED",
+                "hs_task_priority": plan.priority,
+                "hs_task_type": "TODO",
+                "hs_timestamp": plan.due.isoformat(timespec="milliseconds").replace("+00:00", "Z") if plan.due else "",
+            }
+            if plan.company_id in owners:
+                properties["hubspot_owner_id"] = owners[plan.company_id]
+            association = {
+                "to": {"id": plan.company_id},
+                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_COMPANY}],
+            }
+            inputs.append(
+                {"properties": properties, "associations": [association], "objectWriteTraceId": plan.identity}
+            )
+        return inputs
+
+    def _lookup(self, plans: list[TaskPlan]) -> dict[str, str]:
+        """identity -> task id for tasks already committed, found by their marker through associations."""
+        companies = sorted({plan.company_id for plan in plans if plan.company_id})
+        task_ids: set[str] = set()
+        for chunk in chunks(companies, BATCH_SIZE):
+            for ids in self.client.associated("companies", "tasks", list(chunk)).values():
+                task_ids.update(ids)
+        found: dict[str, str] = {}
+        for chunk in chunks(sorted(task_ids), BATCH_SIZE):
+            for task in self.client.batch_read("tasks", list(chunk), None, ["hs_task_body"]):
+                identity = _identity_in(str((task.get("properties") or {}).get("hs_task_body") or ""))
+                if identity:
+                    found[identity] = str(task["id"])
+        return found
+
+    @staticmethod
+    def _found(found: dict[str, str], pending: dict[str, TaskPlan], ctx: SyncContext, counts: SyncCounts) -> None:
+        for identity, remote_id in found.items():
+            if identity in pending:
+                ctx.store.task_created(DESTINATION, identity, remote_id)
+                counts.tasks_created += 1
+                del pending[identity]
+
+
+def _identity_in(body: str) -> str | None:
+    start = body.rfind("[healthsync:")
+    if start < 0:
+        return None
+    end = body.find("]", start)
+    return body[start + len("[healthsync:") : end] if end > 0 else None

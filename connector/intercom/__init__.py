@@ -1,0 +1,1 @@
+"""Intercom destination: company attributes and tags, the SDK client."""

@@ -1,0 +1,405 @@
+"""Usage data in: the `sql`, `files` and `segment` sources, read through one pushed-down aggregation.
+
+`load_source` opens the source as three logical tables (SPEC section 2), validates accounts and users in pandas
+(they are small), and runs the event aggregation in the database (`pushdown.py`): only per-account
+(and per-user) rows and per-reason rejection counts come back. `files` is an in-memory DuckDB with views over the
+files; `segment` maps the Segment/RudderStack warehouse schema (`segment.py`).
+"""
+
+from __future__ import annotations
+
+import glob
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.sql import FromClause, Subquery
+
+from healthsync.connector.errors import RejectedShareError, SourceError
+from healthsync.connector.settings import Settings, SourceConfig
+from healthsync.connector.sources.frames import (
+    TableReport,
+    accounts_frame,
+    activity_frame,
+    reason_counts,
+    sample_values,
+    users_frame,
+)
+from healthsync.connector.sources.pushdown import (
+    EVENT_COLUMNS,
+    LogicalTables,
+    Window,
+    activity_query,
+    classified,
+    duplicated_events,
+    sample_query,
+)
+from healthsync.connector.sources.rollup import roll_up, single_pass, user_pass_query
+from healthsync.connector.sources.segment import SEGMENT_TABLES, SegmentSchema, segment_tables
+
+__all__ = ["SourceData", "TableReport", "check_rejected_share", "load_source"]
+
+TABLES = ("events", "accounts", "users")
+REQUIRED = {"events": EVENT_COLUMNS, "accounts": ("account_id",), "users": ("user_id", "account_id")}
+OPTIONAL = {
+    "events": ("event_id",),
+    "accounts": ("name", "domain", "plan", "status", "created_at", "seats_limit", "mrr"),
+    "users": ("email", "role", "created_at"),
+}
+# Columns read as text from CSV/JSON so that ids keep their form and bad timestamps reach the classification.
+TEXT_COLUMNS = {
+    "events": ("account_id", "user_id", "event", "timestamp", "event_id"),
+    "accounts": ("account_id", "created_at"),
+    "users": ("user_id", "account_id", "created_at"),
+}
+# DuckDB names its result types; other drivers compare equal to the PEP 249 DATETIME type object.
+TEMPORAL = frozenset({"DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"})
+FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json", ".parquet": "parquet"}
+COMPRESSIONS = (".gz", ".zst")
+# DuckDB's buffer pool for the files source; with Python and pandas the process stays under 1 GiB at 50M events.
+FILES_MEMORY_LIMIT = "600MB"
+
+
+@dataclass
+class SourceData:
+    """What the scoring needs: entities, per-account (and per-user) activity, and the input reports."""
+
+    accounts: pd.DataFrame
+    users: pd.DataFrame
+    account_activity: pd.DataFrame
+    user_activity: pd.DataFrame | None
+    reports: dict[str, TableReport] = field(default_factory=dict)
+
+
+def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_users: bool) -> SourceData:
+    """Read the configured source as of `as_of`; `now` (wall clock) decides which timestamps lie in the future.
+
+    One scan of the events per (account, user), rolled up to accounts (`rollup.py`), where the dialect
+    has a bit_or aggregate; elsewhere one COUNT(DISTINCT) query per account and, with `with_users` (the per-user
+    table, `mean_of_users`, the personas and the admin-only signal of the plays), a second one per user.
+    """
+    source = settings.source
+    window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
+    with _opened(settings) as (conn, tables):
+        accounts, accounts_report = accounts_frame(_fetch(conn, tables, "accounts"), source.sample_rows)
+        users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows)
+        with _translated(f"aggregating {tables.labels['events']}"):
+            account_raw, user_raw, events_report = _events(conn, tables, settings, window, with_users=with_users)
+    reports = {"events": events_report, "accounts": accounts_report, "users": users_report}
+    check_rejected_share(reports, source.max_rejected_share)
+    return SourceData(
+        accounts=accounts,
+        users=users,
+        account_activity=activity_frame(account_raw, settings.scoring, by_user=False),
+        user_activity=None if user_raw is None else activity_frame(user_raw, settings.scoring, by_user=True),
+        reports=reports,
+    )
+
+
+def _events(
+    conn: sa.Connection, tables: LogicalTables, settings: Settings, window: Window, *, with_users: bool
+) -> tuple[pd.DataFrame, pd.DataFrame | None, TableReport]:
+    """The aggregated account rows, user rows (when asked for) and the events report with its samples."""
+    dialect = conn.dialect.name
+    group_dedup = dialect == "duckdb"
+    events = classified(tables, window.now, group_dedup=group_dedup)
+    user_raw: pd.DataFrame | None
+    if single_pass(dialect, window.window_days):
+        both = _frame(conn, user_pass_query(events, settings.scoring, window))
+        account_raw, user_raw = roll_up(both, settings.scoring)
+        report = reason_counts("events", both)
+    else:
+        account_raw = _frame(conn, activity_query(events, settings.scoring, window, by_user=False))
+        user_raw = _frame(conn, activity_query(events, settings.scoring, window, by_user=True)) if with_users else None
+        report = reason_counts("events", account_raw)
+    columns = [name for name in (*EVENT_COLUMNS, "event_id") if name in tables.events.c]
+    for reason in report.rejected:
+        rows = events
+        if reason == "duplicate_event_id" and group_dedup:
+            rows = classified(duplicated_events(tables), window.now)
+        found = conn.execute(sample_query(rows, reason, settings.source.sample_rows, columns)).mappings().all()
+        report.samples[reason] = sample_values(found)
+    return account_raw, user_raw if with_users else None, report
+
+
+def check_rejected_share(reports: dict[str, TableReport], limit: float) -> None:
+    """Fail when any table rejected more than `limit` of the rows it read."""
+    for report in reports.values():
+        share = report.rejected_share
+        if share > limit:
+            top = ", ".join(f"{reason} ({count})" for reason, count in report.top_reasons(3))
+            raise RejectedShareError(
+                f"{report.name}: {share:.1%} of {report.read} rows rejected ({report.rejected_total}), above "
+                f"source.max_rejected_share {limit:.1%}; top reasons: {top}"
+            )
+
+
+def _frame(conn: sa.Connection, query: sa.Select[Any]) -> pd.DataFrame:
+    """The result as a DataFrame without SQLAlchemy Row objects (they cost seconds per 100k rows): DuckDB's own
+    conversion, elsewhere the driver's plain tuples."""
+    with conn.execute(query) as result:
+        if conn.dialect.name == "duckdb":
+            native: pd.DataFrame = result.cursor.df()
+            return _inferred(native)
+        columns = list(result.keys())
+        rows = result.cursor.fetchall() if result.cursor is not None else []
+    return pd.DataFrame.from_records(rows, columns=columns, coerce_float=False)
+
+
+def _inferred(frame: pd.DataFrame) -> pd.DataFrame:
+    """Nullable integer and boolean columns (DuckDB's choice) as pandas infers them from tuples: int64 / bool
+    without missing values, float64 / object with some."""
+    for name, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iub":
+            values = frame[name]
+            if values.isna().any():
+                frame[name] = values.astype("float64" if dtype.kind != "b" else "object")
+            else:
+                frame[name] = values.astype("bool" if dtype.kind == "b" else "int64")
+    return frame
+
+
+def _fetch(conn: sa.Connection, tables: LogicalTables, name: str) -> pd.DataFrame:
+    table = tables.accounts if name == "accounts" else tables.users
+    with _translated(f"reading {tables.labels[name]}"):
+        return _frame(conn, sa.select(table))
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Database and driver errors become a SourceError naming what was being done (never the URL)."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        raise SourceError(f"{what}: {_first_line(exc.orig)}") from exc
+    except sa.exc.SQLAlchemyError as exc:
+        raise SourceError(f"{what}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+@contextmanager
+def _opened(settings: Settings) -> Iterator[tuple[sa.Connection, LogicalTables]]:
+    """A connection to the source and the three logical tables on it."""
+    source = settings.source
+    if source.kind == "files":
+        with _files_engine() as engine, engine.connect() as conn:
+            _prepare(conn)
+            labels = _file_views(conn, settings)
+            yield conn, _mapped(conn, source, dict.fromkeys(TABLES, None), labels)
+        return
+    engine = _sql_engine(settings)
+    try:
+        with _translated(f"connecting to the {source.kind} source"):
+            connection = engine.connect()
+        with connection as conn:
+            _prepare(conn)
+            if source.kind == "segment":
+                yield conn, _segment(conn, source)
+            else:
+                yield conn, _mapped(conn, source, dict.fromkeys(TABLES, source.schema_), None)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _files_engine() -> Iterator[sa.Engine]:
+    """An in-memory DuckDB capped at FILES_MEMORY_LIMIT that spills to a private temporary folder (never the working
+    directory) instead of growing: the GROUP BY event_id of a deduplication holds one entry per event."""
+    with tempfile.TemporaryDirectory(prefix="healthsync-duckdb-") as spill:
+        config = {"temp_directory": spill, "memory_limit": FILES_MEMORY_LIMIT}
+        engine = sa.create_engine("duckdb:///:memory:", connect_args={"config": config})
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def _sql_engine(settings: Settings) -> sa.Engine:
+    source = settings.source
+    if not source.url:
+        raise SourceError(f"source.url is required for kind {source.kind!r} (a SQLAlchemy URL)")
+    with _translated("source.url"):
+        url = sa.engine.make_url(source.url)
+        args: dict[str, Any] = {}
+        backend = url.get_backend_name()
+        if backend in ("sqlite", "duckdb") and url.database not in (None, "", ":memory:"):
+            path = settings.resolve(str(url.database))
+            if not path.is_file():
+                raise SourceError(f"source.url: database file not found: {path}")
+            url = url.set(database=str(path))
+            args = {"read_only": True} if backend == "duckdb" else {}
+        return sa.create_engine(url, connect_args=args)
+
+
+def _prepare(conn: sa.Connection) -> None:
+    """Session settings: text timestamps without an offset are UTC."""
+    name = conn.dialect.name
+    with _translated("preparing the source session"):
+        if name == "duckdb":
+            conn.exec_driver_sql("SET TimeZone = 'UTC'")
+            conn.exec_driver_sql("SET preserve_insertion_order = false")
+            conn.exec_driver_sql("SET enable_progress_bar = false")
+        elif name == "postgresql":
+            conn.exec_driver_sql("SET TIME ZONE 'UTC'")
+
+
+def _mapped(
+    conn: sa.Connection, source: SourceConfig, schemas: dict[str, str | None], labels: dict[str, str] | None
+) -> LogicalTables:
+    """The configured tables (names or SELECTs) mapped onto the logical column names."""
+    names: dict[str, str] = {}
+    for table in TABLES:
+        spec = getattr(source, table)
+        if not spec:
+            raise SourceError(f"source.{table} is required for kind {source.kind!r} (a table name or a SELECT)")
+        names[table] = table if source.kind == "files" else spec
+    labels = labels or {table: f"{table} ({names[table].strip()[:60]})" for table in TABLES}
+    logical: dict[str, Subquery] = {}
+    for table in TABLES:
+        with _translated(f"reading {labels[table]}"):
+            physical = reflect(conn, names[table], schemas[table], f"hs_{table}_src")
+        mapping = getattr(source.columns, table)
+        logical[table] = logical_table(physical, table, mapping, labels[table], extras=table != "events")
+    return LogicalTables(logical["events"], logical["accounts"], logical["users"], labels)
+
+
+def _is_query(spec: str) -> bool:
+    return spec.lstrip().lower().startswith(("select ", "select\n", "with ", "with\n", "("))
+
+
+def _column_types(result: sa.CursorResult[Any], dialect: sa.Dialect) -> list[sa.ColumnClause[Any]]:
+    """The result's columns; date/time typed where the driver says so (PEP 249 DATETIME), else untyped."""
+    temporal = getattr(dialect.dbapi, "DATETIME", None)
+    columns = []
+    for description in result.cursor.description or ():
+        code = description[1]
+        known = (temporal is not None and code is not None and code == temporal) or str(code).upper() in TEMPORAL
+        columns.append(sa.column(description[0], sa.DateTime() if known else sa.types.NullType()))
+    return columns
+
+
+def _probe(conn: sa.Connection, source: FromClause | sa.TextClause) -> list[sa.ColumnClause[Any]]:
+    probe: sa.Select[Any] = sa.select(sa.literal_column("*")).select_from(source).limit(0)
+    with conn.execute(probe) as result:
+        return _column_types(result, conn.dialect)
+
+
+def reflect(conn: sa.Connection, spec: str, schema: str | None, alias: str) -> FromClause:
+    """A table name (optionally `schema.table`) or a SELECT, as a FROM clause with its columns (probed, LIMIT 0)."""
+    if _is_query(spec):
+        query = spec.strip().rstrip(";")
+        columns = _probe(conn, sa.text(f"({query}) AS hs_probe"))
+        return sa.text(query).columns(*columns).subquery(alias)
+    if schema is None and "." in spec:
+        schema, spec = spec.rsplit(".", 1)
+    return sa.table(spec, *_probe(conn, sa.table(spec, schema=schema)), schema=schema)
+
+
+def _segment(conn: sa.Connection, source: SourceConfig) -> LogicalTables:
+    """The Segment tables (default names tracks, groups, identifies; or source.events/accounts/users)."""
+    names = {table: getattr(source, table) or SEGMENT_TABLES[table] for table in TABLES}
+    labels = {table: f"{table} ({names[table]})" for table in TABLES}
+    physical: dict[str, FromClause] = {}
+    for table in TABLES:
+        with _translated(f"reading {labels[table]}"):
+            physical[table] = reflect(conn, names[table], source.schema_, f"hs_{SEGMENT_TABLES[table]}")
+    schema = SegmentSchema(
+        tracks=physical["events"],
+        identifies=physical["users"],
+        groups=physical["accounts"],
+        columns=source.columns.model_dump(),
+        labels=labels,
+    )
+    return segment_tables(schema)
+
+
+def logical_table(physical: FromClause, table: str, mapping: dict[str, str], label: str, *, extras: bool) -> Subquery:
+    """Select the physical columns under their logical names; a missing required or mapped column is an error."""
+    known = (*REQUIRED[table], *OPTIONAL[table])
+    for logical in mapping:
+        if logical not in known:
+            raise SourceError(
+                f"{label}: source.columns.{table}.{logical}: {table} has no logical column {logical!r} "
+                f"(expected one of {', '.join(known)})"
+            )
+    available = list(physical.c.keys())
+    selected: list[sa.ColumnElement[Any]] = []
+    for logical in known:
+        column = mapping.get(logical, logical)
+        if column in available:
+            selected.append(physical.c[column].label(logical))
+        elif logical in REQUIRED[table] or logical in mapping:
+            key = f"source.columns.{table}.{logical}" if logical in mapping else f"{table} column"
+            raise SourceError(f"{label}: {key}: column {column!r} not found (columns: {', '.join(available)})")
+    if extras:
+        used = {mapping.get(logical, logical) for logical in known} | set(known)
+        selected += [physical.c[name] for name in available if name not in used]
+    return sa.select(*selected).subquery(f"hs_{table}")
+
+
+def _file_views(conn: sa.Connection, settings: Settings) -> dict[str, str]:
+    """A DuckDB view per logical table over its file(s); returns a label per table naming the path."""
+    labels: dict[str, str] = {}
+    for table in TABLES:
+        spec = getattr(settings.source, table)
+        if not spec:
+            raise SourceError(f"source.{table} is required for kind 'files' (a path or glob)")
+        path = settings.resolve(spec)
+        _check_exists(path, table, settings.source.url)
+        labels[table] = f"{table} ({path})"
+        with _translated(f"reading {labels[table]}"):
+            reader = _reader(conn, path, table, getattr(settings.source.columns, table))
+            conn.exec_driver_sql(f"CREATE VIEW {table} AS SELECT * FROM {reader}")
+    return labels
+
+
+def _check_exists(path: Path, table: str, url: str | None) -> None:
+    text = str(path)
+    hint = " (source.url is set: did you mean kind sql or segment?)" if url else ""
+    if glob.has_magic(text):
+        if not glob.glob(text, recursive=True):
+            raise SourceError(f"source.{table}: no file matches {text}{hint}")
+    elif not path.is_file():
+        raise SourceError(f"source.{table}: file not found: {text}{hint}")
+
+
+def _file_format(path: Path, table: str) -> str:
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    while suffixes and suffixes[-1] in COMPRESSIONS:
+        suffixes.pop()
+    kind = FORMATS.get(suffixes[-1] if suffixes else "")
+    if kind is None:
+        raise SourceError(f"source.{table}: cannot tell the format of {path} (expected .csv, .jsonl, .json, .parquet)")
+    return kind
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _reader(conn: sa.Connection, path: Path, table: str, mapping: dict[str, str]) -> str:
+    """The DuckDB table function reading `path`, with the id and timestamp columns read as text."""
+    kind = _file_format(path, table)
+    location = _quote(str(path))
+    union = ", union_by_name = true" if glob.has_magic(str(path)) else ""
+    if kind == "parquet":
+        return f"read_parquet({location}{union})"
+    function = "read_csv" if kind == "csv" else "read_json"
+    detected = conn.exec_driver_sql(f"DESCRIBE SELECT * FROM {function}({location})").fetchall()
+    text = {mapping.get(logical, logical) for logical in TEXT_COLUMNS[table]}
+    types = {str(row[0]): "VARCHAR" if row[0] in text else str(row[1]) for row in detected}
+    if kind == "csv":
+        overrides = ", ".join(f"{_quote(name)}: 'VARCHAR'" for name in types if types[name] == "VARCHAR")
+        return f"read_csv({location}, header = true, types = {{{overrides}}}{union})"
+    columns = ", ".join(f"{_quote(name)}: {_quote(kind)}" for name, kind in types.items())
+    return f"read_json({location}, columns = {{{columns}}}{union})"

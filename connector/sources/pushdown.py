@@ -1,0 +1,363 @@
+"""The per-account aggregation, pushed down into the database as SQL generated with SQLAlchemy Core.
+
+The three logical tables arrive as SQLAlchemy selectables with the logical column names (SPEC section 2). Events go
+through one pass:
+
+    events -> classified (epoch seconds + the first row-local or duplicate reason, or NULL when accepted)
+           -> one GROUP BY (account [, user], reason) with conditional aggregates (CASE, portable to every dialect)
+           -> unknown accounts classified on the aggregated rows (an outer join with the distinct account ids)
+
+Accepted rows come back as one row per account (or per account and user); rejected rows as one row per reason (and
+per unknown account), so `accepted + rejected = read` holds by construction. `rollup.py` builds the
+one-pass (per user, day bit masks) query from the same pieces. Timestamps become UTC epoch seconds through
+:class:`EpochSeconds`, compiled per dialect; windows and day buckets are arithmetic on epoch seconds with bound
+parameters. The account pass joins one row per account (its start) when the plays' trial signal is on. The Segment
+schema is mapped onto the logical tables in `segment.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import ColumnElement, FromClause, Select, Subquery
+
+from healthsync.connector.sources.sqlfunctions import DayFloor, EpochSeconds
+from healthsync.scoring.config import ScoringConfig
+
+__all__ = ["DayFloor", "EpochSeconds"]  # re-exported: the logical tables' users build on them
+
+DAY = 86400.0
+EVENT_REASONS = (
+    "missing_account_id",
+    "missing_user_id",
+    "missing_event",
+    "unparseable_timestamp",
+    "future_timestamp",
+    "duplicate_event_id",
+    "unknown_account",
+)
+EVENT_COLUMNS = ("account_id", "user_id", "event", "timestamp")
+
+
+@dataclass(frozen=True)
+class LogicalTables:
+    """The three logical tables as selectables with logical column names; `label` names each for messages."""
+
+    events: FromClause
+    accounts: FromClause
+    users: FromClause
+    labels: dict[str, str]
+
+    @property
+    def has_event_id(self) -> bool:
+        return "event_id" in self.events.c
+
+
+@dataclass(frozen=True)
+class Window:
+    """The instants of one run in epoch seconds: as_of, the wall clock `now`, and the window length."""
+
+    as_of: float
+    now: float
+    window_days: int
+
+    @property
+    def start(self) -> float:
+        return self.as_of - self.window_days * DAY
+
+    @property
+    def prev_start(self) -> float:
+        return self.as_of - 2 * self.window_days * DAY
+
+
+def _text(value: str) -> ColumnElement[str]:
+    """A constant string literal (only ever one of the fixed reason names)."""
+    return sa.literal_column(f"'{value}'", sa.String())
+
+
+def _pre_reason(rows: FromClause, now: float) -> ColumnElement[str]:
+    """The row-local rejection reasons, in their order of precedence."""
+    return sa.case(
+        (rows.c.account_id.is_(None), _text("missing_account_id")),
+        (rows.c.user_id.is_(None), _text("missing_user_id")),
+        (rows.c.event.is_(None), _text("missing_event")),
+        (rows.c.ts.is_(None), _text("unparseable_timestamp")),
+        (rows.c.ts > sa.literal(now, sa.Float()), _text("future_timestamp")),
+    )
+
+
+def _known_accounts(accounts: FromClause) -> Select[Any]:
+    return sa.select(accounts.c.account_id).where(accounts.c.account_id.is_not(None))
+
+
+@dataclass(frozen=True)
+class Classified:
+    """Every event row with `ts` (epoch seconds), `reason` (the first row-local or duplicate reason, NULL when
+    accepted), the accepted grouping keys, and `hs_dups` (duplicates folded into a kept row, GROUP BY dedup only).
+
+    Unknown accounts are not classified here: :func:`known_or_unknown` does it on the aggregated rows.
+    """
+
+    rows: Subquery
+    accounts: FromClause
+
+
+def _with_ranks(rows: FromClause, now: float) -> Subquery:
+    """Rows with their pre-reason and, among the rows that passed it, the rank within their event_id."""
+    pre = sa.select(*rows.c, _pre_reason(rows, now).label("pre")).subquery("hs_pre")
+    rank = sa.func.row_number().over(
+        partition_by=[pre.c.event_id, pre.c.pre],
+        order_by=[pre.c.ts, pre.c.account_id, pre.c.user_id, pre.c.event],
+    )
+    return sa.select(*pre.c, rank.label("rn")).subquery("hs_ranked")
+
+
+def _grouped_dedup(base: Subquery, now: float) -> Subquery:
+    """DuckDB: one GROUP BY event_id keeps the first row (min of the ordering tuple) and counts the others.
+
+    A hash aggregate spills to disk under a memory limit; a window over every event holds them all.
+    """
+    pre = sa.select(*base.c, _pre_reason(base, now).label("pre")).subquery("hs_pre")
+    candidate = sa.and_(pre.c.pre.is_(None), pre.c.event_id.is_not(None))
+    order = ["ts", "account_id", "user_id", "event", *(c.key for c in base.c if c.key not in _ORDER)]
+    first = sa.func.min(sa.func.row(*(pre.c[name] for name in order))).label("hs_first")
+    groups = sa.select(pre.c.event_id, first, sa.func.count().label("hs_n")).where(candidate).group_by(pre.c.event_id)
+    kept = groups.subquery("hs_kept")
+    position = {name: index + 1 for index, name in enumerate(order)}
+
+    def field(name: str) -> ColumnElement[Any]:
+        if name == "event_id":
+            return kept.c.event_id
+        return sa.func.struct_extract(kept.c.hs_first, position[name]).label(name)
+
+    zero = sa.literal_column("0", sa.Integer())
+    others = sa.select(*pre.c[: len(base.c)], pre.c.pre.label("reason"), zero.label("hs_dups")).where(~candidate)
+    firsts = sa.select(*(field(c.key) for c in base.c), sa.null().label("reason"), (kept.c.hs_n - 1).label("hs_dups"))
+    return sa.union_all(others, firsts).subquery("hs_reasoned")
+
+
+_ORDER = ("ts", "account_id", "user_id", "event")
+
+
+def classified(tables: LogicalTables, now: float, *, group_dedup: bool = False) -> Classified:
+    """The classified event rows; `group_dedup` (DuckDB only) deduplicates event_id with a GROUP BY."""
+    events = tables.events
+    base = sa.select(*events.c, EpochSeconds(events.c.timestamp).label("ts")).subquery("hs_base")
+    if tables.has_event_id and group_dedup:
+        reasoned = _grouped_dedup(base, now)
+    else:
+        if tables.has_event_id:
+            rows = _with_ranks(base, now)
+            duplicate = sa.and_(rows.c.pre.is_(None), rows.c.event_id.is_not(None), rows.c.rn > 1)
+            reason: ColumnElement[str] = sa.case(
+                (rows.c.pre.is_not(None), rows.c.pre), (duplicate, _text("duplicate_event_id"))
+            )
+            columns = [rows.c[column.key] for column in base.c]
+        else:
+            reason = _pre_reason(base, now)
+            columns = list(base.c)
+        reasoned = sa.select(*columns, reason.label("reason")).subquery("hs_reasoned")
+    accepted = reasoned.c.reason.is_(None)
+    account_key = sa.case((accepted, reasoned.c.account_id)).label("account_key")
+    user_key = sa.case((accepted, reasoned.c.user_id)).label("user_key")
+    return Classified(sa.select(*reasoned.c, account_key, user_key).subquery("hs_classified"), tables.accounts)
+
+
+def known_or_unknown(grouped: Select[Any], accounts: FromClause) -> Select[Any]:
+    """The aggregated rows with `reason` 'unknown_account' where an accepted row's account is not in accounts.
+
+    One outer join of the (few) aggregated rows with the distinct known ids, instead of a check on every event.
+    """
+    rows = grouped.subquery("hs_grouped")
+    known = _known_accounts(accounts).distinct().subquery("hs_known")
+    unknown = sa.and_(rows.c.reason.is_(None), known.c.account_id.is_(None))
+    reason = sa.case((unknown, _text("unknown_account")), else_=rows.c.reason).label("reason")
+    columns = [reason if column.key == "reason" else column for column in rows.c]
+    joined = rows.outerjoin(known, rows.c.account_id == known.c.account_id)
+    return sa.select(*columns).select_from(joined)
+
+
+def duplicated_events(tables: LogicalTables) -> LogicalTables:
+    """The logical tables with only the events whose event_id occurs more than once (for duplicate samples)."""
+    events = tables.events
+    ids = sa.select(events.c.event_id).where(events.c.event_id.is_not(None)).group_by(events.c.event_id)
+    repeated = ids.having(sa.func.count() > 1)
+    subset = sa.select(*events.c).where(events.c.event_id.in_(repeated)).subquery("hs_duplicated")
+    return LogicalTables(subset, tables.accounts, tables.users, tables.labels)
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return sa.case((condition, sa.literal_column("1", sa.Integer())), else_=sa.literal_column("0", sa.Integer()))
+
+
+def _weight(rows: FromClause, config: ScoringConfig) -> ColumnElement[float]:
+    default = sa.literal(float(config.default_weight), sa.Float())
+    if not config.weights:
+        return default
+    whens = {event: sa.literal(float(weight), sa.Float()) for event, weight in config.weights.items()}
+    return sa.case(whens, value=rows.c.event, else_=default)
+
+
+def _bounds(rows: Subquery, window: Window) -> dict[str, ColumnElement[bool]]:
+    """W (the window), P (the previous one), the last 7 days, and everything before as_of."""
+    ts = rows.c.ts
+    as_of = sa.literal(window.as_of, sa.Float())
+    return {
+        "w": sa.and_(ts >= sa.literal(window.start, sa.Float()), ts < as_of),
+        "p": sa.and_(ts >= sa.literal(window.prev_start, sa.Float()), ts < sa.literal(window.start, sa.Float())),
+        "7d": sa.and_(ts >= sa.literal(window.as_of - 7 * DAY, sa.Float()), ts < as_of),
+        "before": ts < as_of,
+    }
+
+
+def day_bucket(rows: Subquery, window: Window, days: int = 1) -> ColumnElement[float]:
+    """floor((as_of - ts) / `days` days): 0 for the last `days` days before as_of."""
+    return DayFloor((sa.literal(window.as_of, sa.Float()) - rows.c.ts) / sa.literal(days * DAY, sa.Float()))
+
+
+def counts(rows: Subquery, config: ScoringConfig, window: Window) -> list[ColumnElement[Any]]:
+    """Rows read (and, with GROUP BY dedup, duplicates folded in), events and weights in W and P."""
+    bounds = _bounds(rows, window)
+    weight = _weight(rows, config)
+    zero = sa.literal(0.0, sa.Float())
+    columns: list[ColumnElement[Any]] = [sa.func.count().label("n_rows")]
+    if "hs_dups" in rows.c:
+        columns.append(sa.func.sum(rows.c.hs_dups).label("duplicates"))
+    return [
+        *columns,
+        sa.func.sum(_flag(bounds["w"])).label("events"),
+        sa.func.sum(_flag(bounds["p"])).label("events_prev"),
+        sa.func.sum(sa.case((bounds["w"], weight), else_=zero)).label("raw"),
+        sa.func.sum(sa.case((bounds["p"], weight), else_=zero)).label("raw_prev"),
+    ]
+
+
+def latest_features_steps(rows: Subquery, config: ScoringConfig, window: Window) -> list[ColumnElement[Any]]:
+    """The latest event before as_of, a flag per feature used in W, a count per activation step before as_of."""
+    bounds = _bounds(rows, window)
+    columns: list[ColumnElement[Any]] = [sa.func.max(sa.case((bounds["before"], rows.c.ts))).label("last_active_epoch")]
+    for index, events in enumerate(config.features.values()):
+        columns.append(sa.func.max(_flag(sa.and_(bounds["w"], rows.c.event.in_(events)))).label(f"feature_{index}"))
+    for index, step in enumerate(config.activation_steps):
+        flag = _flag(sa.and_(bounds["before"], rows.c.event == step.event))
+        columns.append(sa.func.sum(flag).label(f"step_{index}"))
+    return columns
+
+
+def _aggregates(rows: Subquery, config: ScoringConfig, window: Window, by_user: bool) -> list[ColumnElement[Any]]:
+    bounds = _bounds(rows, window)
+    day = day_bucket(rows, window)
+    columns = counts(rows, config, window)
+    if not by_user:
+        columns.append(sa.func.count(sa.distinct(sa.case((bounds["w"], rows.c.user_id)))).label("active_users"))
+        columns.append(sa.func.count(sa.distinct(sa.case((bounds["p"], rows.c.user_id)))).label("active_users_prev"))
+    columns += [
+        sa.func.count(sa.distinct(sa.case((bounds["w"], day)))).label("active_days"),
+        sa.func.count(sa.distinct(sa.case((bounds["7d"], day)))).label("active_days_7d"),
+    ]
+    return columns + latest_features_steps(rows, config, window)
+
+
+def share_counts(rows: Subquery, config: ScoringConfig, window: Window) -> list[ColumnElement[Any]]:
+    """Per configured share: its events (`share_num_<i>`) and the events it is a share of (`share_den_<i>`) in W."""
+    in_w = _bounds(rows, window)["w"]
+    columns: list[ColumnElement[Any]] = []
+    for index, share in enumerate(config.shares.values()):
+        columns.append(sa.func.sum(_flag(sa.and_(in_w, rows.c.event.in_(share.events)))).label(f"share_num_{index}"))
+        columns.append(sa.func.sum(_flag(sa.and_(in_w, rows.c.event.in_(share.among)))).label(f"share_den_{index}"))
+    return columns
+
+
+def full_weeks(rows: Subquery, window: Window) -> ColumnElement[bool]:
+    """The window_days // 7 full weeks before as_of (the weeks `active_weeks` counts)."""
+    weeks = window.window_days // 7
+    start = sa.literal(window.as_of - weeks * 7 * DAY, sa.Float())
+    return sa.and_(rows.c.ts >= start, rows.c.ts < sa.literal(window.as_of, sa.Float()))
+
+
+def workflow_counts(rows: Subquery, config: ScoringConfig, window: Window) -> list[ColumnElement[Any]]:
+    """Per user, with personas: each workflow's count in its last `within_days` days."""
+    ts = rows.c.ts
+    as_of = sa.literal(window.as_of, sa.Float())
+    columns: list[ColumnElement[Any]] = []
+    for index, (_, flow) in enumerate(config.workflows()):
+        recent = sa.and_(ts >= sa.literal(window.as_of - flow.within_days * DAY, sa.Float()), ts < as_of)
+        columns.append(sa.func.sum(_flag(sa.and_(recent, rows.c.event == flow.event))).label(f"workflow_{index}"))
+    return columns
+
+
+def _persona_aggregates(rows: Subquery, config: ScoringConfig, window: Window) -> list[ColumnElement[Any]]:
+    """Per user: distinct full weeks active (`active_weeks`) and each workflow's count in its last days."""
+    if not config.personas:
+        return []
+    week = day_bucket(rows, window, 7)
+    active = sa.func.count(sa.distinct(sa.case((full_weeks(rows, window), week)))).label("active_weeks")
+    return [active, *workflow_counts(rows, config, window)]
+
+
+def trial_days(config: ScoringConfig) -> int:
+    """The trial length the multi_user_activation play compares against; 0 when the signal is off."""
+    play = config.plays.multi_user_activation
+    return play.trial_days if play.enabled else 0
+
+
+def _account_starts(accounts: FromClause) -> Subquery:
+    """One row per account id with its start (`created_epoch`, epoch seconds; the earliest if listed twice)."""
+    start = sa.func.min(EpochSeconds(accounts.c.created_at)).label("created_epoch")
+    query = sa.select(accounts.c.account_id, start).where(accounts.c.account_id.is_not(None))
+    return query.group_by(accounts.c.account_id).subquery("hs_account_starts")
+
+
+def grouped(
+    events: Classified,
+    config: ScoringConfig,
+    window: Window,
+    columns: list[ColumnElement[Any]],
+    *,
+    by_user: bool,
+    trial: bool,
+) -> Select[Any]:
+    """One GROUP BY (account [, user], reason) of `columns`, with `trial_events` for accounts when the trial signal
+    is on (a join with one row per account), then the unknown accounts classified on the aggregated rows."""
+    rows = events.rows
+    keys = [rows.c.account_key.label("account_id")]
+    if by_user:
+        keys.append(rows.c.user_key.label("user_id"))
+    group = [rows.c.account_key, *([rows.c.user_key] if by_user else []), rows.c.reason]
+    days = trial_days(config)
+    query = sa.select(*keys, rows.c.reason, *columns)
+    if trial and days > 0 and "created_at" in events.accounts.c:
+        starts = _account_starts(events.accounts)
+        ts = rows.c.ts
+        end = starts.c.created_epoch + sa.literal(days * DAY, sa.Float())
+        in_trial = sa.and_(ts >= starts.c.created_epoch, ts < end, ts < sa.literal(window.as_of, sa.Float()))
+        query = query.add_columns(sa.func.sum(_flag(in_trial)).label("trial_events"))
+        query = query.select_from(rows.outerjoin(starts, rows.c.account_key == starts.c.account_id))
+    return known_or_unknown(query.group_by(*group), events.accounts)
+
+
+def activity_query(events: Classified, config: ScoringConfig, window: Window, *, by_user: bool) -> Select[Any]:
+    """One GROUP BY over the classified events with COUNT(DISTINCT) for users and days (the portable path): a row
+    per accepted account (or account and user), a row per rejection reason, a row per unknown account (and user).
+
+    Accounts also get the share counts and `trial_events`; users get the persona counts.
+    """
+    columns = _aggregates(events.rows, config, window, by_user)
+    if by_user:
+        columns += _persona_aggregates(events.rows, config, window)
+    else:
+        columns += share_counts(events.rows, config, window)
+    return grouped(events, config, window, columns, by_user=by_user, trial=not by_user)
+
+
+def sample_query(events: Classified, reason: str, limit: int, columns: Sequence[str]) -> Select[Any]:
+    """Up to `limit` rows rejected for `reason`, with their logical column values."""
+    rows = events.rows
+    query = sa.select(*(rows.c[name] for name in columns))
+    if reason == "unknown_account":
+        known = rows.c.account_id.in_(_known_accounts(events.accounts))
+        return query.where(rows.c.reason.is_(None), sa.not_(known)).limit(limit)
+    return query.where(rows.c.reason == _text(reason)).limit(limit)

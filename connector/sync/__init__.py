@@ -1,0 +1,1 @@
+"""What every destination shares: the destination interface, plans and counts, values, retries, rate limits."""

@@ -1,0 +1,57 @@
+"""The destination interface (plan, apply) and what a sync hands to it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
+from healthsync.state import StateStore
+
+T = TypeVar("T")
+
+
+def _no_progress(label: str, total: int, done: int) -> None:
+    """Progress callback that shows nothing."""
+
+
+def _no_heartbeat() -> None:
+    """Heartbeat that renews nothing."""
+
+
+@dataclass
+class SyncContext:
+    """The state store, the current run and the callbacks a destination reports through."""
+
+    store: StateStore
+    run_id: int | None = None
+    full: bool = False
+    progress: Callable[[str, int, int], None] = field(default=_no_progress)
+    heartbeat: Callable[[], None] = field(default=_no_heartbeat)
+
+
+class Destination(Protocol):
+    name: str
+
+    def plan(self, scores: ScoreResult, ctx: SyncContext) -> DestinationPlan:
+        """Read-only: provisioning needed, matches, field-level changes, tags. Makes no write call."""
+
+    def apply(self, plan: DestinationPlan, ctx: SyncContext) -> SyncCounts:
+        """Write the plan, checkpointing the state store after every acknowledged call."""
+
+    def close(self) -> None:
+        """Release the client's connections."""
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def rows_by_key(frame: Any, key: str) -> dict[str, dict[str, Any]]:
+    """Score table rows as plain dictionaries keyed by `key`."""
+    from healthsync.connector.output import to_records
+
+    return {str(row[key]): row for row in to_records(frame)}

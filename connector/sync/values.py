@@ -1,0 +1,73 @@
+"""Score values rendered in each destination's wire format, so that diffs compare like with like."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from healthsync.mappings.models import HubSpotField, IntercomAttribute
+
+
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _timestamp(value: Any) -> datetime:
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+    return stamp.to_pydatetime()
+
+
+def _number(value: Any) -> str:
+    number = float(value)
+    return str(int(number)) if number.is_integer() else f"{number:.6g}"
+
+
+def hubspot_value(field: HubSpotField, value: Any) -> str:
+    """HubSpot takes every value as a string; "" clears a property; multi-select values are joined by ;."""
+    if _missing(value):
+        return ""
+    if field.type == "number":
+        return _number(value)
+    if field.type == "bool":
+        return "true" if bool(value) else "false"
+    if field.type == "datetime":
+        return _timestamp(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if field.type == "date":
+        return _timestamp(value).date().isoformat()
+    if isinstance(value, list | tuple):
+        return ";".join(str(item) for item in value)
+    return str(value)
+
+
+def intercom_value(attribute: IntercomAttribute, value: Any) -> Any:
+    """Intercom custom attributes are typed JSON; dates are Unix timestamps (seconds)."""
+    if _missing(value):
+        return None
+    if attribute.type == "integer":
+        return round(float(value))
+    if attribute.type == "float":
+        return float(value)
+    if attribute.type == "boolean":
+        return bool(value)
+    if attribute.type in ("date", "datetime"):
+        return int(_timestamp(value).timestamp())
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
+def normalize_domain(domain: Any) -> str | None:
+    """`https://www.Acme.com/pricing` -> `acme.com`; None for an empty value."""
+    if _missing(domain):
+        return None
+    text = str(domain).strip().lower()
+    for prefix in ("https://", "http://"):
+        text = text.removeprefix(prefix)
+    text = text.split("/", 1)[0].removeprefix("www.")
+    return text or None

@@ -1,0 +1,67 @@
+"""`healthsync demo` as the README runs it: product, sandboxes, two syncs under the real rate limits."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.world import healthsync
+
+
+def test_demo_scores_writes_then_resends_nothing(tmp_path: Path) -> None:
+    result = healthsync("demo", "--dir", str(tmp_path / "demo"), "--accounts", "60", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert re.search(r"demo product: 60 accounts, \d+ users, \d+ events", out)
+    assert "health_score" in out
+    assert "health_tier" in out
+    hubspot = re.search(r"^hubspot: (.*)$", out, flags=re.M)
+    intercom = re.search(r"^intercom: (.*)$", out, flags=re.M)
+    assert hubspot is not None
+    assert intercom is not None
+    assert re.search(r"updated \d+", hubspot.group(1))
+    assert re.search(r"tasks_created \d+", hubspot.group(1))
+    assert re.search(r"tagged \d+", intercom.group(1))
+    # the client-side limiters kept both under the sandboxes' real limits: nothing had to be retried
+    assert "retried" not in hubspot.group(1) + intercom.group(1)
+    assert "ambiguous: acc_0001" in out
+    assert "write calls in the second run: 0 (nothing re-sent)" in out
+    assert (tmp_path / "demo" / "product.duckdb").is_file()
+
+
+def test_keep_running_leaves_the_sandboxes_up_to_inspect(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "healthsync",
+        "demo",
+        "--dir",
+        str(tmp_path),
+        "--accounts",
+        "30",
+        "--keep-running",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path) as demo:
+        try:
+            assert demo.stdout is not None
+            hubspot = None
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                line = demo.stdout.readline()
+                found = re.search(r"HubSpot (http://\S+),", line)
+                hubspot = found.group(1) if found else hubspot
+                if "sandboxes keep running" in line or not line:
+                    break
+            assert hubspot is not None
+            companies = httpx.get(f"{hubspot}/_sandbox/state", timeout=10).json()["companies"]
+            assert any("healthsync_health_score" in c["properties"] for c in companies)
+        finally:
+            demo.send_signal(signal.SIGTERM)
+            demo.wait(timeout=20)
+    assert demo.returncode == 0
