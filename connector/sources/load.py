@@ -403,3 +403,9 @@ def _reader(conn: sa.Connection, path: Path, table: str, mapping: dict[str, str]
         return f"read_csv({location}, header = true, types = {{{overrides}}}{union})"
     columns = ", ".join(f"{_quote(name)}: {_quote(kind)}" for name, kind in types.items())
     return f"read_json({location}, columns = {{{columns}}}{union})"
+
+
+def probe_source(settings: Settings) -> None:
+    """Read-only preflight for `healthsync check`: the source opens and its tables and mapped columns exist."""
+    with _opened(settings):
+        pass
