@@ -98,8 +98,9 @@ def build_destination(
         timeout=icfg.timeout_seconds,
         policy=policy,
         limiter=RateLimiter(icfg.requests_per_10s, 10.0, sleep=pause),
+        region=icfg.region,
     )
-    return IntercomDestination(intercom, cast(IntercomMapping, mapping))
+    return IntercomDestination(intercom, cast(IntercomMapping, mapping), icfg.mapping)
 
 
 def _holder() -> str:
@@ -125,8 +126,9 @@ class Engine:
         self.now = now
 
     def _scores(self, mappings: dict[str, Any]) -> ScoreResult:
-        hub = mappings.get("hubspot")
+        hub, ic = mappings.get("hubspot"), mappings.get("intercom")
         with_users = isinstance(hub, HubSpotMapping) and hub.contacts.enabled and bool(hub.contacts.fields)
+        with_users = with_users or (isinstance(ic, IntercomMapping) and ic.contacts.tier_tags)
         return compute_scores(self.settings, with_users=with_users, now=self.now)
 
     def plan(self) -> RunSummary:
