@@ -100,7 +100,7 @@ def build_destination(
         limiter=RateLimiter(icfg.requests_per_10s, 10.0, sleep=pause),
         region=icfg.region,
     )
-    return IntercomDestination(intercom, cast(IntercomMapping, mapping), icfg.mapping)
+    return IntercomDestination(intercom, cast(IntercomMapping, mapping), icfg.mapping, icfg.region)
 
 
 def _holder() -> str:

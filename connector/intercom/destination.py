@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from healthsync.connector.errors import RejectedRecordError
-from healthsync.connector.intercom import provisioning
+from healthsync.connector.intercom import preflight, provisioning
 from healthsync.connector.intercom.client import JSON, IntercomClient
 from healthsync.connector.intercom.contacts import ContactTags
 from healthsync.connector.intercom.listing import CompanyListing
@@ -46,11 +46,18 @@ def tagged(values: dict[str, Any]) -> set[str]:
 class IntercomDestination:
     name = "intercom"
 
-    def __init__(self, client: IntercomClient, mapping: IntercomMapping, mapping_reference: str = "intercom") -> None:
+    def __init__(
+        self, client: IntercomClient, mapping: IntercomMapping, mapping_reference: str = "intercom", region: str = "us"
+    ) -> None:
         self.client = client
         self.mapping = mapping
         self.reference = mapping_reference
+        self.region = region
         self.contacts = ContactTags(client, mapping)
+
+    def preflight(self, account_ids: list[str] | None = None) -> list[preflight.Preflight]:
+        """Read-only findings for `healthsync check`: token, workspace and region, clashes, accounts found."""
+        return preflight.findings(self.client, self.mapping, self.reference, self.region, account_ids)
 
     def close(self) -> None:
         self.client.close()
