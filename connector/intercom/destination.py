@@ -198,11 +198,16 @@ class IntercomDestination:
         """Tag (or untag) one batch; under 2.14 one missing company makes the whole call 404: then the batch is
         re-checked company by company, the dead ones are reported and the others tagged in one more call."""
         try:
-            self.client.tag_companies(tag, [remote for _, remote in chunk], untag=untag)
-            return chunk
+            result = self.client.tag_companies(tag, [remote for _, remote in chunk], untag=untag)
         except RejectedRecordError as exc:
             if exc.status != 404:
                 raise
+        else:  # 2.16 answers 200 and lists a missing company as not tagged
+            missing = {str(c.get("id")) for c in result.get("companies") or [] if c.get("tagged") is False}
+            for key, remote in chunk:
+                if remote in missing and not untag:
+                    self._vanished(key, remote, counts)
+            return [(key, remote) for key, remote in chunk if untag or remote not in missing]
         alive = [(key, remote) for key, remote in chunk if self.client.company_exists(remote)]
         for key, remote in sorted(set(chunk) - set(alive)):
             self._vanished(key, remote, counts)

@@ -42,7 +42,7 @@ def test_a_tier_change_moves_every_contact_of_the_account(
 ) -> None:
     mapping = default_mapping()
     mapping["contacts"]["tier_tags"] = True
-    world = intercom_world(tmp_path, hubspot, intercom, sqlite_url, accounts=30, mapping=mapping, contacts=True)
+    world = intercom_world(tmp_path, hubspot, intercom, sqlite_url, accounts=15, mapping=mapping, contacts=True)
     first = world.run()
     assert first.exit_code == 0
     assert contact_tags(world) == expected(world, tiers_of(first))  # by external_id, and by email for the rest
