@@ -71,3 +71,23 @@ def test_a_datetime_attribute_passes_three_runs_in_a_row_provisioned_once(
     assert created == [len(mapping["companies"]["fields"]), 0, 0]
     listed = {a["name"]: a for a in control(intercom, "GET", "state")["data_attributes"]}
     assert listed["healthsync_last_active_at"]["data_type"] == "date"  # how Intercom reports a datetime back
+
+
+def test_missing_values_are_left_out_not_sent_as_null(
+    tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, sqlite_url: str
+) -> None:
+    world = intercom_world(tmp_path, hubspot, intercom, sqlite_url, accounts=12)
+    silent = str(world.data.accounts["account_id"].iloc[0])
+    world.sql(f"DELETE FROM events WHERE account_id = '{silent}'")  # never active: no last_active_at
+    before = log_size(intercom)
+    summary = world.run()
+    assert summary.exit_code == 0  # the sandbox refuses null custom attributes, as Intercom does
+    updates = [e for e in writes(intercom, before) if e["method"] == "PUT"]
+    assert updates
+    assert all(None not in e["body"]["custom_attributes"].values() for e in updates)
+    silent_update = next(e for e in updates if e["path"] == f"/companies/{companies_by_key(intercom)[silent]}")
+    assert "healthsync_last_active_at" not in silent_update["body"]["custom_attributes"]
+
+
+def companies_by_key(intercom: SandboxServer) -> dict[str, str]:
+    return {c["company_id"]: c["id"] for c in control(intercom, "GET", "state")["companies"]}
