@@ -17,6 +17,7 @@ from healthsync.connector.intercom.client import JSON, IntercomClient
 from healthsync.connector.intercom.contacts import ContactTags
 from healthsync.connector.intercom.listing import CompanyListing
 from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, RecordPlan, SyncCounts, TagPlan, diff
 from healthsync.connector.sync.values import intercom_value
@@ -55,8 +56,9 @@ class IntercomDestination:
         self.region = region
         self.contacts = ContactTags(client, mapping)
 
-    def preflight(self, account_ids: list[str] | None = None) -> list[preflight.Preflight]:
-        """Read-only findings for `healthsync check`: token, workspace and region, clashes, accounts found."""
+    def check(self, account_ids: list[str] | None = None) -> list[Finding]:
+        """Read-only findings for `healthsync check`: token (`GET /me`), workspace and region, attribute clashes
+        across models, and how many of `account_ids` exist as Intercom companies."""
         return preflight.findings(self.client, self.mapping, self.reference, self.region, account_ids)
 
     def close(self) -> None:
