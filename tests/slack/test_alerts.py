@@ -37,7 +37,8 @@ def test_a_tier_change_sends_one_alert_and_a_rerun_sends_none(book: Book) -> Non
     assert summary.counts["slack"].alerts_sent == 1
     (message,) = book.messages()
     assert alerts_in([message]) == [f"{account_id(7)}:into_at_risk:2025-W33"]
-    assert "Company acc-007" in message["text"] and "healthy -> at_risk" in message["text"]
+    assert "Company acc-007" in message["text"]
+    assert "healthy -> at_risk" in message["text"]
     posts = len(book.posts())
     again = book.run()
     assert again.counts["slack"].alerts_sent == 0
@@ -121,7 +122,8 @@ def test_lost_answers_never_produce_a_second_message(
     assert alerts_in(book.messages()) == posted
     with StateStore.open(book.state_url) as store:
         statuses = {task.identity: task.status for task in store.tasks("slack")}
-    assert len(statuses) == 20 and set(statuses.values()) <= {"sent", "unconfirmed"}
+    assert len(statuses) == 20
+    assert set(statuses.values()) <= {"sent", "unconfirmed"}
 
 
 def test_429_bursts_are_retried_after_retry_after_and_post_exactly_once(book: Book, slack: SandboxServer) -> None:
@@ -131,7 +133,8 @@ def test_429_bursts_are_retried_after_retry_after_and_post_exactly_once(book: Bo
     book.move(*moved, busy=False)
     _faults(slack, rate_limit_burst=0.5)
     counts = book.run().counts["slack"]
-    assert counts.alerts_sent == 6 and counts.retried > 0
+    assert counts.alerts_sent == 6
+    assert counts.retried > 0
     assert sorted(alerts_in(book.messages())) == sorted(f"{key}:into_at_risk:2025-W33" for key in moved)
     assert any(entry["status"] == 429 for entry in book.posts())
 
@@ -143,7 +146,8 @@ def test_an_intent_left_by_a_killed_run_is_never_posted(book: Book) -> None:
     with StateStore.open(book.state_url) as store:  # what a run killed between intent and answer leaves
         store.task_intent("slack", identity, "killed-run", account_id(9), "into_at_risk", "2025-W33")
     counts = book.run().counts["slack"]
-    assert counts.alerts_sent == 0 and counts.alerts_unconfirmed == 1
+    assert counts.alerts_sent == 0
+    assert counts.alerts_unconfirmed == 1
     assert book.posts() == []
 
 
