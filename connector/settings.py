@@ -104,6 +104,13 @@ class SlackConfig(DestinationConfig):
     mapping: str = "slack"
     messages_per_minute: int = Field(default=60, ge=1, le=600, description="Slack allows about one per second")
 
+    @field_validator("base_url")
+    @classmethod
+    def _no_base_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError("Slack takes no base_url: the webhook URL (SLACK_WEBHOOK_URL, a secret) names the host")
+        return value
+
 
 class Destinations(_Strict):
     hubspot: HubSpotConfig = Field(default_factory=HubSpotConfig)

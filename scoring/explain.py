@@ -18,6 +18,7 @@ from healthsync.scoring.config import ScoringConfig
 TOP = 3
 MOVERS = 2
 MIN_MOVE_PCT = 10  # a mover changed its contribution by at least this much
+MAX_WHY = 250  # fits an Intercom string attribute (255 characters) and a sidebar line
 
 
 def groups(config: ScoringConfig) -> dict[str, list[str]]:
@@ -88,7 +89,7 @@ def why(score: int, previous: int | None, reason: str, moved: str) -> str:
         line += f": {moved} vs last period" if moved else ""
     elif moved:
         line += f"; {moved} vs last period"
-    return line
+    return line if len(line) <= MAX_WHY else line[: MAX_WHY - 3] + "..."
 
 
 def explain_columns(

@@ -157,7 +157,10 @@ def _alert(
         "reasons": reasons,
         **extra,
     }
-    line = render(rule.text or DEFAULT_TEXT[rule.kind], values).strip()
+    template = rule.text or DEFAULT_TEXT[rule.kind]
+    if not rule.text and rule.kind == "tier_change" and not before:  # --alert-baseline: nothing to compare with
+        template = "*{{ name }}* is {{ health_tier }} (score {{ health_score }})"
+    line = render(template, values).strip()
     why = row.get("score_reasons")
     if why and not rule.text:
         line += f"\n_{why}_"
