@@ -21,6 +21,7 @@ import http.client
 import logging
 import socket
 import urllib.error
+import urllib.parse
 from typing import Any
 
 from slack_sdk.webhook import WebhookClient
@@ -77,6 +78,11 @@ class SlackClient:
 
     def __init__(self, url: str, *, timeout: float, policy: RetryPolicy, limiter: RateLimiter) -> None:
         self._sdk = WebhookClient(url=url, timeout=max(int(timeout), 1), logger=_quiet_logger(), retry_handlers=[])
+        parts = urllib.parse.urlsplit(url)
+        segments = parts.path.strip("/").split("/")
+        self.looks_valid = (
+            parts.scheme in ("https", "http") and len(segments) == 4 and segments[0] == "services" and all(segments)
+        )
         self._policy = policy
         self._limiter = limiter
         self.calls = 0

@@ -28,6 +28,7 @@ from healthsync.connector.pipeline import ScoreResult
 from healthsync.connector.slack.alerts import AlertPlan, detect, watched
 from healthsync.connector.slack.client import SlackClient, UnconfirmedPost
 from healthsync.connector.slack.message import Message, digest, single
+from healthsync.connector.sync.check import Finding, error, ok
 from healthsync.connector.sync.destination import SyncContext, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.mappings.models import SlackMapping
@@ -65,6 +66,16 @@ class SlackDestination:
     def __init__(self, client: SlackClient | None, mapping: SlackMapping) -> None:
         self.client = client
         self.mapping = mapping
+
+    def check(self) -> list[Finding]:
+        """Read-only preflight: the webhook URL's shape only. Any call to a webhook posts a message."""
+        if self.client is None:
+            return [error(self.name, "no webhook URL; set SLACK_WEBHOOK_URL", "auth")]
+        if not self.client.looks_valid:
+            return [
+                error(self.name, "SLACK_WEBHOOK_URL is not an incoming-webhook URL (.../services/T/B/secret)", "config")
+            ]
+        return [ok(self.name, "webhook URL set (not called: a webhook cannot be called without posting)")]
 
     def plan(self, scores: ScoreResult, ctx: SyncContext) -> SlackPlan:
         rows = rows_by_key(scores.accounts, "account_id")
