@@ -126,7 +126,7 @@ def test_lost_answers_never_produce_a_second_message(
     assert set(statuses.values()) <= {"sent", "unconfirmed"}
 
 
-def test_429_bursts_are_retried_after_retry_after_and_post_exactly_once(book: Book, slack: SandboxServer) -> None:
+def test_429_bursts_are_retried_and_post_exactly_once(book: Book, slack: SandboxServer) -> None:
     book.mapping = {**TIER_ONLY, "delivery": "each"}
     book.write().run()
     moved = [account_id(index) for index in range(6)]
@@ -176,3 +176,58 @@ def test_a_lost_state_store_costs_one_round_of_alerts_never_a_duplicate(book: Bo
     assert book.run().plans["slack"].baseline  # type: ignore[attr-defined]
     book.run()
     assert len(book.messages()) == 1
+
+
+@pytest.mark.slow
+def test_a_run_that_lost_its_lease_posts_nothing_more(tmp_path: Path, slack: SandboxServer) -> None:
+    """The lease is taken over while the run posts: the posts after that are not made and not marked sent;
+    the next run posts each of them once."""
+    import threading
+    import time
+
+    import sqlalchemy as sa
+    import yaml
+
+    from healthsync.connector.errors import LeaseLostError
+
+    book = Book(tmp_path, slack, f"sqlite:///{tmp_path / 's.db'}", mapping={**TIER_ONLY, "delivery": "each"})
+    book.write()
+    config = yaml.safe_load(book.config.read_text())
+    config["state"]["lock_ttl_seconds"] = 10
+    config["destinations"]["slack"]["timeout_seconds"] = 3
+    book.config.write_text(yaml.safe_dump(config))
+    book.run()
+    moved = [account_id(index) for index in range(6)]
+    book.move(*moved, busy=False)
+    config = yaml.safe_load(book.config.read_text())
+    config["state"]["lock_ttl_seconds"] = 10
+    config["destinations"]["slack"]["timeout_seconds"] = 3
+    book.config.write_text(yaml.safe_dump(config))
+    _faults(slack, latency_ms=1500)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            book.run()
+        except BaseException as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not book.messages() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    engine = sa.create_engine(book.state_url)
+    with engine.begin() as conn:  # another run takes the lease over
+        conn.execute(sa.text("UPDATE lease SET token = 'taken-over', holder = 'another-host:1'"))
+    worker.join(timeout=120)
+    assert len(failure) == 1
+    assert isinstance(failure[0], LeaseLostError)
+    posted = alerts_in(book.messages())
+    assert 1 <= len(posted) < 6
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM lease"))
+    engine.dispose()
+    _faults(slack)
+    book.run()
+    assert sorted(alerts_in(book.messages())) == sorted(f"{key}:into_at_risk:2025-W33" for key in moved)
