@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from healthsync.scoring.config import ScoringConfig
@@ -35,14 +36,23 @@ def groups(config: ScoringConfig) -> dict[str, list[str]]:
     return found
 
 
-def _parts(row: pd.Series, config: ScoringConfig, prefix: str) -> dict[str, tuple[int, float]]:
-    """Contributor -> (event count, weighted contribution) for one account and one window."""
-    parts = {}
-    for name, events in groups(config).items():
-        count = sum(int(row.get(f"{prefix}{event}", 0) or 0) for event in events)
-        weight = sum(int(row.get(f"{prefix}{event}", 0) or 0) * config.weights[event] for event in events)
-        parts[name] = (count, weight)
-    return parts
+def _matrix(aligned: pd.DataFrame, config: ScoringConfig, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """(event counts, weighted contributions): one row per account, one column per contributor of `groups`."""
+    members = list(groups(config).values())
+    counts = np.zeros((len(aligned), len(members)), dtype=np.int64)
+    weights = np.zeros((len(aligned), len(members)), dtype=np.float64)
+    for index, events in enumerate(members):
+        for event in events:
+            column = f"{prefix}{event}"
+            if column in aligned.columns:
+                values = pd.to_numeric(aligned[column], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
+                counts[:, index] += values
+                weights[:, index] += values * config.weights[event]
+    return counts, weights
+
+
+def _parts(names: list[str], counts: list[int], weights: list[float]) -> dict[str, tuple[int, float]]:
+    return dict(zip(names, zip(counts, weights, strict=True), strict=True))
 
 
 def _label(name: str, count: int, events: Sequence[str], config: ScoringConfig) -> str:
@@ -53,11 +63,16 @@ def _label(name: str, count: int, events: Sequence[str], config: ScoringConfig) 
     return f"{name} ({count})"
 
 
-def reasons(raw: float, parts: dict[str, tuple[int, float]], config: ScoringConfig) -> str:
+def reasons(
+    raw: float,
+    parts: dict[str, tuple[int, float]],
+    config: ScoringConfig,
+    members: dict[str, list[str]] | None = None,
+) -> str:
     """'45% calls (10 x 5), 31% meetings (5 x 7), 24% leads (3 x 9)': the top contributors, largest first."""
     if raw <= 0:
         return "no weighted activity in the window"
-    members = groups(config)
+    members = members if members is not None else groups(config)
     ranked = sorted(((weight, name) for name, (_, weight) in parts.items() if weight > 0), key=lambda p: (-p[0], p[1]))
     shown = [
         f"{round(100 * weight / raw)}% {_label(name, parts[name][0], members[name], config)}"
@@ -96,19 +111,28 @@ def explain_columns(
     ids: pd.Series, activity: pd.DataFrame, table: pd.DataFrame, config: ScoringConfig
 ) -> dict[str, pd.Series]:
     """`score_reasons`, `score_movers` and `score_why` per account of `ids` (aligned with `table`)."""
-    counts = activity.set_index(activity["account_id"].astype("str")) if len(activity) else pd.DataFrame()
+    keys = ids.astype("str").to_numpy()
+    if len(activity):
+        unique = activity.drop_duplicates(subset="account_id")
+        aligned = unique.set_index(unique["account_id"].astype("str")).reindex(keys)
+    else:
+        aligned = pd.DataFrame(index=keys)
+    members = groups(config)
+    names = list(members)
+    now_counts, now_weights = (part.tolist() for part in _matrix(aligned, config, "count__"))
+    before_counts, before_weights = (part.tolist() for part in _matrix(aligned, config, "count_prev__"))
+    raw = table["raw_score"].to_numpy(dtype=np.float64).tolist()
+    scores = table["health_score"].to_numpy(dtype=np.int64).tolist()
+    changes = table["score_change"].to_numpy(dtype=np.float64, na_value=np.nan).tolist()
     columns: dict[str, list[str]] = {"score_reasons": [], "score_movers": [], "score_why": []}
-    for position, key in enumerate(ids.astype("str")):
-        row = counts.loc[key] if key in counts.index else pd.Series(dtype="object")
-        if isinstance(row, pd.DataFrame):
-            row = row.iloc[0]
-        now, before = _parts(row, config, "count__"), _parts(row, config, "count_prev__")
-        reason = reasons(float(table["raw_score"].iloc[position]), now, config)
-        moved = movers(now, before) if any(weight > 0 for _, weight in before.values()) else ""
-        change = table["score_change"].iloc[position]
-        score = int(table["health_score"].iloc[position])
-        previous = None if pd.isna(change) else score - int(change)
+    for row in range(len(keys)):
+        now = _parts(names, now_counts[row], now_weights[row])
+        reason = reasons(raw[row], now, config, members)
+        moved = ""
+        if any(before_weights[row]):
+            moved = movers(now, _parts(names, before_counts[row], before_weights[row]))
+        previous = None if math.isnan(changes[row]) else int(scores[row] - changes[row])
         columns["score_reasons"].append(reason)
         columns["score_movers"].append(moved)
-        columns["score_why"].append(why(score, previous, reason, moved))
+        columns["score_why"].append(why(scores[row], previous, reason, moved))
     return {name: pd.Series(values, index=table.index, dtype="object") for name, values in columns.items()}
