@@ -108,6 +108,8 @@ class SyncCounts:
     tasks_created: int = 0
     tasks_completed: int = 0
     gone: int = 0  # records deleted at the destination between plan and write (reported, skipped)
+    alerts_sent: int = 0
+    alerts_unconfirmed: int = 0
     calls: int = 0
 
     @classmethod
