@@ -44,6 +44,19 @@ def period_key(rule: TaskRule, as_of: datetime) -> str:
 MARKER = "[healthsync:"
 
 
+def priority_of(rule: TaskRule, row: dict[str, Any]) -> str:
+    """The rule's priority, raised by its escalation when the account's column (mrr) is at or above the threshold."""
+    escalation = rule.escalate
+    if escalation is None:
+        return rule.priority
+    value = row.get(escalation.column)
+    try:
+        above = value is not None and float(value) >= escalation.at_least
+    except (TypeError, ValueError):
+        above = False
+    return escalation.priority if above else rule.priority
+
+
 def marker(identity: str) -> str:
     """`[healthsync:acc%5D1:churn_risk:2025-08]`: no `]`, `[` or space inside, whatever the account id."""
     return f"{MARKER}{quote(identity, safe=':')}]"
@@ -110,7 +123,7 @@ def plan_tasks(
                     companies[key],
                     render(rule.subject, values),
                     body,
-                    rule.priority,
+                    priority_of(rule, row),
                     as_of + timedelta(days=rule.due_in_days),
                     period=period_key(rule, as_of),
                 )

@@ -12,7 +12,7 @@ from healthsync.connector.errors import ConfigError
 from healthsync.state import Ack, StateStore, head_revision, migrate
 from healthsync.state.engine import create_engine, parse_url
 
-TABLES = {"alembic_version", "lease", "records", "rejections", "runs", "tasks"}
+TABLES = {"alembic_version", "lease", "records", "rejections", "runs", "tasks", "score_history"}
 
 
 def test_schema_created_from_empty(state_url: str) -> None:
@@ -157,7 +157,7 @@ def test_sqlite_folder_that_cannot_be_created(tmp_path: Path) -> None:
 
 
 def test_ids_of_any_length_after_the_upgrade(state_url: str) -> None:
-    """0003: record keys, remote ids and task identities of 300+ characters (PostgreSQL enforced 255)."""
+    """0004: record keys, remote ids and task identities of 300+ characters (PostgreSQL enforced 255)."""
     _fill_at_0001(state_url)
     key = "a" * 300
     with StateStore.open(state_url) as store:

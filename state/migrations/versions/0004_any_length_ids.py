@@ -3,8 +3,8 @@
 An account id of 300 characters failed every run on PostgreSQL after HubSpot had committed the batch. SQLite
 does not enforce VARCHAR lengths, so there the columns are only retyped in the model.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-01
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision: str | None = "0002"
+revision = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | None = None
 depends_on: str | None = None
 
