@@ -5,6 +5,7 @@
     ├── SourceError                   exit 1: reading or aggregating the usage data failed
     │   └── RejectedShareError        exit 2: too many input rows were rejected
     ├── LockHeldError                 exit 3: another run holds the lease lock
+    ├── Interrupted                   exit 143 (SIGTERM) / 130 (SIGINT): stopped after checkpointing
     └── DestinationError              exit 1
         ├── RetriableError            429, 5xx, network: retried by the one retry layer
         ├── FatalDestinationError     exit 1: the run cannot go on (e.g. daily limit reached)
@@ -44,6 +45,15 @@ class LockHeldError(HealthsyncError):
     """Another run holds the lease lock."""
 
     exit_code = 3
+
+
+class Interrupted(HealthsyncError):
+    """A signal asked the run to stop; it stopped at a batch boundary, checkpointed and released the lease."""
+
+    def __init__(self, message: str, *, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
 
 
 class DestinationError(HealthsyncError):

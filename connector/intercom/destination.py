@@ -143,6 +143,8 @@ class IntercomDestination:
             counts.untagged += len(chunk)
             acks = [Ack(key, remote, {TAG_PREFIX + tag.tag: None}) for key, remote in chunk]
             ctx.store.acknowledge(self.name, "companies", acks)
+            ctx.progress(f"intercom untag {tag.tag}", len(items), len(chunk))
+            ctx.heartbeat()
 
     def _tag(self, tag: TagPlan, ctx: SyncContext, counts: SyncCounts) -> None:
         items = sorted(tag.add.items())
@@ -151,4 +153,5 @@ class IntercomDestination:
             counts.tagged += len(chunk)
             acks = [Ack(key, remote, {TAG_PREFIX + tag.tag: True}) for key, remote in chunk]
             ctx.store.acknowledge(self.name, "companies", acks)
-            ctx.progress("intercom tags", len(items), len(chunk))
+            ctx.progress(f"intercom tag {tag.tag}", len(items), len(chunk))
+            ctx.heartbeat()
