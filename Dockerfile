@@ -19,14 +19,22 @@ COPY sandbox ./sandbox
 # Dependencies pinned by constraints.txt (regenerate with `make constraints`). No byte code yet: it is
 # compiled below, after the test suites that wheels ship are removed.
 RUN /opt/healthsync/bin/pip install --no-compile --constraint constraints.txt ".${EXTRAS:+[$EXTRAS]}"
+# Then: no pip or setuptools at run time, no test suites, no type stubs, and of the HubSpot SDK's ~40 API clients
+# (each loaded only when used) the four the connector calls: crm.properties, crm.objects, crm.owners,
+# crm.associations (hubspot/discovery keeps the others' entry points, which fail only if ever called).
+ARG HUBSPOT_UNUSED="cms marketing automation conversations events files communication_preferences webhooks settings \
+    crm/lists crm/tickets crm/quotes crm/products crm/line_items crm/extensions crm/deals crm/commerce crm/timeline \
+    crm/schemas crm/pipelines crm/imports crm/exports crm/objects/taxes crm/objects/communications \
+    crm/objects/postal_mail crm/objects/goals crm/objects/emails crm/objects/notes crm/objects/calls \
+    crm/objects/meetings crm/objects/feedback_submissions crm/objects/leads crm/objects/deal_splits"
 RUN /opt/healthsync/bin/python -m pip uninstall --yes pip setuptools \
     && cd /opt/healthsync/lib/python3.11/site-packages \
     && find . -type d -name tests -prune -exec rm -rf {} + \
     && rm -rf numpy/f2py numpy/distutils sqlalchemy/testing/suite \
+    && for api in $HUBSPOT_UNUSED; do rm -rf "hubspot/$api"; done \
     && find . -name "*.pyi" -delete \
     && /opt/healthsync/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash \
-       -x '/(hubspot/(cms|marketing|automation|conversations|events|files|communication_preferences|webhooks|settings|oauth|crm/(lists|tickets|quotes|products|line_items|extensions|deals|commerce|timeline|schemas|pipelines|imports|exports))|snowflake|google)/' \
-       /opt/healthsync/lib/python3.11/site-packages
+       -x '/(snowflake|google)/' /opt/healthsync/lib/python3.11/site-packages
 
 FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="healthsync" \

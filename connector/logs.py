@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -217,3 +218,10 @@ def setup_logging(context: LogContext) -> None:
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.captureWarnings(True)
+    threading.excepthook = _thread_failed  # a thread's traceback goes through the same handler (redacted, JSON)
+
+
+def _thread_failed(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        failure = (args.exc_type, args.exc_value, args.exc_traceback)
+        logging.getLogger("healthsync").error("a background thread failed", exc_info=failure)

@@ -98,7 +98,7 @@ def test_sigkill_the_next_run_on_this_host_takes_over_at_once(world: World) -> N
     assert "alive on this host" in busy.stderr, busy.stderr
     assert f"kill {first.pid}" in busy.stderr
     first.kill()
-    first.wait(timeout=30)
+    first.communicate(timeout=30)
     assert first.returncode == -signal.SIGKILL
     for server in (world.hubspot, world.intercom):
         control(server, "PUT", "faults", {})
