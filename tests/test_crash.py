@@ -53,12 +53,12 @@ def _start_run(world: World) -> subprocess.Popen[str]:
     )
 
 
-def _slow_and_started(world: World, process: subprocess.Popen[str], at_least: int = 2) -> None:
+def _slow_and_started(world: World, process: subprocess.Popen[str], since: int, at_least: int = 2) -> None:
     """Slow the sandboxes down, then wait until the run has written a few batches (it holds the lease)."""
     for server in (world.hubspot, world.intercom):
         control(server, "PUT", "faults", {"latency_ms": 150})
     deadline = time.monotonic() + 240
-    while len(writes(world.hubspot)) < at_least:
+    while len(writes(world.hubspot, since)) < at_least:
         assert process.poll() is None, process.communicate()[0][-3000:]
         assert time.monotonic() < deadline, "the run did not start writing"
         time.sleep(0.1)
@@ -91,8 +91,9 @@ def _assert_right_state(world: World) -> None:
 
 
 def test_sigkill_the_next_run_on_this_host_takes_over_at_once(world: World) -> None:
+    since = log_size(world.hubspot)  # the seeding wrote too
     first = _start_run(world)
-    _slow_and_started(world, first)
+    _slow_and_started(world, first, since)
     busy = healthsync("--log-format", "text", "run", "--config", str(world.config), env=_env())
     assert busy.returncode == 3
     assert "alive on this host" in busy.stderr, busy.stderr
@@ -133,8 +134,9 @@ def test_a_holder_on_another_host_blocks_only_until_its_short_lease_expires(worl
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_finishes_the_batch_releases_the_lease_and_exits(world: World, signum: int, code: int) -> None:
+    since = log_size(world.hubspot)  # the seeding wrote too
     first = _start_run(world)
-    _slow_and_started(world, first)
+    _slow_and_started(world, first, since)
     first.send_signal(signum)
     output, _ = first.communicate(timeout=120)
     assert first.returncode == code, output[-3000:]
