@@ -64,7 +64,8 @@ def test_parquet_works_in_the_image_without_pyarrow(image: str) -> None:
         "sh",
         image,
         "-c",
-        "cd /tmp && healthsync init site >/dev/null && cd site && healthsync score -c healthsync.yaml --format parquet | head -c 4",
+        "cd /tmp && healthsync init site >/dev/null && cd site"
+        " && healthsync score -c healthsync.yaml --format parquet | head -c 4",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout == "PAR1"
