@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from healthsync.connector.errors import ConfigError, HealthsyncError, Interrupted
+from healthsync.connector.errors import AuthError, ConfigError, HealthsyncError, Interrupted
 from healthsync.connector.hubspot.client import HubSpotClient
 from healthsync.connector.hubspot.destination import HubSpotDestination
 from healthsync.connector.intercom.client import IntercomClient
@@ -20,7 +20,10 @@ from healthsync.connector.intercom.destination import IntercomDestination
 from healthsync.connector.logs import Redactor
 from healthsync.connector.pipeline import ScoreResult, compute_scores
 from healthsync.connector.settings import Secrets, Settings
+from healthsync.connector.sync import check as checks
+from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import Destination, SyncContext
+from healthsync.connector.sync.fence import Fence
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.connector.sync.ratelimit import RateLimiter
 from healthsync.connector.sync.retry import RetryPolicy
@@ -66,9 +69,14 @@ def load_mappings(settings: Settings, *, every: bool = False) -> dict[str, Any]:
 
 
 def build_destination(
-    name: str, settings: Settings, mapping: Any, secrets: Secrets, sleep: Callable[[float], None] | None = None
+    name: str,
+    settings: Settings,
+    mapping: Any,
+    secrets: Secrets,
+    sleep: Callable[[float], None] | None = None,
+    fence: Fence | None = None,
 ) -> Destination:
-    """A destination with its SDK client, one retry policy and one rate limiter (injected sleep for tests)."""
+    """A destination with its SDK client, one retry policy, one rate limiter and the lease fence on every write."""
     config = settings.destinations.by_name()[name]
     policy = RetryPolicy(max_attempts=config.max_attempts, max_seconds=config.max_retry_seconds)
     pause = sleep or time.sleep
@@ -82,6 +90,7 @@ def build_destination(
             policy=policy,
             limiter=RateLimiter(hub.requests_per_10s, 10.0, sleep=pause),
             search_limiter=RateLimiter(hub.searches_per_second, 1.0, sleep=pause),
+            fence=fence.check if fence else None,
         )
         return HubSpotDestination(client, cast(HubSpotMapping, mapping), hub)
     icfg = settings.destinations.intercom
@@ -92,6 +101,7 @@ def build_destination(
         timeout=icfg.timeout_seconds,
         policy=policy,
         limiter=RateLimiter(icfg.requests_per_10s, 10.0, sleep=pause),
+        fence=fence.check if fence else None,
     )
     return IntercomDestination(intercom, cast(IntercomMapping, mapping))
 
@@ -153,6 +163,7 @@ class Engine:
         self.now = now
         self.stop = stop or StopRequest()
         self.redact = Redactor(self.secrets.values())
+        self.fence = Fence(settings.fence_margin())
 
     def _scores(self, mappings: dict[str, Any]) -> ScoreResult:
         hub = mappings.get("hubspot")
@@ -179,9 +190,32 @@ class Engine:
         if not mappings:
             raise ConfigError("no destination is enabled (set destinations.hubspot.enabled or .intercom.enabled)")
         return {
-            name: build_destination(name, self.settings, mapping, self.secrets, self.sleep)
+            name: build_destination(name, self.settings, mapping, self.secrets, self.sleep, self.fence)
             for name, mapping in mappings.items()
         }
+
+    def check(self) -> list[Finding]:
+        """The read-only preflight: the source, then every enabled destination's own findings."""
+        from healthsync.connector.sources.load import probe_source
+
+        mappings = load_mappings(self.settings)
+        findings = [checks.ok("config", f"configuration and mappings valid ({', '.join(mappings) or 'none'})")]
+        try:
+            probe_source(self.settings)
+            findings.append(checks.ok("source", f"{self.settings.source.kind} source readable"))
+        except HealthsyncError as exc:
+            findings.append(checks.error("source", str(exc), "config"))
+        for name, mapping in mappings.items():
+            try:
+                destination = build_destination(name, self.settings, mapping, self.secrets, self.sleep)
+            except AuthError as exc:
+                findings.append(checks.error(name, str(exc), "auth"))
+                continue
+            try:
+                findings += destination.check()
+            finally:
+                destination.close()
+        return findings
 
     def run(self, *, full: bool = False, wait: bool = False) -> RunSummary:
         """Score, then sync every enabled destination; state is written per acknowledged batch."""
@@ -198,7 +232,11 @@ class Engine:
     ) -> RunSummary:
         with StateStore.open(self.settings.resolved_state_url()) as store:
             ttl = self.settings.state.lock_ttl_seconds
-            with store.acquire_lock(default_holder(), ttl, wait=wait) as lease, self.stop.guarding():
+            with (
+                store.acquire_lock(default_holder(), ttl, wait=wait) as lease,
+                self.fence.holding(lease, ttl),
+                self.stop.guarding(),
+            ):
                 if lease.took_over:
                     log.warning("took over the lock", extra={"previous_holder": lease.took_over})
                 for crashed in store.mark_crashed():
@@ -207,7 +245,7 @@ class Engine:
                 log.info(f"run {run_id} started", extra={"run_id": run_id, "holder": lease.holder})
                 summary = RunSummary(run_id=run_id)
                 try:
-                    self._sync(store, lease.renew, destinations, mappings, summary, full=full)
+                    self._sync(store, destinations, mappings, summary, full=full)
                 except Exception as exc:
                     self._failed(store, summary, exc)
                     raise
@@ -220,7 +258,6 @@ class Engine:
     def _sync(
         self,
         store: StateStore,
-        renew: Callable[[], None],
         destinations: dict[str, Destination],
         mappings: dict[str, Any],
         summary: RunSummary,
@@ -234,9 +271,9 @@ class Engine:
             self.progress("score accounts", 1, 1)
         self.stop.check()
 
-        def beat() -> None:  # between batches: stop when asked to, after the checkpoint; renew the lease
+        def beat() -> None:  # between batches: stop when asked to (after the checkpoint); prove the lease
             self.stop.check()
-            renew()
+            self.fence.check()
 
         ctx = SyncContext(store=store, run_id=summary.run_id, full=full, heartbeat=beat)
         if self.progress is not None:
@@ -246,6 +283,7 @@ class Engine:
             summary.plans[name] = plan
             self.stop.check()
             summary.counts[name] = destination.apply(plan, ctx)
+            self.fence.check()  # a run that lost its lease while writing says so, and stops
 
     def _failed(self, store: StateStore, summary: RunSummary, exc: Exception) -> None:
         """Record the failed (or interrupted) run with its error, redacted: no token reaches the state store."""
