@@ -52,7 +52,7 @@ def _context() -> LogContext:
 )
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, log_format: str | None) -> None:
-    """healthsync: product usage -> customer-health scores, plays and tasks in HubSpot and Intercom.
+    """healthsync: product usage -> customer-health scores, plays and tasks in HubSpot and Intercom, alerts in Slack.
 
     The configuration is `--config FILE`, else $HEALTHSYNC_CONFIG, else ./healthsync.yaml.
     Shell completion: eval "$(_HEALTHSYNC_COMPLETE=bash_source healthsync)" (zsh_source, fish_source).
@@ -70,7 +70,14 @@ def cli(ctx: click.Context, debug: bool, log_format: str | None) -> None:
 @click.option("--users", is_flag=True, help="Print the per-user table instead of the per-account table.")
 @click.option("--columns", help="Comma-separated score columns to show (default table: account, score, tier, ...).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
-def score(config: Path | None, fmt: str | None, users: bool, columns: str | None, output: Path | None) -> None:
+@click.option(
+    "--previous",
+    is_flag=True,
+    help="Add the last recorded run's values (last_run_score, last_run_tier, last_run_plays) from the state store.",
+)
+def score(
+    config: Path | None, fmt: str | None, users: bool, columns: str | None, output: Path | None, previous: bool
+) -> None:
     """Compute the health score table (one row per account, or per user with --users)."""
     import logging
 
@@ -83,9 +90,25 @@ def score(config: Path | None, fmt: str | None, users: bool, columns: str | None
         report.log(logging.getLogger("healthsync"))
     frame = result.users if users else result.accounts
     assert frame is not None
+    if previous and not users:
+        frame = _with_last_run(frame, settings)
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     fmt = fmt or default_format(output, sys.stdout.isatty())
     write_frame(frame, fmt, output, kind="users" if users else "accounts", columns=chosen)
+
+
+def _with_last_run(frame: Any, settings: Any) -> Any:
+    """The account table with the newest recorded run's score, tier and plays per account (empty when none)."""
+    from healthsync.state import StateStore
+
+    with StateStore.open(settings.resolved_state_url()) as store:
+        last = store.last_scores()
+    ids = [str(key) for key in frame["account_id"]]
+    return frame.assign(
+        last_run_score=[last[key].health_score if key in last else None for key in ids],
+        last_run_tier=[last[key].health_tier if key in last else None for key in ids],
+        last_run_plays=[list(last[key].plays) if key in last else None for key in ids],
+    )
 
 
 @cli.command()
@@ -186,7 +209,12 @@ def _stop_on_signals(stop: StopRequest) -> None:
 @CONFIG_OPTION
 @click.option("--full", is_flag=True, help="Resend every field, not only the changed ones.")
 @click.option("--wait", is_flag=True, help="Wait for another run to finish instead of exiting with code 3.")
-def run(config: Path | None, full: bool, wait: bool) -> None:
+@click.option(
+    "--alert-baseline",
+    is_flag=True,
+    help="Slack: alert on the first run too (by default a first run records a baseline and posts nothing).",
+)
+def run(config: Path | None, full: bool, wait: bool, alert_baseline: bool) -> None:
     """Score, then sync every enabled destination (idempotent; only changed fields are sent).
 
     SIGTERM or Ctrl-C: the current batch is finished and checkpointed, the lock released; exit 143 / 130.
@@ -199,7 +227,7 @@ def run(config: Path | None, full: bool, wait: bool) -> None:
     _stop_on_signals(stop)
     display, advance = _progress(context)
     with display:
-        summary = Engine(settings, progress=advance, stop=stop).run(full=full, wait=wait)
+        summary = Engine(settings, progress=advance, stop=stop).run(full=full, wait=wait, alert_baseline=alert_baseline)
     _print_summary(summary, context)
     if summary.exit_code:
         raise click.exceptions.Exit(summary.exit_code)
@@ -218,7 +246,7 @@ def check(config: Path | None) -> None:
     settings = load_settings(config)
     findings = Engine(settings).check()
     for finding in findings:
-        click.echo(str(finding))
+        _context().say(str(finding), event="finding")
     code = exit_code(findings)
     if code:
         raise click.exceptions.Exit(code)
@@ -241,7 +269,7 @@ def plan(config: Path | None) -> None:
 @CONFIG_OPTION
 @click.option("--runs", "limit", type=int, default=10, show_default=True, help="How many recent runs to show.")
 @click.option("--reset", is_flag=True, help="Forget what destinations acknowledged (the next run resends all).")
-@click.option("--destination", type=click.Choice(["hubspot", "intercom"]), help="With --reset: only this one.")
+@click.option("--destination", type=click.Choice(["hubspot", "intercom", "slack"]), help="With --reset: only this one.")
 @click.option("--yes", is_flag=True, help="With --reset: do not ask for confirmation.")
 def state(config: Path | None, limit: int, reset: bool, destination: str | None, yes: bool) -> None:
     """Show recent runs and open rejected records, or reset the acknowledged state."""
@@ -291,9 +319,35 @@ def config_schema() -> None:
 
 
 @cli.command()
+@CONFIG_OPTION
+@click.argument("account")
+@click.option("--runs", "limit", type=int, default=20, show_default=True, help="How many recent runs to show.")
+def history(config: Path | None, account: str, limit: int) -> None:
+    """Show the score, tier and plays of ACCOUNT in earlier runs (newest first), from the state store."""
+    from healthsync.state import StateStore
+
+    settings = load_settings(config)
+    with StateStore.open(settings.resolved_state_url()) as store:
+        points = store.score_history(account, limit)
+    if not points:
+        raise ConfigError(f"account {account!r}: no score history in the state store (run `healthsync run` first)")
+    for point in points:
+        when = f"{point.recorded_at:%Y-%m-%d %H:%M:%S}" if point.recorded_at else ""
+        plays = ", ".join(point.plays) or "none"
+        change = point.values.get("score_change")
+        moved = "" if change is None else f" ({change:+d})" if isinstance(change, int) else f" ({change})"
+        _context().say(
+            f"run {point.run_id} {when} score {point.health_score}{moved} tier {point.health_tier} plays {plays}",
+            event="history",
+            run=point.run_id,
+        )
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--hubspot-port", default=8081, show_default=True, type=int)
 @click.option("--intercom-port", default=8082, show_default=True, type=int)
+@click.option("--slack-port", default=8083, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of ids and faults.")
 @click.option(
     "--seed-from",
@@ -306,15 +360,23 @@ def config_schema() -> None:
     help="Keep the stored objects in this folder: loaded at start when present, saved when stopped.",
 )
 def sandbox(
-    host: str, hubspot_port: int, intercom_port: int, seed: int, seed_from: Path | None, state_dir: Path | None
+    host: str,
+    hubspot_port: int,
+    intercom_port: int,
+    slack_port: int,
+    seed: int,
+    seed_from: Path | None,
+    state_dir: Path | None,
 ) -> None:
-    """Serve the HubSpot and Intercom emulators until interrupted (any token is accepted)."""
+    """Serve the HubSpot, Intercom and Slack (incoming webhook) emulators until interrupted (any token is accepted)."""
     from healthsync.sandbox.base import SandboxServer
     from healthsync.sandbox.hubspot import HubSpotSandbox
     from healthsync.sandbox.intercom import IntercomSandbox
+    from healthsync.sandbox.slack import SlackSandbox
 
     say = _context().say
-    sandboxes = (HubSpotSandbox(seed=seed), IntercomSandbox(seed=seed))
+    slack_box = SlackSandbox(seed=seed)
+    sandboxes = (HubSpotSandbox(seed=seed), IntercomSandbox(seed=seed), slack_box)
     files = {box: state_dir / f"{box.name}.pickle" for box in sandboxes} if state_dir else {}
     for box, file in files.items():
         if file.exists():
@@ -322,11 +384,20 @@ def sandbox(
     with (
         SandboxServer(sandboxes[0], host, hubspot_port) as hub,
         SandboxServer(sandboxes[1], host, intercom_port) as intercom,
+        SandboxServer(slack_box, host, slack_port) as slack,
     ):
         if seed_from is not None:
             say(_seed_from(seed_from, hub.base_url, intercom.base_url), event="seeded")
         say(f"hubspot sandbox: {hub.base_url}", event="serving", destination="hubspot", url=hub.base_url)
         say(f"intercom sandbox: {intercom.base_url}", event="serving", destination="intercom", url=intercom.base_url)
+        webhook = f"{slack.base_url}{slack_box.default_webhook.url_path}"
+        say(
+            f"slack sandbox: {slack.base_url} (webhook: {webhook})",
+            event="serving",
+            destination="slack",
+            url=slack.base_url,
+            webhook=webhook,
+        )
         say("control API: GET /_sandbox/requests, GET /_sandbox/state, POST /_sandbox/reset, PUT /_sandbox/faults")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

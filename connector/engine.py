@@ -20,6 +20,8 @@ from healthsync.connector.intercom.destination import IntercomDestination
 from healthsync.connector.logs import Redactor
 from healthsync.connector.pipeline import ScoreResult, compute_scores
 from healthsync.connector.settings import Secrets, Settings
+from healthsync.connector.slack.client import SlackClient
+from healthsync.connector.slack.destination import SlackDestination
 from healthsync.connector.sync import check as checks
 from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import Destination, SyncContext
@@ -28,8 +30,8 @@ from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.connector.sync.ratelimit import RateLimiter
 from healthsync.connector.sync.retry import RetryPolicy
 from healthsync.mappings.loader import load_mapping
-from healthsync.mappings.models import HubSpotMapping, IntercomMapping
-from healthsync.state import StateStore, default_holder
+from healthsync.mappings.models import HubSpotMapping, IntercomMapping, SlackMapping
+from healthsync.state import ScorePoint, StateStore, default_holder
 
 log = logging.getLogger("healthsync")
 INTERCOM_API_VERSION = "2.14"
@@ -58,6 +60,26 @@ def score_columns() -> dict[str, set[str]]:
     from healthsync.scoring import ACCOUNT_COLUMNS, USER_COLUMNS
 
     return {"companies": set(ACCOUNT_COLUMNS), "contacts": set(USER_COLUMNS)}
+
+
+def _webhook_url(secrets: Secrets) -> str:
+    if secrets.slack_webhook_url is None:
+        raise AuthError("slack: no webhook URL; set SLACK_WEBHOOK_URL or mount /run/secrets/slack_webhook_url")
+    return secrets.slack_webhook_url.get_secret_value()
+
+
+def history_points(scores: ScoreResult) -> list[ScorePoint]:
+    """One score-history point per account of the score table."""
+    from healthsync.connector.output import to_records
+
+    points = []
+    for row in to_records(scores.accounts):
+        values = {name: row.get(name) for name in ("raw_score", "trend", "score_change", "score_reasons")}
+        plays = tuple(str(play) for play in row.get("plays") or [])
+        points.append(
+            ScorePoint(str(row["account_id"]), int(row["health_score"]), str(row["health_tier"]), plays, values)
+        )
+    return points
 
 
 def load_mappings(settings: Settings, *, every: bool = False) -> dict[str, Any]:
@@ -93,6 +115,15 @@ def build_destination(
             fence=fence.check if fence else None,
         )
         return HubSpotDestination(client, cast(HubSpotMapping, mapping), hub)
+    if name == "slack":
+        slack = settings.destinations.slack
+        webhook = SlackClient(
+            _webhook_url(secrets),
+            timeout=slack.timeout_seconds,
+            policy=policy,
+            limiter=RateLimiter(slack.messages_per_minute, 60.0, sleep=pause),
+        )
+        return SlackDestination(webhook, cast(SlackMapping, mapping))
     icfg = settings.destinations.intercom
     intercom = IntercomClient(
         secrets.token(name),
@@ -188,7 +219,9 @@ class Engine:
 
     def _destinations(self, mappings: dict[str, Any]) -> dict[str, Destination]:
         if not mappings:
-            raise ConfigError("no destination is enabled (set destinations.hubspot.enabled or .intercom.enabled)")
+            raise ConfigError(
+                "no destination is enabled (set destinations.hubspot.enabled, .intercom.enabled or .slack.enabled)"
+            )
         return {
             name: build_destination(name, self.settings, mapping, self.secrets, self.sleep, self.fence)
             for name, mapping in mappings.items()
@@ -217,18 +250,27 @@ class Engine:
                 destination.close()
         return findings
 
-    def run(self, *, full: bool = False, wait: bool = False) -> RunSummary:
-        """Score, then sync every enabled destination; state is written per acknowledged batch."""
+    def run(self, *, full: bool = False, wait: bool = False, alert_baseline: bool = False) -> RunSummary:
+        """Score, then sync every enabled destination; state is written per acknowledged batch.
+
+        The run's scores are kept in the score history first; `alert_baseline` lets Slack alert on a first run.
+        """
         mappings = load_mappings(self.settings)
         destinations = self._destinations(mappings)
         try:
-            return self._run(destinations, mappings, full=full, wait=wait)
+            return self._run(destinations, mappings, full=full, wait=wait, alert_baseline=alert_baseline)
         finally:
             for destination in destinations.values():
                 destination.close()
 
     def _run(
-        self, destinations: dict[str, Destination], mappings: dict[str, Any], *, full: bool, wait: bool
+        self,
+        destinations: dict[str, Destination],
+        mappings: dict[str, Any],
+        *,
+        full: bool,
+        wait: bool,
+        alert_baseline: bool = False,
     ) -> RunSummary:
         with StateStore.open(self.settings.resolved_state_url()) as store:
             ttl = self.settings.state.lock_ttl_seconds
@@ -245,7 +287,7 @@ class Engine:
                 log.info(f"run {run_id} started", extra={"run_id": run_id, "holder": lease.holder})
                 summary = RunSummary(run_id=run_id)
                 try:
-                    self._sync(store, destinations, mappings, summary, full=full)
+                    self._sync(store, destinations, mappings, summary, full=full, alert_baseline=alert_baseline)
                 except Exception as exc:
                     self._failed(store, summary, exc)
                     raise
@@ -263,10 +305,13 @@ class Engine:
         summary: RunSummary,
         *,
         full: bool,
+        alert_baseline: bool,
     ) -> None:
+        assert summary.run_id is not None
         if self.progress is not None:
             self.progress("score accounts", 1, 0)
         summary.scores = self._scores(mappings)
+        store.record_scores(summary.run_id, history_points(summary.scores), self.settings.state.history_runs)
         if self.progress is not None:
             self.progress("score accounts", 1, 1)
         self.stop.check()
@@ -275,7 +320,7 @@ class Engine:
             self.stop.check()
             self.fence.check()
 
-        ctx = SyncContext(store=store, run_id=summary.run_id, full=full, heartbeat=beat)
+        ctx = SyncContext(store=store, run_id=summary.run_id, full=full, heartbeat=beat, alert_baseline=alert_baseline)
         if self.progress is not None:
             ctx.progress = self.progress
         for name, destination in destinations.items():

@@ -218,7 +218,7 @@ def write_frame(
 
         if output is not None:
             with output.open("w", encoding="utf-8") as handle:
-                _table(frame, Console(file=handle, width=400), kind, columns)
+                _table(frame, Console(file=handle, width=max(400, 16 * len(frame.columns))), kind, columns)
         else:
             _table(frame, console or Console(), kind, columns)
         return
