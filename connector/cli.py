@@ -246,7 +246,7 @@ def check(config: Path | None) -> None:
     settings = load_settings(config)
     findings = Engine(settings).check()
     for finding in findings:
-        _context().say(str(finding), event="finding")
+        click.echo(str(finding))
     code = exit_code(findings)
     if code:
         raise click.exceptions.Exit(code)
@@ -336,10 +336,8 @@ def history(config: Path | None, account: str, limit: int) -> None:
         plays = ", ".join(point.plays) or "none"
         change = point.values.get("score_change")
         moved = "" if change is None else f" ({change:+d})" if isinstance(change, int) else f" ({change})"
-        _context().say(
-            f"run {point.run_id} {when} score {point.health_score}{moved} tier {point.health_tier} plays {plays}",
-            event="history",
-            run=point.run_id,
+        click.echo(
+            f"run {point.run_id} {when} score {point.health_score}{moved} tier {point.health_tier} plays {plays}"
         )
 
 
