@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -38,12 +40,63 @@ def _plain(value: Any) -> Any:
 
 
 def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as plain dictionaries, in column order."""
-    columns = list(frame.columns)
-    return [
-        {column: _plain(value) for column, value in zip(columns, row, strict=True)}
-        for row in frame.itertuples(index=False, name=None)
-    ]
+    """Rows as plain dictionaries, in column order (values as :func:`_plain` makes them, converted per column)."""
+    columns = [str(name) for name in frame.columns]
+    values = [plain_column(frame.iloc[:, position]) for position in range(frame.shape[1])]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)] if columns else []
+
+
+def plain_column(column: pd.Series) -> list[Any]:
+    """:func:`_plain` of every value of `column`, computed for the whole column where its type allows."""
+    dtype = column.dtype
+    missing = column.isna().to_numpy()
+    if dtype.kind == "M" and str(getattr(dtype, "tz", "UTC")) == "UTC":
+        return _instants(column, missing)
+    if dtype.kind in "iub" and not missing.any():
+        values: list[Any] = column.to_numpy().tolist()
+        return values
+    if dtype.kind in "iu":
+        return _with_gaps(column.to_numpy(dtype="int64", na_value=0).astype(object), missing)
+    if dtype.kind == "f":
+        floats = column.to_numpy(dtype="float64", na_value=np.nan)
+        return _with_gaps(floats.astype(object), ~np.isfinite(floats))
+    cells = column.to_numpy(dtype=object)
+    if pd.api.types.is_string_dtype(dtype) and pd.api.types.infer_dtype(cells[~missing]) in ("string", "empty"):
+        return _with_gaps(cells, missing)
+    return [_plain(cell) for cell in cells]
+
+
+def _with_gaps(cells: npt.NDArray[np.object_], gaps: npt.NDArray[np.bool_]) -> list[Any]:
+    if gaps.any():
+        cells = cells.copy()
+        cells[gaps] = None
+    values: list[Any] = cells.tolist()
+    return values
+
+
+def _instants(column: pd.Series, missing: npt.NDArray[np.bool_]) -> list[Any]:
+    """ISO 8601 as Timestamp.isoformat() writes it (a fraction only when not zero), UTC as Z, naive without offset."""
+    aware = getattr(column.dtype, "tz", None) is not None
+    stamps = (column.dt.tz_localize(None) if aware else column).to_numpy()
+    unit = np.datetime_data(stamps.dtype)[0]
+    ticks = stamps.view(np.int64)
+    whole = np.datetime_as_string(stamps, unit="s")
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}.get(unit, 1)
+    if per_second > 1:
+        fraction = np.mod(ticks, per_second) != 0
+        whole = np.where(fraction, np.datetime_as_string(stamps, unit="us"), whole)
+        if unit == "ns":
+            whole = np.where(np.mod(ticks, 1000) != 0, np.datetime_as_string(stamps, unit="ns"), whole)
+    texts = np.char.add(whole, "Z") if aware else whole
+    return _with_gaps(texts.astype(object), missing)
+
+
+def json_text(frame: pd.DataFrame) -> str:
+    """A JSON array with one object per line (each written by the C encoder: no per-value Python step)."""
+    if frame.empty:
+        return "[]\n"
+    encode = json.JSONEncoder(ensure_ascii=True).encode
+    return "[\n" + ",\n".join(map(encode, to_records(frame))) + "\n]\n"
 
 
 def _flat(value: Any) -> Any:
@@ -58,12 +111,12 @@ def _flat(value: Any) -> Any:
 
 
 def _csv(frame: pd.DataFrame) -> str:
-    records = to_records(frame)
-    out = pd.DataFrame.from_records(records, columns=list(frame.columns))
+    columns = {str(name): plain_column(frame.iloc[:, i]) for i, name in enumerate(frame.columns)}
+    for name, position in zip(columns, range(frame.shape[1]), strict=True):
+        if frame.iloc[:, position].dtype == object:  # lists and dicts (plays, reasons) as text
+            columns[name] = [_flat(value) for value in columns[name]]
     buffer = io.StringIO()
-    for column in out.columns:
-        out[column] = out[column].map(_flat)
-    out.to_csv(buffer, index=False)
+    pd.DataFrame(columns, columns=list(columns), index=pd.RangeIndex(len(frame))).to_csv(buffer, index=False)
     return buffer.getvalue()
 
 
@@ -100,7 +153,7 @@ def write_frame(frame: pd.DataFrame, fmt: str, output: Path | None, console: Con
         else:
             _table(frame, console or Console())
         return
-    text = json.dumps(to_records(frame), indent=2) + "\n" if fmt == "json" else _csv(frame)
+    text = json_text(frame) if fmt == "json" else _csv(frame)
     if output is None:
         sys.stdout.write(text)
     else:
