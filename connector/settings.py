@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from healthsync.connector.errors import ConfigError
@@ -35,6 +36,11 @@ class TableColumns(_Strict):
     users: dict[str, str] = Field(default_factory=dict)
 
 
+# The SQL dialects the pushdown is generated and tested for (README "Sources"). MySQL/MariaDB, MSSQL, Trino and
+# Oracle are refused: their epoch, floor and bit-mask spellings are not implemented or tested.
+SUPPORTED_DIALECTS = ("bigquery", "duckdb", "postgresql", "snowflake", "sqlite")
+
+
 class SourceConfig(_Strict):
     kind: Literal["sql", "files", "segment"] = "files"
     url: str | None = Field(default=None, description="SQLAlchemy URL (kind sql or segment)")
@@ -47,6 +53,20 @@ class SourceConfig(_Strict):
     sample_rows: int = Field(default=5, ge=0, le=100)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("url")
+    @classmethod
+    def _supported_dialect(cls, url: str | None) -> str | None:
+        """A SQLAlchemy URL of a supported dialect (the message never repeats the URL: it may hold a password)."""
+        if url is None:
+            return url
+        try:
+            backend = sa.engine.make_url(url).get_backend_name()
+        except sa.exc.ArgumentError:
+            raise ValueError("not a SQLAlchemy URL (dialect://user@host/database)") from None
+        if backend not in SUPPORTED_DIALECTS:
+            raise ValueError(f"dialect {backend!r} is not supported (supported: {', '.join(SUPPORTED_DIALECTS)})")
+        return url
 
 
 class StateConfig(_Strict):
@@ -160,7 +180,7 @@ def _describe(error: dict[str, Any], doc: YamlDocument | None) -> str:
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown key (check the spelling; see `healthsync init` for every key)"
-    elif "input" in error and not isinstance(error["input"], dict | list):
+    elif "input" in error and not isinstance(error["input"], dict | list) and loc[-1:] != ("url",):
         message = f"{message} (got {error['input']!r})"
     env = _env_origin(loc)
     if env is not None:

@@ -31,21 +31,31 @@ class YamlDocument:
         return f"{self.path}:{line}" if line else str(self.path)
 
 
-def _walk(node: yaml.Node, prefix: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> None:
+def _walk(
+    node: yaml.Node, prefix: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int], path: Path
+) -> None:
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
-            loc = (*prefix, str(key_node.value))
-            lines[loc] = key_node.start_mark.line + 1
-            _walk(value_node, loc, lines)
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                dotted = ".".join(str(part) for part in (*prefix, key))
+                raise ConfigError(f"{path}:{line}: duplicate key {dotted!r} (first at line {seen[key]}): keep one")
+            seen[key] = line
+            loc = (*prefix, key)
+            lines[loc] = line
+            _walk(value_node, loc, lines, path)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             loc = (*prefix, index)
             lines[loc] = item.start_mark.line + 1
-            _walk(item, loc, lines)
+            _walk(item, loc, lines, path)
 
 
 def load_yaml(path: Path) -> YamlDocument:
-    """Read a YAML mapping; a missing file, bad syntax or a non-mapping top level is a ConfigError."""
+    """Read a YAML mapping; a missing file, bad syntax, a key given twice in one mapping (YAML 1.2 forbids it; PyYAML
+    would keep the last silently) or a non-mapping top level is a ConfigError."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -58,11 +68,11 @@ def load_yaml(path: Path) -> YamlDocument:
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: invalid YAML: {problem}") from exc
+    lines: dict[tuple[str | int, ...], int] = {}
+    if node is not None:
+        _walk(node, (), lines, path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(data).__name__}")
-    lines: dict[tuple[str | int, ...], int] = {}
-    if node is not None:
-        _walk(node, (), lines)
     return YamlDocument(path=path, data=data, lines=lines)

@@ -28,13 +28,16 @@ PLAY_COUNTS = ("trial_events", "active_weeks")
 
 @dataclass
 class TableReport:
-    """Rows read, accepted and rejected (per reason, with sample rows) for one logical table."""
+    """Rows read, accepted and rejected (per reason, with sample rows) for one logical table, and the values of
+    accepted rows that were nulled because they could not be used (per reason, with samples)."""
 
     name: str
     read: int = 0
     accepted: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    nulled: dict[str, int] = field(default_factory=dict)
+    nulled_samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def rejected_total(self) -> int:
@@ -47,8 +50,15 @@ class TableReport:
     def top_reasons(self, count: int) -> list[tuple[str, int]]:
         return sorted(self.rejected.items(), key=lambda item: -item[1])[:count]
 
+    def add_rejects(self, counts: Mapping[str, int], samples: Mapping[str, list[dict[str, Any]]], limit: int) -> None:
+        """Rows rejected before they reached the table (unreadable lines of a file): read and rejected both grow."""
+        for reason, count in counts.items():
+            self.read += count
+            self.rejected[reason] = self.rejected.get(reason, 0) + count
+            self.samples[reason] = [*self.samples.get(reason, []), *samples.get(reason, [])][:limit]
+
     def render(self) -> str:
-        """A plain-text report: totals, then each rejection reason with its sample rows."""
+        """A plain-text report: totals, then each rejection reason with its sample rows, then nulled values."""
         lines = [
             f"{self.name}: read {self.read}, accepted {self.accepted}, "
             f"rejected {self.rejected_total} ({self.rejected_share:.1%})"
@@ -56,14 +66,32 @@ class TableReport:
         for reason, count in self.rejected.items():
             lines.append(f"  {reason}: {count}")
             lines += [f"    {_render_row(row)}" for row in self.samples.get(reason, [])]
+        for reason, count in self.nulled.items():
+            lines.append(f"  {reason}: {count} value(s) nulled")
+            lines += [f"    {_render_row(row)}" for row in self.nulled_samples.get(reason, [])]
         return "\n".join(lines)
 
     def log(self, logger: logging.Logger) -> None:
-        """The report as log lines: totals at INFO, each rejection reason (with its samples) at WARNING."""
-        logger.info("%s: read %d, accepted %d, rejected %d", self.name, self.read, self.accepted, self.rejected_total)
-        for reason, count in self.rejected.items():
-            samples = "; ".join(_render_row(row) for row in self.samples.get(reason, []))
-            logger.warning("%s: %d rows rejected: %s (e.g. %s)", self.name, count, reason, samples or "-")
+        """The report as log lines: totals at INFO, each rejection reason and each nulled-value reason (with their
+        samples) at WARNING; JSON logs carry the table, reason, count and samples as fields."""
+        totals = {"table": self.name, "read": self.read, "accepted": self.accepted, "rejected": dict(self.rejected)}
+        logger.info(
+            "%s: read %d, accepted %d, rejected %d",
+            self.name,
+            self.read,
+            self.accepted,
+            self.rejected_total,
+            extra=totals | {"nulled": dict(self.nulled)},
+        )
+        for kind, counts, samples in (
+            ("rows rejected", self.rejected, self.samples),
+            ("values nulled", self.nulled, self.nulled_samples),
+        ):
+            for reason, count in counts.items():
+                rows = samples.get(reason, [])
+                shown = "; ".join(_render_row(row) for row in rows) or "-"
+                fields = {"table": self.name, "reason": reason, "count": count, "samples": rows, "kind": kind}
+                logger.warning("%s: %d %s: %s (e.g. %s)", self.name, count, kind, reason, shown, extra=fields)
 
 
 def _render_row(row: Mapping[str, Any]) -> str:
@@ -88,11 +116,13 @@ def sample_values(rows: Iterable[Mapping[Any, Any]]) -> list[dict[str, Any]]:
 
 
 def ids(values: pd.Series) -> pd.Series:
-    """Identifiers as text (integral floats without `.0`); missing and empty ids become NaN."""
+    """Identifiers as text (integral floats without `.0`); missing and empty ids become NaN, on every pandas (2.2
+    turns None into the text "None" on astype(str))."""
     if pd.api.types.is_float_dtype(values.dtype):
         values = values.astype("Int64")
+    missing = values.isna()
     text = values.astype("str")
-    return text.where(text.str.strip() != "")
+    return text.where(~missing & (text.str.strip() != ""))
 
 
 def utc(values: pd.Series) -> pd.Series:
@@ -102,6 +132,11 @@ def utc(values: pd.Series) -> pd.Series:
 
 def _numbers(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values, errors="coerce").astype("float64")
+
+
+def _given(values: pd.Series) -> pd.Series:
+    """Whether a value was given at all (not null, not empty text)."""
+    return values.notna() & (values.astype("str").str.strip() != "")
 
 
 def _reject(
@@ -120,7 +155,72 @@ def _reject(
     return frame[reason.isna()], report
 
 
-def accounts_frame(frame: pd.DataFrame, sample_rows: int) -> tuple[pd.DataFrame, TableReport]:
+def _null_invalid(
+    frame: pd.DataFrame,
+    column: str,
+    typed: pd.Series,
+    rules: Sequence[tuple[str, pd.Series]],
+    report: TableReport,
+    sample_rows: int,
+) -> pd.Series:
+    """`typed` with the values matched by a rule nulled, each counted under its first matching reason."""
+    taken = pd.Series(False, index=frame.index)
+    for label, mask in rules:
+        hits = mask.fillna(False).astype(bool) & ~taken
+        taken |= hits
+        if hits.any():
+            report.nulled[label] = int(hits.sum())
+            rows = frame.loc[hits, ["account_id", column]].head(sample_rows)
+            report.nulled_samples[label] = sample_values(rows.to_dict("records"))
+    return typed.where(~taken)
+
+
+def _account_values(kept: pd.DataFrame, report: TableReport, sample_rows: int, as_of: float) -> pd.DataFrame:
+    """Typed created_at, seats_limit and mrr; unusable values nulled with a counted reason (the account stays)."""
+    created = utc(kept["created_at"])
+    seats = _numbers(kept["seats_limit"])
+    values = {
+        "created_at": _null_invalid(
+            kept,
+            "created_at",
+            created,
+            [
+                ("invalid_created_at", _given(kept["created_at"]) & created.isna()),
+                ("future_created_at", created > pd.Timestamp(as_of, unit="s", tz="UTC")),
+            ],
+            report,
+            sample_rows,
+        ),
+        "seats_limit": _null_invalid(
+            kept,
+            "seats_limit",
+            seats,
+            [
+                ("invalid_seats_limit", _given(kept["seats_limit"]) & ~np.isfinite(seats.fillna(np.inf))),
+                ("negative_seats_limit", seats < 0),
+                ("fractional_seats_limit", seats.notna() & (seats != seats.round())),
+            ],
+            report,
+            sample_rows,
+        ),
+    }
+    if "mrr" in kept.columns:
+        mrr = _numbers(kept["mrr"])
+        values["mrr"] = _null_invalid(
+            kept,
+            "mrr",
+            mrr,
+            [
+                ("invalid_mrr", _given(kept["mrr"]) & ~np.isfinite(mrr.fillna(np.inf))),
+                ("negative_mrr", mrr < 0),
+            ],
+            report,
+            sample_rows,
+        )
+    return kept.assign(**values)
+
+
+def accounts_frame(frame: pd.DataFrame, sample_rows: int, as_of: float) -> tuple[pd.DataFrame, TableReport]:
     """Accepted accounts (first row of each id) with typed columns, and the accounts report."""
     frame = frame.assign(account_id=ids(frame["account_id"]))
     missing = frame["account_id"].isna()
@@ -128,23 +228,22 @@ def accounts_frame(frame: pd.DataFrame, sample_rows: int) -> tuple[pd.DataFrame,
     kept, report = _reject(
         frame, "accounts", [("missing_account_id", missing), ("duplicate_account_id", duplicate)], sample_rows
     )
-    kept = _with_columns(kept, ACCOUNT_COLUMNS)
-    kept = kept.assign(created_at=utc(kept["created_at"]), seats_limit=_numbers(kept["seats_limit"]))
-    if "mrr" in kept.columns:
-        kept = kept.assign(mrr=_numbers(kept["mrr"]))
+    kept = _account_values(_with_columns(kept, ACCOUNT_COLUMNS), report, sample_rows, as_of)
     return kept.sort_values("account_id").reset_index(drop=True), report
 
 
-def users_frame(frame: pd.DataFrame, sample_rows: int) -> tuple[pd.DataFrame, TableReport]:
-    """Accepted users (first row of each id) with typed columns, and the users report."""
+def users_frame(frame: pd.DataFrame, sample_rows: int, accounts: pd.DataFrame) -> tuple[pd.DataFrame, TableReport]:
+    """Accepted users (first row of each id, of a known account) with typed columns, and the users report."""
     frame = frame.assign(user_id=ids(frame["user_id"]), account_id=ids(frame["account_id"]))
     missing_user = frame["user_id"].isna()
     missing_account = frame["account_id"].isna()
     duplicate = frame["user_id"].duplicated(keep="first") & ~missing_user & ~missing_account
+    unknown = ~frame["account_id"].isin(accounts["account_id"]) & ~missing_account
     rules = [
         ("missing_user_id", missing_user),
         ("missing_account_id", missing_account),
         ("duplicate_user_id", duplicate),
+        ("unknown_account", unknown),
     ]
     kept, report = _reject(frame, "users", rules, sample_rows)
     kept = _with_columns(kept, USER_COLUMNS)

@@ -8,13 +8,10 @@ files; `segment` maps the Segment/RudderStack warehouse schema (`segment.py`).
 
 from __future__ import annotations
 
-import glob
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -23,6 +20,7 @@ from sqlalchemy.sql import FromClause, Subquery
 
 from healthsync.connector.errors import RejectedShareError, SourceError
 from healthsync.connector.settings import Settings, SourceConfig
+from healthsync.connector.sources.files import FileRejects, duckdb_config, file_view, files_engine
 from healthsync.connector.sources.frames import (
     TableReport,
     accounts_frame,
@@ -33,6 +31,7 @@ from healthsync.connector.sources.frames import (
 )
 from healthsync.connector.sources.pushdown import (
     EVENT_COLUMNS,
+    Classified,
     LogicalTables,
     Window,
     activity_query,
@@ -40,7 +39,13 @@ from healthsync.connector.sources.pushdown import (
     duplicated_events,
     sample_query,
 )
-from healthsync.connector.sources.rollup import roll_up, single_pass, user_pass_query
+from healthsync.connector.sources.rollup import (
+    account_counts,
+    account_pass_query,
+    roll_up,
+    single_pass,
+    user_pass_query,
+)
 from healthsync.connector.sources.segment import SEGMENT_TABLES, SegmentSchema, segment_tables
 
 __all__ = ["SourceData", "TableReport", "check_rejected_share", "load_source"]
@@ -52,18 +57,8 @@ OPTIONAL = {
     "accounts": ("name", "domain", "plan", "status", "created_at", "seats_limit", "mrr"),
     "users": ("email", "role", "created_at"),
 }
-# Columns read as text from CSV/JSON so that ids keep their form and bad timestamps reach the classification.
-TEXT_COLUMNS = {
-    "events": ("account_id", "user_id", "event", "timestamp", "event_id"),
-    "accounts": ("account_id", "created_at"),
-    "users": ("user_id", "account_id", "created_at"),
-}
 # DuckDB names its result types; other drivers compare equal to the PEP 249 DATETIME type object.
 TEMPORAL = frozenset({"DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"})
-FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json", ".parquet": "parquet"}
-COMPRESSIONS = (".gz", ".zst")
-# DuckDB's buffer pool for the files source; with Python and pandas the process stays under 1 GiB at 50M events.
-FILES_MEMORY_LIMIT = "600MB"
 
 
 @dataclass
@@ -86,12 +81,14 @@ def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_user
     """
     source = settings.source
     window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
-    with _opened(settings) as (conn, tables):
-        accounts, accounts_report = accounts_frame(_fetch(conn, tables, "accounts"), source.sample_rows)
-        users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows)
+    with _opened(settings) as (conn, tables, file_rejects):
+        accounts, accounts_report = accounts_frame(_fetch(conn, tables, "accounts"), source.sample_rows, window.as_of)
+        users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows, accounts)
         with _translated(f"aggregating {tables.labels['events']}"):
             account_raw, user_raw, events_report = _events(conn, tables, settings, window, with_users=with_users)
     reports = {"events": events_report, "accounts": accounts_report, "users": users_report}
+    for table, rejects in file_rejects.items():
+        reports[table].add_rejects(rejects.counts, rejects.samples, source.sample_rows)
     check_rejected_share(reports, source.max_rejected_share)
     return SourceData(
         accounts=accounts,
@@ -105,27 +102,43 @@ def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_user
 def _events(
     conn: sa.Connection, tables: LogicalTables, settings: Settings, window: Window, *, with_users: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, TableReport]:
-    """The aggregated account rows, user rows (when asked for) and the events report with its samples."""
+    """The aggregated account rows, user rows (when asked for) and the events report with its samples.
+
+    Per-user rows leave the database only `with_users`; the samples of every rejection reason come from one query.
+    """
     dialect = conn.dialect.name
     group_dedup = dialect == "duckdb"
-    events = classified(tables, window.now, group_dedup=group_dedup)
-    user_raw: pd.DataFrame | None
-    if single_pass(dialect, window.window_days):
+    events = classified(tables, window.now, group_dedup=group_dedup, fence=dialect == "postgresql")
+    user_raw: pd.DataFrame | None = None
+    if single_pass(dialect, window.window_days) and with_users:
         both = _frame(conn, user_pass_query(events, settings.scoring, window))
         account_raw, user_raw = roll_up(both, settings.scoring)
         report = reason_counts("events", both)
+    elif single_pass(dialect, window.window_days):
+        account_raw = account_counts(_frame(conn, account_pass_query(events, settings.scoring, window)))
+        report = reason_counts("events", account_raw)
     else:
         account_raw = _frame(conn, activity_query(events, settings.scoring, window, by_user=False))
         user_raw = _frame(conn, activity_query(events, settings.scoring, window, by_user=True)) if with_users else None
         report = reason_counts("events", account_raw)
+    if report.rejected and settings.source.sample_rows > 0:
+        report.samples = _samples(conn, tables, events, list(report.rejected), settings.source.sample_rows, window)
+    return account_raw, user_raw, report
+
+
+def _samples(
+    conn: sa.Connection, tables: LogicalTables, events: Classified, reasons: list[str], limit: int, window: Window
+) -> dict[str, list[dict[str, Any]]]:
+    """Up to `limit` sample rows per rejection reason, from one query."""
     columns = [name for name in (*EVENT_COLUMNS, "event_id") if name in tables.events.c]
-    for reason in report.rejected:
-        rows = events
-        if reason == "duplicate_event_id" and group_dedup:
-            rows = classified(duplicated_events(tables), window.now)
-        found = conn.execute(sample_query(rows, reason, settings.source.sample_rows, columns)).mappings().all()
-        report.samples[reason] = sample_values(found)
-    return account_raw, user_raw if with_users else None, report
+    duplicates = None
+    if conn.dialect.name == "duckdb" and tables.has_event_id:
+        duplicates = classified(duplicated_events(tables), window.now)
+    found = conn.execute(sample_query(events, reasons, limit, columns, duplicates)).mappings().all()
+    samples: dict[str, list[dict[str, Any]]] = {reason: [] for reason in reasons}
+    for row in found:
+        samples[str(row["reason"])].append({name: row[name] for name in columns})
+    return {reason: sample_values(rows) for reason, rows in samples.items()}
 
 
 def check_rejected_share(reports: dict[str, TableReport], limit: float) -> None:
@@ -188,43 +201,57 @@ def _first_line(exc: BaseException | None) -> str:
 
 
 @contextmanager
-def _opened(settings: Settings) -> Iterator[tuple[sa.Connection, LogicalTables]]:
-    """A connection to the source and the three logical tables on it."""
+def _opened(settings: Settings) -> Iterator[tuple[sa.Connection, LogicalTables, dict[str, FileRejects]]]:
+    """A connection to the source, the three logical tables on it, and the lines of CSV files DuckDB could not read."""
     source = settings.source
     if source.kind == "files":
-        with _files_engine() as engine, engine.connect() as conn:
+        with files_engine() as engine, engine.connect() as conn:
             _prepare(conn)
-            labels = _file_views(conn, settings)
-            yield conn, _mapped(conn, source, dict.fromkeys(TABLES, None), labels)
+            labels, rejects = _file_views(conn, settings)
+            yield conn, _mapped(conn, source, dict.fromkeys(TABLES, None), labels), rejects
         return
-    engine = _sql_engine(settings)
-    try:
-        with _translated(f"connecting to the {source.kind} source"):
-            connection = engine.connect()
-        with connection as conn:
-            _prepare(conn)
-            if source.kind == "segment":
-                yield conn, _segment(conn, source)
-            else:
-                yield conn, _mapped(conn, source, dict.fromkeys(TABLES, source.schema_), None)
-    finally:
-        engine.dispose()
-
-
-@contextmanager
-def _files_engine() -> Iterator[sa.Engine]:
-    """An in-memory DuckDB capped at FILES_MEMORY_LIMIT that spills to a private temporary folder (never the working
-    directory) instead of growing: the GROUP BY event_id of a deduplication holds one entry per event."""
-    with tempfile.TemporaryDirectory(prefix="healthsync-duckdb-") as spill:
-        config = {"temp_directory": spill, "memory_limit": FILES_MEMORY_LIMIT}
-        engine = sa.create_engine("duckdb:///:memory:", connect_args={"config": config})
+    with _duckdb_args(settings) as args:
+        engine = _sql_engine(settings, args)
         try:
-            yield engine
+            with _translated(f"connecting to the {source.kind} source"):
+                connection = engine.connect()
+            with connection as conn:
+                _prepare(conn)
+                if source.kind == "segment":
+                    yield conn, _segment(conn, source), {}
+                else:
+                    yield conn, _mapped(conn, source, dict.fromkeys(TABLES, source.schema_), None), {}
         finally:
             engine.dispose()
 
 
-def _sql_engine(settings: Settings) -> sa.Engine:
+def _file_views(conn: sa.Connection, settings: Settings) -> tuple[dict[str, str], dict[str, FileRejects]]:
+    """A DuckDB view per logical table over its file(s); a label per table naming the path, and the CSV rejects."""
+    labels: dict[str, str] = {}
+    rejects: dict[str, FileRejects] = {}
+    for table in TABLES:
+        spec = getattr(settings.source, table)
+        if not spec:
+            raise SourceError(f"source.{table} is required for kind 'files' (a path or glob)")
+        path = settings.resolve(spec)
+        labels[table] = f"{table} ({path})"
+        with _translated(f"reading {labels[table]}"):
+            mapping = getattr(settings.source.columns, table)
+            rejects[table] = file_view(conn, table, path, mapping, settings.source.url)
+    return labels, rejects
+
+
+@contextmanager
+def _duckdb_args(settings: Settings) -> Iterator[dict[str, Any]]:
+    """Connect arguments of a sql source on a DuckDB file: read only, under the files source's memory cap."""
+    if settings.source.url and settings.source.url.startswith("duckdb:"):
+        with duckdb_config() as config:
+            yield {"read_only": True, "config": config}
+    else:
+        yield {}
+
+
+def _sql_engine(settings: Settings, duckdb_args: dict[str, Any]) -> sa.Engine:
     source = settings.source
     if not source.url:
         raise SourceError(f"source.url is required for kind {source.kind!r} (a SQLAlchemy URL)")
@@ -237,20 +264,28 @@ def _sql_engine(settings: Settings) -> sa.Engine:
             if not path.is_file():
                 raise SourceError(f"source.url: database file not found: {path}")
             url = url.set(database=str(path))
-            args = {"read_only": True} if backend == "duckdb" else {}
+            args = duckdb_args if backend == "duckdb" else {}
         return sa.create_engine(url, connect_args=args)
 
 
+# The statement that puts a session in UTC, per dialect with a session time zone. BigQuery has none: its TIMESTAMP
+# is UTC and a text value without an offset is read as UTC (the default time zone of its functions).
+SESSION_UTC = {
+    "duckdb": "SET TimeZone = 'UTC'",
+    "postgresql": "SET TIME ZONE 'UTC'",
+    "snowflake": "ALTER SESSION SET TIMEZONE = 'UTC'",  # the account default is America/Los_Angeles
+}
+
+
 def _prepare(conn: sa.Connection) -> None:
-    """Session settings: text timestamps without an offset are UTC."""
+    """Session settings: text timestamps without an offset are UTC, windows and day buckets in UTC."""
     name = conn.dialect.name
     with _translated("preparing the source session"):
+        if name in SESSION_UTC:
+            conn.exec_driver_sql(SESSION_UTC[name])
         if name == "duckdb":
-            conn.exec_driver_sql("SET TimeZone = 'UTC'")
             conn.exec_driver_sql("SET preserve_insertion_order = false")
             conn.exec_driver_sql("SET enable_progress_bar = false")
-        elif name == "postgresql":
-            conn.exec_driver_sql("SET TIME ZONE 'UTC'")
 
 
 def _mapped(
@@ -278,13 +313,20 @@ def _is_query(spec: str) -> bool:
 
 
 def _column_types(result: sa.CursorResult[Any], dialect: sa.Dialect) -> list[sa.ColumnClause[Any]]:
-    """The result's columns; date/time typed where the driver says so (PEP 249 DATETIME), else untyped."""
+    """The result's columns; date/time typed where the driver says so (PEP 249 DATETIME), else untyped.
+
+    Names are normalised the way SQLAlchemy does for dialects that fold unquoted names to upper case (Snowflake,
+    Oracle): ACCOUNT_ID becomes account_id (and compiles back unquoted), MixedCase stays quoted as it is.
+    """
     temporal = getattr(dialect.dbapi, "DATETIME", None)
     columns = []
     for description in result.cursor.description or ():
         code = description[1]
         known = (temporal is not None and code is not None and code == temporal) or str(code).upper() in TEMPORAL
-        columns.append(sa.column(description[0], sa.DateTime() if known else sa.types.NullType()))
+        name = str(description[0])
+        if dialect.requires_name_normalize:
+            name = dialect.normalize_name(name) or name
+        columns.append(sa.column(name, sa.DateTime() if known else sa.types.NullType()))
     return columns
 
 
@@ -345,61 +387,3 @@ def logical_table(physical: FromClause, table: str, mapping: dict[str, str], lab
         used = {mapping.get(logical, logical) for logical in known} | set(known)
         selected += [physical.c[name] for name in available if name not in used]
     return sa.select(*selected).subquery(f"hs_{table}")
-
-
-def _file_views(conn: sa.Connection, settings: Settings) -> dict[str, str]:
-    """A DuckDB view per logical table over its file(s); returns a label per table naming the path."""
-    labels: dict[str, str] = {}
-    for table in TABLES:
-        spec = getattr(settings.source, table)
-        if not spec:
-            raise SourceError(f"source.{table} is required for kind 'files' (a path or glob)")
-        path = settings.resolve(spec)
-        _check_exists(path, table, settings.source.url)
-        labels[table] = f"{table} ({path})"
-        with _translated(f"reading {labels[table]}"):
-            reader = _reader(conn, path, table, getattr(settings.source.columns, table))
-            conn.exec_driver_sql(f"CREATE VIEW {table} AS SELECT * FROM {reader}")
-    return labels
-
-
-def _check_exists(path: Path, table: str, url: str | None) -> None:
-    text = str(path)
-    hint = " (source.url is set: did you mean kind sql or segment?)" if url else ""
-    if glob.has_magic(text):
-        if not glob.glob(text, recursive=True):
-            raise SourceError(f"source.{table}: no file matches {text}{hint}")
-    elif not path.is_file():
-        raise SourceError(f"source.{table}: file not found: {text}{hint}")
-
-
-def _file_format(path: Path, table: str) -> str:
-    suffixes = [suffix.lower() for suffix in path.suffixes]
-    while suffixes and suffixes[-1] in COMPRESSIONS:
-        suffixes.pop()
-    kind = FORMATS.get(suffixes[-1] if suffixes else "")
-    if kind is None:
-        raise SourceError(f"source.{table}: cannot tell the format of {path} (expected .csv, .jsonl, .json, .parquet)")
-    return kind
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _reader(conn: sa.Connection, path: Path, table: str, mapping: dict[str, str]) -> str:
-    """The DuckDB table function reading `path`, with the id and timestamp columns read as text."""
-    kind = _file_format(path, table)
-    location = _quote(str(path))
-    union = ", union_by_name = true" if glob.has_magic(str(path)) else ""
-    if kind == "parquet":
-        return f"read_parquet({location}{union})"
-    function = "read_csv" if kind == "csv" else "read_json"
-    detected = conn.exec_driver_sql(f"DESCRIBE SELECT * FROM {function}({location})").fetchall()
-    text = {mapping.get(logical, logical) for logical in TEXT_COLUMNS[table]}
-    types = {str(row[0]): "VARCHAR" if row[0] in text else str(row[1]) for row in detected}
-    if kind == "csv":
-        overrides = ", ".join(f"{_quote(name)}: 'VARCHAR'" for name in types if types[name] == "VARCHAR")
-        return f"read_csv({location}, header = true, types = {{{overrides}}}{union})"
-    columns = ", ".join(f"{_quote(name)}: {_quote(kind)}" for name, kind in types.items())
-    return f"read_json({location}, columns = {{{columns}}}{union})"

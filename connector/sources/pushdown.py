@@ -106,10 +106,15 @@ class Classified:
 
 
 def _with_ranks(rows: FromClause, now: float) -> Subquery:
-    """Rows with their pre-reason and, among the rows that passed it, the rank within their event_id."""
+    """Rows with their pre-reason and, among the rows that passed it, the rank within their event_id.
+
+    Rows without an event_id are never duplicates: they are spread over partitions by account, user and instant
+    (their rank is not read), so that they do not all land in one window partition (one worker on a warehouse).
+    """
     pre = sa.select(*rows.c, _pre_reason(rows, now).label("pre")).subquery("hs_pre")
+    spread = [sa.case((pre.c.event_id.is_(None), pre.c[name])) for name in ("account_id", "user_id", "ts")]
     rank = sa.func.row_number().over(
-        partition_by=[pre.c.event_id, pre.c.pre],
+        partition_by=[pre.c.event_id, pre.c.pre, *spread],
         order_by=[pre.c.ts, pre.c.account_id, pre.c.user_id, pre.c.event],
     )
     return sa.select(*pre.c, rank.label("rn")).subquery("hs_ranked")
@@ -142,10 +147,15 @@ def _grouped_dedup(base: Subquery, now: float) -> Subquery:
 _ORDER = ("ts", "account_id", "user_id", "event")
 
 
-def classified(tables: LogicalTables, now: float, *, group_dedup: bool = False) -> Classified:
-    """The classified event rows; `group_dedup` (DuckDB only) deduplicates event_id with a GROUP BY."""
+def classified(tables: LogicalTables, now: float, *, group_dedup: bool = False, fence: bool = False) -> Classified:
+    """The classified event rows; `group_dedup` (DuckDB only) deduplicates event_id with a GROUP BY.
+
+    `fence` (PostgreSQL) puts `OFFSET 0` on the subquery that computes the epoch seconds: the planner then keeps it
+    as its own scan and computes `ts` once per row, instead of inlining the expression into its every use.
+    """
     events = tables.events
-    base = sa.select(*events.c, EpochSeconds(events.c.timestamp).label("ts")).subquery("hs_base")
+    base_query = sa.select(*events.c, EpochSeconds(events.c.timestamp).label("ts"))
+    base = (base_query.offset(0) if fence else base_query).subquery("hs_base")
     if tables.has_event_id and group_dedup:
         reasoned = _grouped_dedup(base, now)
     else:
@@ -353,11 +363,35 @@ def activity_query(events: Classified, config: ScoringConfig, window: Window, *,
     return grouped(events, config, window, columns, by_user=by_user, trial=not by_user)
 
 
-def sample_query(events: Classified, reason: str, limit: int, columns: Sequence[str]) -> Select[Any]:
-    """Up to `limit` rows rejected for `reason`, with their logical column values."""
+def sample_query(
+    events: Classified, reasons: Sequence[str], limit: int, columns: Sequence[str], duplicates: Classified | None = None
+) -> Select[Any]:
+    """One query for the samples of every reason: up to `limit` rejected rows per reason, with `reason` and their
+    logical column values. `duplicates` (GROUP BY dedup, which folds duplicates away) classifies the events whose
+    event_id repeats with the window dedup, for the duplicate_event_id samples."""
+    parts = [_rejected_rows(events, columns, duplicates is not None)]
+    if duplicates is not None and "duplicate_event_id" in reasons:
+        rows = duplicates.rows
+        dup = _text("duplicate_event_id")
+        parts.append(sa.select(*(rows.c[name] for name in columns), dup.label("reason")).where(rows.c.reason == dup))
+    rejected = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("hs_rejected")
+    order = [rejected.c[name] for name in columns]
+    rank = sa.func.row_number().over(partition_by=[rejected.c.reason], order_by=order).label("hs_rank")
+    wanted = [_text(reason) for reason in reasons]
+    ranked = sa.select(*rejected.c, rank).where(rejected.c.reason.in_(wanted)).subquery("hs_samples")
+    picked = sa.select(*(ranked.c[name] for name in (*columns, "reason"))).where(ranked.c.hs_rank <= limit)
+    return picked.order_by(ranked.c.reason, ranked.c.hs_rank)
+
+
+def _rejected_rows(events: Classified, columns: Sequence[str], without_duplicates: bool) -> Select[Any]:
+    """The rows rejected for a row-local reason, a duplicate, or an unknown account (an outer join with the ids)."""
     rows = events.rows
-    query = sa.select(*(rows.c[name] for name in columns))
-    if reason == "unknown_account":
-        known = rows.c.account_id.in_(_known_accounts(events.accounts))
-        return query.where(rows.c.reason.is_(None), sa.not_(known)).limit(limit)
-    return query.where(rows.c.reason == _text(reason)).limit(limit)
+    known = _known_accounts(events.accounts).distinct().subquery("hs_known_ids")
+    unknown = sa.and_(rows.c.reason.is_(None), known.c.account_id.is_(None))
+    reason = sa.case((unknown, _text("unknown_account")), else_=rows.c.reason).label("reason")
+    joined = rows.outerjoin(known, rows.c.account_id == known.c.account_id)
+    query = sa.select(*(rows.c[name] for name in columns), reason).select_from(joined)
+    rejected = sa.or_(rows.c.reason.is_not(None), known.c.account_id.is_(None))
+    if without_duplicates:
+        rejected = sa.and_(rejected, sa.or_(rows.c.reason.is_(None), rows.c.reason != _text("duplicate_event_id")))
+    return query.where(rejected)

@@ -6,8 +6,10 @@
                          active users = users with events > 0, active days = popcount(OR of its users' masks)
 
 Every account metric rolls up from its users except distinct days, which the masks carry (bit_or, 64 bits: windows
-up to 62 days). Dialects without a bit_or aggregate (SQLite) and longer windows use the two COUNT(DISTINCT)
-queries of `pushdown.activity_query` instead; both paths give the same frames.
+up to 62 days). When no per-user table is needed, the roll-up to accounts runs in the database too
+(:func:`account_pass_query`): only one row per account (and per rejection reason) leaves it.
+Dialects without a bit_or aggregate (SQLite) and longer windows use the two COUNT(DISTINCT) queries of
+`pushdown.activity_query` instead; all paths give the same frames.
 """
 
 from __future__ import annotations
@@ -68,6 +70,35 @@ def user_pass_query(events: Classified, config: ScoringConfig, window: Window) -
         columns.append(_mask(full_weeks(rows, window), day_bucket(rows, window, 7), "week_mask"))
         columns += workflow_counts(rows, config, window)
     return grouped(events, config, window, columns, by_user=True, trial=True)
+
+
+def account_pass_query(events: Classified, config: ScoringConfig, window: Window) -> Select[Any]:
+    """The one scan rolled up to accounts in the database: a row per accepted account, per rejection reason and per
+    unknown account, with the OR of the users' day masks (popcounted by :func:`account_counts`)."""
+    users = user_pass_query(events, config, window).subquery("hs_user_rows")
+    maxima = {"last_active_epoch", *(f"feature_{index}" for index in range(len(config.features)))}
+    columns: list[ColumnElement[Any]] = [users.c.account_id, users.c.reason]
+    for column in users.c:
+        name = column.key
+        if name in ("account_id", "user_id", "reason") or name.startswith(USER_ONLY):
+            continue
+        if name in maxima:
+            columns.append(sa.func.max(column).label(name))
+        elif name.startswith("day_mask"):
+            columns.append(BitOr(column).label(name))
+        else:
+            columns.append(sa.func.sum(column).label(name))
+    one = sa.literal_column("1", sa.Integer())
+    zero = sa.literal_column("0", sa.Integer())
+    for name, events_column in (("active_users", users.c.events), ("active_users_prev", users.c.events_prev)):
+        columns.append(sa.func.sum(sa.case((events_column > 0, one), else_=zero)).label(name))
+    return sa.select(*columns).group_by(users.c.account_id, users.c.reason)
+
+
+def account_counts(raw: pd.DataFrame) -> pd.DataFrame:
+    """The account rows of :func:`account_pass_query` with the masks turned into active-day counts."""
+    counted = raw.assign(active_days=_popcount(raw["day_mask"]), active_days_7d=_popcount(raw["day_mask_7d"]))
+    return counted.drop(columns=["day_mask", "day_mask_7d"])
 
 
 def _popcount(masks: pd.Series) -> np.ndarray[Any, np.dtype[np.int64]]:

@@ -13,8 +13,13 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-# A loose ISO-8601 shape: guards the text -> timestamptz cast on PostgreSQL < 16 (no pg_input_is_valid there).
-_PG_ISO = r"^\s*\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?\s*$"
+# A strict ISO-8601 shape (month 01-12, day 01-31, hour 00-23, minute and second 00-59, offset up to 15:59): with
+# the day-of-month check below it guards the text -> timestamptz cast on PostgreSQL < 16 (no pg_input_is_valid
+# there), so that no value reaching the cast can raise (e.g. DatetimeFieldOverflow on 2025-02-30).
+_PG_ISO = (
+    r"^\s*[1-9]\d{3}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([ T]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?)?\s*(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)?\s*$"
+)
 
 
 class EpochSeconds(FunctionElement[float]):
@@ -62,23 +67,39 @@ def _epoch_sqlite(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> st
     )
 
 
+def _pg_day_exists(text: str) -> str:
+    """The day of month exists (30 days hath September, February 29 in leap years); `text` matched _PG_ISO."""
+    year = f"CAST(substr(btrim({text}), 1, 4) AS INTEGER)"
+    month = f"CAST(substr(btrim({text}), 6, 2) AS INTEGER)"
+    day = f"CAST(substr(btrim({text}), 9, 2) AS INTEGER)"
+    leap = f"(mod({year}, 4) = 0 AND (mod({year}, 100) <> 0 OR mod({year}, 400) = 0))"  # no %: a driver placeholder
+    return (
+        f"({day} <= 28 OR ({month} <> 2 AND ({day} <= 30 OR {month} IN (1, 3, 5, 7, 8, 10, 12)))"
+        f" OR ({month} = 2 AND {day} = 29 AND {leap}))"
+    )
+
+
 @compiles(EpochSeconds, "postgresql")
 def _epoch_postgresql(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    # date_part() returns double precision; EXTRACT returns numeric on PostgreSQL 14+ (several times slower).
     value, temporal = _arg(element, compiler, **kw)
     if temporal:
-        return f"CAST(EXTRACT(EPOCH FROM {value}) AS DOUBLE PRECISION)"
+        return f"date_part('epoch', {value})"
     text = f"CAST({value} AS TEXT)"
+    epoch = f"date_part('epoch', CAST({text} AS TIMESTAMPTZ))"
     version = compiler.dialect.server_version_info
-    valid = (
-        f"pg_input_is_valid({text}, 'timestamptz')" if version is None or version >= (16,) else f"{text} ~ '{_PG_ISO}'"
-    )
-    return f"(CASE WHEN {valid} THEN CAST(EXTRACT(EPOCH FROM CAST({text} AS TIMESTAMPTZ)) AS DOUBLE PRECISION) END)"
+    if version is None or version >= (16,):
+        return f"(CASE WHEN pg_input_is_valid({text}, 'timestamptz') THEN {epoch} END)"
+    # CASE evaluates in order: the shape first, then the day of month, and only then the cast.
+    return f"(CASE WHEN {text} ~ '{_PG_ISO}' THEN CASE WHEN {_pg_day_exists(text)} THEN {epoch} END END)"
 
 
 @compiles(EpochSeconds, "snowflake")
 def _epoch_snowflake(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
     value, temporal = _arg(element, compiler, **kw)
-    stamp = value if temporal else f"TRY_TO_TIMESTAMP_TZ(TO_VARCHAR({value}))"
+    # TRY_CAST(... AS TIMESTAMP_TZ) (documented for strings; fakesnow runs it, unlike TRY_TO_TIMESTAMP_TZ): a text
+    # value without an offset is read in the session time zone, which the source forces to UTC.
+    stamp = value if temporal else f"TRY_CAST(TO_VARCHAR({value}) AS TIMESTAMP_TZ)"
     return f"(DATE_PART(epoch_millisecond, {stamp}) / 1000.0)"
 
 
