@@ -31,9 +31,7 @@ class YamlDocument:
         return f"{self.path}:{line}" if line else str(self.path)
 
 
-def _walk(
-    node: yaml.Node, prefix: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int], path: Path
-) -> None:
+def _walk(node: yaml.Node, prefix: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int], path: Path) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:

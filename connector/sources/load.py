@@ -243,10 +243,10 @@ def _file_views(conn: sa.Connection, settings: Settings) -> tuple[dict[str, str]
 
 @contextmanager
 def _duckdb_args(settings: Settings) -> Iterator[dict[str, Any]]:
-    """Connect arguments of a sql source on a DuckDB file: read only, under the files source's memory cap."""
+    """Connect arguments of a sql or segment source on DuckDB (a file or in memory): the files source's memory cap."""
     if settings.source.url and settings.source.url.startswith("duckdb:"):
         with duckdb_config() as config:
-            yield {"read_only": True, "config": config}
+            yield {"config": config}
     else:
         yield {}
 
@@ -257,14 +257,15 @@ def _sql_engine(settings: Settings, duckdb_args: dict[str, Any]) -> sa.Engine:
         raise SourceError(f"source.url is required for kind {source.kind!r} (a SQLAlchemy URL)")
     with _translated("source.url"):
         url = sa.engine.make_url(source.url)
-        args: dict[str, Any] = {}
         backend = url.get_backend_name()
+        args: dict[str, Any] = dict(duckdb_args) if backend == "duckdb" else {}
         if backend in ("sqlite", "duckdb") and url.database not in (None, "", ":memory:"):
             path = settings.resolve(str(url.database))
             if not path.is_file():
                 raise SourceError(f"source.url: database file not found: {path}")
             url = url.set(database=str(path))
-            args = duckdb_args if backend == "duckdb" else {}
+            if backend == "duckdb":
+                args["read_only"] = True
         return sa.create_engine(url, connect_args=args)
 
 
