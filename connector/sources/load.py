@@ -47,6 +47,7 @@ from healthsync.connector.sources.rollup import (
     user_pass_query,
 )
 from healthsync.connector.sources.segment import SEGMENT_TABLES, SegmentSchema, segment_tables
+from healthsync.connector.sources.trial import trial_query, trial_range, with_trial_events
 
 __all__ = ["SourceData", "TableReport", "check_rejected_share", "load_source"]
 
@@ -86,6 +87,7 @@ def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_user
         users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows, accounts)
         with _translated(f"aggregating {tables.labels['events']}"):
             account_raw, user_raw, events_report = _events(conn, tables, settings, window, with_users=with_users)
+            account_raw = _with_trial(conn, tables, settings, window, as_of, (accounts, account_raw))
     reports = {"events": events_report, "accounts": accounts_report, "users": users_report}
     for table, rejects in file_rejects.items():
         reports[table].add_rejects(rejects.counts, rejects.samples, source.sample_rows)
@@ -124,6 +126,24 @@ def _events(
     if report.rejected and settings.source.sample_rows > 0:
         report.samples = _samples(conn, tables, events, list(report.rejected), settings.source.sample_rows, window)
     return account_raw, user_raw, report
+
+
+def _with_trial(
+    conn: sa.Connection,
+    tables: LogicalTables,
+    settings: Settings,
+    window: Window,
+    as_of: datetime,
+    frames: tuple[pd.DataFrame, pd.DataFrame],
+) -> pd.DataFrame:
+    """The account rows (`frames`: the validated accounts, the aggregated rows) with the trial events of the
+    accounts that can fire the trial signal (`trial.py`)."""
+    accounts, account_raw = frames
+    span = trial_range(accounts, settings.scoring, as_of)
+    if span is None or "created_at" not in tables.accounts.c:
+        return account_raw
+    counts = _frame(conn, trial_query(tables, span, window, conn.dialect.name))
+    return with_trial_events(account_raw, counts)
 
 
 def _samples(

@@ -55,7 +55,7 @@ def user_pass_query(events: Classified, config: ScoringConfig, window: Window) -
     """The one scan: a row per accepted (account, user), per rejection reason, per unknown (account, user).
 
     Columns: those of the per-user activity query with `day_mask`, `day_mask_7d` (and `week_mask` with personas)
-    in place of the distinct counts, plus the account-level sums (shares, trial events) to roll up.
+    in place of the distinct counts, plus the account-level sums (shares) to roll up.
     """
     rows = events.rows
     ts = rows.c.ts
@@ -69,7 +69,7 @@ def user_pass_query(events: Classified, config: ScoringConfig, window: Window) -
     if config.personas:
         columns.append(_mask(full_weeks(rows, window), day_bucket(rows, window, 7), "week_mask"))
         columns += workflow_counts(rows, config, window)
-    return grouped(events, config, window, columns, by_user=True, trial=True)
+    return grouped(events, config, window, columns, by_user=True)
 
 
 def account_pass_query(events: Classified, config: ScoringConfig, window: Window) -> Select[Any]:
