@@ -23,7 +23,12 @@ from healthsync.scoring.config import ActivationStep, ScoringConfig
 AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
 DAY = timedelta(days=1)
 SCORING = ScoringConfig(as_of=AS_OF, activation_steps=[ActivationStep(event="setup")])
-STARTS = {"onboarding": AS_OF - 30 * DAY, "old": AS_OF - 200 * DAY, "trialing": AS_OF - 30 * DAY, "new": AS_OF - 5 * DAY}
+STARTS = {
+    "onboarding": AS_OF - 30 * DAY,
+    "old": AS_OF - 200 * DAY,
+    "trialing": AS_OF - 30 * DAY,
+    "new": AS_OF - 5 * DAY,
+}
 STATUS = {"onboarding": "paying", "old": "paying", "trialing": "trial", "new": "paying"}
 
 
@@ -117,7 +122,9 @@ def _check(kind: str, tmp: Path, with_event_id: bool, pg_url: str | None = None)
 
 @pytest.mark.parametrize("with_event_id", [False, True])
 @pytest.mark.parametrize("kind", ["duckdb", "parquet", "csv", "sqlite"])
-def test_trial_events_are_counted_for_the_accounts_that_can_fire(tmp_path: Path, kind: str, with_event_id: bool) -> None:
+def test_trial_events_are_counted_for_the_accounts_that_can_fire(
+    tmp_path: Path, kind: str, with_event_id: bool
+) -> None:
     _check(kind, tmp_path, with_event_id)
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from healthsync.connector.output import _plain, json_text, to_records, write_frame
+from healthsync.connector.output import write_frame
+from healthsync.connector.records import json_text, plain, to_records
 
 STAMPS = ["2025-01-01T00:00:00Z", "2025-01-01T00:00:00.5Z", None, "1969-12-31T23:59:59.000001Z"]
 UTC = pd.Series(pd.to_datetime(STAMPS, utc=True, format="ISO8601"))
@@ -38,7 +39,7 @@ COLUMNS: dict[str, pd.Series] = {
 
 def _by_value(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [
-        {str(column): _plain(value) for column, value in zip(frame.columns, row, strict=True)}
+        {str(column): plain(value) for column, value in zip(frame.columns, row, strict=True)}
         for row in frame.itertuples(index=False, name=None)
     ]
 
