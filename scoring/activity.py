@@ -67,11 +67,44 @@ def _flag_columns(config: ScoringConfig) -> list[str]:
     return [*features, *steps, "trial_events", *shares, "active_weeks", *flows]
 
 
+def key_order(frame: pd.DataFrame, key: Sequence[str]) -> tuple[bool, bool]:
+    """(sorted, unique): whether the rows are in (lexicographic) order of `key`, and whether no key repeats.
+
+    One comparison of neighbours per column (values of one type, e.g. text); mixed or missing values count as not
+    sorted.
+    """
+    if len(frame) < 2:
+        return True, True
+    ascending = np.zeros(len(frame) - 1, dtype=bool)
+    equal = np.ones(len(frame) - 1, dtype=bool)
+    try:
+        for name in key:
+            values = frame[name].to_numpy(dtype=object)
+            if pd.isna(values).any():
+                return False, False
+            before, after = values[:-1], values[1:]
+            ascending |= equal & (after > before)
+            equal &= after == before
+    except TypeError:
+        return False, False
+    in_order = bool(np.all(ascending | equal))
+    return in_order, in_order and not bool(equal.any())
+
+
+def in_key_order(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
+    """`frame` stably sorted by `key`, without sorting when it already is (e.g. the database sent it so)."""
+    if key_order(frame, key)[0]:
+        return frame
+    return frame.sort_values(list(key), kind="stable")
+
+
 def keyed(frame: pd.DataFrame, key: Sequence[str], fields: Sequence[str]) -> pd.DataFrame:
     """`frame` reduced to `key` + `fields` (missing fields are NA), ids as strings, one row per key, sorted."""
     out = frame.reindex(columns=[*key, *fields])
     out = out.dropna(subset=list(key))
     out = out.astype(dict.fromkeys(key, "str"))
+    if key_order(out, key)[1]:  # sorted and unique already: nothing to drop or move
+        return out.reset_index(drop=True)
     out = out.drop_duplicates(subset=list(key), keep="first")
     return out.sort_values(list(key), kind="stable").reset_index(drop=True)
 

@@ -8,6 +8,7 @@ files; `segment` maps the Segment/RudderStack warehouse schema (`segment.py`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -113,11 +114,13 @@ def _events(
     events = classified(tables, window.now, group_dedup=group_dedup, fence=dialect == "postgresql")
     user_raw: pd.DataFrame | None = None
     if single_pass(dialect, window.window_days) and with_users:
-        both = _frame(conn, user_pass_query(events, settings.scoring, window))
+        both = _frame(conn, _ordered(user_pass_query(events, settings.scoring, window), "account_id", "user_id"))
         account_raw, user_raw = roll_up(both, settings.scoring)
         report = reason_counts("events", both)
     elif single_pass(dialect, window.window_days):
-        account_raw = account_counts(_frame(conn, account_pass_query(events, settings.scoring, window)))
+        account_raw = account_counts(
+            _frame(conn, _ordered(account_pass_query(events, settings.scoring, window), "account_id"))
+        )
         report = reason_counts("events", account_raw)
     else:
         account_raw = _frame(conn, activity_query(events, settings.scoring, window, by_user=False))
@@ -126,6 +129,12 @@ def _events(
     if report.rejected and settings.source.sample_rows > 0:
         report.samples = _samples(conn, tables, events, list(report.rejected), settings.source.sample_rows, window)
     return account_raw, user_raw, report
+
+
+def _ordered(query: sa.Select[Any], *keys: str) -> sa.Select[Any]:
+    """`query` sorted by `keys` in the database (fast there), so that pandas finds its rows in order."""
+    rows = query.subquery("hs_ordered")
+    return sa.select(*rows.c).order_by(*(rows.c[key] for key in keys))
 
 
 def _with_trial(
@@ -201,7 +210,27 @@ def _inferred(frame: pd.DataFrame) -> pd.DataFrame:
 def _fetch(conn: sa.Connection, tables: LogicalTables, name: str) -> pd.DataFrame:
     table = tables.accounts if name == "accounts" else tables.users
     with _translated(f"reading {tables.labels[name]}"):
+        if conn.dialect.name == "duckdb":
+            arrow = _arrow_frame(conn, sa.select(table))
+            if arrow is not None:
+                return arrow
         return _frame(conn, sa.select(table))
+
+
+# Arrow types whose pandas conversion is the one DuckDB's .df() makes (anything else: .df()).
+_ARROW_PLAIN = ("string", "large_string", "int", "uint", "double", "float", "bool", "timestamp")
+
+
+def _arrow_frame(conn: sa.Connection, query: sa.Select[Any]) -> pd.DataFrame | None:
+    """An entity table through Arrow (a quarter of the time of .df() for text columns), or None when a column
+    has a type .df() converts differently (decimals, dates, nested types)."""
+    with conn.execute(query) as result, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
+        table = result.cursor.to_arrow_table()
+    if not all(str(column.type).startswith(_ARROW_PLAIN) for column in table.schema):
+        return None
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from healthsync.connector.sources.pushdown import (
     workflow_counts,
 )
 from healthsync.connector.sources.sqlfunctions import BitOr, DayBit
+from healthsync.scoring.activity import in_key_order
 from healthsync.scoring.config import ScoringConfig
 
 MASK_DIALECTS = frozenset({"duckdb", "postgresql", "snowflake", "bigquery"})
@@ -125,7 +126,7 @@ def roll_up(raw: pd.DataFrame, config: ScoringConfig) -> tuple[pd.DataFrame, pd.
 
 def _accounts(raw: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     """Accepted rows summed per account; maxima for features and the latest event; OR of the day masks."""
-    rows = raw[raw["reason"].isna()].sort_values("account_id", kind="stable").reset_index(drop=True)
+    rows = in_key_order(raw[raw["reason"].isna()], ["account_id"]).reset_index(drop=True)
     numbers = rows.drop(columns=["account_id", "user_id", "reason"]).apply(pd.to_numeric, errors="coerce")
     numbers["active_users"] = (numbers["events"] > 0).astype("int64")
     numbers["active_users_prev"] = (numbers["events_prev"] > 0).astype("int64")
