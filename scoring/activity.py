@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from healthsync.scoring.config import ScoringConfig
@@ -79,16 +80,29 @@ def key_order(frame: pd.DataFrame, key: Sequence[str]) -> tuple[bool, bool]:
     equal = np.ones(len(frame) - 1, dtype=bool)
     try:
         for name in key:
-            values = frame[name].to_numpy(dtype=object)
-            if pd.isna(values).any():
+            values = frame[name]
+            if values.isna().any():
                 return False, False
-            before, after = values[:-1], values[1:]
-            ascending |= equal & (after > before)
-            equal &= after == before
+            before = values.iloc[:-1].reset_index(drop=True)
+            after = values.iloc[1:].reset_index(drop=True)  # compared in the column's own type (Arrow for text)
+            ascending |= equal & (after > before).to_numpy(dtype=bool)
+            equal &= (after == before).to_numpy(dtype=bool)
     except TypeError:
         return False, False
     in_order = bool(np.all(ascending | equal))
     return in_order, in_order and not bool(equal.any())
+
+
+def positions_in(values: pd.Series, among: pd.Series) -> npt.NDArray[np.intp]:
+    """The position of each value in `among` (unique values), -1 where it is not there; Arrow's hash lookup for
+    text columns held by Arrow, pandas' otherwise."""
+    if isinstance(values.array, pd.arrays.ArrowStringArray) and isinstance(among.array, pd.arrays.ArrowStringArray):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = pc.index_in(pa.array(values.array), value_set=pa.array(among.array))
+        return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.intp)
+    return np.asarray(pd.Index(among.to_numpy()).get_indexer(values.to_numpy()), dtype=np.intp)
 
 
 def in_key_order(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:

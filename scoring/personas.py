@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from healthsync.scoring.activity import USER_KEY, keyed, with_activity
+from healthsync.scoring.activity import USER_KEY, keyed, positions_in, with_activity
 from healthsync.scoring.config import Persona, ScoringConfig
 from healthsync.scoring.metrics import percentages
 from healthsync.scoring.normalize import IntArray
@@ -79,7 +79,7 @@ class _Accounts:
     """Counts of people per account of `account_ids`: each person's account position is found once."""
 
     def __init__(self, people: pd.DataFrame, account_ids: pd.Series) -> None:
-        positions = pd.Index(account_ids.to_numpy()).get_indexer(people["account_id"].to_numpy())
+        positions = positions_in(people["account_id"], account_ids)
         self.known = positions >= 0
         self.positions = positions[self.known]
         self.size = len(account_ids)
