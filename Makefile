@@ -1,6 +1,6 @@
 PY ?= python
 
-.PHONY: check check-fast lint types test fmt constraints image
+.PHONY: check check-fast lint types test fmt constraints snowflake-venv image
 
 check: lint types test
 
@@ -18,10 +18,17 @@ fmt:
 	$(PY) -m ruff format healthsync/*.py connector scoring state mappings sandbox tests benchmarks
 	$(PY) -m ruff check --fix healthsync/*.py connector scoring state mappings sandbox tests benchmarks
 
+# The pins of everything `pip install '.[test]'` brings (the set CI tests and ships).
 constraints:
 	rm -rf /tmp/healthsync-constraints && $(PY) -m venv /tmp/healthsync-constraints
-	/tmp/healthsync-constraints/bin/pip install -q .
+	/tmp/healthsync-constraints/bin/pip install -q '.[test]'
 	/tmp/healthsync-constraints/bin/pip freeze --exclude-editable | grep -v '^healthsync' > constraints.txt
+
+# The Snowflake test venv: fakesnow needs SQLAlchemy 2.0 and snowflake-connector-python < 5 (tests/sources/snowflake).
+snowflake-venv:
+	rm -rf .venv-snowflake && $(PY) -m venv .venv-snowflake
+	.venv-snowflake/bin/pip install -q --upgrade pip
+	.venv-snowflake/bin/pip install -q -c constraints-snowflake.txt '.[snowflake]' fakesnow pytest
 
 image:
 	../shared/tools/container-base build -t healthsync .

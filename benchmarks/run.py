@@ -112,12 +112,12 @@ def phase_split(lines: list[str], spawned: float, exited: float) -> dict[str, fl
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and record.get("phase") in ("read", "score"):
+        if isinstance(record, dict) and record.get("phase") in ("reading", "scoring"):
             stamp = datetime.fromisoformat(str(record["ts"]).replace("Z", "+00:00")).timestamp()
             ends[str(record["phase"])] = (stamp, float(record["seconds"]))
-    if set(ends) != {"read", "score"}:
+    if set(ends) != {"reading", "scoring"}:
         return {}
-    (read_end, read), (score_end, score) = ends["read"], ends["score"]
+    (read_end, read), (score_end, score) = ends["reading"], ends["scoring"]
     return {"imports": read_end - read - spawned, "read": read, "score": score, "write": exited - score_end}
 
 

@@ -39,7 +39,7 @@ def compute_scores(settings: Settings, *, with_users: bool = False, now: datetim
     started = time.perf_counter()
     data = load_source(settings, as_of, now, with_users=need_users)
     read = time.perf_counter()
-    log.info("source read in %.2f s", read - started, extra={"phase": "read", "seconds": round(read - started, 3)})
+    log.info("source read in %.2f s", read - started, extra={"phase": "reading", "seconds": round(read - started, 3)})
     accounts = score_accounts(
         data.accounts, data.users, data.account_activity, data.user_activity, settings.scoring, as_of
     )
@@ -51,6 +51,6 @@ def compute_scores(settings: Settings, *, with_users: bool = False, now: datetim
         "scored %d accounts in %.2f s",
         len(accounts),
         done - read,
-        extra={"phase": "score", "seconds": round(done - read, 3)},
+        extra={"phase": "scoring", "seconds": round(done - read, 3)},
     )
     return ScoreResult(accounts=accounts, users=users, reports=data.reports, as_of=as_of)

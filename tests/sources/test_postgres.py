@@ -1,0 +1,144 @@
+"""PostgreSQL for real (the local server is 15: no pg_input_is_valid, so the guarded fallback runs): invalid dates
+are counted as unparseable and the run goes on; only per-account rows leave the database unless per-user rows are
+needed; the samples of every rejection reason come from one query."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+from click.testing import CliRunner
+
+from healthsync.connector.cli import cli
+from tests.paths import DATA, EXAMPLES
+from tests.world import healthsync
+
+pytestmark = pytest.mark.postgres
+SCORING = {"as_of": "2025-08-13T00:00:00Z", "weights": {"lead_created": 9, "call_logged": 5}}
+TABLES = {"events": "events", "accounts": "accounts", "users": "users"}
+
+
+def _fill(url: str, frames: dict[str, pd.DataFrame]) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for name, frame in frames.items():
+                frame.to_sql(name, conn, index=False)
+    finally:
+        engine.dispose()
+
+
+def _config(tmp: Path, url: str, scoring: dict[str, Any] | None = None, **source: Any) -> Path:
+    config = tmp / "healthsync.yaml"
+    body = {"source": {"kind": "sql", "url": url, **TABLES, **source}, "scoring": SCORING | (scoring or {})}
+    config.write_text(yaml.safe_dump(body))
+    return config
+
+
+def _server_version(url: str) -> tuple[int, ...]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return tuple(conn.dialect.server_version_info or ())
+    finally:
+        engine.dispose()
+
+
+def _example() -> dict[str, pd.DataFrame]:
+    return {name: pd.read_csv(EXAMPLES / "data" / f"{name}.csv", dtype=str) for name in TABLES}
+
+
+def test_an_invalid_date_is_one_counted_rejection_and_the_run_exits_0(pg_url: str, tmp_path: Path) -> None:
+    frames = _example()
+    events = frames["events"]
+    template = events.iloc[0].to_dict()
+    odd = {
+        "bad_feb30": "2025-02-30 10:00:00",  # the shape of a date, not a date: DatetimeFieldOverflow when cast
+        "bad_apr31": "2025-04-31T08:00:00Z",
+        "bad_feb29": "2025-02-29",  # 2025 is no leap year
+        "bad_hour": "2025-08-01 25:00:00",
+        "ok_leap": "2024-02-29T12:00:00Z",  # accepted: a real day
+    }
+    extra = [template | {"event_id": name, "timestamp": stamp} for name, stamp in odd.items()]
+    frames["events"] = pd.concat([events, pd.DataFrame(extra)], ignore_index=True)
+    _fill(pg_url, frames)
+    assert _server_version(pg_url) < (16,), "the local server has pg_input_is_valid: the fallback is not exercised"
+    result = healthsync("score", "--config", str(_config(tmp_path, pg_url)), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    totals = [json.loads(line) for line in result.stderr.splitlines() if '"read"' in line]
+    report = next(record for record in totals if record["table"] == "events")
+    assert report["rejected"] == {"unparseable_timestamp": 4}
+    assert report["read"] == len(frames["events"]) == report["accepted"] + 4
+    reasons = [json.loads(line) for line in result.stderr.splitlines() if '"reason": "unparseable_timestamp"' in line]
+    assert {row["timestamp"] for row in reasons[0]["samples"]} == {
+        "2025-02-30 10:00:00",
+        "2025-04-31T08:00:00Z",
+        "2025-02-29",
+        "2025-08-01 25:00:00",
+    }
+    assert len(json.loads(result.stdout)) == 40
+
+
+@contextmanager
+def _statements() -> Iterator[list[tuple[str, int]]]:
+    """Every statement any engine runs (its SQL and the rows its cursor returned), while the block runs."""
+    seen: list[tuple[str, int]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append((statement, cursor.rowcount))
+
+    sa.event.listen(sa.engine.Engine, "after_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sa.engine.Engine, "after_cursor_execute", record)
+
+
+def _score_in_process(config: Path, *args: str) -> list[dict[str, Any]]:
+    result = CliRunner().invoke(cli, ["score", "--config", str(config), "--format", "json", *args])
+    assert result.exit_code == 0, result.output
+    return list(json.loads(result.stdout))
+
+
+def _aggregations(seen: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The statements aggregating the events (not the samples, not the trial-events query of sources/trial.py)."""
+    return [(sql, n) for sql, n in seen if "hs_classified" in sql and "hs_samples" not in sql and "hs_trial" not in sql]
+
+
+def test_only_per_account_rows_leave_the_database_unless_users_are_asked_for(pg_url: str, tmp_path: Path) -> None:
+    frames = _example()
+    _fill(pg_url, frames)
+    # No per-user signal in the account scoring (the admin-only signal of the plays reads user rows).
+    config = _config(tmp_path, pg_url, {"plays": {"multi_user_activation": {"admin_roles": []}}})
+    active = frames["events"]["account_id"].nunique()
+    with _statements() as seen:
+        rows = _score_in_process(config)
+    (aggregation,) = _aggregations(seen)
+    assert aggregation[1] == active == len(frames["accounts"]) == len(rows)  # one row per account, nothing else
+    with _statements() as seen:
+        users = _score_in_process(config, "--users")
+    (per_user,) = _aggregations(seen)
+    assert per_user[1] == frames["events"].groupby(["account_id", "user_id"]).ngroups
+    assert len(users) == len(frames["users"])
+
+
+@pytest.mark.parametrize("reasons", [1, 7])
+def test_the_samples_of_every_reason_come_from_one_query(pg_url: str, tmp_path: Path, reasons: int) -> None:
+    frames = {name: pd.read_csv(DATA / "bad" / f"{name}.csv", dtype=str) for name in TABLES}
+    if reasons == 1:
+        frames["events"] = frames["events"][frames["events"]["timestamp"] == "not-a-date"]
+    _fill(pg_url, frames)
+    with _statements() as seen:
+        _score_in_process(_config(tmp_path, pg_url, max_rejected_share=1.0))
+    samples = [sql for sql, _ in seen if "hs_samples" in sql]
+    assert len(samples) == 1
+    assert len(_aggregations(seen)) == 1
+    scans = [sql for sql, _ in seen if "hs_classified" in sql and "hs_trial_starts" not in sql]
+    assert len(scans) == 2  # the aggregation and the samples: nothing more (besides the trial days' events)
