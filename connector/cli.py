@@ -148,6 +148,25 @@ def run(config: Path | None, full: bool, wait: bool) -> None:
 
 @cli.command()
 @CONFIG_OPTION
+def check(config: Path | None) -> None:
+    """Read-only preflight: source readable; per destination token, scopes, property clashes, owners.
+
+    One line per finding; exit 0, 2 (configuration) or 5 (authentication or scope). No write call.
+    """
+    from healthsync.connector.engine import Engine
+    from healthsync.connector.sync.check import exit_code
+
+    settings = load_settings(config)
+    findings = Engine(settings).check()
+    for finding in findings:
+        click.echo(str(finding))
+    code = exit_code(findings)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+@cli.command()
+@CONFIG_OPTION
 def plan(config: Path | None) -> None:
     """Dry run: per destination the creates, updates and no-ops, field by field; tags. No writes."""
     from healthsync.connector.engine import Engine

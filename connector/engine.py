@@ -18,7 +18,10 @@ from healthsync.connector.intercom.client import IntercomClient
 from healthsync.connector.intercom.destination import IntercomDestination
 from healthsync.connector.pipeline import ScoreResult, compute_scores
 from healthsync.connector.settings import Secrets, Settings
+from healthsync.connector.sync import check as checks
+from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import Destination, SyncContext
+from healthsync.connector.sync.fence import Fence
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.connector.sync.ratelimit import RateLimiter
 from healthsync.connector.sync.retry import RetryPolicy
@@ -72,9 +75,14 @@ def _token(secrets: Secrets, name: str) -> str:
 
 
 def build_destination(
-    name: str, settings: Settings, mapping: Any, secrets: Secrets, sleep: Callable[[float], None] | None = None
+    name: str,
+    settings: Settings,
+    mapping: Any,
+    secrets: Secrets,
+    sleep: Callable[[float], None] | None = None,
+    fence: Fence | None = None,
 ) -> Destination:
-    """A destination with its SDK client, one retry policy and one rate limiter (injected sleep for tests)."""
+    """A destination with its SDK client, one retry policy, one rate limiter and the lease fence on every write."""
     config = settings.destinations.by_name()[name]
     policy = RetryPolicy(max_attempts=config.max_attempts, max_seconds=config.max_retry_seconds)
     pause = sleep or time.sleep
@@ -88,6 +96,7 @@ def build_destination(
             policy=policy,
             limiter=RateLimiter(hub.requests_per_10s, 10.0, sleep=pause),
             search_limiter=RateLimiter(hub.searches_per_second, 1.0, sleep=pause),
+            fence=fence.check if fence else None,
         )
         return HubSpotDestination(client, cast(HubSpotMapping, mapping), hub)
     icfg = settings.destinations.intercom
@@ -98,6 +107,7 @@ def build_destination(
         timeout=icfg.timeout_seconds,
         policy=policy,
         limiter=RateLimiter(icfg.requests_per_10s, 10.0, sleep=pause),
+        fence=fence.check if fence else None,
     )
     return IntercomDestination(intercom, cast(IntercomMapping, mapping))
 
@@ -123,6 +133,7 @@ class Engine:
         self.progress = progress
         self.sleep = sleep
         self.now = now
+        self.fence = Fence(settings.fence_margin())
 
     def _scores(self, mappings: dict[str, Any]) -> ScoreResult:
         hub = mappings.get("hubspot")
@@ -149,9 +160,32 @@ class Engine:
         if not mappings:
             raise ConfigError("no destination is enabled (set destinations.hubspot.enabled or .intercom.enabled)")
         return {
-            name: build_destination(name, self.settings, mapping, self.secrets, self.sleep)
+            name: build_destination(name, self.settings, mapping, self.secrets, self.sleep, self.fence)
             for name, mapping in mappings.items()
         }
+
+    def check(self) -> list[Finding]:
+        """The read-only preflight: the source, then every enabled destination's own findings."""
+        from healthsync.connector.sources.load import probe_source
+
+        mappings = load_mappings(self.settings)
+        findings = [checks.ok("config", f"configuration and mappings valid ({', '.join(mappings) or 'none'})")]
+        try:
+            probe_source(self.settings)
+            findings.append(checks.ok("source", f"{self.settings.source.kind} source readable"))
+        except HealthsyncError as exc:
+            findings.append(checks.error("source", str(exc), "config"))
+        for name, mapping in mappings.items():
+            try:
+                destination = build_destination(name, self.settings, mapping, self.secrets, self.sleep)
+            except AuthError as exc:
+                findings.append(checks.error(name, str(exc), "auth"))
+                continue
+            try:
+                findings += destination.check()
+            finally:
+                destination.close()
+        return findings
 
     def run(self, *, full: bool = False, wait: bool = False) -> RunSummary:
         """Score, then sync every enabled destination; state is written per acknowledged batch."""
@@ -168,18 +202,19 @@ class Engine:
     ) -> RunSummary:
         with StateStore.open(self.settings.resolved_state_url()) as store:
             ttl = self.settings.state.lock_ttl_seconds
-            with store.acquire_lock(_holder(), ttl, wait=wait) as lease:
+            with store.acquire_lock(_holder(), ttl, wait=wait) as lease, self.fence.holding(lease, ttl):
                 run_id = store.start_run("run --full" if full else "run")
                 summary = RunSummary(run_id=run_id)
                 try:
                     summary.scores = self._scores(mappings)
-                    ctx = SyncContext(store=store, run_id=run_id, full=full, heartbeat=lease.renew)
+                    ctx = SyncContext(store=store, run_id=run_id, full=full, heartbeat=self.fence.check)
                     if self.progress is not None:
                         ctx.progress = self.progress
                     for name, destination in destinations.items():
                         plan = destination.plan(summary.scores, ctx)
                         summary.plans[name] = plan
                         summary.counts[name] = destination.apply(plan, ctx)
+                        self.fence.check()  # a run that lost its lease while writing says so, and stops
                 except HealthsyncError as exc:
                     counts = {name: c.as_dict() for name, c in summary.counts.items()}
                     store.finish_run(

@@ -5,6 +5,7 @@
     ├── SourceError                   exit 1: reading or aggregating the usage data failed
     │   └── RejectedShareError        exit 2: too many input rows were rejected
     ├── LockHeldError                 exit 3: another run holds the lease lock
+    │   └── LeaseLostError            exit 3: this run lost its lease (stalled past it): no more writes
     └── DestinationError              exit 1
         ├── RetriableError            429, 5xx, network: retried by the one retry layer
         ├── FatalDestinationError     exit 1: the run cannot go on (e.g. daily limit reached)
@@ -44,6 +45,10 @@ class LockHeldError(HealthsyncError):
     """Another run holds the lease lock."""
 
     exit_code = 3
+
+
+class LeaseLostError(LockHeldError):
+    """This run can no longer prove it holds the lease (another run took it over); it writes nothing more."""
 
 
 class DestinationError(HealthsyncError):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from healthsync.connector.errors import ConfigError
@@ -22,6 +22,7 @@ from healthsync.scoring.config import ScoringConfig
 ENV_PREFIX = "HEALTHSYNC_"
 CONFIG_ENV = "HEALTHSYNC_CONFIG"
 SECRETS_DIR = Path("/run/secrets")
+LEASE_REQUESTS = 2  # the lease must outlive this many request timeouts (one in flight, one renewal to spare)
 
 
 class _Strict(BaseModel):
@@ -131,6 +132,23 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML file arrives as init kwargs; the environment wins over it.
         return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_request(self) -> Settings:
+        """A write that passed the fence must end (or time out) before the lease could lapse."""
+        ttl = self.state.lock_ttl_seconds
+        for name, config in self.destinations.by_name(enabled_only=True).items():
+            if ttl < LEASE_REQUESTS * config.timeout_seconds:
+                raise ValueError(
+                    f"state.lock_ttl_seconds ({ttl}) must be at least {LEASE_REQUESTS} x "
+                    f"destinations.{name}.timeout_seconds ({config.timeout_seconds:g}): the lease is renewed while "
+                    "a call is in flight and every retry attempt is fenced, but one request must fit in the lease"
+                )
+        return self
+
+    def fence_margin(self) -> float:
+        """Seconds of proven lease a write needs: the longest request timeout of the enabled destinations."""
+        return max((c.timeout_seconds for c in self.destinations.by_name(enabled_only=True).values()), default=0.0)
 
     def resolved_state_url(self) -> str:
         """The state URL; a relative SQLite file path is taken relative to the config file's folder."""

@@ -254,7 +254,14 @@ class Sandbox:
             extra = {key: value for key, value in body.items() if key not in ("requests_per_window", "window_seconds")}
             current = self.configure_extra_limits(extra)
             return Response(200, {"requests_per_window": limit, "window_seconds": seconds, **current})
+        own = self.extra_control(request, action)
+        if own is not None:
+            return own
         return Response(404, {"message": f"unknown control call {request.method} {request.path}"})
+
+    def extra_control(self, request: Request, action: str) -> Response | None:
+        """A sandbox's own control calls (HubSpot: ``PUT /_sandbox/tokens``); None when `action` is not one."""
+        return None
 
     def _chance(self, rate: float) -> bool:
         return rate > 0 and self.rng.random() < rate

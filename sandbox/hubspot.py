@@ -1,6 +1,7 @@
 """The HubSpot sandbox: CRM v3 objects, properties, owners and v4 associations as the official SDK calls them.
 
-Requests need ``Authorization: Bearer <token>`` (the token "forbidden-token" lacks every scope). The per-app
+Requests need ``Authorization: Bearer <token>``; scopes and ``PUT /_sandbox/tokens`` are described in
+:mod:`healthsync.sandbox.hubspot_scopes` (the token "forbidden-token" lacks every scope). The per-app
 ten-second window (100 requests by default) and the search limit (5 per second, counted apart) answer 429 with
 HubSpot's body and ``Retry-After: 1``; every response carries the ``X-HubSpot-RateLimit-*`` headers. Writes reach
 search only after ``index_lag_seconds`` (also ``search_index_lag_seconds`` of ``PUT /_sandbox/limits``).
@@ -18,6 +19,7 @@ from healthsync.sandbox.hubspot_associations import association_routes
 from healthsync.sandbox.hubspot_errors import OBJECT_NOT_FOUND, ApiError, iso
 from healthsync.sandbox.hubspot_properties import OBJECT_TYPE_IDS, Catalogue, object_type
 from healthsync.sandbox.hubspot_records import Records
+from healthsync.sandbox.hubspot_scopes import TOKEN_INFO_PATH, Tokens, missing_scopes_error
 from healthsync.sandbox.hubspot_search import search
 
 SEARCH_PER_SECOND = 5
@@ -56,6 +58,15 @@ class HubSpotSandbox(Sandbox):
         catalogue = Catalogue(time.time, self.owners)
         self.records = Records(catalogue, time.time, time.monotonic, self.index_lag_seconds)
         self.search_window = RateWindow(SEARCH_PER_SECOND, 1.0)
+        self.tokens = Tokens(MISSING_SCOPES_TOKEN)
+
+    def extra_control(self, request: Request, action: str) -> Response | None:
+        if request.method == "PUT" and action == "tokens":
+            try:
+                return Response(200, self.tokens.register(request.json()))
+            except ValueError as exc:
+                return Response(400, {"message": str(exc)})
+        return None
 
     def _owner(self, index: int) -> JSON:
         first, last = self._ids.choice(_FIRST), self._ids.choice(_LAST)
@@ -102,7 +113,7 @@ class HubSpotSandbox(Sandbox):
 
     # -- limits, errors and headers -----------------------------------------------------------------------------
     def is_write(self, request: Request) -> bool:
-        reads = ("/search", "/batch/read")
+        reads = ("/search", "/batch/read", TOKEN_INFO_PATH)
         return request.method != "GET" and not request.path.endswith(reads)
 
     def rate_limit(self, request: Request) -> Response | None:
@@ -154,6 +165,8 @@ class HubSpotSandbox(Sandbox):
             return self._error(error)
 
     def _authenticate(self, request: Request) -> Response | None:
+        if request.path == TOKEN_INFO_PATH:  # the token to look at is in the body, no Authorization needed
+            return None
         header = request.header("Authorization") or ""
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -162,16 +175,9 @@ class HubSpotSandbox(Sandbox):
                 "more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
             )
             return self._error(ApiError(401, "INVALID_AUTHENTICATION", message))
-        if token.strip() == MISSING_SCOPES_TOKEN:
-            message = (
-                "This app hasn't been granted all required scopes to make this call. "
-                "Read more about required scopes here: https://developers.hubspot.com/scopes."
-            )
-            scope = {
-                "message": "One or more of the following scopes are required.",
-                "context": {"requiredGranularScopes": [_scope(request)]},
-            }
-            response = self._error(ApiError(403, "MISSING_SCOPES", message, errors=[scope]))
+        missing = self.tokens.missing(token.strip(), request)
+        if missing:
+            response = self._error(missing_scopes_error(missing))
             response.body["links"] = {"scopes": "https://developers.hubspot.com/scopes"}
             return response
         return None
@@ -179,6 +185,7 @@ class HubSpotSandbox(Sandbox):
     # -- routes ----------------------------------------------------------------------------------------------------
     def register(self) -> None:
         route = self.route
+        route("POST", TOKEN_INFO_PATH, lambda request: Response(200, self.tokens.info(request.json())))
         route("GET", "/crm/v3/owners", self._list_owners)
         route("GET", "/crm/v3/owners/{ownerId}", self._get_owner)
         properties = "/crm/v3/properties/{objectType}"
@@ -306,14 +313,3 @@ def _page(items: list[JSON], request: Request, default_limit: int, max_limit: in
 
 def _stored(record: JSON) -> JSON:
     return {key: record[key] for key in ("id", "properties", "createdAt", "updatedAt", "archived")}
-
-
-def _scope(request: Request) -> str:
-    parts = request.path.strip("/").split("/")
-    access = "read" if request.method == "GET" or request.path.endswith(("/search", "/batch/read")) else "write"
-    if len(parts) > 2 and parts[2] == "owners":
-        return "crm.objects.owners.read"
-    kind = parts[3] if len(parts) > 3 else "companies"
-    if parts[2] == "properties":
-        return f"crm.schemas.{kind}.{access}"
-    return f"crm.objects.{kind}.{access}"

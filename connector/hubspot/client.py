@@ -5,6 +5,7 @@ errors are translated into the healthsync error tree. The SDK's own urllib3 retr
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,9 @@ from healthsync.connector.sync.retry import RetryPolicy
 
 JSON = dict[str, Any]
 BATCH_SIZE = 100
+ASSOCIATION_BATCH = 1000  # v4 batch association reads take at most 1,000 inputs per call
+TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"
+_SCOPES_IN_TEXT = re.compile(r"missingScopes=\[([^\]]*)\]")
 
 
 def _body(exc: Exception) -> JSON:
@@ -37,6 +41,20 @@ def _header(headers: Any, name: str) -> str | None:
     return None
 
 
+def missing_scopes(body: JSON) -> list[str]:
+    """The scopes a 403 MISSING_SCOPES body names: `errors[].context.requiredScopes` (as HubSpot sends them;
+    HubSpot/hubspot-api-nodejs#268), `requiredGranularScopes`, or the `{missingScopes=[a, b]}` text form."""
+    found: list[str] = []
+    for error in body.get("errors") or []:
+        context = error.get("context") if isinstance(error, dict) else None
+        if isinstance(context, dict):
+            for key in ("requiredScopes", "requiredGranularScopes", "missingScopes"):
+                found += [str(scope) for scope in context.get(key) or []]
+        elif isinstance(context, str) and (match := _SCOPES_IN_TEXT.search(context)):
+            found += [part.strip() for part in match.group(1).split(",") if part.strip()]
+    return list(dict.fromkeys(found))
+
+
 def translate(exc: Exception, what: str) -> Exception:
     """An SDK or network exception -> a healthsync error whose message carries no header or token."""
     status = getattr(exc, "status", None)
@@ -52,6 +70,10 @@ def translate(exc: Exception, what: str) -> Exception:
         if status >= 500:
             return RetriableError(detail, status=status)
         if status in (401, 403):
+            scopes = missing_scopes(body)
+            if scopes:
+                detail = f"HubSpot {what}: 403 MISSING_SCOPES: the access token lacks scope {', '.join(scopes)}"
+                detail += " (grant it to the private app; README: Scopes)"
             return AuthError(detail)
         return RejectedRecordError(detail, status=status)
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
@@ -71,6 +93,7 @@ class HubSpotClient:
         policy: RetryPolicy,
         limiter: RateLimiter,
         search_limiter: RateLimiter,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         options: dict[str, Any] = {"access_token": token, "retry": False}
         if base_url:
@@ -86,6 +109,7 @@ class HubSpotClient:
         self._policy = policy
         self._limiter = limiter
         self._search_limiter = search_limiter
+        self._fence = fence
         self.calls = 0
 
     def close(self) -> None:
@@ -98,10 +122,18 @@ class HubSpotClient:
         return self._policy.retries
 
     def _call(
-        self, what: str, fn: Callable[..., Any], *args: Any, search: bool = False, retry: bool = True
+        self,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        search: bool = False,
+        retry: bool = True,
+        write: bool = False,
     ) -> tuple[Any, int]:
         def attempt() -> tuple[Any, int]:
             (self._search_limiter if search else self._limiter).acquire()
+            if write and self._fence is not None:
+                self._fence()  # the lease fence, right before each attempt of a write leaves
             self.calls += 1
             try:
                 data, status, headers = fn(*args, _request_timeout=self._timeout)
@@ -122,18 +154,18 @@ class HubSpotClient:
 
     def create_group(self, object_type: str, name: str, label: str) -> None:
         body = {"name": name, "label": label, "displayOrder": -1}
-        self._call("create property group", self._groups.create_with_http_info, object_type, body)
+        self._call("create property group", self._groups.create_with_http_info, object_type, body, write=True)
 
     def properties(self, object_type: str) -> list[JSON]:
         data, _ = self._call("read properties", self._properties.get_all_with_http_info, object_type)
         return [prop.to_dict() for prop in data.results]
 
     def create_property(self, object_type: str, body: JSON) -> None:
-        self._call("create property", self._properties.create_with_http_info, object_type, body)
+        self._call("create property", self._properties.create_with_http_info, object_type, body, write=True)
 
     def update_property(self, object_type: str, name: str, body: JSON) -> None:
         api = self._properties
-        self._call("update property", api.update_with_http_info, object_type, name, body)
+        self._call("update property", api.update_with_http_info, object_type, name, body, write=True)
 
     # -- objects -------------------------------------------------------------------------------------------
     def batch_read(
@@ -163,19 +195,58 @@ class HubSpotClient:
         api = self._batch
         fn = {"create": api.create_with_http_info, "update": api.update_with_http_info}.get(kind)
         fn = fn or api.upsert_with_http_info
-        data, _ = self._call(f"batch {kind}", fn, object_type, {"inputs": inputs}, retry=retry)
+        data, _ = self._call(f"batch {kind}", fn, object_type, {"inputs": inputs}, retry=retry, write=True)
         payload = data.to_dict()
         return list(payload.get("results") or []), list(payload.get("errors") or [])
 
     def associated(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
-        """Record id -> ids of the `to_type` records associated with it (v4 batch read, not search: no lag)."""
-        body = {"inputs": [{"id": value} for value in ids]}
-        data, _ = self._call("read associations", self._associations.get_page_with_http_info, from_type, to_type, body)
-        found: dict[str, list[str]] = {}
-        for result in data.to_dict().get("results") or []:
-            source = str((result.get("_from") or result.get("from") or {}).get("id"))
-            found[source] = [str(item.get("to_object_id")) for item in result.get("to") or []]
+        """Record id -> ids of every `to_type` record associated with it (v4 batch read, not search: no lag).
+
+        Each input's results are paged (`paging.next.after`); inputs with more pages are read again with their
+        `after` until every one is done. At most 1,000 inputs per call, HubSpot's limit.
+        """
+        found: dict[str, list[str]] = {value: [] for value in ids}
+        pending: list[JSON] = [{"id": value} for value in ids]
+        while pending:
+            batch, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
+            api = self._associations
+            data, _ = self._call(
+                "read associations", api.get_page_with_http_info, from_type, to_type, {"inputs": batch}
+            )
+            for result in data.to_dict().get("results") or []:
+                source = str((result.get("_from") or result.get("from") or {}).get("id"))
+                found.setdefault(source, []).extend(str(item.get("to_object_id")) for item in result.get("to") or [])
+                after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                if after:
+                    pending.append({"id": source, "after": str(after)})
         return found
+
+    def token_scopes(self) -> list[str] | None:
+        """The private-app token's scopes (HubSpot's access-token-info endpoint; the token goes in the body,
+        never in a URL); None when the endpoint does not know the token (e.g. an OAuth token)."""
+        client = self._owners.api_client
+        token = client.configuration.access_token
+        call = client.call_api
+
+        def info(*_args: Any, _request_timeout: float) -> tuple[Any, int, Any]:
+            result = call(
+                TOKEN_INFO_PATH,
+                "POST",
+                header_params={"Content-Type": "application/json", "Accept": "application/json"},
+                body={"tokenKey": token},
+                response_types_map={200: "object"},
+                auth_settings=[],
+                _return_http_data_only=False,
+                _request_timeout=_request_timeout,
+            )
+            return result[0], result[1], result[2]
+
+        try:
+            data, _ = self._call("read token info", info)
+        except RejectedRecordError:
+            return None
+        scopes = data.get("scopes") if isinstance(data, dict) else None
+        return [str(scope) for scope in scopes] if isinstance(scopes, list) else None
 
     def wait(self, seconds: float) -> None:
         """Sleep through the retry policy's (injectable) sleep."""

@@ -12,10 +12,12 @@ from collections import defaultdict
 from typing import Any
 
 from healthsync.connector.errors import ConfigError, RejectedRecordError
+from healthsync.connector.hubspot import preflight
 from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
 from healthsync.connector.hubspot.tasks import TaskWriter, plan_tasks
 from healthsync.connector.pipeline import ScoreResult
 from healthsync.connector.settings import HubSpotConfig
+from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
 from healthsync.connector.sync.values import hubspot_value, normalize_domain
@@ -38,6 +40,10 @@ class HubSpotDestination:
 
     def close(self) -> None:
         self.client.close()
+
+    def check(self) -> list[Finding]:
+        """Read-only preflight (connector/hubspot/preflight.py)."""
+        return preflight.findings(self.client, self.mapping, self.config, self._wanted())
 
     # -- provisioning ----------------------------------------------------------------------------------------
     def _id_field(self) -> HubSpotField:

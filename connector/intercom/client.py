@@ -60,10 +60,13 @@ class IntercomClient:
         timeout: float,
         policy: RetryPolicy,
         limiter: RateLimiter,
+        fence: Callable[[], None] | None = None,
     ) -> None:
         self._limiter = limiter
         self._policy = policy
-        self._http = httpx.Client(timeout=timeout, event_hooks={"response": [self._observe]})
+        self._fence = fence
+        hooks: dict[str, list[Callable[..., Any]]] = {"request": [self._guard], "response": [self._observe]}
+        self._http = httpx.Client(timeout=timeout, event_hooks=hooks)
         headers = {"Intercom-Version": api_version}
         options: dict[str, Any] = {"token": token, "headers": headers, "httpx_client": self._http}
         if base_url:
@@ -74,6 +77,11 @@ class IntercomClient:
     @property
     def retries(self) -> int:
         return self._policy.retries
+
+    def _guard(self, request: httpx.Request) -> None:
+        """The lease fence, right before every write request leaves (each attempt): LeaseLostError stops it."""
+        if self._fence is not None and request.method != "GET":
+            self._fence()
 
     def _observe(self, response: httpx.Response) -> None:
         remaining = response.headers.get("X-RateLimit-Remaining")

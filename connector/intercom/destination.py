@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from healthsync.connector.errors import ConfigError, RejectedRecordError
+from healthsync.connector.errors import AuthError, ConfigError, RejectedRecordError
 from healthsync.connector.intercom.client import IntercomClient
 from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.sync.check import Finding, error, ok
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, TagPlan, diff
 from healthsync.connector.sync.values import intercom_value
@@ -29,6 +30,14 @@ class IntercomDestination:
 
     def close(self) -> None:
         self.client.close()
+
+    def check(self) -> list[Finding]:
+        """Read-only preflight: the token reads the company data attributes (Intercom's own checks: issue 11)."""
+        try:
+            count = len(self.client.data_attributes())
+        except AuthError as exc:
+            return [error(self.name, f"the access token was refused: {exc}", "auth")]
+        return [ok(self.name, f"token valid; {count} company data attributes readable")]
 
     # -- provisioning ----------------------------------------------------------------------------------------
     def provisioning(self) -> list[Provision]:

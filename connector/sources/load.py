@@ -437,3 +437,9 @@ def logical_table(physical: FromClause, table: str, mapping: dict[str, str], lab
         used = {mapping.get(logical, logical) for logical in known} | set(known)
         selected += [physical.c[name] for name in available if name not in used]
     return sa.select(*selected).subquery(f"hs_{table}")
+
+
+def probe_source(settings: Settings) -> None:
+    """Read-only preflight for `healthsync check`: the source opens and its tables and mapped columns exist."""
+    with _opened(settings):
+        pass

@@ -1,4 +1,4 @@
-"""The destination interface (plan, apply) and what a sync hands to it."""
+"""The destination interface (check, plan, apply) and what a sync hands to it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.state import StateStore
 
@@ -17,8 +18,8 @@ def _no_progress(label: str, total: int, done: int) -> None:
     """Progress callback that shows nothing."""
 
 
-def _no_heartbeat() -> None:
-    """Heartbeat that renews nothing."""
+def _no_fence() -> None:
+    """A fence that holds no lease: plan and check make no write call."""
 
 
 @dataclass
@@ -29,11 +30,14 @@ class SyncContext:
     run_id: int | None = None
     full: bool = False
     progress: Callable[[str, int, int], None] = field(default=_no_progress)
-    heartbeat: Callable[[], None] = field(default=_no_heartbeat)
+    heartbeat: Callable[[], None] = field(default=_no_fence)  # the lease fence (Fence.check): raises when lost
 
 
 class Destination(Protocol):
     name: str
+
+    def check(self) -> list[Finding]:
+        """Read-only preflight: token, scopes for the enabled features, name clashes, owners. No write call."""
 
     def plan(self, scores: ScoreResult, ctx: SyncContext) -> DestinationPlan:
         """Read-only: provisioning needed, matches, field-level changes, tags. Makes no write call."""

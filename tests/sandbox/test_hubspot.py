@@ -398,9 +398,7 @@ def test_bad_auth_is_refused_like_hubspot(
     with pytest.raises(ApiException) as caught:
         sdk(hubspot, token="forbidden-token").crm.companies.basic_api.get_page()
     assert caught.value.status == 403
-    assert json.loads(caught.value.body)["errors"][0]["context"]["requiredGranularScopes"] == [
-        "crm.objects.companies.read"
-    ]
+    assert json.loads(caught.value.body)["errors"][0]["context"]["requiredScopes"] == ["crm.objects.companies.read"]
 
 
 @pytest.mark.parametrize(

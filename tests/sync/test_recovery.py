@@ -103,6 +103,8 @@ def test_rejected_record_is_reported_others_written_exit_4_and_retried(world: Wo
 def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(world: World) -> None:
     config = yaml.safe_load(world.config.read_text())
     config["state"]["lock_ttl_seconds"] = 10
+    for name in ("hubspot", "intercom"):  # the lease must outlive a request (2 x timeout)
+        config["destinations"][name]["timeout_seconds"] = 5
     world.config.write_text(yaml.safe_dump(config))
     control(world.intercom, "PUT", "faults", {"latency_ms": 25})
     process = subprocess.Popen(

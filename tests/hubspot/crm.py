@@ -1,0 +1,56 @@
+"""Helpers for the HubSpot end-to-end tests: the CLI with tokens, the sandbox's tasks and writes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import Counter
+from typing import Any
+from urllib.parse import unquote
+
+import yaml
+
+from healthsync.sandbox.base import SandboxServer
+from tests.world import TOKENS, World, control, healthsync
+
+TOKEN = TOKENS.hubspot_access_token.get_secret_value() if TOKENS.hubspot_access_token else ""
+
+
+def token_env(hubspot: str | None = None) -> dict[str, str]:
+    assert TOKENS.intercom_access_token is not None
+    return {
+        **os.environ,
+        "HUBSPOT_ACCESS_TOKEN": hubspot or TOKEN,
+        "INTERCOM_ACCESS_TOKEN": TOKENS.intercom_access_token.get_secret_value(),
+    }
+
+
+def cli(world: World, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    return healthsync(*args, "--config", str(world.config), env=token_env(token))
+
+
+def sandbox_tasks(server: SandboxServer) -> list[dict[str, Any]]:
+    return list(control(server, "GET", "state")["tasks"])
+
+
+def identity(task: dict[str, Any]) -> str:
+    body = str(task["properties"]["hs_task_body"])
+    start = body.rindex("[healthsync:") + len("[healthsync:")
+    return unquote(body[start : body.index("]", start)])
+
+
+def duplicates(server: SandboxServer) -> list[str]:
+    return [key for key, n in Counter(identity(t) for t in sandbox_tasks(server)).items() if n > 1]
+
+
+def set_config(world: World, *path: str, value: Any) -> None:
+    config = yaml.safe_load(world.config.read_text())
+    node = config
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    world.config.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def hubspot_only(world: World) -> None:
+    set_config(world, "destinations", "intercom", "enabled", value=False)
