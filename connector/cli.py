@@ -40,7 +40,7 @@ CONFIG_OPTION = click.option(
 @click.option("--debug", is_flag=True, help="Verbose logs and full tracebacks.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """healthsync: product usage -> customer-health scores, plays and tasks in HubSpot and Intercom."""
+    """healthsync: product usage -> customer-health scores, plays and tasks in HubSpot and Intercom, alerts in Slack."""
     ctx.obj = {"debug": debug}
     setup_logging(debug)
 
@@ -50,7 +50,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--users", is_flag=True, help="Print the per-user table instead of the per-account table.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
-def score(config: Path | None, fmt: str, users: bool, output: Path | None) -> None:
+@click.option(
+    "--previous",
+    is_flag=True,
+    help="Add the last recorded run's values (last_run_score, last_run_tier, last_run_plays) from the state store.",
+)
+def score(config: Path | None, fmt: str, users: bool, output: Path | None, previous: bool) -> None:
     """Compute the health score table (one row per account, or per user with --users)."""
     from healthsync.connector.pipeline import compute_scores
 
@@ -60,7 +65,23 @@ def score(config: Path | None, fmt: str, users: bool, output: Path | None) -> No
         report.log(log)
     frame = result.users if users else result.accounts
     assert frame is not None
+    if previous and not users:
+        frame = _with_last_run(frame, settings)
     write_frame(frame, fmt, output)
+
+
+def _with_last_run(frame: Any, settings: Any) -> Any:
+    """The account table with the newest recorded run's score, tier and plays per account (empty when none)."""
+    from healthsync.state import StateStore
+
+    with StateStore.open(settings.resolved_state_url()) as store:
+        last = store.last_scores()
+    ids = [str(key) for key in frame["account_id"]]
+    return frame.assign(
+        last_run_score=[last[key].health_score if key in last else None for key in ids],
+        last_run_tier=[last[key].health_tier if key in last else None for key in ids],
+        last_run_plays=[list(last[key].plays) if key in last else None for key in ids],
+    )
 
 
 @cli.command()
@@ -133,14 +154,19 @@ def _print_summary(summary: RunSummary) -> None:
 @CONFIG_OPTION
 @click.option("--full", is_flag=True, help="Resend every field, not only the changed ones.")
 @click.option("--wait", is_flag=True, help="Wait for another run to finish instead of exiting with code 3.")
-def run(config: Path | None, full: bool, wait: bool) -> None:
+@click.option(
+    "--alert-baseline",
+    is_flag=True,
+    help="Slack: alert on the first run too (by default a first run records a baseline and posts nothing).",
+)
+def run(config: Path | None, full: bool, wait: bool, alert_baseline: bool) -> None:
     """Score, then sync every enabled destination (idempotent; only changed fields are sent)."""
     from healthsync.connector.engine import Engine
 
     settings = load_settings(config)
     display, advance = _progress()
     with display:
-        summary = Engine(settings, progress=advance).run(full=full, wait=wait)
+        summary = Engine(settings, progress=advance).run(full=full, wait=wait, alert_baseline=alert_baseline)
     _print_summary(summary)
     if summary.exit_code:
         raise click.exceptions.Exit(summary.exit_code)
@@ -182,7 +208,7 @@ def plan(config: Path | None) -> None:
 @CONFIG_OPTION
 @click.option("--runs", "limit", type=int, default=10, show_default=True, help="How many recent runs to show.")
 @click.option("--reset", is_flag=True, help="Forget what destinations acknowledged (the next run resends all).")
-@click.option("--destination", type=click.Choice(["hubspot", "intercom"]), help="With --reset: only this one.")
+@click.option("--destination", type=click.Choice(["hubspot", "intercom", "slack"]), help="With --reset: only this one.")
 @click.option("--yes", is_flag=True, help="With --reset: do not ask for confirmation.")
 def state(config: Path | None, limit: int, reset: bool, destination: str | None, yes: bool) -> None:
     """Show recent runs and open rejected records, or reset the acknowledged state."""
@@ -210,22 +236,50 @@ def state(config: Path | None, limit: int, reset: bool, destination: str | None,
 
 
 @cli.command()
+@CONFIG_OPTION
+@click.argument("account")
+@click.option("--runs", "limit", type=int, default=20, show_default=True, help="How many recent runs to show.")
+def history(config: Path | None, account: str, limit: int) -> None:
+    """Show the score, tier and plays of ACCOUNT in earlier runs (newest first), from the state store."""
+    from healthsync.state import StateStore
+
+    settings = load_settings(config)
+    with StateStore.open(settings.resolved_state_url()) as store:
+        points = store.score_history(account, limit)
+    if not points:
+        raise ConfigError(f"account {account!r}: no score history in the state store (run `healthsync run` first)")
+    for point in points:
+        when = f"{point.recorded_at:%Y-%m-%d %H:%M:%S}" if point.recorded_at else ""
+        plays = ", ".join(point.plays) or "none"
+        change = point.values.get("score_change")
+        moved = "" if change is None else f" ({change:+d})" if isinstance(change, int) else f" ({change})"
+        click.echo(
+            f"run {point.run_id} {when} score {point.health_score}{moved} tier {point.health_tier} plays {plays}"
+        )
+
+
+@cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--hubspot-port", default=8081, show_default=True, type=int)
 @click.option("--intercom-port", default=8082, show_default=True, type=int)
+@click.option("--slack-port", default=8083, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of ids and faults.")
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the stored objects in this folder: loaded at start when present, saved when stopped.",
 )
-def sandbox(host: str, hubspot_port: int, intercom_port: int, seed: int, state_dir: Path | None) -> None:
-    """Serve the HubSpot and Intercom emulators until interrupted."""
+def sandbox(
+    host: str, hubspot_port: int, intercom_port: int, slack_port: int, seed: int, state_dir: Path | None
+) -> None:
+    """Serve the HubSpot, Intercom and Slack (incoming webhook) emulators until interrupted."""
     from healthsync.sandbox.base import SandboxServer
     from healthsync.sandbox.hubspot import HubSpotSandbox
     from healthsync.sandbox.intercom import IntercomSandbox
+    from healthsync.sandbox.slack import SlackSandbox
 
-    sandboxes = (HubSpotSandbox(seed=seed), IntercomSandbox(seed=seed))
+    slack_box = SlackSandbox(seed=seed)
+    sandboxes = (HubSpotSandbox(seed=seed), IntercomSandbox(seed=seed), slack_box)
     files = {box: state_dir / f"{box.name}.pickle" for box in sandboxes} if state_dir else {}
     for box, file in files.items():
         if file.exists():
@@ -233,9 +287,11 @@ def sandbox(host: str, hubspot_port: int, intercom_port: int, seed: int, state_d
     with (
         SandboxServer(sandboxes[0], host, hubspot_port) as hub,
         SandboxServer(sandboxes[1], host, intercom_port) as intercom,
+        SandboxServer(slack_box, host, slack_port) as slack,
     ):
         click.echo(f"hubspot sandbox: {hub.base_url}")
         click.echo(f"intercom sandbox: {intercom.base_url}")
+        click.echo(f"slack sandbox: {slack.base_url} (webhook: {slack.base_url}{slack_box.default_webhook.url_path})")
         click.echo(
             "control API: GET /_sandbox/requests, GET /_sandbox/state, POST /_sandbox/reset, PUT /_sandbox/faults"
         )

@@ -18,6 +18,8 @@ from healthsync.connector.intercom.client import IntercomClient
 from healthsync.connector.intercom.destination import IntercomDestination
 from healthsync.connector.pipeline import ScoreResult, compute_scores
 from healthsync.connector.settings import Secrets, Settings
+from healthsync.connector.slack.client import SlackClient
+from healthsync.connector.slack.destination import SlackDestination
 from healthsync.connector.sync import check as checks
 from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import Destination, SyncContext
@@ -26,8 +28,8 @@ from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.connector.sync.ratelimit import RateLimiter
 from healthsync.connector.sync.retry import RetryPolicy
 from healthsync.mappings.loader import load_mapping
-from healthsync.mappings.models import HubSpotMapping, IntercomMapping
-from healthsync.state import StateStore
+from healthsync.mappings.models import HubSpotMapping, IntercomMapping, SlackMapping
+from healthsync.state import ScorePoint, StateStore
 
 log = logging.getLogger("healthsync")
 INTERCOM_API_VERSION = "2.14"
@@ -56,6 +58,26 @@ def score_columns() -> dict[str, set[str]]:
     from healthsync.scoring import ACCOUNT_COLUMNS, USER_COLUMNS
 
     return {"companies": set(ACCOUNT_COLUMNS), "contacts": set(USER_COLUMNS)}
+
+
+def _webhook_url(secrets: Secrets) -> str:
+    if secrets.slack_webhook_url is None:
+        raise AuthError("slack: no webhook URL; set SLACK_WEBHOOK_URL or mount /run/secrets/slack_webhook_url")
+    return secrets.slack_webhook_url.get_secret_value()
+
+
+def history_points(scores: ScoreResult) -> list[ScorePoint]:
+    """One score-history point per account of the score table."""
+    from healthsync.connector.output import to_records
+
+    points = []
+    for row in to_records(scores.accounts):
+        values = {name: row.get(name) for name in ("raw_score", "trend", "score_change", "score_reasons")}
+        plays = tuple(str(play) for play in row.get("plays") or [])
+        points.append(
+            ScorePoint(str(row["account_id"]), int(row["health_score"]), str(row["health_tier"]), plays, values)
+        )
+    return points
 
 
 def load_mappings(settings: Settings, *, every: bool = False) -> dict[str, Any]:
@@ -99,6 +121,15 @@ def build_destination(
             fence=fence.check if fence else None,
         )
         return HubSpotDestination(client, cast(HubSpotMapping, mapping), hub)
+    if name == "slack":
+        slack = settings.destinations.slack
+        webhook = SlackClient(
+            _webhook_url(secrets),
+            timeout=slack.timeout_seconds,
+            policy=policy,
+            limiter=RateLimiter(slack.messages_per_minute, 60.0, sleep=pause),
+        )
+        return SlackDestination(webhook, cast(SlackMapping, mapping))
     icfg = settings.destinations.intercom
     intercom = IntercomClient(
         _token(secrets, name),
@@ -158,7 +189,9 @@ class Engine:
 
     def _destinations(self, mappings: dict[str, Any]) -> dict[str, Destination]:
         if not mappings:
-            raise ConfigError("no destination is enabled (set destinations.hubspot.enabled or .intercom.enabled)")
+            raise ConfigError(
+                "no destination is enabled (set destinations.hubspot.enabled, .intercom.enabled or .slack.enabled)"
+            )
         return {
             name: build_destination(name, self.settings, mapping, self.secrets, self.sleep, self.fence)
             for name, mapping in mappings.items()
@@ -187,18 +220,27 @@ class Engine:
                 destination.close()
         return findings
 
-    def run(self, *, full: bool = False, wait: bool = False) -> RunSummary:
-        """Score, then sync every enabled destination; state is written per acknowledged batch."""
+    def run(self, *, full: bool = False, wait: bool = False, alert_baseline: bool = False) -> RunSummary:
+        """Score, then sync every enabled destination; state is written per acknowledged batch.
+
+        The run's scores are kept in the score history first; `alert_baseline` lets Slack alert on a first run.
+        """
         mappings = load_mappings(self.settings)
         destinations = self._destinations(mappings)
         try:
-            return self._run(destinations, mappings, full=full, wait=wait)
+            return self._run(destinations, mappings, full=full, wait=wait, alert_baseline=alert_baseline)
         finally:
             for destination in destinations.values():
                 destination.close()
 
     def _run(
-        self, destinations: dict[str, Destination], mappings: dict[str, Any], *, full: bool, wait: bool
+        self,
+        destinations: dict[str, Destination],
+        mappings: dict[str, Any],
+        *,
+        full: bool,
+        wait: bool,
+        alert_baseline: bool = False,
     ) -> RunSummary:
         with StateStore.open(self.settings.resolved_state_url()) as store:
             ttl = self.settings.state.lock_ttl_seconds
@@ -207,7 +249,10 @@ class Engine:
                 summary = RunSummary(run_id=run_id)
                 try:
                     summary.scores = self._scores(mappings)
-                    ctx = SyncContext(store=store, run_id=run_id, full=full, heartbeat=self.fence.check)
+                    store.record_scores(run_id, history_points(summary.scores), self.settings.state.history_runs)
+                    ctx = SyncContext(
+                        store=store, run_id=run_id, full=full, heartbeat=self.fence.check, alert_baseline=alert_baseline
+                    )
                     if self.progress is not None:
                         ctx.progress = self.progress
                     for name, destination in destinations.items():

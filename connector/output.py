@@ -56,7 +56,7 @@ def write_frame(frame: pd.DataFrame, fmt: str, output: Path | None, console: Con
     if fmt == "table":
         if output is not None:
             with output.open("w", encoding="utf-8") as handle:
-                _table(frame, Console(file=handle, width=400))
+                _table(frame, Console(file=handle, width=max(400, 16 * len(frame.columns))))
         else:
             _table(frame, console or Console())
         return

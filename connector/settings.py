@@ -1,8 +1,8 @@
 """One settings object: the YAML config file, overridden by `HEALTHSYNC_*` environment variables.
 
 Precedence (highest first): environment variables (`HEALTHSYNC_SCORING__WINDOW_DAYS=14`), the YAML file, the
-defaults below. Tokens are never part of the file: they come from the environment or from secret files
-(`/run/secrets/hubspot_access_token`) through :class:`Secrets`.
+defaults below. Tokens (and the Slack webhook URL) are never part of the file: they come from the environment or
+from secret files (`/run/secrets/hubspot_access_token`, `/run/secrets/slack_webhook_url`) through :class:`Secrets`.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class SourceConfig(_Strict):
 class StateConfig(_Strict):
     url: str = "sqlite:///healthsync-state.db"
     lock_ttl_seconds: int = Field(default=900, ge=10)
+    history_runs: int = Field(default=90, ge=1, le=100_000, description="runs of score history kept per account")
 
 
 class DestinationConfig(_Strict):
@@ -98,13 +99,32 @@ class IntercomConfig(DestinationConfig):
     api_version: str = Field(default="2.14", pattern=r"^\d+\.\d+$")
 
 
+class SlackConfig(DestinationConfig):
+    """Slack alerts; the incoming-webhook URL is a secret (SLACK_WEBHOOK_URL), never part of the file."""
+
+    mapping: str = "slack"
+    messages_per_minute: int = Field(default=60, ge=1, le=600, description="Slack allows about one per second")
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_base_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError("Slack takes no base_url: the webhook URL (SLACK_WEBHOOK_URL, a secret) names the host")
+        return value
+
+
 class Destinations(_Strict):
     hubspot: HubSpotConfig = Field(default_factory=HubSpotConfig)
     intercom: IntercomConfig = Field(default_factory=IntercomConfig)
+    slack: SlackConfig = Field(default_factory=SlackConfig)
 
     def by_name(self, *, enabled_only: bool = False) -> dict[str, DestinationConfig]:
         """Every destination's settings by name (only the enabled ones with `enabled_only`)."""
-        configs: dict[str, DestinationConfig] = {"hubspot": self.hubspot, "intercom": self.intercom}
+        configs: dict[str, DestinationConfig] = {
+            "hubspot": self.hubspot,
+            "intercom": self.intercom,
+            "slack": self.slack,
+        }
         return {name: config for name, config in configs.items() if config.enabled or not enabled_only}
 
 
@@ -171,6 +191,7 @@ class Secrets(BaseSettings):
 
     hubspot_access_token: SecretStr | None = None
     intercom_access_token: SecretStr | None = None
+    slack_webhook_url: SecretStr | None = None
 
     @classmethod
     def load(cls, secrets_dir: Path = SECRETS_DIR) -> Secrets:

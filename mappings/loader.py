@@ -10,11 +10,11 @@ from pydantic import BaseModel, ValidationError
 
 from healthsync.connector.errors import ConfigError
 from healthsync.connector.yamlfile import YamlDocument, load_yaml
-from healthsync.mappings.models import HubSpotMapping, IntercomMapping
+from healthsync.mappings.models import HubSpotMapping, IntercomMapping, SlackMapping
 from healthsync.mappings.template import placeholders
 
 M = TypeVar("M", bound=BaseModel)
-MODELS: dict[str, type[BaseModel]] = {"hubspot": HubSpotMapping, "intercom": IntercomMapping}
+MODELS: dict[str, type[BaseModel]] = {"hubspot": HubSpotMapping, "intercom": IntercomMapping, "slack": SlackMapping}
 
 
 def mapping_path(reference: str, config_dir: Path) -> Path:
@@ -67,6 +67,7 @@ def _check_columns(doc: YamlDocument, mapping: BaseModel, columns: dict[str, set
                 loc = (section, "fields", index, "column")
                 problems.append(f"{doc.where(loc)}: {'.'.join(map(str, loc))}: unknown score column {field.column!r}")
     problems += _check_tasks(doc, mapping, columns.get("companies", set()))
+    problems += _check_rules(doc, mapping, columns.get("companies", set()))
     if problems:
         raise ConfigError("invalid mapping:\n  " + "\n  ".join(problems))
 
@@ -83,4 +84,27 @@ def _check_tasks(doc: YamlDocument, mapping: BaseModel, columns: set[str]) -> li
             if unknown:
                 loc = ("tasks", index, part)
                 problems.append(f"{doc.where(loc)}: tasks.{index}.{part}: unknown placeholder {', '.join(unknown)}")
+    return problems
+
+
+ALERT_VALUES = {"rule", "previous_tier", "previous_score", "drop", "play", "reasons"}
+
+
+def _check_rules(doc: YamlDocument, mapping: BaseModel, columns: set[str]) -> list[str]:
+    """Slack rules may filter on and name score columns only (and, in text, the alert's own values)."""
+    problems = []
+    for index, rule in enumerate(getattr(mapping, "rules", [])):
+        for column in sorted(set(rule.where) - columns):
+            loc = ("rules", index, "where", column)
+            problems.append(f"{doc.where(loc)}: rules.{index}.where: unknown score column {column!r}")
+        unknown = sorted(set(placeholders(rule.text)) - columns - ALERT_VALUES)
+        if unknown:
+            at: tuple[str | int, ...] = ("rules", index, "text")
+            problems.append(f"{doc.where(at)}: rules.{index}.text: unknown placeholder {', '.join(unknown)}")
+    for index, rule in enumerate(getattr(mapping, "tasks", [])):
+        if rule.escalate is not None and rule.escalate.column not in columns:
+            loc = ("tasks", index, "escalate", "column")
+            problems.append(
+                f"{doc.where(loc)}: tasks.{index}.escalate.column: unknown score column {rule.escalate.column!r}"
+            )
     return problems

@@ -92,15 +92,27 @@ class HubSpotContacts(_Strict):
     fields: list[HubSpotField] = Field(default_factory=list)
 
 
+Priority = Literal["HIGH", "MEDIUM", "LOW"]
+
+
+class Escalation(_Strict):
+    """Raise a task's priority for accounts whose `column` (default `mrr`) is at least `at_least`."""
+
+    column: str = Field(default="mrr", min_length=1)
+    at_least: float
+    priority: Priority = "HIGH"
+
+
 class TaskRule(_Strict):
     """A play that creates a HubSpot task: one per (account, play, period), owned by the company owner."""
 
     play: str = Field(min_length=1)
     subject: str = Field(min_length=1, max_length=500)
     body: str = "{{ reasons }}\n\n{{ summary }}"
-    priority: Literal["HIGH", "MEDIUM", "LOW"] = "MEDIUM"
+    priority: Priority = "MEDIUM"
     due_in_days: int = Field(default=3, ge=0, le=365)
     period: Literal["week", "month", "quarter"] = "week"
+    escalate: Escalation | None = Field(default=None, description="a higher priority above an MRR threshold")
 
     @field_validator("subject", "body")
     @classmethod
@@ -172,3 +184,56 @@ class IntercomMapping(_Strict):
 
     destination: Literal["intercom"]
     companies: IntercomCompanies
+
+
+TierName = Literal["healthy", "neutral", "at_risk"]
+Scalar = str | int | float | bool
+
+
+class Range(_Strict):
+    """A numeric filter: `min` <= value (and value <= `max`)."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+class SlackRule(_Strict):
+    """One kind of alert, with its filters; sent at most once per (account, rule, period)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    kind: Literal["tier_change", "play_fired", "score_drop", "activation_completed"]
+    from_tiers: list[TierName] = Field(default_factory=list, alias="from", description="tier_change: from (any)")
+    to_tiers: list[TierName] = Field(default_factory=list, alias="to", description="tier_change: into (any)")
+    plays: list[str] = Field(default_factory=list, description="play_fired: these plays (any)")
+    min_points: int = Field(default=10, ge=1, le=99, description="score_drop: a drop of at least this many points")
+    where: dict[str, Scalar | list[Scalar] | Range] = Field(
+        default_factory=dict, description="score-table column -> value, list of values, or {min, max}"
+    )
+    period: Literal["run", "day", "week", "month", "quarter"] = "week"
+    text: str = Field(default="", max_length=500, description="template of the alert line (default: by kind)")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("text")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        placeholders(value)
+        return value
+
+
+class SlackMapping(_Strict):
+    """`mappings/slack.yaml`: alert rules and how they are delivered (a digest per run, or one message each)."""
+
+    destination: Literal["slack"]
+    delivery: Literal["digest", "each"] = "digest"
+    digest_limit: int = Field(default=10, ge=1, le=40, description="alerts listed in a digest before 'and N more'")
+    title: str = Field(default="Customer health alerts", min_length=1, max_length=150)
+    rules: list[SlackRule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_rules(self) -> SlackMapping:
+        names = [rule.name for rule in self.rules]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"rules: rule name used twice: {', '.join(duplicates)}")
+        return self

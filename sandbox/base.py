@@ -1,4 +1,4 @@
-"""The machinery both sandboxes share: HTTP server, routing, control API, faults, rate windows, request log.
+"""The machinery every sandbox shares: HTTP server, routing, control API, faults, rate windows, request log.
 
 A sandbox subclasses :class:`Sandbox`, registers its routes with :meth:`Sandbox.route` and keeps its objects in
 memory. Every API request passes, in order: latency -> connection reset -> 429 burst -> 5xx -> rate window ->
@@ -354,11 +354,14 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 _abort(self.connection)
                 return
-            payload = b"" if response.body is None else json.dumps(response.body).encode()
+            raw = isinstance(response.body, bytes)  # a plain-text body (Slack's webhooks), sent as is
+            payload = response.body if raw else b"" if response.body is None else json.dumps(response.body).encode()
+            headers = dict(response.headers)
+            content_type = headers.pop("Content-Type", "text/plain" if raw else "application/json")
             self.send_response(response.status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
-            for key, value in response.headers.items():
+            for key, value in headers.items():
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(payload)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from healthsync.state.lease import Lease, default_holder
 from healthsync.state.migrate import head_revision
-from healthsync.state.models import Ack, RecordState, Rejection, RunRecord, TaskState, TaskStatus
+from healthsync.state.models import Ack, RecordState, Rejection, RunRecord, ScorePoint, TaskState, TaskStatus
 from healthsync.state.store import StateStore
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "RecordState",
     "Rejection",
     "RunRecord",
+    "ScorePoint",
     "StateStore",
     "TaskState",
     "TaskStatus",

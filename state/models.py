@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-TaskStatus = Literal["intent", "open", "completed"]
-TASK_STATUSES: tuple[TaskStatus, ...] = ("intent", "open", "completed")
+# Tasks: intent -> open -> completed. Slack alerts: intent -> sent, or unconfirmed (the post's outcome is unknown).
+TaskStatus = Literal["intent", "open", "completed", "sent", "unconfirmed"]
+TASK_STATUSES: tuple[TaskStatus, ...] = ("intent", "open", "completed", "sent", "unconfirmed")
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,16 @@ class TaskState:
     intended_at: datetime
     created_at: datetime | None
     completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ScorePoint:
+    """One account in one run's score history: score, tier, plays, and a few more values (raw score, trend)."""
+
+    account_key: str
+    health_score: int
+    health_tier: str
+    plays: tuple[str, ...] = ()
+    values: dict[str, Any] = field(default_factory=dict)
+    run_id: int | None = None
+    recorded_at: datetime | None = None

@@ -4,7 +4,8 @@ lease          one row per lock name: who holds it and until when
 runs           one row per `healthsync` run: command, status, exit code, counts per destination
 records        what each destination last acknowledged, per (destination, object type, key)
 rejections     records a destination refused, with the reason; open until acknowledged later
-tasks          task intents and their remote ids, so a task is created exactly once
+tasks          task intents and their remote ids, so a task is created exactly once (Slack alerts too)
+score_history  one row per account per run: score, tier, plays (revision 0003)
 """
 
 from __future__ import annotations
@@ -104,4 +105,17 @@ tasks = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=True),
     sa.Column("completed_at", UTCDateTime(), nullable=True),
     sa.Index("ix_tasks_status", "destination", "status"),
+)
+
+score_history = sa.Table(
+    "score_history",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True, nullable=False),
+    sa.Column("account_key", sa.String(255), primary_key=True, nullable=False),
+    sa.Column("recorded_at", UTCDateTime(), nullable=False),
+    sa.Column("health_score", sa.Integer, nullable=False),
+    sa.Column("health_tier", sa.String(16), nullable=False),
+    sa.Column("plays", sa.JSON, nullable=False),
+    sa.Column("values", sa.JSON, nullable=False),
+    sa.Index("ix_score_history_account", "account_key", "run_id"),
 )

@@ -22,10 +22,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
-from healthsync.state import migrate
+from healthsync.state import history, migrate
 from healthsync.state.engine import create_engine, parse_url, translate_errors
 from healthsync.state.lease import Lease, acquire
-from healthsync.state.models import TASK_STATUSES, Ack, RecordState, Rejection, RunRecord, TaskState
+from healthsync.state.models import TASK_STATUSES, Ack, RecordState, Rejection, RunRecord, ScorePoint, TaskState
 from healthsync.state.schema import records as records_table
 from healthsync.state.schema import rejections as rejections_table
 from healthsync.state.schema import runs as runs_table
@@ -260,6 +260,36 @@ class StateStore:
         query = query.order_by(tasks_table.c.intended_at, tasks_table.c.identity)
         with self._engine.connect() as conn:
             return [TaskState(**row._asdict()) for row in conn.execute(query)]
+
+    # Slack alerts (rows of the tasks table: intent -> sent | unconfirmed; withdrawn = deleted)
+
+    def alert_sent(self, destination: str, identity: str, message_id: str) -> None:
+        """The webhook answered ok: the alert was posted (in the message carrying `message_id`)."""
+        self._set_task(destination, identity, status="sent", remote_id=message_id, created_at=_now())
+
+    def alert_unconfirmed(self, destination: str, identity: str) -> None:
+        """The post's outcome is unknown (lost answer, reset, 5xx): never posted again (at most once)."""
+        self._set_task(destination, identity, status="unconfirmed", created_at=_now())
+
+    def alert_withdrawn(self, destination: str, identity: str) -> None:
+        """The webhook refused the post (nothing was posted): forget the intent so a later run may try again."""
+        t = tasks_table
+        with self._engine.begin() as conn:
+            conn.execute(sa.delete(t).where(t.c.destination == destination, t.c.identity == identity))
+
+    # score history
+
+    def record_scores(self, run_id: int, points: Iterable[ScorePoint], keep_runs: int) -> int:
+        """Keep this run's score, tier and plays per account; older runs beyond the newest `keep_runs` are pruned."""
+        return history.record(self._engine, run_id, points, keep_runs)
+
+    def score_history(self, account_key: str, limit: int = 20) -> list[ScorePoint]:
+        """One account's recorded runs, newest first."""
+        return history.for_account(self._engine, account_key, limit)
+
+    def last_scores(self, before_run: int | None = None) -> dict[str, ScorePoint]:
+        """The newest recorded run's points by account (before run `before_run` when given)."""
+        return history.latest(self._engine, before_run)
 
     def _task(self, destination: str, identity: str) -> TaskState | None:
         t = tasks_table

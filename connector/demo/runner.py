@@ -1,8 +1,9 @@
 """`healthsync demo`: the whole loop on a laptop, offline, with no account anywhere.
 
-Generates the demo product into an embedded DuckDB file, starts both sandboxes, seeds them as a real CRM would
-look (some domains differ, one is ambiguous, a few companies are missing), syncs, prints the score table and
-what was written, then syncs again to show that nothing is re-sent.
+Generates the demo product into an embedded DuckDB file, starts the sandboxes (HubSpot, Intercom, a Slack
+webhook), seeds them as a real CRM would look (some domains differ, one is ambiguous, a few companies are
+missing), syncs, prints the score table, what was written and the Slack alerts it posted (the first run alerts on
+the book as it is, `--alert-baseline`), then syncs again to show that nothing is re-sent.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from healthsync.sandbox.base import SandboxServer
 from healthsync.sandbox.hubspot import HubSpotSandbox
 from healthsync.sandbox.intercom import IntercomSandbox
 from healthsync.sandbox.seed import SeedPlan, seed_hubspot, seed_intercom
+from healthsync.sandbox.slack import SlackSandbox
 
 DEMO_TOKEN = "demo-token"
 SHOWN_COLUMNS = [
@@ -92,6 +94,7 @@ def _write_config(options: DemoOptions, hub: SandboxServer, intercom: SandboxSer
         "destinations": {
             "hubspot": {"enabled": True, "mapping": "hubspot", "base_url": hub.base_url},
             "intercom": {"enabled": True, "mapping": "intercom", "base_url": intercom.base_url},
+            "slack": {"enabled": True, "mapping": "slack", "messages_per_minute": 600},
         },
     }
     path = options.directory / "healthsync.yaml"
@@ -124,6 +127,15 @@ def _report(console: Console, summary: RunSummary) -> None:
                 console.print(f"  {record.action}: {record.key} ({record.note})")
 
 
+def _alerts(console: Console, slack: SandboxServer) -> None:
+    """The Slack messages the run posted, as the channel shows them."""
+    messages = httpx.get(f"{slack.base_url}/_sandbox/state", timeout=10).json()["messages"]
+    for message in messages:
+        for block in message.get("blocks") or []:
+            if block["type"] in ("header", "section"):
+                console.print(f"  slack: {block['text']['text']}", markup=False, highlight=False)
+
+
 def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     """Run the demo; returns the exit code of the second (idempotent) run."""
     console = console or Console(width=None if sys.stdout.isatty() else 160)
@@ -135,27 +147,34 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     console.print(f"demo product: {len(data.accounts)} accounts, {len(data.users)} users, {len(data.events)} events")
     hub = SandboxServer(HubSpotSandbox(seed=options.seed), options.host, options.hubspot_port).start()
     intercom = SandboxServer(IntercomSandbox(seed=options.seed), options.host, options.intercom_port).start()
+    slack_box = SlackSandbox(seed=options.seed)
+    slack = SandboxServer(slack_box, options.host, 0).start()
     try:
-        console.print(f"sandboxes: HubSpot {hub.base_url}, Intercom {intercom.base_url}")
+        console.print(f"sandboxes: HubSpot {hub.base_url}, Intercom {intercom.base_url}, Slack {slack.base_url}")
         _seed(hub, intercom, data)
         config = _write_config(options, hub, intercom, as_of)
         settings = load_settings(config)
         settings.state.url = (
             f"sqlite:///{(options.directory / 'state.db').resolve()}"  # the demo's own, whatever the env says
         )
-        secrets = Secrets(hubspot_access_token=SecretStr(DEMO_TOKEN), intercom_access_token=SecretStr(DEMO_TOKEN))
+        secrets = Secrets(
+            hubspot_access_token=SecretStr(DEMO_TOKEN),
+            intercom_access_token=SecretStr(DEMO_TOKEN),
+            slack_webhook_url=SecretStr(slack.base_url + slack_box.default_webhook.url_path),
+        )
         console.rule("first run")
-        first = _engine_run(settings, secrets, console)
+        first = _engine_run(settings, secrets, console, alert_baseline=True)
         assert first.scores is not None
         table = first.scores.accounts.sort_values("health_score", ascending=False)[SHOWN_COLUMNS]
         write_frame(table.head(15), "table", None, console)
         tiers = first.scores.accounts["health_tier"].value_counts().to_dict()
         console.print(f"{len(table)} accounts scored: " + ", ".join(f"{k} {v}" for k, v in sorted(tiers.items())))
         _report(console, first)
+        _alerts(console, slack)
         console.rule("second run (unchanged input)")
-        before = (_log_size(hub), _log_size(intercom))
+        before = (_log_size(hub), _log_size(intercom), _log_size(slack))
         second = _engine_run(settings, secrets, console)
-        resent = len(_writes(hub, before[0])) + len(_writes(intercom, before[1]))
+        resent = len(_writes(hub, before[0])) + len(_writes(intercom, before[1])) + len(_writes(slack, before[2]))
         console.print(
             f"write calls in the second run: {resent} (nothing re-sent)" if not resent else f"write calls: {resent}"
         )
@@ -171,6 +190,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     finally:
         hub.stop()
         intercom.stop()
+        slack.stop()
 
 
 def _seed(hub: SandboxServer, intercom: SandboxServer, data: DemoData) -> None:
@@ -188,7 +208,7 @@ def _seed(hub: SandboxServer, intercom: SandboxServer, data: DemoData) -> None:
     )
 
 
-def _engine_run(settings: Any, secrets: Secrets, console: Console) -> RunSummary:
+def _engine_run(settings: Any, secrets: Secrets, console: Console, *, alert_baseline: bool = False) -> RunSummary:
     from rich.progress import Progress
 
     with Progress(console=console, transient=True) as progress:
@@ -199,4 +219,4 @@ def _engine_run(settings: Any, secrets: Secrets, console: Console) -> RunSummary
                 tasks[label] = progress.add_task(label, total=total)
             progress.update(tasks[label], advance=step)
 
-        return Engine(settings, secrets=secrets, progress=advance).run()
+        return Engine(settings, secrets=secrets, progress=advance).run(alert_baseline=alert_baseline)

@@ -37,6 +37,19 @@ def period_key(rule: TaskRule, as_of: datetime) -> str:
     return f"{as_of.year}-Q{(as_of.month - 1) // 3 + 1}"
 
 
+def priority_of(rule: TaskRule, row: dict[str, Any]) -> str:
+    """The rule's priority, raised by its escalation when the account's column (mrr) is at or above the threshold."""
+    escalation = rule.escalate
+    if escalation is None:
+        return rule.priority
+    value = row.get(escalation.column)
+    try:
+        above = value is not None and float(value) >= escalation.at_least
+    except (TypeError, ValueError):
+        above = False
+    return escalation.priority if above else rule.priority
+
+
 def marker(identity: str) -> str:
     return f"[healthsync:{identity}]"
 
@@ -93,7 +106,7 @@ def plan_tasks(
                     companies[key],
                     render(rule.subject, values),
                     body,
-                    rule.priority,
+                    priority_of(rule, row),
                     as_of + timedelta(days=rule.due_in_days),
                     period=period_key(rule, as_of),
                 )

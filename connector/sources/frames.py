@@ -289,12 +289,20 @@ def activity_frame(raw: pd.DataFrame, config: ScoringConfig, *, by_user: bool) -
     for index in range(len(config.activation_steps)):
         typed[f"step__{index}"] = _counts(frame[f"step_{index}"])
     typed |= _play_counts(frame, config)
+    for index, event in enumerate(sorted(config.weights)):
+        for part, label in (("evw", "count__"), ("evp", "count_prev__")):
+            if f"{part}_{index}" in frame:
+                typed[f"{label}{event}"] = _counts(frame[f"{part}_{index}"])
+    if "activated_epoch" in frame:
+        moment = (_numbers(frame["activated_epoch"]) * 1e6).round()
+        typed["activated_at"] = pd.to_datetime(moment, unit="us", utc=True).astype(UTC_DTYPE)
     order = [*keys, "events", "events_prev", "raw", "raw_prev"]
     order += [] if by_user else ["active_users", "active_users_prev"]
     order += ["active_days", "active_days_7d", "last_active_at"]
     order += [name for name in typed if name.startswith(("feature__", "step__"))]
     order += [name for name in PLAY_COUNTS if name in typed]
     order += [name for name in typed if name.startswith(("share_num__", "share_den__", "workflow__"))]
+    order += [name for name in typed if name.startswith(("count__", "count_prev__", "activated_at"))]
     result = pd.DataFrame({name: typed[name] for name in order}, index=frame.index)
     return in_key_order(result, keys).reset_index(drop=True)
 

@@ -35,6 +35,7 @@ from healthsync.connector.sources.pushdown import (
     Classified,
     LogicalTables,
     Window,
+    activation_query,
     activity_query,
     classified,
     duplicated_events,
@@ -126,6 +127,9 @@ def _events(
         account_raw = _frame(conn, activity_query(events, settings.scoring, window, by_user=False))
         user_raw = _frame(conn, activity_query(events, settings.scoring, window, by_user=True)) if with_users else None
         report = reason_counts("events", account_raw)
+    if settings.scoring.activation_steps and len(account_raw):
+        moments = _frame(conn, activation_query(events, settings.scoring, window))
+        account_raw = account_raw.merge(moments, on="account_id", how="left")
     if report.rejected and settings.source.sample_rows > 0:
         report.samples = _samples(conn, tables, events, list(report.rejected), settings.source.sample_rows, window)
     return account_raw, user_raw, report

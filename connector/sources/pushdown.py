@@ -254,7 +254,41 @@ def latest_features_steps(rows: Subquery, config: ScoringConfig, window: Window)
     for index, step in enumerate(config.activation_steps):
         flag = _flag(sa.and_(bounds["before"], rows.c.event == step.event))
         columns.append(sa.func.sum(flag).label(f"step_{index}"))
+    return columns + event_counts(rows, config, window)
+
+
+def event_counts(rows: Subquery, config: ScoringConfig, window: Window) -> list[ColumnElement[Any]]:
+    """Per weighted event (sorted by name): its count in W (`evw_<i>`) and in P (`evp_<i>`), for explanations."""
+    bounds = _bounds(rows, window)
+    columns: list[ColumnElement[Any]] = []
+    for index, event in enumerate(sorted(config.weights)):
+        columns.append(sa.func.sum(_flag(sa.and_(bounds["w"], rows.c.event == event))).label(f"evw_{index}"))
+        columns.append(sa.func.sum(_flag(sa.and_(bounds["p"], rows.c.event == event))).label(f"evp_{index}"))
     return columns
+
+
+def activation_query(events: Classified, config: ScoringConfig, window: Window) -> Select[Any]:
+    """Per account, the instant (epoch seconds) its last activation step was met: the `min_count`-th event of
+    each step (a window function over the accepted step events before as_of); NULL while any step is unmet."""
+    rows = events.rows
+    steps = config.activation_steps
+    wanted = sa.and_(
+        rows.c.reason.is_(None),
+        rows.c.ts < sa.literal(window.as_of, sa.Float()),
+        rows.c.event.in_(sorted({step.event for step in steps})),
+    )
+    rank = sa.func.row_number().over(partition_by=[rows.c.account_key, rows.c.event], order_by=rows.c.ts)
+    ranked = sa.select(rows.c.account_key, rows.c.event, rows.c.ts, rank.label("rn")).where(wanted).subquery("hs_nth")
+    met: list[ColumnElement[Any]] = [
+        sa.func.min(sa.case((sa.and_(ranked.c.event == step.event, ranked.c.rn == step.min_count), ranked.c.ts)))
+        for step in steps
+    ]
+    last: ColumnElement[Any] = met[0]
+    for moment in met[1:]:  # the latest of them, portably (SQLite has no GREATEST)
+        last = sa.case((moment > last, moment), else_=last)
+    every = sa.and_(*(moment.is_not(None) for moment in met))
+    activated = sa.case((every, last)).label("activated_epoch")
+    return sa.select(ranked.c.account_key.label("account_id"), activated).group_by(ranked.c.account_key)
 
 
 def _aggregates(rows: Subquery, config: ScoringConfig, window: Window, by_user: bool) -> list[ColumnElement[Any]]:

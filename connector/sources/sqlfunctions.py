@@ -97,7 +97,8 @@ def _epoch_postgresql(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -
 @compiles(EpochSeconds, "snowflake")
 def _epoch_snowflake(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
     value, temporal = _arg(element, compiler, **kw)
-    # TRY_CAST(... AS TIMESTAMP_TZ) (documented for strings; fakesnow runs it, unlike TRY_TO_TIMESTAMP_TZ): a text
+    # TRY_CAST(... AS TIMESTAMP_TZ) (https://docs.snowflake.com/en/sql-reference/functions/try_cast: strings to
+    # timestamps; fakesnow runs it, unlike TRY_TO_TIMESTAMP_TZ): a text
     # value without an offset is read in the session time zone, which the source forces to UTC.
     stamp = value if temporal else f"TRY_CAST(TO_VARCHAR({value}) AS TIMESTAMP_TZ)"
     return f"(DATE_PART(epoch_millisecond, {stamp}) / 1000.0)"

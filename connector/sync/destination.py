@@ -29,6 +29,7 @@ class SyncContext:
     store: StateStore
     run_id: int | None = None
     full: bool = False
+    alert_baseline: bool = False  # Slack: alert on the first run too, instead of recording a baseline
     progress: Callable[[str, int, int], None] = field(default=_no_progress)
     heartbeat: Callable[[], None] = field(default=_no_fence)  # the lease fence (Fence.check): raises when lost
 

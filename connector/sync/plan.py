@@ -105,6 +105,8 @@ class SyncCounts:
     untagged: int = 0
     tasks_created: int = 0
     tasks_completed: int = 0
+    alerts_sent: int = 0
+    alerts_unconfirmed: int = 0
     calls: int = 0
 
     @classmethod

@@ -32,6 +32,10 @@ def test_demo_scores_writes_then_resends_nothing(tmp_path: Path) -> None:
     assert "retried" not in hubspot.group(1) + intercom.group(1)
     assert "ambiguous: acc_0001" in out
     assert "write calls in the second run: 0 (nothing re-sent)" in out
+    slack = re.search(r"^slack: (.*)$", out, flags=re.M)  # the demo shows the alerts it posted, once
+    assert slack is not None
+    assert re.search(r"alerts_sent \d+", slack.group(1))
+    assert re.search(r"^  slack: Customer health alerts \(\d+\)$", out, flags=re.M)
     assert (tmp_path / "demo" / "product.duckdb").is_file()
 
 

@@ -170,3 +170,17 @@ def test_an_unsupported_dialect_is_refused_by_validate(tmp_path: Path, url: str,
     assert f"source.url: Value error, dialect {dialect!r} is not supported" in result.stderr
     assert "(supported: bigquery, duckdb, postgresql, snowflake, sqlite)" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_events_without_an_event_id_are_never_duplicates_of_each_other(tmp_path: Path) -> None:
+    lines = _product(tmp_path / "data")
+    header = lines["events"][0].split(",")
+    assert header[0] == "event_id"
+    twin = lines["events"][1].split(",")
+    twin[0] = ""
+    lines["events"] += [",".join(twin), ",".join(twin)]  # the same event twice, neither with an id
+    lines["events"] += [lines["events"][2], lines["events"][2]]  # a repeated id: one duplicate (and the original)
+    _write(tmp_path / "data", lines)
+    _, reports = _score(tmp_path, tmp_path / "data")
+    assert reports["events"]["rejected"] == {"duplicate_event_id": 2}
+    assert reports["events"]["accepted"] == len(lines["events"]) - 1 - 2

@@ -35,7 +35,7 @@ from fakesnow.cursor import FakeSnowflakeCursor  # noqa: E402
 from healthsync.connector.cli import cli  # noqa: E402
 from healthsync.connector.settings import Settings, SourceConfig  # noqa: E402
 from healthsync.connector.sources.load import SourceData, load_source  # noqa: E402
-from tests.paths import DATA  # noqa: E402
+from tests.paths import DATA, EXAMPLES  # noqa: E402
 from tests.sources.test_parity import (  # noqa: E402
     AS_OF,
     NOW,
@@ -140,8 +140,9 @@ def test_snowflake_counts_bad_rows_and_window_edges(tmp_path: Path) -> None:
     assert len(data.account_activity) == 2  # one row per account came back: no user rows without --users
 
 
-def _edge_events() -> dict[str, pd.DataFrame]:
-    """Text timestamps without an offset (UTC by the SPEC) that a Los Angeles session would shift by 7 hours."""
+def _product_with_edges() -> dict[str, pd.DataFrame]:
+    """The example product (timestamps as text with Z) plus two accounts whose events have text timestamps without
+    an offset (UTC by the SPEC) on window edges that a Los Angeles session would shift by 7 hours."""
     as_of = pd.Timestamp(AS_OF)
     start = as_of - timedelta(days=SCORING.window_days)
     rows = [
@@ -154,7 +155,9 @@ def _edge_events() -> dict[str, pd.DataFrame]:
     events["timestamp"] = events["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S")
     accounts = pd.DataFrame({"account_id": ["acc_1", "acc_2"], "name": ["One", "Two"], "created_at": "2025-06-01"})
     users = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "account_id": ["acc_1", "acc_1", "acc_2"]})
-    return {"events": events, "accounts": accounts, "users": users}
+    edges = {"events": events, "accounts": accounts, "users": users}
+    product = {name: pd.read_csv(EXAMPLES / "data" / f"{name}.csv", dtype=str) for name in TABLES}
+    return {name: pd.concat([product[name], edges[name]], ignore_index=True) for name in TABLES}
 
 
 def _config(folder: Path, source: dict[str, Any]) -> Path:
@@ -174,7 +177,7 @@ def _score(config: Path) -> pd.DataFrame:
 def test_score_on_snowflake_equals_duckdb_in_a_los_angeles_session(tmp_path: Path) -> None:
     import duckdb
 
-    frames = _edge_events()
+    frames = _product_with_edges()
     with snowflake.connector.connect(database="HS", schema="APP") as conn:
         cursor = conn.cursor()
         cursor.execute("SELECT TRY_CAST('2025-08-12 20:00:00' AS TIMESTAMP_TZ)")
@@ -189,7 +192,8 @@ def test_score_on_snowflake_equals_duckdb_in_a_los_angeles_session(tmp_path: Pat
     (tmp_path / "dk").mkdir()
     on_snowflake = _score(_config(tmp_path / "sf", {"kind": "sql", "url": URL, **TABLES}))
     on_duckdb = _score(_config(tmp_path / "dk", {"kind": "sql", "url": "duckdb:///../product.duckdb", **TABLES}))
-    pd.testing.assert_frame_equal(on_snowflake, on_duckdb)
+    assert len(on_snowflake) == len(frames["accounts"]) == 42
+    pd.testing.assert_frame_equal(on_snowflake, on_duckdb)  # every column of every account
     acc_1 = on_snowflake.set_index("account_id").loc["acc_1"]
     assert acc_1["raw_score"] == 14.0  # e1 and e3 in the window, e2 in the previous one: UTC (Los Angeles: 10)
     assert acc_1["last_active_at"].startswith("2025-08-12T20:00:00")

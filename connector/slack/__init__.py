@@ -1,0 +1,1 @@
+"""Slack: health alerts through an incoming webhook (quiet by design)."""
