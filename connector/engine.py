@@ -138,9 +138,10 @@ def build_destination(
         timeout=icfg.timeout_seconds,
         policy=policy,
         limiter=RateLimiter(icfg.requests_per_10s, 10.0, sleep=pause),
+        region=icfg.region,
         fence=fence.check if fence else None,
     )
-    return IntercomDestination(intercom, cast(IntercomMapping, mapping))
+    return IntercomDestination(intercom, cast(IntercomMapping, mapping), icfg.mapping, icfg.region)
 
 
 def _holder() -> str:
@@ -167,8 +168,9 @@ class Engine:
         self.fence = Fence(settings.fence_margin())
 
     def _scores(self, mappings: dict[str, Any]) -> ScoreResult:
-        hub = mappings.get("hubspot")
+        hub, ic = mappings.get("hubspot"), mappings.get("intercom")
         with_users = isinstance(hub, HubSpotMapping) and hub.contacts.enabled and bool(hub.contacts.fields)
+        with_users = with_users or (isinstance(ic, IntercomMapping) and ic.contacts.tier_tags)
         return compute_scores(self.settings, with_users=with_users, now=self.now)
 
     def plan(self) -> RunSummary:
@@ -215,10 +217,20 @@ class Engine:
                 findings.append(checks.error(name, str(exc), "auth"))
                 continue
             try:
-                findings += destination.check()
+                if isinstance(destination, IntercomDestination):
+                    findings += destination.check(self._account_ids(findings))
+                else:
+                    findings += destination.check()
             finally:
                 destination.close()
         return findings
+
+    def _account_ids(self, findings: list[Finding]) -> list[str] | None:
+        """The source's account ids for the check (None when the source could not be read)."""
+        if any(f.source == "source" and f.severity == "error" for f in findings):
+            return None
+        accounts = compute_scores(self.settings, now=self.now).accounts
+        return [str(key) for key in accounts["account_id"]]
 
     def run(self, *, full: bool = False, wait: bool = False, alert_baseline: bool = False) -> RunSummary:
         """Score, then sync every enabled destination; state is written per acknowledged batch.

@@ -95,6 +95,9 @@ class HubSpotConfig(DestinationConfig):
 
 class IntercomConfig(DestinationConfig):
     mapping: str = "intercom"
+    region: Literal["us", "eu", "au"] = Field(
+        default="us", description="Intercom's regional API host (us, eu, au); base_url, when set, wins"
+    )
     requests_per_10s: int = Field(default=166, ge=1)
     api_version: str = Field(default="2.14", pattern=r"^\d+\.\d+$")
 

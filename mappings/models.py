@@ -179,11 +179,18 @@ class IntercomCompanies(_Strict):
         return self
 
 
+class IntercomContacts(_Strict):
+    """Contact tags: each contact of an account carries the account's tier tag (the company tags' names)."""
+
+    tier_tags: bool = False
+
+
 class IntercomMapping(_Strict):
     """`mappings/intercom.yaml`."""
 
     destination: Literal["intercom"]
     companies: IntercomCompanies
+    contacts: IntercomContacts = Field(default_factory=IntercomContacts)
 
 
 TierName = Literal["healthy", "neutral", "at_risk"]

@@ -8,16 +8,29 @@ echoed back; any other value is a 400 ``intercom_version_invalid``.
 
 Routes::
 
+    GET  /me                             the admin and its app (workspace id, name, region)
     POST /companies                      create or update by company_id (custom_attributes checked)
     GET  /companies?company_id=|name=    one company (the live API's shape); else ?tag_id=|segment_id= -> list
-    GET  /companies/{id}                 one company by Intercom id
+    GET  /companies/{id}                 one company by Intercom id; PUT updates it, DELETE archives it
     POST /companies/list                 list (companies without users are left out, as documented)
-    GET  /companies/scroll               scroll
+    GET  /companies/scroll               scroll: one open scroll per app (see ``intercom_scroll``)
     POST /contacts/{id}/companies        attach a contact to a company
-    GET  /data_attributes?model=         list; POST /data_attributes creates
+    GET  /data_attributes?model=         list; POST /data_attributes creates (names unique across models)
     GET  /tags, GET /tags/{id}, POST /tags (create, rename, tag/untag companies, tag users)
-    POST /contacts/{id}/tags, DELETE /contacts/{id}/tags/{tag_id}
+    GET|POST /contacts/{id}/tags, DELETE /contacts/{id}/tags/{tag_id}
     POST /contacts, POST /contacts/search
+
+Control API beyond the common one: ``PUT /_sandbox/scroll`` with ``expiry_seconds`` (idle life of a scroll,
+default 60), ``drop_last`` (true: drop the answer to the scroll's final, empty page once) and ``drop_page`` (N: drop
+the answer to the N-th page of the next scroll once); the dropped answers have been committed, as with
+``drop_after_commit_rate``.
+
+Sources: the 2.16 OpenAPI description in ``../shared/specs/intercom/`` and the 2.14 one in intercom/Intercom-OpenAPI
+(``descriptions/2.14/api.intercom.io.yaml``); ``GET /me`` shows ``app.region`` ("US"); ``DELETE /companies/{id}``
+answers ``{"id", "object": "company", "deleted": true}`` and archives the company; under 2.14 ``POST /tags`` answers
+404 ``company_not_found`` / ``not_found`` "User Not Found" when one referenced company or user does not exist, and
+intercom/Intercom-OpenAPI#481 confirms that only the unreleased preview answers 200 for missing entities. The
+sandbox keeps its earlier, lenient 2.16 answer (``tagged: false`` per missing company) as a documented guess.
 """
 
 from __future__ import annotations
@@ -25,11 +38,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from healthsync.sandbox import intercom_attributes as attributes
 from healthsync.sandbox import intercom_companies as companies
 from healthsync.sandbox import intercom_contacts as contacts
+from healthsync.sandbox import intercom_scroll as scrolls
 from healthsync.sandbox import intercom_tags as tags
 from healthsync.sandbox.base import JSON, BadJson, Request, Response, Sandbox
 from healthsync.sandbox.intercom_store import (
@@ -49,23 +64,29 @@ class IntercomSandbox(Sandbox):
     default_limit = 166
     default_window_seconds = 10
 
-    def __init__(self, seed: int = 0, default_version: str = DEFAULT_VERSION) -> None:
+    def __init__(self, seed: int = 0, default_version: str = DEFAULT_VERSION, region: str = "US") -> None:
         self.default_version = default_version
+        self.region = region
         self.store = IntercomStore(seed)
+        self.scroll_faults = ScrollFaults()
         super().__init__(seed)
 
     # -- Sandbox hooks -----------------------------------------------------------------------------------
     def register(self) -> None:
         json_routes: list[tuple[str, str, Callable[[Request], JSON]]] = [
-            ("GET", "/companies/scroll", lambda r: companies.scroll(self.store, r.arg("scroll_param"))),
+            ("GET", "/me", lambda r: self._me()),
+            ("GET", "/companies/scroll", self._scroll),
             ("POST", "/companies/list", lambda r: companies.list_companies(self.store, _query(r))),
             ("GET", "/companies", lambda r: companies.retrieve(self.store, _query(r))),
             ("POST", "/companies", lambda r: companies.upsert(self.store, _body(r))),
             ("GET", "/companies/{company_id}", lambda r: companies.find(self.store, r.params["company_id"])),
+            ("PUT", "/companies/{company_id}", self._update_company),
+            ("DELETE", "/companies/{company_id}", lambda r: companies.delete(self.store, r.params["company_id"])),
             ("POST", "/contacts/search", lambda r: contacts.search(self.store, _body(r))),
             ("POST", "/contacts", lambda r: contacts.create(self.store, _body(r))),
             ("POST", "/contacts/{contact_id}/companies", self._attach_company),
             ("POST", "/contacts/{contact_id}/tags", self._tag_contact),
+            ("GET", "/contacts/{contact_id}/tags", lambda r: tags.contact_tags(self.store, r.params["contact_id"])),
             ("DELETE", "/contacts/{contact_id}/tags/{tag_id}", self._untag_contact),
             ("GET", "/data_attributes", self._list_attributes),
             ("POST", "/data_attributes", lambda r: attributes.create_attribute(self.store, _body(r))),
@@ -80,6 +101,36 @@ class IntercomSandbox(Sandbox):
 
     def reset_state(self) -> None:
         self.store = IntercomStore(self.seed)
+        self.scroll_faults = ScrollFaults()
+
+    def after_load(self) -> None:
+        self.store.scroll = None  # its clock does not survive a restart
+
+    def control(self, request: Request) -> Response:
+        if request.method == "PUT" and request.path == "/_sandbox/scroll":
+            body = request.json() or {}
+            unknown = set(body) - {"expiry_seconds", "drop_last", "drop_page"}
+            if unknown:
+                return Response(400, {"message": f"unknown scroll settings: {sorted(unknown)}"})
+            faults = self.scroll_faults
+            faults.expiry_seconds = float(body.get("expiry_seconds", faults.expiry_seconds))
+            faults.drop_last = bool(body.get("drop_last", faults.drop_last))
+            faults.drop_page = int(body.get("drop_page") or 0) or None
+            return Response(200, faults.settings())
+        return super().control(request)
+
+    def serve(self, request: Request) -> tuple[Response | None, bool]:
+        """The common faults, plus what a scroll does after an error or a dropped answer."""
+        with self.lock:
+            response, drop = super().serve(request)
+            if request.path == "/companies/scroll" and response is not None:
+                param = request.arg("scroll_param")
+                if response.status >= 500:
+                    scrolls.break_scroll(self.store, param)
+                elif response.status == 200 and self.scroll_faults.drops(response.body, param is None):
+                    self.log[-1]["fault"] = "dropped_after_commit"
+                    drop = True
+            return response, drop
 
     def snapshot(self) -> JSON:
         return self.store.snapshot()
@@ -101,6 +152,8 @@ class IntercomSandbox(Sandbox):
         return self._error(429, "rate_limit_exceeded", f"Exceeded rate limit of {limit} in {seconds:g} seconds")
 
     def server_error(self, request: Request) -> Response:
+        if request.path == "/companies/scroll":
+            return self._error(500, "server_error", scrolls.RESTART_MESSAGE)
         return self._error(500, "server_error", "Server Error")
 
     def not_found(self, request: Request) -> Response:
@@ -142,6 +195,35 @@ class IntercomSandbox(Sandbox):
     def _version(self, request: Request) -> str:
         return request.header("intercom-version") or self.default_version
 
+    def _update_company(self, request: Request) -> JSON:
+        return companies.update(self.store, request.params["company_id"], _body(request))
+
+    def _scroll(self, request: Request) -> JSON:
+        expiry = self.scroll_faults.expiry_seconds
+        return scrolls.page(self.store, request.arg("scroll_param"), time.monotonic(), expiry)
+
+    def _me(self) -> JSON:
+        app = {
+            "type": "app",
+            "id_code": self.store.workspace_id,
+            "name": f"Sandbox workspace {self.seed}",
+            "created_at": 1734537243,
+            "secure": False,
+            "identity_verification": False,
+            "timezone": "Etc/UTC",
+            "region": self.region,
+        }
+        return {
+            "type": "admin",
+            "id": tags.ADMIN["id"],
+            "email": "admin@sandbox.example.com",
+            "name": "Sandbox Admin",
+            "email_verified": True,
+            "app": app,
+            "avatar": {"type": "avatar", "image_url": None},
+            "has_inbox_seat": True,
+        }
+
     def _attach_company(self, request: Request) -> JSON:
         return companies.attach_contact(self.store, request.params["contact_id"], _body(request))
 
@@ -154,6 +236,30 @@ class IntercomSandbox(Sandbox):
     def _list_attributes(self, request: Request) -> JSON:
         include_archived = (request.arg("include_archived") or "false").lower() == "true"
         return attributes.list_attributes(self.store, request.arg("model"), include_archived)
+
+
+@dataclass
+class ScrollFaults:
+    """The scroll's idle life and the scroll answers to drop (each once)."""
+
+    expiry_seconds: float = scrolls.SCROLL_EXPIRY_SECONDS
+    drop_last: bool = False
+    drop_page: int | None = None
+    pages: int = 0  # answers served since the last scroll opened
+
+    def settings(self) -> JSON:
+        return {"expiry_seconds": self.expiry_seconds, "drop_last": self.drop_last, "drop_page": self.drop_page}
+
+    def drops(self, body: Any, opened: bool) -> bool:
+        """Whether to drop this scroll answer (disarming the fault that fires)."""
+        self.pages = 1 if opened else self.pages + 1
+        if self.drop_last and isinstance(body, dict) and not body.get("data"):
+            self.drop_last = False
+            return True
+        if self.drop_page is not None and self.pages == self.drop_page:
+            self.drop_page = None
+            return True
+        return False
 
 
 def _ok(handler: Callable[[Request], JSON]) -> Callable[[Request], Response]:

@@ -1,4 +1,14 @@
-"""Data attributes: the built-in ones, creating custom ones, and checking ``custom_attributes`` against them."""
+"""Data attributes: the built-in ones, creating custom ones, and checking ``custom_attributes`` against them.
+
+Sources: the 2.16 OpenAPI description (``createDataAttribute``: its 400 examples "You already have 'x' in your
+company data. To save this as new people data, use a different name." and "... is one of our standard attributes";
+``data_type`` of a listed attribute is one of string, integer, float, boolean, date: a ``datetime`` attribute is
+created but listed back as ``date``, an ``options`` one as ``string``). Names are unique across the company and the
+contact (people) models, compared without regard to case (a guess: the strictest reading). A ``null`` custom
+attribute value is refused (intercom/intercom-node#215: "not of type Numeric, String or Boolean";
+intercom/intercom-ruby#564: nulling a number attribute is a 400 under 2.3); the strict reading is emulated on every
+version.
+"""
 
 from __future__ import annotations
 
@@ -141,14 +151,16 @@ def check_custom_attributes(store: IntercomStore, model: str, values: Any) -> di
         attribute = known.get(name)
         if attribute is None:
             raise _invalid(f"Custom attribute '{name}' does not exist")
+        if value is None:
+            raise _invalid(f"Custom attribute '{name}': value null is not of type Numeric, String or Boolean")
         if not _compatible(attribute, value):
             raise _invalid(f"Custom attribute '{name}' expects a {attribute['data_type']} value, got {value!r}")
     return dict(values)
 
 
 def _compatible(attribute: JSON, value: Any) -> bool:
-    if value is None:
-        return True
+    if value is None:  # refused, as intercom/intercom-node#215 and intercom/intercom-ruby#564 report (a guess: strict)
+        return False
     if "options" in attribute:
         return bool(value in attribute["options"])
     kind = str(attribute["data_type"])

@@ -1,4 +1,7 @@
-"""Companies: create-or-update by ``company_id``, retrieve, list, scroll, and attaching contacts."""
+"""Companies: create-or-update by ``company_id``, update and delete by id, retrieve, list, attaching contacts.
+
+The scroll lives in ``intercom_scroll``.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,6 @@ _UPSERT_FIELDS = frozenset(
     }
 )
 LIST_PAGE_DEFAULT = 15
-SCROLL_PAGE_SIZE = 15
 
 
 def upsert(store: IntercomStore, body: Any) -> JSON:
@@ -102,6 +104,36 @@ def retrieve(store: IntercomStore, query: dict[str, str]) -> JSON:
     return _page(store, companies, query)
 
 
+_UPDATE_FIELDS = frozenset({"name", "plan", "size", "website", "industry", "custom_attributes", "monthly_spend"})
+
+
+def update(store: IntercomStore, company_id: str, body: Any) -> JSON:
+    """PUT /companies/{id}: update by Intercom id (``company_id`` cannot change); 404 for a missing company."""
+    company = store.companies.get(company_id)
+    if company is None:
+        raise company_not_found()
+    body = body if isinstance(body, dict) else {}
+    unknown = sorted(set(body) - _UPDATE_FIELDS)
+    if unknown:
+        raise IntercomError(400, "bad_request", f"bad '{unknown[0]}' parameter")
+    custom = check_custom_attributes(store, "company", body.get("custom_attributes"))
+    company.update(_fields(body))
+    company["custom_attributes"].update(custom)
+    company["updated_at"] = now()
+    return store.render_company(company)
+
+
+def delete(store: IntercomStore, company_id: str) -> JSON:
+    """DELETE /companies/{id}: the company is archived (gone from every read) and its contacts detached."""
+    company = store.companies.pop(company_id, None)
+    if company is None:
+        raise company_not_found()
+    for contact in store.contacts.values():
+        if company_id in contact["company_ids"]:
+            contact["company_ids"].remove(company_id)
+    return {"id": company_id, "object": "company", "deleted": True}
+
+
 def find(store: IntercomStore, company_id: str) -> JSON:
     company = store.companies.get(company_id)
     if company is None:
@@ -134,28 +166,6 @@ def _query_int(query: dict[str, str], key: str, default: int) -> int:
         return int(query.get(key, default))
     except ValueError:
         raise IntercomError(400, "parameter_invalid", f"{key} must be an integer") from None
-
-
-def scroll(store: IntercomStore, scroll_param: str | None) -> JSON:
-    """GET /companies/scroll: pages of SCROLL_PAGE_SIZE; an exhausted scroll answers empty data, then expires."""
-    if scroll_param is None:
-        store.scrolls.clear()  # one open scroll per workspace: a new one replaces the old
-        scroll_param = store.uuid()
-        store.scrolls[scroll_param] = 0
-    if scroll_param not in store.scrolls:
-        raise not_found_scroll()
-    offset = store.scrolls[scroll_param]
-    companies = sorted(store.companies.values(), key=lambda c: c["created_at"])[offset : offset + SCROLL_PAGE_SIZE]
-    if companies:
-        store.scrolls[scroll_param] = offset + len(companies)
-    else:
-        del store.scrolls[scroll_param]
-    data = [store.render_company(c) for c in companies]
-    return {"type": "list", "data": data, "pages": None, "total_count": None, "scroll_param": scroll_param}
-
-
-def not_found_scroll() -> IntercomError:
-    return IntercomError(404, "not_found", "scroll_param not found or expired; restart the scroll")
 
 
 def attach_contact(store: IntercomStore, contact_id: str, body: Any) -> JSON:

@@ -50,7 +50,7 @@ class IntercomStore:
     contacts: dict[str, JSON] = field(default_factory=dict)
     tags: dict[str, JSON] = field(default_factory=dict)
     attributes: list[JSON] = field(default_factory=list)
-    scrolls: dict[str, int] = field(default_factory=dict)
+    scroll: Any = None  # the one open company scroll (intercom_scroll.OpenScroll)
     _ids: random.Random = field(init=False)
     _request_ids: random.Random = field(init=False)
     _counter: int = 0

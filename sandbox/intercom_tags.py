@@ -84,6 +84,12 @@ def find_tag(store: IntercomStore, tag_id: str) -> JSON:
     return store.render_tag(store.tag(tag_id)["id"])
 
 
+def contact_tags(store: IntercomStore, contact_id: str) -> JSON:
+    """GET /contacts/{id}/tags: every tag of one contact, with names."""
+    contact = store.contact(contact_id)
+    return {"type": "list", "data": [store.render_tag(t) for t in contact["tag_ids"]]}
+
+
 def tag_contact(store: IntercomStore, contact_id: str, body: Any) -> JSON:
     """POST /contacts/{id}/tags with ``{"id": <tag id>}``."""
     contact = store.contact(contact_id)

@@ -1,5 +1,10 @@
 """The boundary to `python-intercom`: the `Intercom-Version` header pinned, the SDK's retries off
 (`max_retries: 0` on every call), every call rate-limited and retried by our one layer, errors translated.
+
+Regional hosts (`region: us | eu | au`) are the SDK's own `IntercomEnvironment` values, which are the servers of the
+OpenAPI description: https://api.intercom.io, https://api.eu.intercom.io, https://api.au.intercom.io.
+Scroll pages are the exception to "every call retried": re-sending a `scroll_param` after a lost answer skips a
+page, so they go out once (`once`); `listing.py` restarts the scroll instead.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
-from intercom import Intercom
+from intercom import Intercom, IntercomEnvironment
 from intercom.core.api_error import ApiError
 
 from healthsync.connector.errors import AuthError, RejectedRecordError, RetriableError
@@ -20,6 +25,22 @@ from healthsync.connector.sync.retry import RetryPolicy
 T = TypeVar("T")
 JSON = dict[str, Any]
 NO_SDK_RETRIES: Any = {"max_retries": 0}
+REGION_HOSTS = {
+    "us": IntercomEnvironment.US_PRODUCTION,
+    "eu": IntercomEnvironment.EU_PRODUCTION,
+    "au": IntercomEnvironment.AU_PRODUCTION,
+}
+SEARCH_PAGE = 150  # the most contacts one search page holds
+SEARCH_VALUES = 100  # values per IN filter (not documented; kept modest)
+
+
+def error_code(body: Any) -> str:
+    """The first error code of an Intercom `error.list` body ("" when there is none)."""
+    if isinstance(body, dict):
+        errors = body.get("errors") or []
+        if errors and isinstance(errors[0], dict):
+            return str(errors[0].get("code") or "")
+    return ""
 
 
 def _message(body: Any) -> str:
@@ -31,6 +52,10 @@ def _message(body: Any) -> str:
     return str(body or "")
 
 
+class ScrollBusyError(RetriableError):
+    """Another company scroll is open in this app (400 `scroll_exists`); it expires after a minute idle."""
+
+
 def translate(exc: Exception, what: str) -> Exception:
     """An SDK or network exception -> a healthsync error whose message carries no header or token."""
     if isinstance(exc, ApiError) and exc.status_code is not None:
@@ -40,6 +65,8 @@ def translate(exc: Exception, what: str) -> Exception:
             reset = (exc.headers or {}).get("x-ratelimit-reset") or (exc.headers or {}).get("X-RateLimit-Reset")
             wait = max(float(reset) - time.time(), 0.0) if reset else None
             return RetriableError(detail, status=status, retry_after=wait)
+        if status == 400 and error_code(exc.body) == "scroll_exists":
+            return ScrollBusyError(detail, status=status)
         if status >= 500:
             return RetriableError(detail, status=status)
         if status in (401, 403):
@@ -48,6 +75,10 @@ def translate(exc: Exception, what: str) -> Exception:
     if isinstance(exc, httpx.TransportError):
         return RetriableError(f"Intercom {what}: network error ({type(exc).__name__})")
     return exc
+
+
+def _dump(value: Any) -> JSON:
+    return dict(value.model_dump()) if value is not None else {}
 
 
 class IntercomClient:
@@ -60,23 +91,30 @@ class IntercomClient:
         timeout: float,
         policy: RetryPolicy,
         limiter: RateLimiter,
+        region: str = "us",
         fence: Callable[[], None] | None = None,
     ) -> None:
         self._limiter = limiter
-        self._policy = policy
+        self.policy = policy
         self._fence = fence
         hooks: dict[str, list[Callable[..., Any]]] = {"request": [self._guard], "response": [self._observe]}
         self._http = httpx.Client(timeout=timeout, event_hooks=hooks)
         headers = {"Intercom-Version": api_version}
         options: dict[str, Any] = {"token": token, "headers": headers, "httpx_client": self._http}
+        options["environment"] = REGION_HOSTS[region]
         if base_url:
             options["base_url"] = base_url.rstrip("/")
         self._sdk = Intercom(**options)
         self.calls = 0
 
     @property
+    def base_url(self) -> str:
+        """The host every call goes to (the regional host, or `base_url` when configured)."""
+        return str(self._sdk._client_wrapper.get_base_url())
+
+    @property
     def retries(self) -> int:
-        return self._policy.retries
+        return self.policy.retries
 
     def _guard(self, request: httpx.Request) -> None:
         """The lease fence, right before every write request leaves (each attempt): LeaseLostError stops it."""
@@ -89,20 +127,27 @@ class IntercomClient:
         if remaining is not None and reset is not None:
             self._limiter.observe(int(remaining), float(reset) - time.time())
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        def attempt() -> T:
-            self._limiter.acquire()
-            self.calls += 1
-            try:
-                return fn()
-            except Exception as exc:
-                raise translate(exc, what) from exc
+    def once(self, what: str, fn: Callable[[], T]) -> T:
+        """One attempt, rate-limited and translated, never retried."""
+        self._limiter.acquire()
+        self.calls += 1
+        try:
+            return fn()
+        except Exception as exc:
+            raise translate(exc, what) from exc
 
-        return self._policy.call(attempt)
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        return self.policy.call(lambda: self.once(what, fn))
+
+    # -- workspace and data attributes -----------------------------------------------------------------------
+    def me(self) -> JSON:
+        api = self._sdk.admins
+        return _dump(self._call("identify admin", lambda: api.identify(request_options=NO_SDK_RETRIES)))
 
     def data_attributes(self) -> list[JSON]:
+        """The data attributes of every model (names are unique across the company and contact models)."""
         api = self._sdk.data_attributes
-        page = self._call("list data attributes", lambda: api.list(model="company", request_options=NO_SDK_RETRIES))
+        page = self._call("list data attributes", lambda: api.list(request_options=NO_SDK_RETRIES))
         return [item.model_dump() for item in page.data or []]
 
     def create_data_attribute(self, name: str, data_type: str, description: str) -> None:
@@ -110,25 +155,15 @@ class IntercomClient:
         api = self._sdk.data_attributes
         self._call("create data attribute", lambda: api.create(request=body, request_options=NO_SDK_RETRIES))
 
-    def companies(self) -> list[JSON]:
-        """Every company, through the scroll API (the list API leaves out companies without contacts)."""
-        found: list[JSON] = []
-        scroll_param: str | None = None
+    # -- companies -------------------------------------------------------------------------------------------
+    def scroll_page(self, scroll_param: str | None) -> tuple[list[JSON], str | None]:
+        """One scroll page, sent once: (companies, the scroll_param for the next page)."""
         api = self._sdk.companies
-        while True:
-            page = self._call("scroll companies", functools.partial(self._scroll, api, scroll_param))
-            items = page.items or []
-            found += [item.model_dump() for item in items]
-            scroll_param = getattr(page.response, "scroll_param", None)
-            if not items or not scroll_param:
-                return found
-
-    @staticmethod
-    def _scroll(api: Any, scroll_param: str | None) -> Any:
-        return api.scroll(scroll_param=scroll_param, request_options=NO_SDK_RETRIES)
-
-    def close(self) -> None:
-        self._http.close()
+        page = self.once(
+            "scroll companies", lambda: api.scroll(scroll_param=scroll_param, request_options=NO_SDK_RETRIES)
+        )
+        items = [item.model_dump() for item in page.items or []]
+        return items, getattr(page.response, "scroll_param", None)
 
     def company_by_company_id(self, company_id: str) -> JSON | None:
         api = self._sdk.companies
@@ -146,14 +181,29 @@ class IntercomClient:
             return dict(companies[0])
         return data if data.get("company_id") == company_id else None
 
-    def upsert_company(self, company_id: str, custom_attributes: JSON) -> JSON:
-        body = {"company_id": company_id, "custom_attributes": custom_attributes}
+    def company_exists(self, remote_id: str) -> bool:
         api = self._sdk.companies
-        result = self._call(
-            "update company",
-            lambda: api.create_or_update(request=body, request_options=NO_SDK_RETRIES),
+        try:
+            self._call("retrieve company", lambda: api.find(remote_id, request_options=NO_SDK_RETRIES))
+        except RejectedRecordError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def update_company(self, remote_id: str, custom_attributes: JSON) -> JSON:
+        """PUT /companies/{id}: a company deleted in Intercom answers 404 instead of being created again."""
+        api = self._sdk.companies
+        body: Any = {"custom_attributes": custom_attributes}
+        return _dump(
+            self._call("update company", lambda: api.update(remote_id, request=body, request_options=NO_SDK_RETRIES))
         )
-        return dict(result.model_dump())
+
+    # -- tags ------------------------------------------------------------------------------------------------
+    def tags(self) -> dict[str, str]:
+        """Every tag of the workspace: id -> name."""
+        listed = self._call("list tags", lambda: self._sdk.tags.list(request_options=NO_SDK_RETRIES))
+        return {str(tag.id): str(tag.name) for tag in listed.data or []}
 
     def tag_companies(self, tag: str, company_ids: list[str], *, untag: bool = False) -> JSON:
         items: list[JSON] = [{"id": cid, **({"untag": True} if untag else {})} for cid in company_ids]
@@ -163,4 +213,54 @@ class IntercomClient:
             "untag companies" if untag else "tag companies",
             lambda: api.create(request=body, request_options=NO_SDK_RETRIES),
         )
-        return dict(result.model_dump())
+        return _dump(result)
+
+    # -- contacts --------------------------------------------------------------------------------------------
+    def search_contacts(self, field: str, values: list[str]) -> list[JSON]:
+        """Contacts whose `field` (external_id, email) is one of `values`, every page."""
+        found: list[JSON] = []
+        for start in range(0, len(values), SEARCH_VALUES):
+            query: Any = {"field": field, "operator": "IN", "value": values[start : start + SEARCH_VALUES]}
+            found += self._search(query)
+        return found
+
+    def _search(self, query: Any) -> list[JSON]:
+        api = self._sdk.contacts
+        found: list[JSON] = []
+        cursor: str | None = None
+        while True:
+            paging: Any = {"per_page": SEARCH_PAGE, **({"starting_after": cursor} if cursor else {})}
+            page = self._call(
+                "search contacts",
+                functools.partial(api.search, query=query, pagination=paging, request_options=NO_SDK_RETRIES),
+            )
+            found += [item.model_dump() for item in page.items or []]
+            following = getattr(getattr(page.response, "pages", None), "next", None)
+            cursor = getattr(following, "starting_after", None)
+            if not cursor or not page.items:
+                return found
+
+    def contact_tag_ids(self, contact_id: str) -> set[str]:
+        """Every tag of one contact (a search result lists at most ten)."""
+        api = self._sdk.contacts
+        listed = self._call(
+            "list contact tags", lambda: api.list_attached_tags(contact_id, request_options=NO_SDK_RETRIES)
+        )
+        return {str(tag.id) for tag in listed.data or []}
+
+    def tag_contacts(self, tag: str, contact_ids: list[str]) -> None:
+        """One call tags many contacts (`POST /tags` with `users`); the tag is created if missing."""
+        body: Any = {"name": tag, "users": [{"id": cid} for cid in contact_ids]}
+        api = self._sdk.tags
+        self._call("tag contacts", lambda: api.create(request=body, request_options=NO_SDK_RETRIES))
+
+    def untag_contact(self, contact_id: str, tag_id: str) -> None:
+        """Untagging has no batch form: `DELETE /contacts/{id}/tags/{tag_id}`, one contact per call."""
+        api = self._sdk.tags
+        self._call(
+            "untag contact",
+            lambda: api.untag_contact(contact_id=contact_id, tag_id=tag_id, request_options=NO_SDK_RETRIES),
+        )
+
+    def close(self) -> None:
+        self._http.close()

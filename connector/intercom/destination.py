@@ -1,102 +1,122 @@
-"""Intercom destination: company data attributes and exclusive tier tags, matched by `company_id`."""
+"""Intercom destination: company data attributes and exclusive tier tags, matched by `company_id`.
+
+Every plan reads the companies Intercom holds (`listing.py`), so remembered ids are re-checked on every run: a
+company deleted in Intercom is reported and its remembered id no longer trusted. A field or tag the state store
+holds no acknowledged value for is compared with what Intercom holds now: losing the state costs reads, never
+writes. Missing values are left out instead of being sent as `null`, which Intercom refuses.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from healthsync.connector.errors import AuthError, ConfigError, RejectedRecordError
-from healthsync.connector.intercom.client import IntercomClient
+from healthsync.connector.errors import RejectedRecordError
+from healthsync.connector.intercom import preflight, provisioning
+from healthsync.connector.intercom.client import JSON, IntercomClient
+from healthsync.connector.intercom.contacts import ContactTags
+from healthsync.connector.intercom.listing import CompanyListing
 from healthsync.connector.pipeline import ScoreResult
-from healthsync.connector.sync.check import Finding, error, ok
+from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
-from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, TagPlan, diff
+from healthsync.connector.sync.plan import DestinationPlan, RecordPlan, SyncCounts, TagPlan, diff
 from healthsync.connector.sync.values import intercom_value
 from healthsync.mappings.models import IntercomMapping
-from healthsync.state import Ack
+from healthsync.state import Ack, RecordState
 
 log = logging.getLogger("healthsync.intercom")
 TAG_PREFIX = "_tag:"  # acknowledged tags live in the state store as fields `_tag:<name>` = True
 TAG_BATCH = 100
 
 
+def tag_names(record: JSON) -> set[str]:
+    return {str(tag.get("name")) for tag in ((record.get("tags") or {}).get("tags") or [])}
+
+
+def baseline(state: RecordState | None, remote_id: str, remote: dict[str, Any]) -> dict[str, Any]:
+    """What counts as acknowledged: Intercom's current values, overlaid by the state's when it knows this id."""
+    if state is None or state.remote_id != remote_id:
+        return dict(remote)
+    return {**remote, **state.values}
+
+
+def tagged(values: dict[str, Any]) -> set[str]:
+    return {k.removeprefix(TAG_PREFIX) for k, v in values.items() if k.startswith(TAG_PREFIX) and v}
+
+
 class IntercomDestination:
     name = "intercom"
 
-    def __init__(self, client: IntercomClient, mapping: IntercomMapping) -> None:
+    def __init__(
+        self, client: IntercomClient, mapping: IntercomMapping, mapping_reference: str = "intercom", region: str = "us"
+    ) -> None:
         self.client = client
         self.mapping = mapping
-        self._remote_tags: dict[str, set[str]] = {}
+        self.reference = mapping_reference
+        self.region = region
+        self.contacts = ContactTags(client, mapping)
+
+    def check(self, account_ids: list[str] | None = None) -> list[Finding]:
+        """Read-only findings for `healthsync check`: token (`GET /me`), workspace and region, attribute clashes
+        across models, and how many of `account_ids` exist as Intercom companies."""
+        return preflight.findings(self.client, self.mapping, self.reference, self.region, account_ids)
 
     def close(self) -> None:
         self.client.close()
 
-    def check(self) -> list[Finding]:
-        """Read-only preflight: the token reads the company data attributes (Intercom's own checks: issue 11)."""
-        try:
-            count = len(self.client.data_attributes())
-        except AuthError as exc:
-            return [error(self.name, f"the access token was refused: {exc}", "auth")]
-        return [ok(self.name, f"token valid; {count} company data attributes readable")]
-
-    # -- provisioning ----------------------------------------------------------------------------------------
-    def provisioning(self) -> list[Provision]:
-        existing = {attr["name"]: attr for attr in self.client.data_attributes()}
-        missing: list[Provision] = []
-        for field in self.mapping.companies.fields:
-            current = existing.get(field.name)
-            if current is None:
-                body = {"data_type": field.type, "description": field.description}
-                missing.append(Provision("companies", "create attribute", field.name, body))
-            elif current.get("data_type") != field.type:
-                raise ConfigError(
-                    f"Intercom company attribute {field.name!r} exists with type {current.get('data_type')!r}, "
-                    f"the mapping expects {field.type!r}; rename it in the mapping"
-                )
-        return missing
-
-    # -- matching --------------------------------------------------------------------------------------------
-    def _match(self, keys: list[str], remembered: dict[str, str]) -> dict[str, str | None]:
-        matched: dict[str, str | None] = dict(remembered)
-        pending = [key for key in keys if key not in matched]
-        if not pending:
-            return matched
-        listed = {str(c.get("company_id")): c for c in self.client.companies() if c.get("company_id") is not None}
-        for key in pending:
-            company = listed.get(key) or self.client.company_by_company_id(key)
-            matched[key] = str(company["id"]) if company else None
-            if company:
-                tags = ((company.get("tags") or {}).get("tags")) or []
-                self._remote_tags[key] = {str(tag.get("name")) for tag in tags}
-        return matched
-
     # -- plan ------------------------------------------------------------------------------------------------
     def plan(self, scores: ScoreResult, ctx: SyncContext) -> DestinationPlan:
         plan = DestinationPlan(self.name)
-        plan.provisioning = self.provisioning()
+        plan.provisioning = provisioning.missing(self.client, self.mapping, self.reference)
         accounts = rows_by_key(scores.accounts, "account_id")
         known = ctx.store.records(self.name, "companies")
-        remembered = {key: s.remote_id for key, s in known.items() if s.remote_id and key in accounts}
+        listed = CompanyListing(self.client).by_company_id(sorted(accounts))
         tags = {name: TagPlan(name) for name in self._managed_tags()}
-        for key, remote in sorted(self._match(sorted(accounts), remembered).items()):
-            if remote is None:
-                plan.records.append(RecordPlan("companies", key, "unmatched", note="no company with this company_id"))
+        for key in sorted(accounts):
+            company = listed.get(key)
+            if company is None:
+                plan.records.append(RecordPlan("companies", key, "unmatched", note=self._gone(known.get(key))))
                 continue
-            row = accounts[key]
-            desired = {f.name: intercom_value(f, row.get(f.column)) for f in self.mapping.companies.fields}
-            acknowledged = dict(known[key].values) if key in known else {}
-            present = {k.removeprefix(TAG_PREFIX) for k, v in acknowledged.items() if k.startswith(TAG_PREFIX) and v}
-            present |= self._remote_tags.get(key, set()) & set(tags)
-            acknowledged = {k: v for k, v in acknowledged.items() if not k.startswith(TAG_PREFIX)}
-            changes = diff(acknowledged, desired, full=ctx.full)
-            plan.records.append(RecordPlan("companies", key, "update" if changes else "unchanged", remote, changes))
-            wanted = self._wanted_tags(row)
-            for name in wanted if ctx.full else wanted - present:
-                tags[name].add[key] = remote
-            for name in present - wanted:
-                tags[name].remove[key] = remote
+            self._plan_company(plan, tags, key, accounts[key], company, known.get(key), ctx.full)
         plan.tags = [tag for tag in tags.values() if tag.add or tag.remove]
+        if self.mapping.contacts.tier_tags:
+            plan.tags += self.contacts.plan(scores, accounts, ctx)
         return plan
+
+    @staticmethod
+    def _gone(state: RecordState | None) -> str:
+        if state is not None and state.remote_id:
+            return f"company {state.remote_id} was deleted in Intercom (remembered id forgotten)"
+        return "no company with this company_id"
+
+    def _plan_company(
+        self,
+        plan: DestinationPlan,
+        tags: dict[str, TagPlan],
+        key: str,
+        row: dict[str, Any],
+        company: JSON,
+        state: RecordState | None,
+        full: bool,
+    ) -> None:
+        remote = str(company["id"])
+        current = dict(company.get("custom_attributes") or {})
+        current |= {TAG_PREFIX + name: True for name in tag_names(company) & set(tags)}
+        acknowledged = baseline(state, remote, current)
+        present = tagged(acknowledged) & set(tags)
+        values = {k: v for k, v in acknowledged.items() if not k.startswith(TAG_PREFIX)}
+        changes = diff(values, self._desired(row), full=full)
+        plan.records.append(RecordPlan("companies", key, "update" if changes else "unchanged", remote, changes))
+        wanted = self._wanted_tags(row)
+        for name in wanted if full else wanted - present:
+            tags[name].add[key] = remote
+        for name in present - wanted:
+            tags[name].remove[key] = remote
+
+    def _desired(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The mapped attributes in Intercom's wire format; missing values are left out (never `null`)."""
+        values = {f.name: intercom_value(f, row.get(f.column)) for f in self.mapping.companies.fields}
+        return {name: value for name, value in values.items() if value is not None}
 
     def _managed_tags(self) -> set[str]:
         """Tags healthsync owns: the tier tags and the play tags of the mapping (others are left alone)."""
@@ -111,31 +131,41 @@ class IntercomDestination:
     # -- apply -----------------------------------------------------------------------------------------------
     def apply(self, plan: DestinationPlan, ctx: SyncContext) -> SyncCounts:
         counts = SyncCounts.of_unwritten(plan)
-        for step in plan.provisioning:
-            try:
-                self.client.create_data_attribute(step.name, step.body["data_type"], step.body["description"])
-            except RejectedRecordError:
-                # e.g. a retried create whose first response was lost: fine if it exists now, as wanted
-                if any(missing.name == step.name for missing in self.provisioning()):
-                    raise
+        self._provision(plan)
         updates = plan.writes()
         for done, record in enumerate(updates, start=1):
             self._write(record, ctx, counts)
             ctx.progress("intercom companies", len(updates), 1)
             if done % 50 == 0:
                 ctx.heartbeat()
-        for tag in plan.tags:  # exclusive tags: remove the old ones first, then apply the new ones
-            self._untag(tag, ctx, counts)
-        for tag in plan.tags:
-            self._tag(tag, ctx, counts)
+        company_tags = [tag for tag in plan.tags if tag.object_type == "companies"]
+        for tag in company_tags:  # exclusive tags: remove the old ones first, then apply the new ones
+            self._tags(tag, ctx, counts, untag=True)
+        for tag in company_tags:
+            self._tags(tag, ctx, counts, untag=False)
+        self.contacts.apply([tag for tag in plan.tags if tag.object_type == "contacts"], ctx, counts)
         counts.calls = self.client.calls
         counts.retried = self.client.retries
         return counts
 
+    def _provision(self, plan: DestinationPlan) -> None:
+        for step in plan.provisioning:
+            try:
+                self.client.create_data_attribute(step.name, step.body["data_type"], step.body["description"])
+            except RejectedRecordError:
+                # e.g. a retried create whose first response was lost: fine if it exists now, as wanted
+                remaining = provisioning.missing(self.client, self.mapping, self.reference)
+                if any(missing.name == step.name for missing in remaining):
+                    raise
+
     def _write(self, record: RecordPlan, ctx: SyncContext, counts: SyncCounts) -> None:
+        assert record.remote_id is not None
         try:
-            result = self.client.upsert_company(record.key, record.desired)
+            result = self.client.update_company(record.remote_id, record.desired)
         except RejectedRecordError as exc:
+            if exc.status == 404:
+                self._vanished(record.key, record.remote_id, counts)
+                return
             counts.rejected += 1
             log.warning("record rejected", extra={"destination": self.name, "key": record.key, "reason": str(exc)})
             if ctx.run_id is not None:
@@ -145,19 +175,44 @@ class IntercomDestination:
         ctx.store.resolve_rejections(self.name, "companies", [record.key])
         counts.updated += 1
 
-    def _untag(self, tag: TagPlan, ctx: SyncContext, counts: SyncCounts) -> None:
-        items = sorted(tag.remove.items())
-        for chunk in chunks(items, TAG_BATCH):
-            self.client.tag_companies(tag.tag, [remote for _, remote in chunk], untag=True)
-            counts.untagged += len(chunk)
-            acks = [Ack(key, remote, {TAG_PREFIX + tag.tag: None}) for key, remote in chunk]
-            ctx.store.acknowledge(self.name, "companies", acks)
+    def _vanished(self, key: str, remote_id: str, counts: SyncCounts) -> None:
+        counts.gone += 1
+        log.warning(
+            "company deleted in Intercom during the run; skipped",
+            extra={"destination": self.name, "key": key, "remote_id": remote_id},
+        )
 
-    def _tag(self, tag: TagPlan, ctx: SyncContext, counts: SyncCounts) -> None:
-        items = sorted(tag.add.items())
+    def _tags(self, tag: TagPlan, ctx: SyncContext, counts: SyncCounts, *, untag: bool) -> None:
+        items = sorted((tag.remove if untag else tag.add).items())
         for chunk in chunks(items, TAG_BATCH):
-            self.client.tag_companies(tag.tag, [remote for _, remote in chunk])
-            counts.tagged += len(chunk)
-            acks = [Ack(key, remote, {TAG_PREFIX + tag.tag: True}) for key, remote in chunk]
-            ctx.store.acknowledge(self.name, "companies", acks)
+            done = self._tag_batch(tag.tag, list(chunk), counts, untag=untag)
+            if untag:
+                counts.untagged += len(done)
+            else:
+                counts.tagged += len(done)
+            value = None if untag else True
+            ctx.store.acknowledge(self.name, "companies", [Ack(k, r, {TAG_PREFIX + tag.tag: value}) for k, r in done])
             ctx.progress("intercom tags", len(items), len(chunk))
+
+    def _tag_batch(
+        self, tag: str, chunk: list[tuple[str, str]], counts: SyncCounts, *, untag: bool
+    ) -> list[tuple[str, str]]:
+        """Tag (or untag) one batch; under 2.14 one missing company makes the whole call 404: then the batch is
+        re-checked company by company, the dead ones are reported and the others tagged in one more call."""
+        try:
+            result = self.client.tag_companies(tag, [remote for _, remote in chunk], untag=untag)
+        except RejectedRecordError as exc:
+            if exc.status != 404:
+                raise
+        else:  # 2.16 answers 200 and lists a missing company as not tagged
+            missing = {str(c.get("id")) for c in result.get("companies") or [] if c.get("tagged") is False}
+            for key, remote in chunk:
+                if remote in missing and not untag:
+                    self._vanished(key, remote, counts)
+            return [(key, remote) for key, remote in chunk if untag or remote not in missing]
+        alive = [(key, remote) for key, remote in chunk if self.client.company_exists(remote)]
+        for key, remote in sorted(set(chunk) - set(alive)):
+            self._vanished(key, remote, counts)
+        if alive:
+            self.client.tag_companies(tag, [remote for _, remote in alive], untag=untag)
+        return alive

@@ -27,11 +27,12 @@ class RecordPlan:
 
 @dataclass
 class TagPlan:
-    """Tag `tag` is added to `add` and removed from `remove` (keys -> remote ids)."""
+    """Tag `tag` is added to `add` and removed from `remove` (keys -> remote ids) of `object_type` records."""
 
     tag: str
     add: dict[str, str] = field(default_factory=dict)
     remove: dict[str, str] = field(default_factory=dict)
+    object_type: str = "companies"
 
 
 @dataclass
@@ -79,8 +80,9 @@ class DestinationPlan:
                 lines.append(f"  {record.object_type} {record.key} ({record.action} {target}):")
                 lines += [f"    {name}: {_show(old)} -> {_show(new)}" for name, (old, new) in record.changes.items()]
         for tag in self.tags:
-            lines += [f"  tag {tag.tag!r} + {key}" for key in sorted(tag.add)]
-            lines += [f"  tag {tag.tag!r} - {key}" for key in sorted(tag.remove)]
+            kind = "" if tag.object_type == "companies" else f"{tag.object_type} "
+            lines += [f"  tag {tag.tag!r} + {kind}{key}" for key in sorted(tag.add)]
+            lines += [f"  tag {tag.tag!r} - {kind}{key}" for key in sorted(tag.remove)]
         for task in self.tasks:
             lines.append(f"  task {task.action} {task.identity}" + (f": {task.subject}" if task.subject else ""))
         return lines
@@ -105,6 +107,7 @@ class SyncCounts:
     untagged: int = 0
     tasks_created: int = 0
     tasks_completed: int = 0
+    gone: int = 0  # records deleted at the destination between plan and write (reported, skipped)
     alerts_sent: int = 0
     alerts_unconfirmed: int = 0
     calls: int = 0

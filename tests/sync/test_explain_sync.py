@@ -1,4 +1,4 @@
-"""The explanation reaches the CRM ("Health: why" in HubSpot, `health_why` in Intercom), expansion tasks escalate
+"""The explanation reaches the CRM ("Health: why" in HubSpot, `healthsync_why` in Intercom), expansion tasks escalate
 above the MRR threshold, and every run lands in the score history (`healthsync history`, `score --previous`)."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def test_the_explanation_reaches_hubspot_and_intercom_and_expansion_escalates(
         "textarea",
     )
     ic = {c["company_id"]: c for c in control(intercom, "GET", "state")["companies"]}
-    assert ic["seed"]["custom_attributes"]["health_why"] == f"100: {REASONS}"
+    assert ic["seed"]["custom_attributes"]["healthsync_why"] == f"100: {REASONS}"
     tasks = control(hubspot, "GET", "state")["tasks"]
     expansion = {t["properties"]["hs_task_subject"]: t["properties"]["hs_task_priority"] for t in tasks}
     assert expansion["Expansion: Seed is near its seat limit"] == "HIGH"  # MRR 9000 >= 5000

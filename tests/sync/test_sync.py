@@ -86,8 +86,8 @@ def test_first_run_provisions_and_writes_every_matched_company(world: World) -> 
     for key, company in intercom_companies(world).items():
         if key in world.seeded.intercom_missing:
             continue
-        assert company["custom_attributes"]["health_score"] == rows[key]["health_score"]
-        assert company["custom_attributes"]["health_tier"] == rows[key]["health_tier"]
+        assert company["custom_attributes"]["healthsync_health_score"] == rows[key]["health_score"]
+        assert company["custom_attributes"]["healthsync_health_tier"] == rows[key]["health_tier"]
         assert tag_names(company) & tier_tags == {intercom_map.companies.tier_tags[rows[key]["health_tier"]]}
     counts = summary.counts["hubspot"]
     companies = [r for r in plan.records if r.object_type == "companies"]

@@ -1,0 +1,40 @@
+"""Item 6: with an empty or reset state store, a run reads Intercom's values and writes only what differs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from healthsync.sandbox.base import SandboxServer
+from healthsync.state import StateStore
+from tests.intercom.conftest import default_mapping, intercom_world
+from tests.world import log_size, writes
+
+
+def forget_everything(state_url: str) -> None:
+    if state_url.startswith("sqlite:///"):
+        Path(state_url.removeprefix("sqlite:///")).unlink()
+        return
+    with StateStore.open(state_url) as store:
+        store.forget(tasks=True)
+
+
+def test_losing_the_state_costs_reads_never_writes(
+    tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, state_url: str
+) -> None:
+    mapping = default_mapping()
+    mapping["contacts"]["tier_tags"] = True
+    world = intercom_world(tmp_path, hubspot, intercom, state_url, accounts=40, mapping=mapping, contacts=True)
+    first = world.run()
+    assert first.exit_code == 0
+    assert first.counts["intercom"].updated > 0
+    assert first.counts["intercom"].tagged > 0
+
+    forget_everything(state_url)
+    before = log_size(intercom)
+    second = world.run()
+
+    assert second.exit_code == 0
+    assert writes(intercom, before) == []
+    counts = second.counts["intercom"]
+    assert (counts.updated, counts.tagged, counts.untagged) == (0, 0, 0)
+    assert counts.unchanged == first.counts["intercom"].updated
