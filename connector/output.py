@@ -7,11 +7,8 @@ pandas and rich are imported when a table is written, not when the CLI starts.
 
 from __future__ import annotations
 
-import io
 import json
-import math
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,56 +50,11 @@ def default_format(output: Path | None, terminal: bool) -> str:
     return "table" if terminal else "csv"
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-ready Python value: NaN/NA -> None, timestamps -> ISO 8601 UTC with Z, numpy -> int/float."""
-    import pandas as pd
-
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp | datetime):
-        text = value.isoformat()
-        return text.replace("+00:00", "Z")
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    return value
-
-
 def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as plain dictionaries, in column order."""
-    columns = list(frame.columns)
-    return [
-        {column: _plain(value) for column, value in zip(columns, row, strict=True)}
-        for row in frame.itertuples(index=False, name=None)
-    ]
+    """Rows as plain dictionaries, in column order (see :mod:`connector.records`)."""
+    from healthsync.connector.records import to_records as records
 
-
-def _flat(value: Any) -> Any:
-    """A list as "a;b", a dict of lists as "key: a, b; other: c" (plays and their reasons); others unchanged."""
-    if isinstance(value, list):
-        return ";".join(map(str, value))
-    if isinstance(value, dict):
-        return "; ".join(
-            f"{key}: {', '.join(map(str, item)) if isinstance(item, list) else item}" for key, item in value.items()
-        )
-    return value
-
-
-def _csv(frame: pd.DataFrame) -> str:
-    import pandas as pd
-
-    records = to_records(frame)
-    out = pd.DataFrame.from_records(records, columns=list(frame.columns))
-    buffer = io.StringIO()
-    for column in out.columns:
-        out[column] = out[column].map(_flat)
-    out.to_csv(buffer, index=False)
-    return buffer.getvalue()
+    return records(frame)
 
 
 def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +90,9 @@ def _cell(header: str, record: dict[str, Any], columns: tuple[str, ...]) -> str:
         return value[:10]  # the date; the time is in --format csv/json
     if isinstance(value, list):
         return ", ".join(map(str, value))
-    return str(_flat(value))
+    from healthsync.connector.records import flat
+
+    return str(flat(value))
 
 
 def table_columns(frame: pd.DataFrame, kind: str, columns: list[str] | None) -> list[tuple[str, tuple[str, ...]]]:
@@ -205,6 +159,8 @@ def write_frame(
     `kind` ("accounts" or "users") picks the readable default columns of the table; `columns` picks others
     (and, for csv/json/parquet, restricts the columns written).
     """
+    from healthsync.connector.records import csv_text, json_text
+
     if columns and fmt != "table":
         table_columns(frame, "accounts", columns)  # the same error for an unknown name
         frame = frame[columns]
@@ -222,7 +178,7 @@ def write_frame(
         else:
             _table(frame, console or Console(), kind, columns)
         return
-    text = json.dumps(to_records(frame), indent=2) + "\n" if fmt == "json" else _csv(frame)
+    text = json_text(frame) if fmt == "json" else csv_text(frame)
     if output is None:
         sys.stdout.write(text)
     else:
