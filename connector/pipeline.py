@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -10,6 +12,8 @@ import pandas as pd
 from healthsync.connector.settings import Settings
 from healthsync.connector.sources.load import TableReport, load_source
 from healthsync.scoring import score_accounts, score_users
+
+log = logging.getLogger("healthsync")
 
 
 @dataclass
@@ -32,11 +36,21 @@ def compute_scores(settings: Settings, *, with_users: bool = False, now: datetim
     now = now or datetime.now(UTC)
     as_of = settings.scoring.resolved_as_of(now)
     need_users = with_users or settings.scoring.needs_user_activity()
+    started = time.perf_counter()
     data = load_source(settings, as_of, now, with_users=need_users)
+    read = time.perf_counter()
+    log.info("source read in %.2f s", read - started, extra={"phase": "reading", "seconds": round(read - started, 3)})
     accounts = score_accounts(
         data.accounts, data.users, data.account_activity, data.user_activity, settings.scoring, as_of
     )
     users = None
     if with_users and data.user_activity is not None:
         users = score_users(data.users, data.user_activity, settings.scoring, as_of)
+    done = time.perf_counter()
+    log.info(
+        "scored %d accounts in %.2f s",
+        len(accounts),
+        done - read,
+        extra={"phase": "scoring", "seconds": round(done - read, 3)},
+    )
     return ScoreResult(accounts=accounts, users=users, reports=data.reports, as_of=as_of)

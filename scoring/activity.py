@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from healthsync.scoring.config import ScoringConfig
@@ -67,11 +68,57 @@ def _flag_columns(config: ScoringConfig) -> list[str]:
     return [*features, *steps, "trial_events", *shares, "active_weeks", *flows]
 
 
+def key_order(frame: pd.DataFrame, key: Sequence[str]) -> tuple[bool, bool]:
+    """(sorted, unique): whether the rows are in (lexicographic) order of `key`, and whether no key repeats.
+
+    One comparison of neighbours per column (values of one type, e.g. text); mixed or missing values count as not
+    sorted.
+    """
+    if len(frame) < 2:
+        return True, True
+    ascending = np.zeros(len(frame) - 1, dtype=bool)
+    equal = np.ones(len(frame) - 1, dtype=bool)
+    try:
+        for name in key:
+            values = frame[name]
+            if values.isna().any():
+                return False, False
+            before = values.iloc[:-1].reset_index(drop=True)
+            after = values.iloc[1:].reset_index(drop=True)  # compared in the column's own type (Arrow for text)
+            ascending |= equal & (after > before).to_numpy(dtype=bool)
+            equal &= (after == before).to_numpy(dtype=bool)
+    except TypeError:
+        return False, False
+    in_order = bool(np.all(ascending | equal))
+    return in_order, in_order and not bool(equal.any())
+
+
+def positions_in(values: pd.Series, among: pd.Series) -> npt.NDArray[np.intp]:
+    """The position of each value in `among` (unique values), -1 where it is not there; Arrow's hash lookup for
+    text columns held by Arrow, pandas' otherwise."""
+    if isinstance(values.array, pd.arrays.ArrowStringArray) and isinstance(among.array, pd.arrays.ArrowStringArray):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = pc.index_in(pa.array(values.array), value_set=pa.array(among.array))
+        return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.intp)
+    return np.asarray(pd.Index(among.to_numpy()).get_indexer(values.to_numpy()), dtype=np.intp)
+
+
+def in_key_order(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
+    """`frame` stably sorted by `key`, without sorting when it already is (e.g. the database sent it so)."""
+    if key_order(frame, key)[0]:
+        return frame
+    return frame.sort_values(list(key), kind="stable")
+
+
 def keyed(frame: pd.DataFrame, key: Sequence[str], fields: Sequence[str]) -> pd.DataFrame:
     """`frame` reduced to `key` + `fields` (missing fields are NA), ids as strings, one row per key, sorted."""
     out = frame.reindex(columns=[*key, *fields])
     out = out.dropna(subset=list(key))
     out = out.astype(dict.fromkeys(key, "str"))
+    if key_order(out, key)[1]:  # sorted and unique already: nothing to drop or move
+        return out.reset_index(drop=True)
     out = out.drop_duplicates(subset=list(key), keep="first")
     return out.sort_values(list(key), kind="stable").reset_index(drop=True)
 

@@ -14,9 +14,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from healthsync.scoring.activity import USER_KEY, keyed, with_activity
+from healthsync.scoring.activity import USER_KEY, keyed, positions_in, with_activity
 from healthsync.scoring.config import Persona, ScoringConfig
 from healthsync.scoring.metrics import percentages
 from healthsync.scoring.normalize import IntArray
@@ -59,17 +60,41 @@ def people_frame(users: pd.DataFrame, user_activity: pd.DataFrame | None, config
     return with_activity(listed, user_activity, USER_KEY, _PEOPLE_COUNTS, config)
 
 
-def _per_account(mask: pd.Series, people: pd.DataFrame, account_ids: pd.Series) -> IntArray:
-    """How many rows of `people` match `mask`, per account of `account_ids`."""
-    counts = mask.astype("int64").groupby(people["account_id"].to_numpy()).sum()
-    return np.asarray(counts.reindex(account_ids.to_numpy(), fill_value=0), dtype=np.int64)
+def key_personas(config: ScoringConfig) -> list[str]:
+    """The roles of the key personas, in config order."""
+    return [role for role, persona in config.personas.items() if persona.key]
+
+
+def active_column(role: str) -> str:
+    """The signal column counting a key persona's members active as intended."""
+    return f"persona_active__{role}"
+
+
+def head_column(role: str) -> str:
+    """The signal column with a key persona's head count."""
+    return f"persona_head__{role}"
+
+
+class _Accounts:
+    """Counts of people per account of `account_ids`: each person's account position is found once."""
+
+    def __init__(self, people: pd.DataFrame, account_ids: pd.Series) -> None:
+        positions = positions_in(people["account_id"], account_ids)
+        self.known = positions >= 0
+        self.positions = positions[self.known]
+        self.size = len(account_ids)
+
+    def count(self, mask: pd.Series | npt.NDArray[np.bool_]) -> IntArray:
+        """How many people match `mask`, per account."""
+        hits = np.asarray(mask, dtype=bool)[self.known]
+        return np.bincount(self.positions[hits], minlength=self.size).astype(np.int64)
 
 
 def active_in_roles(people: pd.DataFrame, account_ids: pd.Series, roles: list[str]) -> pd.Series:
     """Listed users with one of `roles` and an event in the window, per account."""
     wanted = {role.strip().lower() for role in roles}
     mask = people["role"].isin(wanted) & (people["events"] > 0)
-    return pd.Series(_per_account(mask, people, account_ids), index=account_ids.index, dtype="int64")
+    return pd.Series(_Accounts(people, account_ids).count(mask), index=account_ids.index, dtype="int64")
 
 
 def _meets_target(people: pd.DataFrame, persona: Persona, window_days: int) -> pd.Series:
@@ -79,31 +104,33 @@ def _meets_target(people: pd.DataFrame, persona: Persona, window_days: int) -> p
     return people["active_weeks"] >= needed
 
 
-def _head(members: pd.Series, people: pd.DataFrame, account_ids: pd.Series, persona: Persona) -> IntArray:
+def _head(members: pd.Series, accounts: _Accounts, persona: Persona) -> IntArray:
     if persona.expected is not None:
-        return np.full(len(account_ids), persona.expected, dtype=np.int64)
-    return _per_account(members, people, account_ids)
+        return np.full(accounts.size, persona.expected, dtype=np.int64)
+    return accounts.count(members)
 
 
 def persona_columns(people: pd.DataFrame, account_ids: pd.Series, config: ScoringConfig) -> dict[str, pd.Series]:
-    """Per account of `account_ids` (same index): `persona_counts` (a tuple of :class:`PersonaCount` per key
-    persona), `key_people`, `key_people_active`, `workflows_total`, `workflows_used` and the two percentages
-    `key_personas_active_pct` and `workflows_in_use_pct` (NA without key persona members)."""
+    """Per account of `account_ids` (same index): per key persona its members active as intended
+    (:func:`active_column`) and its head count (:func:`head_column`), the sums `key_people`, `key_people_active`,
+    `workflows_total`, `workflows_used` and the two percentages `key_personas_active_pct` and
+    `workflows_in_use_pct` (NA without key persona members)."""
+    accounts = _Accounts(people, account_ids)
     size = len(account_ids)
     key_people = np.zeros(size, dtype=np.int64)
     key_active = np.zeros(size, dtype=np.int64)
     flows_total = np.zeros(size, dtype=np.int64)
     flows_used = np.zeros(size, dtype=np.int64)
-    counts: list[list[PersonaCount]] = [[] for _ in range(size)]
+    per_persona: dict[str, IntArray] = {}
     flow_index = 0
     for role, persona in config.personas.items():
         members = people["role"] == role.strip().lower()
-        head = _head(members, people, account_ids, persona)
-        active = _per_account(members & _meets_target(people, persona, config.window_days), people, account_ids)
+        head = _head(members, accounts, persona)
+        active = accounts.count(members & _meets_target(people, persona, config.window_days))
         used = np.zeros(size, dtype=np.int64)
         for offset, flow in enumerate(persona.workflows):
             done = members & (people[f"workflow__{flow_index + offset}"] >= flow.min_count)
-            used += _per_account(done, people, account_ids) > 0
+            used += accounts.count(done) > 0
         flow_index += len(persona.workflows)
         if not persona.key:
             continue
@@ -112,14 +139,16 @@ def persona_columns(people: pd.DataFrame, account_ids: pd.Series, config: Scorin
         key_active += np.minimum(active, head)
         flows_total += np.where(present, len(persona.workflows), 0)
         flows_used += np.where(present, used, 0)
-        for position in np.flatnonzero(present):
-            counts[position].append(PersonaCount(role, int(active[position]), int(head[position])))
-    return _columns(account_ids.index, counts, key_people, key_active, flows_total, flows_used)
+        per_persona[active_column(role)] = active
+        per_persona[head_column(role)] = head
+    sums = {"key_people": key_people, "key_people_active": key_active}
+    sums |= {"workflows_total": flows_total, "workflows_used": flows_used}
+    return _columns(account_ids.index, {**per_persona, **sums}, key_people, key_active, flows_total, flows_used)
 
 
 def _columns(
     index: pd.Index,
-    counts: list[list[PersonaCount]],
+    counts: dict[str, IntArray],
     key_people: IntArray,
     key_active: IntArray,
     flows_total: IntArray,
@@ -133,11 +162,7 @@ def _columns(
         return percent.where(whole > 0, pd.NA)
 
     return {
-        "persona_counts": pd.Series([tuple(items) for items in counts], index=index, dtype="object"),
-        "key_people": ints(key_people),
-        "key_people_active": ints(key_active),
-        "workflows_total": ints(flows_total),
-        "workflows_used": ints(flows_used),
+        **{name: ints(values) for name, values in counts.items()},
         "key_personas_active_pct": share(key_active, key_people),
         "workflows_in_use_pct": share(flows_used, flows_total),
     }

@@ -1,17 +1,20 @@
 """Play flags (SPEC section 3): per account, the plays that fire and, for each, the plain-English reasons.
 
-Each rule reads one account's signals (a mapping: the score table's columns, the activity counts, the persona
-counts and the account's extra columns) and returns the reasons it fired, or nothing. Plays are reported in config
+Each rule reads the signals of every account at once (a frame: the score table's columns, the activity counts, the
+persona counts and the account's extra columns, read through :class:`scoring.columns.Columns`) and returns where
+it fires and its reasons as columns of optional texts, in the order they are reported. Plays are reported in config
 order; where two definitions overlap both fire. Accounts whose status is in `plays.skip_statuses` fire none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from healthsync.scoring.columns import BoolArray, Columns, TextArray, constant, somewhere, texts
 from healthsync.scoring.config import (
     ChurnRisk,
     ExpansionMilestone,
@@ -22,41 +25,38 @@ from healthsync.scoring.config import (
     WorkflowAdoption,
 )
 from healthsync.scoring.metrics import AT_RISK, FALLING
-from healthsync.scoring.summary import account_summary
-from healthsync.scoring.words import count_of, decimal, number, optional_int, optional_number, text
+from healthsync.scoring.summary import summaries
+from healthsync.scoring.words import count_of, decimal, number
 
-Row = Mapping[str, Any]
 PERSONA_PCT_COLUMNS = ("key_personas_active_pct", "workflows_in_use_pct")
+Fired = tuple[BoolArray, list[TextArray]]  # where the play fires, and its reasons (None where a reason is absent)
 
 
 def play_columns(signals: pd.DataFrame, config: ScoringConfig) -> dict[str, pd.Series]:
     """The `plays`, `play_reasons` and `summary` columns for a frame of account signals (same index)."""
-    records = [{str(key): value for key, value in row.items()} for row in signals.to_dict("records")]
-    fired = [account_plays(row, config) for row in records]
-    summaries = [account_summary(row, config) for row in records]
+    columns = Columns(signals)
+    fired = account_plays(columns, config)
     return {
         "plays": pd.Series([list(plays) for plays in fired], index=signals.index, dtype="object"),
         "play_reasons": pd.Series(fired, index=signals.index, dtype="object"),
-        "summary": pd.Series(summaries, index=signals.index, dtype="object"),
+        "summary": pd.Series(summaries(columns, config), index=signals.index, dtype="object"),
     }
 
 
-def account_plays(row: Row, config: ScoringConfig) -> dict[str, list[str]]:
-    """The plays that fire for one account, in config order, each with its reasons."""
-    if text(row.get("status")) in config.plays.skip_statuses:
-        return {}
-    fired: dict[str, list[str]] = {}
+def account_plays(columns: Columns, config: ScoringConfig) -> list[dict[str, list[str]]]:
+    """Per account (row), the plays that fire, in config order, each with its reasons."""
+    fired: list[dict[str, list[str]]] = [{} for _ in range(columns.size)]
+    considered = ~columns.label_in("status", config.plays.skip_statuses)
     for name, rule in RULES.items():
         play = getattr(config.plays, name)
-        if play.enabled:
-            reasons = rule(row, play, config)
-            if reasons:
-                fired[name] = reasons
+        if not play.enabled:
+            continue
+        where, parts = rule(columns, play, config)
+        rows = np.flatnonzero(where & considered)
+        cells = [part[rows].tolist() for part in parts]
+        for position, reasons in zip(rows.tolist(), zip(*cells, strict=True), strict=True):
+            fired[position][name] = [reason for reason in reasons if reason is not None]
     return fired
-
-
-def _int(row: Row, key: str) -> int:
-    return optional_int(row.get(key)) or 0
 
 
 def _users_active(active: int, total: int) -> str:
@@ -69,143 +69,158 @@ def _step_label(event: str, done: int, needed: int) -> str:
     return event if needed == 1 else f"{event} ({done} of {needed})"
 
 
-def _setup_gaps(row: Row, play: MultiUserActivation, config: ScoringConfig) -> list[str]:
+def _setup_gaps(columns: Columns, play: MultiUserActivation, config: ScoringConfig) -> list[TextArray]:
     """Activation below target and incomplete key steps (nothing when no activation steps are configured)."""
     if not config.activation_steps:
         return []
-    gaps = []
-    activation = _int(row, "activation_pct")
-    if activation < play.activation_below:
-        gaps.append(f"activation {activation}% < {number(play.activation_below)}%")
-    missing = []
+    activation = columns.ints("activation_pct")
+    below = f"% < {number(play.activation_below)}%"
+    low = texts(activation < play.activation_below, lambda value: f"activation {value}{below}", activation)
+    missing: list[TextArray] = []
     for index in config.key_step_indexes():
         step = config.activation_steps[index]
-        done = _int(row, f"step__{index}")
-        if done < step.min_count:
-            missing.append(_step_label(step.event, done, step.min_count))
-    if missing:
-        gaps.append("setup steps incomplete: " + ", ".join(missing))
-    return gaps
+        done = columns.ints(f"step__{index}")
+        label = texts(done < step.min_count, lambda n, s=step: _step_label(s.event, n, s.min_count), done)
+        missing.append(label)
+    incomplete = texts(
+        somewhere(missing, columns.size),
+        lambda *labels: "setup steps incomplete: " + ", ".join(label for label in labels if label is not None),
+        *missing,
+    )
+    return [low, incomplete]
 
 
-def _trial_signal(row: Row, play: MultiUserActivation, config: ScoringConfig) -> list[str]:
+def _trial_signal(columns: Columns, play: MultiUserActivation, config: ScoringConfig) -> TextArray:
     """The trial (first trial_days) averaged more events per day than the current window."""
-    tenure = optional_int(row.get("tenure_days"))
-    trial = _int(row, "trial_events")
-    if play.trial_days <= 0 or tenure is None or tenure < play.trial_days or trial <= 0:
-        return []
+    tenure, known = columns.ints("tenure_days"), columns.present("tenure_days")
+    trial = columns.ints("trial_events")
+    if play.trial_days <= 0:
+        return constant(np.zeros(columns.size, dtype=bool), "")
     trial_rate = trial / play.trial_days
-    now_rate = _int(row, "events") / max(1, min(config.window_days, tenure))
-    if trial_rate <= now_rate:
-        return []
-    return [f"trial was more active than now ({decimal(trial_rate)} events/day vs {decimal(now_rate)})"]
+    now_rate = columns.ints("events") / np.maximum(1, np.minimum(config.window_days, tenure))
+    more = known & (tenure >= play.trial_days) & (trial > 0) & (trial_rate > now_rate)
+
+    def phrase(then: float, now: float) -> str:
+        return f"trial was more active than now ({decimal(then)} events/day vs {decimal(now)})"
+
+    return texts(more, phrase, trial_rate, now_rate)
 
 
-def _extra_signals(row: Row, play: MultiUserActivation, config: ScoringConfig) -> list[str]:
-    signals = []
-    plan = text(row.get("plan"))
-    if plan in play.team_plans:
-        signals.append(f"plan is {plan}")
-    admins = optional_int(row.get("active_admins"))
-    active = _int(row, "active_users")
-    if admins is not None and active > 0 and admins >= active:
-        signals.append("only admins active")
-    return signals + _trial_signal(row, play, config)
+def _extra_signals(columns: Columns, play: MultiUserActivation, config: ScoringConfig) -> list[TextArray]:
+    plan = columns.labels("plan")
+    team = texts(np.isin(plan, play.team_plans), lambda name: f"plan is {name}", plan)
+    admins, active = columns.ints("active_admins"), columns.ints("active_users")
+    only_admins = columns.present("active_admins") & (active > 0) & (admins >= active)
+    return [team, constant(only_admins, "only admins active"), _trial_signal(columns, play, config)]
 
 
-def multi_user_activation(row: Row, play: MultiUserActivation, config: ScoringConfig) -> list[str]:
+def multi_user_activation(columns: Columns, play: MultiUserActivation, config: ScoringConfig) -> Fired:
     """Paying, in onboarding, engagement limited to a few users, and activation low or key steps incomplete."""
-    tenure = optional_int(row.get("tenure_days"))
-    active = _int(row, "active_users")
-    if text(row.get("status")) not in play.statuses or tenure is None or tenure > play.max_tenure_days:
-        return []
-    if not play.min_active_users <= active <= play.max_active_users:
-        return []
-    gaps = _setup_gaps(row, play, config)
-    if not gaps:
-        return []
-    onboarding = f"in onboarding (tenure {tenure} days <= {play.max_tenure_days})"
-    return [onboarding, _users_active(active, _int(row, "total_users")), *gaps, *_extra_signals(row, play, config)]
+    tenure, active = columns.ints("tenure_days"), columns.ints("active_users")
+    onboarding = columns.present("tenure_days") & (tenure <= play.max_tenure_days)
+    few = (play.min_active_users <= active) & (active <= play.max_active_users)
+    gate = columns.label_in("status", play.statuses) & onboarding & few
+    gaps = _setup_gaps(columns, play, config)
+    where = gate & somewhere(gaps, columns.size)
+    limit = play.max_tenure_days
+    first = texts(where, lambda days: f"in onboarding (tenure {days} days <= {limit})", tenure)
+    users = texts(where, _users_active, active, columns.ints("total_users"))
+    return where, [first, users, *gaps, *_extra_signals(columns, play, config)]
 
 
-def non_activation_day_14(row: Row, play: NonActivation, config: ScoringConfig) -> list[str]:
+def non_activation_day_14(columns: Columns, play: NonActivation, config: ScoringConfig) -> Fired:
     """Tenure at least min_tenure_days and activation below target: CS follow-up."""
-    tenure = optional_int(row.get("tenure_days"))
-    activation = _int(row, "activation_pct")
-    if not config.activation_steps or tenure is None or tenure < play.min_tenure_days:
-        return []
-    if activation >= play.activation_below:
-        return []
-    below = f"activation {activation}% < {number(play.activation_below)}%"
-    return [f"tenure {tenure} days >= {play.min_tenure_days}", below]
+    tenure, activation = columns.ints("tenure_days"), columns.ints("activation_pct")
+    where = columns.present("tenure_days") & (tenure >= play.min_tenure_days) & (activation < play.activation_below)
+    if not config.activation_steps:
+        where = np.zeros(columns.size, dtype=bool)
+    least, below = play.min_tenure_days, number(play.activation_below)
+    return where, [
+        texts(where, lambda days: f"tenure {days} days >= {least}", tenure),
+        texts(where, lambda value: f"activation {value}% < {below}%", activation),
+    ]
 
 
-def _limit_reason(row: Row, limit: UsageLimit, at_least: float) -> str | None:
-    used = optional_number(row.get(limit.used))
-    cap = optional_number(row.get(limit.limit))
-    if used is None or cap is None or cap <= 0 or used * 100 < at_least * cap:
-        return None
-    share = f"{decimal(used * 100 / cap, digits=0)}% >= {number(at_least)}%"
-    if limit.label:
-        return f"{number(used)} of {number(cap)} {limit.label} used ({share})"
-    return f"{limit.used} {number(used)} of {limit.limit} {number(cap)} ({share})"
+def _limit_reasons(columns: Columns, limit: UsageLimit, at_least: float) -> TextArray:
+    used, cap = columns.numbers(limit.used), columns.numbers(limit.limit)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        usable = ~np.isnan(used) & ~np.isnan(cap) & (cap > 0) & np.isfinite(used * 100 / cap)  # not a subnormal cap
+        hit = usable & ~(used * 100 < at_least * cap)
+
+    def phrase(value: float, whole: float) -> str:
+        share = f"{decimal(value * 100 / whole, digits=0)}% >= {number(at_least)}%"
+        if limit.label:
+            return f"{number(value)} of {number(whole)} {limit.label} used ({share})"
+        return f"{limit.used} {number(value)} of {limit.limit} {number(whole)} ({share})"
+
+    return texts(hit, phrase, used, cap)
 
 
-def expansion_milestone(row: Row, play: ExpansionMilestone, config: ScoringConfig) -> list[str]:
+def expansion_milestone(columns: Columns, play: ExpansionMilestone, config: ScoringConfig) -> Fired:
     """Active paying account using at least usage_at_least_pct of a limit, with healthy or neutral health."""
-    tier = text(row.get("health_tier"))
-    if text(row.get("status")) not in play.statuses or _int(row, "active_users") <= 0 or tier not in play.tiers:
-        return []
-    hits = [reason for limit in play.limits if (reason := _limit_reason(row, limit, play.usage_at_least_pct))]
-    if not hits:
-        return []
-    return [*hits, f"health {tier} (score {_int(row, 'health_score')})"]
+    tier = columns.labels("health_tier")
+    gate = columns.label_in("status", play.statuses) & (columns.ints("active_users") > 0) & np.isin(tier, play.tiers)
+    hits = [_limit_reasons(columns, limit, play.usage_at_least_pct) for limit in play.limits]
+    where = gate & somewhere(hits, columns.size)
+    health = texts(where, lambda name, score: f"health {name} (score {score})", tier, columns.ints("health_score"))
+    return where, [*hits, health]
 
 
-def _inactivity(row: Row, play: ChurnRisk) -> list[str]:
-    days = optional_int(row.get("days_since_active"))
-    tenure = optional_int(row.get("tenure_days"))
-    if days is None:
-        return ["never active"] if tenure is None or tenure >= play.days_since_active else []
-    return [f"no activity for {days} days (>= {play.days_since_active})"] if days >= play.days_since_active else []
+def _inactivity(columns: Columns, play: ChurnRisk) -> TextArray:
+    days, seen = columns.ints("days_since_active"), columns.present("days_since_active")
+    tenure, known = columns.ints("tenure_days"), columns.present("tenure_days")
+    never = ~seen & (~known | (tenure >= play.days_since_active))
+    idle = seen & (days >= play.days_since_active)
+    least = play.days_since_active
+    reasons = texts(idle, lambda value: f"no activity for {value} days (>= {least})", days)
+    reasons[never] = "never active"
+    return reasons
 
 
-def churn_risk(row: Row, play: ChurnRisk, config: ScoringConfig) -> list[str]:
+def churn_risk(columns: Columns, play: ChurnRisk, config: ScoringConfig) -> Fired:
     """Inactive for days_since_active, or falling, or at risk after onboarding, or few active users of many."""
-    reasons = _inactivity(row, play)
-    change = optional_int(row.get("score_change"))
-    if play.on_falling_trend and text(row.get("trend")) == FALLING and change is not None:
-        reasons.append(f"score falling ({change:+d})")
-    tenure = optional_int(row.get("tenure_days"))
-    if play.on_at_risk_tier and text(row.get("health_tier")) == AT_RISK and (tenure or 0) > play.onboarding_days:
-        reasons.append(f"health at risk (score {_int(row, 'health_score')}) after onboarding")
-    total, active, percent = _int(row, "total_users"), _int(row, "active_users"), _int(row, "active_user_pct")
-    if total >= play.min_users and percent < play.active_user_pct_below:
-        reasons.append(f"only {active} of {total} users active ({percent}% < {number(play.active_user_pct_below)}%)")
-    return reasons
+    change = columns.ints("score_change")
+    falling = play.on_falling_trend & (columns.labels("trend") == FALLING) & columns.present("score_change")
+    score, tenure = columns.ints("health_score"), columns.ints("tenure_days")
+    at_risk = play.on_at_risk_tier & (columns.labels("health_tier") == AT_RISK) & (tenure > play.onboarding_days)
+    total, active, percent = columns.ints("total_users"), columns.ints("active_users"), columns.ints("active_user_pct")
+    few = (total >= play.min_users) & (percent < play.active_user_pct_below)
+    below = number(play.active_user_pct_below)
+    parts = [
+        _inactivity(columns, play),
+        texts(falling, lambda value: f"score falling ({value:+d})", change),
+        texts(at_risk, lambda value: f"health at risk (score {value}) after onboarding", score),
+        texts(few, lambda a, t, p: f"only {a} of {t} users active ({p}% < {below}%)", active, total, percent),
+    ]
+    return somewhere(parts, columns.size), parts
 
 
-def workflow_adoption(row: Row, play: WorkflowAdoption, config: ScoringConfig) -> list[str]:
+def workflow_adoption(columns: Columns, play: WorkflowAdoption, config: ScoringConfig) -> Fired:
     """Key personas or key workflows below target, or adoption shrinking (needs personas)."""
-    tenure = optional_int(row.get("tenure_days"))
-    if not config.personas or (tenure is not None and tenure < play.min_tenure_days):
-        return []
-    reasons = []
-    people = optional_int(row.get("key_personas_active_pct"))
-    if people is not None and people < play.key_personas_active_below_pct:
-        counts = f"{_int(row, 'key_people_active')} of {count_of(_int(row, 'key_people'), 'person', 'people')}"
-        reasons.append(f"key personas active {people}% < {number(play.key_personas_active_below_pct)}% ({counts})")
-    flows = optional_int(row.get("workflows_in_use_pct"))
-    if flows is not None and flows < play.workflows_in_use_below_pct:
-        counts = f"{_int(row, 'workflows_used')} of {_int(row, 'workflows_total')}"
-        reasons.append(f"key workflows in use {flows}% < {number(play.workflows_in_use_below_pct)}% ({counts})")
-    change = _int(row, "adoption_change")
-    if play.on_shrinking and change <= -play.shrinking_by:
-        reasons.append(f"adoption shrinking ({change:+d} active users vs last period)")
-    return reasons
+    tenure = columns.ints("tenure_days")
+    gate = ~(columns.present("tenure_days") & (tenure < play.min_tenure_days)) & bool(config.personas)
+    people, flows = columns.ints("key_personas_active_pct"), columns.ints("workflows_in_use_pct")
+    few_people = columns.present("key_personas_active_pct") & (people < play.key_personas_active_below_pct)
+    few_flows = columns.present("workflows_in_use_pct") & (flows < play.workflows_in_use_below_pct)
+    change = columns.ints("adoption_change")
+    shrinking = play.on_shrinking & (change <= -play.shrinking_by)
+    people_below, flows_below = number(play.key_personas_active_below_pct), number(play.workflows_in_use_below_pct)
+
+    def personas(pct: int, active: int, head: int) -> str:
+        return f"key personas active {pct}% < {people_below}% ({active} of {count_of(head, 'person', 'people')})"
+
+    def workflows(pct: int, used: int, total: int) -> str:
+        return f"key workflows in use {pct}% < {flows_below}% ({used} of {total})"
+
+    parts = [
+        texts(gate & few_people, personas, people, columns.ints("key_people_active"), columns.ints("key_people")),
+        texts(gate & few_flows, workflows, flows, columns.ints("workflows_used"), columns.ints("workflows_total")),
+        texts(gate & shrinking, lambda value: f"adoption shrinking ({value:+d} active users vs last period)", change),
+    ]
+    return somewhere(parts, columns.size), parts
 
 
-RULES: dict[str, Callable[[Row, Any, ScoringConfig], list[str]]] = {
+RULES: dict[str, Callable[[Columns, Any, ScoringConfig], Fired]] = {
     "multi_user_activation": multi_user_activation,
     "non_activation_day_14": non_activation_day_14,
     "expansion_milestone": expansion_milestone,

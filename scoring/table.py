@@ -18,6 +18,7 @@ from healthsync.scoring.activity import (
     USER_KEY,
     activation_steps_done,
     features_used,
+    in_key_order,
     keyed,
     with_activity,
 )
@@ -211,7 +212,7 @@ def _user_frame(users: pd.DataFrame, user_activity: pd.DataFrame | None, config:
     if user_activity is not None:
         seen = keyed(user_activity, USER_KEY, ())
         listed = listed.merge(seen, on=list(USER_KEY), how="outer")
-        listed = listed.sort_values(list(USER_KEY), kind="stable").reset_index(drop=True)
+        listed = in_key_order(listed, USER_KEY).reset_index(drop=True)
     return with_activity(listed, user_activity, USER_KEY, USER_COUNTS, config)
 
 

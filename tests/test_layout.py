@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("sources",),
     ("settings",),
     ("logs", "output", "yamlfile", "templates"),
-    ("errors", "__init__"),
+    ("errors", "records", "__init__"),
 ]
 DESTINATIONS = {"hubspot", "intercom", "slack"}
 FOLDERS = ("connector", "scoring", "state", "mappings", "sandbox")

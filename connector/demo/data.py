@@ -15,6 +15,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from healthsync.connector.sources.files import DUCKDB_MEMORY_LIMIT
+
 EVENTS = ("sequence_created", "lead_enrolled", "lead_created", "meeting_scheduled", "call_logged", "report_viewed")
 # events per active user-day, by role
 RATES = {
@@ -181,7 +183,7 @@ def write_duckdb(data: DemoData, path: Path) -> None:
     """Write the three tables into a DuckDB file (replacing it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    with duckdb.connect(str(path)) as con:
+    with duckdb.connect(str(path), config={"memory_limit": DUCKDB_MEMORY_LIMIT}) as con:
         con.execute("SET TimeZone = 'UTC'")
         for name in ("accounts", "users", "events"):
             frame = getattr(data, name)

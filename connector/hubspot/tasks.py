@@ -170,9 +170,11 @@ class TaskWriter:
         owners = self._owners(sorted({plan.company_id for plan in opening if plan.company_id}))
         for chunk in chunks(opening, BATCH_SIZE):
             self._open(list(chunk), owners, ctx, counts)
+            ctx.progress("hubspot tasks", len(opening), len(chunk))
         closing = [plan for plan in plans if plan.action == "complete" and plan.remote_id]
         for chunk in chunks(closing, BATCH_SIZE):
             self._complete(list(chunk), ctx, counts)
+            ctx.progress("hubspot tasks completed", len(closing), len(chunk))
 
     def _complete(self, plans: list[TaskPlan], ctx: SyncContext, counts: SyncCounts) -> None:
         inputs = [{"id": p.remote_id, "properties": {"hs_task_status": "COMPLETED"}} for p in plans]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from healthsync.connector.sources.pushdown import EVENT_REASONS
+from healthsync.scoring.activity import in_key_order
 from healthsync.scoring.config import ScoringConfig
 
 UTC_DTYPE: Final = "datetime64[us, UTC]"
@@ -229,7 +230,7 @@ def accounts_frame(frame: pd.DataFrame, sample_rows: int, as_of: float) -> tuple
         frame, "accounts", [("missing_account_id", missing), ("duplicate_account_id", duplicate)], sample_rows
     )
     kept = _account_values(_with_columns(kept, ACCOUNT_COLUMNS), report, sample_rows, as_of)
-    return kept.sort_values("account_id").reset_index(drop=True), report
+    return in_key_order(kept, ["account_id"]).reset_index(drop=True), report
 
 
 def users_frame(frame: pd.DataFrame, sample_rows: int, accounts: pd.DataFrame) -> tuple[pd.DataFrame, TableReport]:
@@ -248,7 +249,7 @@ def users_frame(frame: pd.DataFrame, sample_rows: int, accounts: pd.DataFrame) -
     kept, report = _reject(frame, "users", rules, sample_rows)
     kept = _with_columns(kept, USER_COLUMNS)
     kept = kept.assign(created_at=utc(kept["created_at"]))
-    return kept.sort_values(["account_id", "user_id"]).reset_index(drop=True), report
+    return in_key_order(kept, ["account_id", "user_id"]).reset_index(drop=True), report
 
 
 def _with_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -303,7 +304,7 @@ def activity_frame(raw: pd.DataFrame, config: ScoringConfig, *, by_user: bool) -
     order += [name for name in typed if name.startswith(("share_num__", "share_den__", "workflow__"))]
     order += [name for name in typed if name.startswith(("count__", "count_prev__", "activated_at"))]
     result = pd.DataFrame({name: typed[name] for name in order}, index=frame.index)
-    return result.sort_values(keys).reset_index(drop=True)
+    return in_key_order(result, keys).reset_index(drop=True)
 
 
 def _play_counts(frame: pd.DataFrame, config: ScoringConfig) -> dict[str, pd.Series]:

@@ -11,7 +11,7 @@ Accepted rows come back as one row per account (or per account and user); reject
 per unknown account), so `accepted + rejected = read` holds by construction. `rollup.py` builds the
 one-pass (per user, day bit masks) query from the same pieces. Timestamps become UTC epoch seconds through
 :class:`EpochSeconds`, compiled per dialect; windows and day buckets are arithmetic on epoch seconds with bound
-parameters. The account pass joins one row per account (its start) when the plays' trial signal is on. The Segment
+parameters. The plays' trial events come from a separate query bounded to the trial period (`trial.py`). The Segment
 schema is mapped onto the logical tables in `segment.py`.
 """
 
@@ -342,46 +342,17 @@ def _persona_aggregates(rows: Subquery, config: ScoringConfig, window: Window) -
     return [active, *workflow_counts(rows, config, window)]
 
 
-def trial_days(config: ScoringConfig) -> int:
-    """The trial length the multi_user_activation play compares against; 0 when the signal is off."""
-    play = config.plays.multi_user_activation
-    return play.trial_days if play.enabled else 0
-
-
-def _account_starts(accounts: FromClause) -> Subquery:
-    """One row per account id with its start (`created_epoch`, epoch seconds; the earliest if listed twice)."""
-    start = sa.func.min(EpochSeconds(accounts.c.created_at)).label("created_epoch")
-    query = sa.select(accounts.c.account_id, start).where(accounts.c.account_id.is_not(None))
-    return query.group_by(accounts.c.account_id).subquery("hs_account_starts")
-
-
 def grouped(
-    events: Classified,
-    config: ScoringConfig,
-    window: Window,
-    columns: list[ColumnElement[Any]],
-    *,
-    by_user: bool,
-    trial: bool,
+    events: Classified, config: ScoringConfig, window: Window, columns: list[ColumnElement[Any]], *, by_user: bool
 ) -> Select[Any]:
-    """One GROUP BY (account [, user], reason) of `columns`, with `trial_events` for accounts when the trial signal
-    is on (a join with one row per account), then the unknown accounts classified on the aggregated rows."""
+    """One GROUP BY (account [, user], reason) of `columns`, then the unknown accounts classified on the aggregated
+    rows. (Trial events are a separate, range-bounded query: `trial.py`.)"""
     rows = events.rows
     keys = [rows.c.account_key.label("account_id")]
     if by_user:
         keys.append(rows.c.user_key.label("user_id"))
     group = [rows.c.account_key, *([rows.c.user_key] if by_user else []), rows.c.reason]
-    days = trial_days(config)
     query = sa.select(*keys, rows.c.reason, *columns)
-    if trial and days > 0 and "created_at" in events.accounts.c:
-        starts = _account_starts(events.accounts)
-        ts = rows.c.ts
-        end = starts.c.created_epoch + sa.literal(days * DAY, sa.Float())
-        in_trial = sa.and_(ts >= starts.c.created_epoch, ts < end, ts < sa.literal(window.as_of, sa.Float()))
-        query = query.add_columns(sa.func.sum(_flag(in_trial)).label("trial_events"))
-        # On the raw account_id (rejected rows' trial counts land in their reason rows, which are not read): a plain
-        # column keeps the planner's estimates (a CASE key made PostgreSQL expect 50x the rows and sort them).
-        query = query.select_from(rows.outerjoin(starts, rows.c.account_id == starts.c.account_id))
     return known_or_unknown(query.group_by(*group), events.accounts)
 
 
@@ -389,14 +360,14 @@ def activity_query(events: Classified, config: ScoringConfig, window: Window, *,
     """One GROUP BY over the classified events with COUNT(DISTINCT) for users and days (the portable path): a row
     per accepted account (or account and user), a row per rejection reason, a row per unknown account (and user).
 
-    Accounts also get the share counts and `trial_events`; users get the persona counts.
+    Accounts also get the share counts; users get the persona counts.
     """
     columns = _aggregates(events.rows, config, window, by_user)
     if by_user:
         columns += _persona_aggregates(events.rows, config, window)
     else:
         columns += share_counts(events.rows, config, window)
-    return grouped(events, config, window, columns, by_user=by_user, trial=not by_user)
+    return grouped(events, config, window, columns, by_user=by_user)
 
 
 def sample_query(

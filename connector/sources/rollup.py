@@ -33,6 +33,7 @@ from healthsync.connector.sources.pushdown import (
     workflow_counts,
 )
 from healthsync.connector.sources.sqlfunctions import BitOr, DayBit
+from healthsync.scoring.activity import in_key_order
 from healthsync.scoring.config import ScoringConfig
 
 MASK_DIALECTS = frozenset({"duckdb", "postgresql", "snowflake", "bigquery"})
@@ -55,7 +56,7 @@ def user_pass_query(events: Classified, config: ScoringConfig, window: Window) -
     """The one scan: a row per accepted (account, user), per rejection reason, per unknown (account, user).
 
     Columns: those of the per-user activity query with `day_mask`, `day_mask_7d` (and `week_mask` with personas)
-    in place of the distinct counts, plus the account-level sums (shares, trial events) to roll up.
+    in place of the distinct counts, plus the account-level sums (shares) to roll up.
     """
     rows = events.rows
     ts = rows.c.ts
@@ -69,7 +70,7 @@ def user_pass_query(events: Classified, config: ScoringConfig, window: Window) -
     if config.personas:
         columns.append(_mask(full_weeks(rows, window), day_bucket(rows, window, 7), "week_mask"))
         columns += workflow_counts(rows, config, window)
-    return grouped(events, config, window, columns, by_user=True, trial=True)
+    return grouped(events, config, window, columns, by_user=True)
 
 
 def account_pass_query(events: Classified, config: ScoringConfig, window: Window) -> Select[Any]:
@@ -125,7 +126,7 @@ def roll_up(raw: pd.DataFrame, config: ScoringConfig) -> tuple[pd.DataFrame, pd.
 
 def _accounts(raw: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     """Accepted rows summed per account; maxima for features and the latest event; OR of the day masks."""
-    rows = raw[raw["reason"].isna()].sort_values("account_id", kind="stable").reset_index(drop=True)
+    rows = in_key_order(raw[raw["reason"].isna()], ["account_id"]).reset_index(drop=True)
     numbers = rows.drop(columns=["account_id", "user_id", "reason"]).apply(pd.to_numeric, errors="coerce")
     numbers["active_users"] = (numbers["events"] > 0).astype("int64")
     numbers["active_users_prev"] = (numbers["events_prev"] > 0).astype("int64")
