@@ -1,29 +1,30 @@
-"""The `healthsync` command line (SPEC section 6)."""
+"""The `healthsync` command line (SPEC section 6).
+
+Importing this module loads neither pandas, DuckDB nor an SDK: every command imports what it needs when it runs,
+so `healthsync --help`, `validate` and `init` start fast. Every line a command prints goes through the process's
+:class:`~healthsync.connector.logs.LogContext` (text on a terminal, one JSON object per line otherwise; secrets
+redacted).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
 import sys
 import threading
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from healthsync import __version__
-from healthsync.connector.errors import ConfigError, HealthsyncError
-from healthsync.connector.logs import is_terminal, setup_logging
-from healthsync.connector.output import FORMATS, write_frame
-from healthsync.connector.settings import load_settings
+from healthsync.connector.errors import ConfigError, HealthsyncError, Interrupted
+from healthsync.connector.logs import LOG_FORMATS, LogContext, Redactor, detect_format, is_terminal, setup_logging
+from healthsync.connector.output import FORMATS, default_format
+from healthsync.connector.settings import Secrets, load_settings
 
 if TYPE_CHECKING:
-    from healthsync.connector.engine import RunSummary
-
-log = logging.getLogger("healthsync")
+    from healthsync.connector.engine import RunSummary, StopRequest
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -31,43 +32,69 @@ CONFIG_OPTION = click.option(
     "config",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="YAML configuration file (default: $HEALTHSYNC_CONFIG).",
+    help="YAML configuration file (default: $HEALTHSYNC_CONFIG, else ./healthsync.yaml).",
 )
+
+
+def _context() -> LogContext:
+    obj = click.get_current_context().find_root().obj
+    return obj if isinstance(obj, LogContext) else LogContext()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="healthsync")
-@click.option("--debug", is_flag=True, help="Verbose logs and full tracebacks.")
+@click.option("--debug", is_flag=True, help="Verbose logs and full (redacted) tracebacks.")
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    envvar="HEALTHSYNC_LOG_FORMAT",
+    help="text (for people) or json (one object per line); default: text on a terminal, json otherwise.",
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
-    """healthsync: product usage -> customer-health scores, plays and tasks in HubSpot and Intercom, alerts in Slack."""
-    ctx.obj = {"debug": debug}
-    setup_logging(debug)
+def cli(ctx: click.Context, debug: bool, log_format: str | None) -> None:
+    """healthsync: product usage -> customer-health scores, plays and tasks in HubSpot and Intercom, alerts in Slack.
+
+    The configuration is `--config FILE`, else $HEALTHSYNC_CONFIG, else ./healthsync.yaml.
+    Shell completion: eval "$(_HEALTHSYNC_COMPLETE=bash_source healthsync)" (zsh_source, fish_source).
+    """
+    context = ctx.obj if isinstance(ctx.obj, LogContext) else LogContext()
+    context.fmt, context.debug = detect_format(log_format), debug
+    context.redactor = Redactor(Secrets.load().values())
+    ctx.obj = context
+    setup_logging(context)
 
 
 @cli.command()
 @CONFIG_OPTION
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: table on a terminal, csv when piped.")
 @click.option("--users", is_flag=True, help="Print the per-user table instead of the per-account table.")
+@click.option("--columns", help="Comma-separated score columns to show (default table: account, score, tier, ...).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 @click.option(
     "--previous",
     is_flag=True,
     help="Add the last recorded run's values (last_run_score, last_run_tier, last_run_plays) from the state store.",
 )
-def score(config: Path | None, fmt: str, users: bool, output: Path | None, previous: bool) -> None:
+def score(
+    config: Path | None, fmt: str | None, users: bool, columns: str | None, output: Path | None, previous: bool
+) -> None:
     """Compute the health score table (one row per account, or per user with --users)."""
+    import logging
+
+    from healthsync.connector.output import write_frame
     from healthsync.connector.pipeline import compute_scores
 
     settings = load_settings(config)
     result = compute_scores(settings, with_users=users)
     for report in result.reports.values():
-        report.log(log)
+        report.log(logging.getLogger("healthsync"))
     frame = result.users if users else result.accounts
     assert frame is not None
     if previous and not users:
         frame = _with_last_run(frame, settings)
-    write_frame(frame, fmt, output)
+    chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    fmt = fmt or default_format(output, sys.stdout.isatty())
+    write_frame(frame, fmt, output, kind="users" if users else "accounts", columns=chosen)
 
 
 def _with_last_run(frame: Any, settings: Any) -> Any:
@@ -92,62 +119,90 @@ def validate(config: Path | None) -> None:
 
     settings = load_settings(config)
     mappings = load_mappings(settings, every=True)
-    click.echo(f"configuration OK (source: {settings.source.kind}, state: {settings.state.url.split(':', 1)[0]})")
+    say = _context().say
+    scheme = settings.state.url.split(":", 1)[0]
+    say(f"configuration OK: {settings.config_file} (source: {settings.source.kind}, state: {scheme})", event="valid")
     configs = settings.destinations.by_name()
     for name in mappings:
         enabled = "enabled" if configs[name].enabled else "disabled"
-        click.echo(f"mapping OK: {name} ({enabled}, {configs[name].mapping})")
+        say(f"mapping OK: {name} ({enabled}, {configs[name].mapping})", event="valid", destination=name)
 
 
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 def init(directory: Path, force: bool) -> None:
-    """Write a starter configuration (healthsync.yaml) and the default mappings into DIRECTORY."""
-    files = {
-        directory / "healthsync.yaml": (
-            resources.files("healthsync.connector") / "templates" / "healthsync.yaml"
-        ).read_bytes()
-    }
-    for entry in sorted(resources.files("healthsync.mappings").iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".yaml"):
-            files[directory / "mappings" / entry.name] = entry.read_bytes()
+    """Write a starter healthsync.yaml, its mappings and example data into DIRECTORY (default: here)."""
+    from healthsync.connector.settings import config_json_schema
+    from healthsync.connector.templates import starter_files
+
+    files = starter_files(directory)
+    files[directory / "healthsync.schema.json"] = (config_json_schema() + "\n").encode("utf-8")
     existing = [str(path) for path in files if path.exists()]
     if existing and not force:
         raise ConfigError(f"{', '.join(existing)}: already exists (use --force to overwrite)")
+    say = _context().say
     for path, content in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
-        click.echo(f"wrote {path}")
+        say(f"wrote {path}", event="wrote", path=str(path))
+    config = directory / "healthsync.yaml"
+    flag = "" if directory == Path(".") else f" -c {config}"
+    for step in (
+        "next: try it against the bundled sandboxes (fake HubSpot and Intercom on 127.0.0.1):",
+        f"  healthsync sandbox --seed-from {config}      # in a second terminal; seeds the example companies",
+        "  export HUBSPOT_ACCESS_TOKEN=sandbox INTERCOM_ACCESS_TOKEN=sandbox   # the sandboxes take any token",
+        f"  healthsync validate{flag} && healthsync plan{flag} && healthsync run{flag}",
+        "or see it all at once: healthsync demo --keep-running",
+    ):
+        say(step, event="next_step")
 
 
-def _progress() -> tuple[Any, Any]:
-    """A rich progress display on a terminal; nothing otherwise (JSON logs carry the story)."""
-    if not is_terminal():
+def _progress(context: LogContext) -> tuple[Any, Any]:
+    """Progress bars (one per phase, kept when done) on a terminal; nothing otherwise (JSON logs tell the story)."""
+    if context.json or not is_terminal():
         return contextlib.nullcontext(), None
     from rich.progress import Progress
 
-    progress = Progress(console=Console(stderr=True), transient=True)
+    progress = Progress(console=context.console(), transient=False)
     tasks: dict[str, Any] = {}
 
     def advance(label: str, total: int, step: int) -> None:
         if label not in tasks:
-            tasks[label] = progress.add_task(label, total=total)
-        progress.update(tasks[label], advance=step)
+            tasks[label] = progress.add_task(label, total=max(total, 1))
+        progress.update(tasks[label], advance=step if total else 1)
 
     return progress, advance
 
 
-def _print_summary(summary: RunSummary) -> None:
+def _print_summary(summary: RunSummary, context: LogContext) -> None:
+    lines: list[str] = []
+    destinations: dict[str, dict[str, Any]] = {}
     for name, counts in summary.counts.items():
-        shown = ", ".join(f"{key} {value}" for key, value in counts.as_dict().items() if value)
-        click.echo(f"{name}: {shown or 'nothing to do'}")
+        shown = counts.as_dict()
+        lines.append(f"{name}: " + (", ".join(f"{key} {value}" for key, value in shown.items() if value) or "nothing"))
+        destinations[name] = {"counts": shown}
     for name, plan in summary.plans.items():
         for record in plan.records:
             if record.action in ("unmatched", "ambiguous") and record.object_type == "companies":
-                click.echo(f"{name}: {record.action} account {record.key}: {record.note}")
-    if summary.run_id is not None:
-        click.echo(f"run {summary.run_id} finished with exit code {summary.exit_code}")
+                lines.append(f"{name}: {record.action} account {record.key}: {record.note}")
+                destinations.setdefault(name, {}).setdefault(record.action, []).append(record.key)
+    message = f"run {summary.run_id} finished with exit code {summary.exit_code}"
+    lines.append(message)
+    context.event(
+        "run_summary", message, lines, run_id=summary.run_id, exit_code=summary.exit_code, destinations=destinations
+    )
+
+
+def _stop_on_signals(stop: StopRequest) -> None:
+    """SIGTERM / SIGINT: finish the current batch, checkpoint, release the lease, exit 143 / 130 (a second one: now)."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        signal.signal(signum, signal.SIG_DFL if signum == signal.SIGTERM else signal.default_int_handler)
+        stop.request(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handler)
 
 
 @cli.command()
@@ -160,14 +215,20 @@ def _print_summary(summary: RunSummary) -> None:
     help="Slack: alert on the first run too (by default a first run records a baseline and posts nothing).",
 )
 def run(config: Path | None, full: bool, wait: bool, alert_baseline: bool) -> None:
-    """Score, then sync every enabled destination (idempotent; only changed fields are sent)."""
-    from healthsync.connector.engine import Engine
+    """Score, then sync every enabled destination (idempotent; only changed fields are sent).
 
+    SIGTERM or Ctrl-C: the current batch is finished and checkpointed, the lock released; exit 143 / 130.
+    """
+    from healthsync.connector.engine import Engine, StopRequest
+
+    context = _context()
     settings = load_settings(config)
-    display, advance = _progress()
+    stop = StopRequest()
+    _stop_on_signals(stop)
+    display, advance = _progress(context)
     with display:
-        summary = Engine(settings, progress=advance).run(full=full, wait=wait, alert_baseline=alert_baseline)
-    _print_summary(summary)
+        summary = Engine(settings, progress=advance, stop=stop).run(full=full, wait=wait, alert_baseline=alert_baseline)
+    _print_summary(summary, context)
     if summary.exit_code:
         raise click.exceptions.Exit(summary.exit_code)
 
@@ -197,11 +258,11 @@ def plan(config: Path | None) -> None:
     """Dry run: per destination the creates, updates and no-ops, field by field; tags. No writes."""
     from healthsync.connector.engine import Engine
 
-    settings = load_settings(config)
-    summary = Engine(settings).plan()
-    for destination_plan in summary.plans.values():
-        for line in destination_plan.render():
-            click.echo(line)
+    context = _context()
+    summary = Engine(load_settings(config)).plan()
+    for name, destination_plan in summary.plans.items():
+        lines = destination_plan.render()
+        context.event("plan", lines[0] if lines else name, lines, destination=name, lines=lines[1:])
 
 
 @cli.command()
@@ -214,25 +275,47 @@ def state(config: Path | None, limit: int, reset: bool, destination: str | None,
     """Show recent runs and open rejected records, or reset the acknowledged state."""
     from healthsync.state import StateStore
 
+    say = _context().say
     settings = load_settings(config)
     with StateStore.open(settings.resolved_state_url()) as store:
         if reset:
             if not yes:
                 click.confirm(f"forget acknowledged state of {destination or 'every destination'}?", abort=True)
-            click.echo(f"removed {store.forget(destination)} acknowledged records")
+            say(f"removed {store.forget(destination)} acknowledged records", event="reset")
             return
         for record in store.runs(limit):
             counts = "; ".join(
                 f"{name}: " + ", ".join(f"{k} {v}" for k, v in c.items() if v) for name, c in record.counts.items()
             )
             error = (record.summary or {}).get("error")
-            click.echo(
-                f"run {record.id} {record.command} started {record.started_at:%Y-%m-%d %H:%M:%S} "
-                f"status {record.status} exit {record.exit_code} {counts}".rstrip()
-                + (f" ({error})" if error else "")
+            say(
+                f"run {record.id} started {record.started_at:%Y-%m-%d %H:%M:%S} ({record.command}): "
+                f"status {record.status}, exit {record.exit_code}; {counts}".rstrip("; ")
+                + (f" ({error})" if error else ""),
+                event="run",
+                run=record.id,
+                status=record.status,
+                exit_code=record.exit_code,
+                counts=record.counts,
             )
         for rejection in store.rejections():
-            click.echo(f"rejected {rejection.destination} {rejection.object_type} {rejection.key}: {rejection.reason}")
+            say(
+                f"rejected {rejection.destination} {rejection.object_type} {rejection.key}: {rejection.reason}",
+                event="rejected",
+            )
+
+
+@cli.group("config")
+def config_group() -> None:
+    """About the configuration file itself."""
+
+
+@config_group.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of healthsync.yaml (for editors: yaml-language-server)."""
+    from healthsync.connector.settings import config_json_schema
+
+    click.echo(config_json_schema())
 
 
 @cli.command()
@@ -265,19 +348,31 @@ def history(config: Path | None, account: str, limit: int) -> None:
 @click.option("--slack-port", default=8083, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of ids and faults.")
 @click.option(
+    "--seed-from",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Create a company (HubSpot and Intercom) and a contact per account and user of this config's source.",
+)
+@click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the stored objects in this folder: loaded at start when present, saved when stopped.",
 )
 def sandbox(
-    host: str, hubspot_port: int, intercom_port: int, slack_port: int, seed: int, state_dir: Path | None
+    host: str,
+    hubspot_port: int,
+    intercom_port: int,
+    slack_port: int,
+    seed: int,
+    seed_from: Path | None,
+    state_dir: Path | None,
 ) -> None:
-    """Serve the HubSpot, Intercom and Slack (incoming webhook) emulators until interrupted."""
+    """Serve the HubSpot, Intercom and Slack (incoming webhook) emulators until interrupted (any token is accepted)."""
     from healthsync.sandbox.base import SandboxServer
     from healthsync.sandbox.hubspot import HubSpotSandbox
     from healthsync.sandbox.intercom import IntercomSandbox
     from healthsync.sandbox.slack import SlackSandbox
 
+    say = _context().say
     slack_box = SlackSandbox(seed=seed)
     sandboxes = (HubSpotSandbox(seed=seed), IntercomSandbox(seed=seed), slack_box)
     files = {box: state_dir / f"{box.name}.pickle" for box in sandboxes} if state_dir else {}
@@ -289,19 +384,39 @@ def sandbox(
         SandboxServer(sandboxes[1], host, intercom_port) as intercom,
         SandboxServer(slack_box, host, slack_port) as slack,
     ):
-        click.echo(f"hubspot sandbox: {hub.base_url}")
-        click.echo(f"intercom sandbox: {intercom.base_url}")
-        click.echo(f"slack sandbox: {slack.base_url} (webhook: {slack.base_url}{slack_box.default_webhook.url_path})")
-        click.echo(
-            "control API: GET /_sandbox/requests, GET /_sandbox/state, POST /_sandbox/reset, PUT /_sandbox/faults"
+        if seed_from is not None:
+            say(_seed_from(seed_from, hub.base_url, intercom.base_url), event="seeded")
+        say(f"hubspot sandbox: {hub.base_url}", event="serving", destination="hubspot", url=hub.base_url)
+        say(f"intercom sandbox: {intercom.base_url}", event="serving", destination="intercom", url=intercom.base_url)
+        webhook = f"{slack.base_url}{slack_box.default_webhook.url_path}"
+        say(
+            f"slack sandbox: {slack.base_url} (webhook: {webhook})",
+            event="serving",
+            destination="slack",
+            url=slack.base_url,
+            webhook=webhook,
         )
-        sys.stdout.flush()
+        say("control API: GET /_sandbox/requests, GET /_sandbox/state, POST /_sandbox/reset, PUT /_sandbox/faults")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
     for box, file in files.items():
         box.save(file)
+
+
+def _seed_from(config: Path, hubspot_url: str, intercom_url: str) -> str:
+    from healthsync.connector.pipeline import compute_scores
+    from healthsync.sandbox.seed import SeedPlan, seed_hubspot, seed_intercom
+
+    scores = compute_scores(load_settings(config), with_users=True)
+    users = scores.users
+    assert users is not None
+    clean = SeedPlan(missing_every=0, other_domain_every=0, ambiguous=0, contacts_every=1, intercom_missing_every=0)
+    seeded = seed_intercom(
+        intercom_url, scores.accounts, clean, seed_hubspot(hubspot_url, scores.accounts, users, clean)
+    )
+    return f"seeded {len(scores.accounts)} companies and {seeded.contacts} contacts from {config}"
 
 
 @cli.command()
@@ -336,25 +451,31 @@ def demo(directory: Path, accounts: int, seed: int, keep_running: bool, hubspot_
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one line per error on stderr and the exit code of its branch (SPEC section 6)."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    """Entry point: one (redacted) line per error on stderr and the exit code of its branch (SPEC section 6)."""
+    context = LogContext(fmt=detect_format(None))
     try:
-        code = cli.main(args=argv, prog_name="healthsync", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
+        code = cli.main(args=argv, prog_name="healthsync", standalone_mode=False, obj=context)
+    except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+        if isinstance(exc, click.exceptions.Abort) and not isinstance(exc.__cause__, KeyboardInterrupt):
+            context.fail("aborted", exit_code=1)
+            sys.exit(1)
+        context.fail("healthsync: interrupted", exit_code=130)
+        sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        if context.json:
+            context.fail(exc.format_message(), exit_code=exc.exit_code)
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except Interrupted as exc:
+        context.fail(f"healthsync: {exc}", exit_code=exc.exit_code, exc=exc)
         sys.exit(exc.exit_code)
     except HealthsyncError as exc:
-        if debug:
-            log.exception("failed")
-        click.echo(f"healthsync: error: {exc}", err=True)
+        context.fail(f"healthsync: error: {exc}", exit_code=exc.exit_code, exc=exc)
         sys.exit(exc.exit_code)
     except Exception as exc:
-        if debug:
-            raise
-        click.echo(f"healthsync: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True)
+        message = f"healthsync: unexpected error: {context.redactor.exception(exc)}"
+        context.fail(message + ("" if context.debug else " (rerun with --debug)"), exit_code=1, exc=exc)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
-import socket
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from healthsync.connector.errors import AuthError, ConfigError, HealthsyncError
+from healthsync.connector.errors import AuthError, ConfigError, HealthsyncError, Interrupted
 from healthsync.connector.hubspot.client import HubSpotClient
 from healthsync.connector.hubspot.destination import HubSpotDestination
 from healthsync.connector.intercom.client import IntercomClient
 from healthsync.connector.intercom.destination import IntercomDestination
+from healthsync.connector.logs import Redactor
 from healthsync.connector.pipeline import ScoreResult, compute_scores
 from healthsync.connector.settings import Secrets, Settings
 from healthsync.connector.slack.client import SlackClient
@@ -29,7 +31,7 @@ from healthsync.connector.sync.ratelimit import RateLimiter
 from healthsync.connector.sync.retry import RetryPolicy
 from healthsync.mappings.loader import load_mapping
 from healthsync.mappings.models import HubSpotMapping, IntercomMapping, SlackMapping
-from healthsync.state import ScorePoint, StateStore
+from healthsync.state import ScorePoint, StateStore, default_holder
 
 log = logging.getLogger("healthsync")
 INTERCOM_API_VERSION = "2.14"
@@ -88,14 +90,6 @@ def load_mappings(settings: Settings, *, every: bool = False) -> dict[str, Any]:
     }
 
 
-def _token(secrets: Secrets, name: str) -> str:
-    secret = getattr(secrets, f"{name}_access_token")
-    if secret is None:
-        env = f"{name.upper()}_ACCESS_TOKEN"
-        raise AuthError(f"{name}: no access token; set {env} or mount /run/secrets/{env.lower()}")
-    return cast(str, secret.get_secret_value())
-
-
 def build_destination(
     name: str,
     settings: Settings,
@@ -112,7 +106,7 @@ def build_destination(
     if name == "hubspot":
         hub = settings.destinations.hubspot
         client = HubSpotClient(
-            _token(secrets, name),
+            secrets.token(name),
             base_url=hub.base_url,
             timeout=hub.timeout_seconds,
             policy=policy,
@@ -132,7 +126,7 @@ def build_destination(
         return SlackDestination(webhook, cast(SlackMapping, mapping))
     icfg = settings.destinations.intercom
     intercom = IntercomClient(
-        _token(secrets, name),
+        secrets.token(name),
         base_url=icfg.base_url,
         api_version=icfg.api_version,
         timeout=icfg.timeout_seconds,
@@ -144,8 +138,41 @@ def build_destination(
     return IntercomDestination(intercom, cast(IntercomMapping, mapping), icfg.mapping, icfg.region)
 
 
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+class StopRequest:
+    """A stop asked for by a signal (SIGTERM, SIGINT).
+
+    Outside the lease nothing needs finishing: the request raises Interrupted at once. While the run holds the
+    lease (`guarding`), it is only recorded, and :meth:`check` raises at the next batch boundary, after the
+    current batch was acknowledged and checkpointed.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.signum = 0
+        self._guarding = False
+
+    def request(self, signum: int) -> None:
+        self.signum = signum
+        self._event.set()
+        if not self._guarding:
+            self.check()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            name = signal.Signals(self.signum).name
+            raise Interrupted(f"stopped by {name} after checkpointing the last batch", signum=self.signum)
+
+    @contextlib.contextmanager
+    def guarding(self) -> Iterator[None]:
+        self._guarding = True
+        try:
+            yield
+        finally:
+            self._guarding = False
 
 
 class Engine:
@@ -159,12 +186,15 @@ class Engine:
         progress: Callable[[str, int, int], None] | None = None,
         sleep: Callable[[float], None] | None = None,
         now: datetime | None = None,
+        stop: StopRequest | None = None,
     ) -> None:
         self.settings = settings
         self.secrets = secrets or Secrets.load()
         self.progress = progress
         self.sleep = sleep
         self.now = now
+        self.stop = stop or StopRequest()
+        self.redact = Redactor(self.secrets.values())
         self.fence = Fence(settings.fence_margin())
 
     def _scores(self, mappings: dict[str, Any]) -> ScoreResult:
@@ -256,30 +286,69 @@ class Engine:
     ) -> RunSummary:
         with StateStore.open(self.settings.resolved_state_url()) as store:
             ttl = self.settings.state.lock_ttl_seconds
-            with store.acquire_lock(_holder(), ttl, wait=wait) as lease, self.fence.holding(lease, ttl):
+            with (
+                store.acquire_lock(default_holder(), ttl, wait=wait) as lease,
+                self.fence.holding(lease, ttl),
+                self.stop.guarding(),
+            ):
+                if lease.took_over:
+                    log.warning("took over the lock", extra={"previous_holder": lease.took_over})
+                for crashed in store.mark_crashed():
+                    log.warning(f"run {crashed} did not finish (killed?): marked crashed", extra={"crashed": crashed})
                 run_id = store.start_run("run --full" if full else "run")
+                log.info(f"run {run_id} started", extra={"run_id": run_id, "holder": lease.holder})
                 summary = RunSummary(run_id=run_id)
                 try:
-                    summary.scores = self._scores(mappings)
-                    store.record_scores(run_id, history_points(summary.scores), self.settings.state.history_runs)
-                    ctx = SyncContext(
-                        store=store, run_id=run_id, full=full, heartbeat=self.fence.check, alert_baseline=alert_baseline
-                    )
-                    if self.progress is not None:
-                        ctx.progress = self.progress
-                    for name, destination in destinations.items():
-                        plan = destination.plan(summary.scores, ctx)
-                        summary.plans[name] = plan
-                        summary.counts[name] = destination.apply(plan, ctx)
-                        self.fence.check()  # a run that lost its lease while writing says so, and stops
-                except HealthsyncError as exc:
-                    counts = {name: c.as_dict() for name, c in summary.counts.items()}
-                    store.finish_run(
-                        run_id, status="failed", exit_code=exc.exit_code, counts=counts, summary={"error": str(exc)}
-                    )
+                    self._sync(store, destinations, mappings, summary, full=full, alert_baseline=alert_baseline)
+                except Exception as exc:
+                    self._failed(store, summary, exc)
                     raise
                 counts = {name: c.as_dict() for name, c in summary.counts.items()}
                 status = "rejected records" if summary.rejected else "ok"
                 store.finish_run(run_id, status=status, exit_code=summary.exit_code, counts=counts)
         log.info("run finished", extra={"run_id": run_id, "at": datetime.now(UTC).isoformat(), "counts": counts})
         return summary
+
+    def _sync(
+        self,
+        store: StateStore,
+        destinations: dict[str, Destination],
+        mappings: dict[str, Any],
+        summary: RunSummary,
+        *,
+        full: bool,
+        alert_baseline: bool,
+    ) -> None:
+        assert summary.run_id is not None
+        if self.progress is not None:
+            self.progress("score accounts", 1, 0)
+        summary.scores = self._scores(mappings)
+        store.record_scores(summary.run_id, history_points(summary.scores), self.settings.state.history_runs)
+        if self.progress is not None:
+            self.progress("score accounts", 1, 1)
+        self.stop.check()
+
+        def beat() -> None:  # between batches: stop when asked to (after the checkpoint); prove the lease
+            self.stop.check()
+            self.fence.check()
+
+        ctx = SyncContext(store=store, run_id=summary.run_id, full=full, heartbeat=beat, alert_baseline=alert_baseline)
+        if self.progress is not None:
+            ctx.progress = self.progress
+        for name, destination in destinations.items():
+            plan = destination.plan(summary.scores, ctx)
+            summary.plans[name] = plan
+            self.stop.check()
+            summary.counts[name] = destination.apply(plan, ctx)
+            self.fence.check()  # a run that lost its lease while writing says so, and stops
+
+    def _failed(self, store: StateStore, summary: RunSummary, exc: Exception) -> None:
+        """Record the failed (or interrupted) run with its error, redacted: no token reaches the state store."""
+        assert summary.run_id is not None
+        counts = {name: c.as_dict() for name, c in summary.counts.items()}
+        code = exc.exit_code if isinstance(exc, HealthsyncError) else 1
+        status = "interrupted" if isinstance(exc, Interrupted) else "failed"
+        error = str(exc) if isinstance(exc, HealthsyncError) else self.redact.exception(exc)
+        store.finish_run(
+            summary.run_id, status=status, exit_code=code, counts=counts, summary={"error": self.redact(error)}
+        )

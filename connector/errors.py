@@ -6,6 +6,7 @@
     │   └── RejectedShareError        exit 2: too many input rows were rejected
     ├── LockHeldError                 exit 3: another run holds the lease lock
     │   └── LeaseLostError            exit 3: this run lost its lease (stalled past it): no more writes
+    ├── Interrupted                   exit 143 (SIGTERM) / 130 (SIGINT): stopped after checkpointing
     └── DestinationError              exit 1
         ├── RetriableError            429, 5xx, network: retried by the one retry layer
         ├── FatalDestinationError     exit 1: the run cannot go on (e.g. daily limit reached)
@@ -49,6 +50,15 @@ class LockHeldError(HealthsyncError):
 
 class LeaseLostError(LockHeldError):
     """This run can no longer prove it holds the lease (another run took it over); it writes nothing more."""
+
+
+class Interrupted(HealthsyncError):
+    """A signal asked the run to stop; it stopped at a batch boundary, checkpointed and released the lease."""
+
+    def __init__(self, message: str, *, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
 
 
 class DestinationError(HealthsyncError):

@@ -1,13 +1,18 @@
 """One settings object: the YAML config file, overridden by `HEALTHSYNC_*` environment variables.
 
-Precedence (highest first): environment variables (`HEALTHSYNC_SCORING__WINDOW_DAYS=14`), the YAML file, the
-defaults below. Tokens (and the Slack webhook URL) are never part of the file: they come from the environment or
-from secret files (`/run/secrets/hubspot_access_token`, `/run/secrets/slack_webhook_url`) through :class:`Secrets`.
+The file is found as `--config`, else `$HEALTHSYNC_CONFIG`, else `./healthsync.yaml` (:func:`config_path`).
+Precedence of values (highest first): environment variables (`HEALTHSYNC_SCORING__WINDOW_DAYS=14`), the YAML
+file, the defaults below. Tokens (and the Slack webhook URL) are never part of the file: they come from the
+environment or from secret files (`/run/secrets/hubspot_access_token`, `/run/secrets/slack_webhook_url`) through
+:class:`Secrets`, stripped of surrounding whitespace; an empty token or one with a control character counts as
+missing (:meth:`Secrets.token`).
 """
 
 from __future__ import annotations
 
 import os
+import re
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,13 +20,17 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from healthsync.connector.errors import ConfigError
+from healthsync.connector.errors import AuthError, ConfigError
 from healthsync.connector.yamlfile import YamlDocument, load_yaml
 from healthsync.scoring.config import ScoringConfig
 
 ENV_PREFIX = "HEALTHSYNC_"
 CONFIG_ENV = "HEALTHSYNC_CONFIG"
+DEFAULT_CONFIG = "healthsync.yaml"
 SECRETS_DIR = Path("/run/secrets")
+DEFAULT_LOCK_TTL_SECONDS = 60
+_UNSENDABLE = re.compile(r"[^\x21-\x7e]")  # a token is printable ASCII without spaces: anything else breaks the header
+_SECRET_KEY = re.compile(r"token|secret|password|api_?key|webhook", re.IGNORECASE)
 LEASE_REQUESTS = 2  # the lease must outlive this many request timeouts (one in flight, one renewal to spare)
 
 
@@ -72,8 +81,27 @@ class SourceConfig(_Strict):
 
 class StateConfig(_Strict):
     url: str = "sqlite:///healthsync-state.db"
-    lock_ttl_seconds: int = Field(default=900, ge=10)
+    lock_ttl_seconds: int = Field(default=DEFAULT_LOCK_TTL_SECONDS, ge=10)
     history_runs: int = Field(default=90, ge=1, le=100_000, description="runs of score history kept per account")
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, url: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(url)
+        except (ArgumentError, ValueError):
+            raise ValueError(
+                "not a database URL (expected e.g. sqlite:///healthsync-state.db or postgresql+psycopg://user@host/db)"
+            ) from None
+        return url
+
+
+def _shipped_mappings() -> list[str]:
+    folder = resources.files("healthsync.mappings")
+    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
 
 
 class DestinationConfig(_Strict):
@@ -83,6 +111,20 @@ class DestinationConfig(_Strict):
     timeout_seconds: float = Field(default=30, gt=0)
     max_attempts: int = Field(default=8, ge=1, le=20)
     max_retry_seconds: float = Field(default=120, gt=0)
+
+    @field_validator("mapping")
+    @classmethod
+    def _known_mapping(cls, reference: str) -> str:
+        """A bare name must be a shipped default; a file is anything with a slash or a .yaml/.yml suffix."""
+        if "/" in reference or "\\" in reference or reference.endswith((".yaml", ".yml")):
+            return reference
+        shipped = _shipped_mappings()
+        if reference not in shipped:
+            raise ValueError(
+                f"no default mapping named {reference!r} (defaults: {', '.join(shipped)}; "
+                "a file of your own needs a .yaml suffix or a path, e.g. mappings/hubspot.yaml)"
+            )
+        return reference
 
 
 class HubSpotConfig(DestinationConfig):
@@ -143,6 +185,7 @@ class Settings(BaseSettings):
     state: StateConfig = Field(default_factory=StateConfig)
     destinations: Destinations = Field(default_factory=Destinations)
     config_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    config_file: Path | None = Field(default=None, exclude=True)
 
     @classmethod
     def settings_customise_sources(
@@ -188,7 +231,10 @@ class Settings(BaseSettings):
 
 
 class Secrets(BaseSettings):
-    """Tokens: from the environment or from files in /run/secrets; never printed, logged or stored."""
+    """Tokens: from the environment or from files in /run/secrets; never printed, logged or stored.
+
+    Surrounding whitespace is stripped when they are loaded (a secret file often ends with a newline).
+    """
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
@@ -196,11 +242,38 @@ class Secrets(BaseSettings):
     intercom_access_token: SecretStr | None = None
     slack_webhook_url: SecretStr | None = None
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return SecretStr(value.get_secret_value().strip()) if isinstance(value, SecretStr) else value
+
     @classmethod
     def load(cls, secrets_dir: Path = SECRETS_DIR) -> Secrets:
         if secrets_dir.is_dir():
             return cls(_secrets_dir=secrets_dir)  # type: ignore[call-arg]
         return cls()
+
+    def token(self, destination: str) -> str:
+        """The access token of `destination`; AuthError (exit 5) when it is missing, empty or unusable."""
+        env = f"{destination.upper()}_ACCESS_TOKEN"
+        where = f"set {env} or mount /run/secrets/{env.lower()}"
+        secret = getattr(self, f"{destination}_access_token", None)
+        value = secret.get_secret_value() if isinstance(secret, SecretStr) else ""
+        if not value:
+            raise AuthError(f"{destination}: no access token ({env} is missing or empty); {where}")
+        bad = _UNSENDABLE.search(value)
+        if bad is not None:
+            kind = "a control character" if ord(bad.group()) < 32 or ord(bad.group()) == 127 else "a character"
+            raise AuthError(
+                f"{destination}: the access token in {env} contains {kind} that cannot be sent in a header "
+                f"(at position {bad.start() + 1} of {len(value)}); {where} with the token alone"
+            )
+        return value
+
+    def values(self) -> list[str]:
+        """Every secret value held, for redaction (see `healthsync.connector.logs.Redactor`)."""
+        found = [getattr(self, name) for name in type(self).model_fields]
+        return [secret.get_secret_value() for secret in found if isinstance(secret, SecretStr)]
 
 
 def _env_name(loc: tuple[str | int, ...]) -> str:
@@ -220,10 +293,17 @@ def _describe(error: dict[str, Any], doc: YamlDocument | None) -> str:
     loc = tuple(error["loc"])
     key = ".".join(str(part) for part in loc) or "(top level)"
     message = error["msg"]
-    if error["type"] == "extra_forbidden":
+    last = str(loc[-1]) if loc else ""
+    if error["type"] == "extra_forbidden" and _SECRET_KEY.search(last):
+        message = (
+            "tokens and secrets never go in the file: they come from the environment (HUBSPOT_ACCESS_TOKEN, "
+            "INTERCOM_ACCESS_TOKEN) or from files in /run/secrets; remove this key"
+        )
+    elif error["type"] == "extra_forbidden":
         message = "unknown key (check the spelling; see `healthsync init` for every key)"
-    elif "input" in error and not isinstance(error["input"], dict | list) and loc[-1:] != ("url",):
+    elif "input" in error and not isinstance(error["input"], dict | list) and not _secretive(loc):
         message = f"{message} (got {error['input']!r})"
+    message = message.removeprefix("Value error, ")
     env = _env_origin(loc)
     if env is not None:
         return f"environment variable {env}: {key}: {message}"
@@ -231,20 +311,54 @@ def _describe(error: dict[str, Any], doc: YamlDocument | None) -> str:
     return f"{where}: {key}: {message}"
 
 
-def config_path(explicit: str | Path | None) -> Path | None:
-    """The config file named on the command line, else by HEALTHSYNC_CONFIG, else none."""
-    chosen = explicit or os.environ.get(CONFIG_ENV)
-    return Path(chosen) if chosen else None
+def _secretive(loc: tuple[str | int, ...]) -> bool:
+    """Keys whose values are never echoed in an error (URLs may carry a password)."""
+    return any(_SECRET_KEY.search(str(part)) or str(part).endswith("url") for part in loc)
+
+
+def config_path(explicit: str | Path | None = None) -> Path:
+    """The config file: `--config`, else `$HEALTHSYNC_CONFIG`, else `./healthsync.yaml`; ConfigError if none."""
+    if explicit:
+        named = Path(explicit)
+        if not named.is_file():
+            raise ConfigError(f"{named}: no such configuration file (given with --config)")
+        return named
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        named = Path(from_env)
+        if not named.is_file():
+            raise ConfigError(f"{named}: no such configuration file (named by ${CONFIG_ENV})")
+        return named
+    local = Path(DEFAULT_CONFIG)
+    if local.is_file():
+        return local
+    raise ConfigError(
+        f"no configuration file found: looked for --config (not given), ${CONFIG_ENV} (not set) and "
+        f"{Path.cwd() / DEFAULT_CONFIG} (not there); write one with `healthsync init`"
+    )
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
-    """Load and validate the configuration; every problem is reported at once as a ConfigError."""
+    """Find, load and validate the configuration; every problem is reported at once as a ConfigError."""
     file = config_path(path)
-    doc = load_yaml(file) if file is not None else None
-    data: dict[str, Any] = dict(doc.data) if doc is not None else {}
-    data["config_dir"] = (file.parent if file is not None else Path.cwd()).resolve()
+    doc = load_yaml(file)
+    data: dict[str, Any] = dict(doc.data)
+    data["config_dir"] = file.parent.resolve()
+    data["config_file"] = file.resolve()
     try:
         return Settings(**data)
     except ValidationError as exc:
         lines = [_describe(dict(error), doc) for error in exc.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def config_json_schema() -> str:
+    """The JSON Schema of healthsync.yaml (draft 2020-12), for editors through yaml-language-server."""
+    import json
+
+    schema = Settings.model_json_schema(by_alias=True)
+    for internal in ("config_dir", "config_file"):
+        schema.get("properties", {}).pop(internal, None)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "healthsync configuration (healthsync.yaml)"
+    return json.dumps(schema, indent=2, sort_keys=False)

@@ -5,15 +5,23 @@ locking: a conditional UPDATE takes over an *expired* row, else an INSERT relies
 loses either race sees rowcount 0 or an IntegrityError. Renew and release only touch the row while it still
 carries this lease's random token, so a lease that expired and was taken over can't clobber its successor.
 On PostgreSQL the database clock decides expiry (machines' clocks may differ); on SQLite the local clock does.
+
+A crashed holder heals fast: the default lease is short (a minute, renewed while the run lives), and a holder on
+this host (same hostname and PID namespace, both in the holder name) whose process is gone is taken over at once,
+again with a conditional UPDATE on its token. The lock message says whether the holder is alive (checkable only on
+this host) and how to proceed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 
 import sqlalchemy as sa
@@ -24,11 +32,62 @@ from healthsync.connector.errors import LockHeldError
 from healthsync.state.schema import lease as lease_table
 
 LOCK_NAME = "sync"
+_HOLDER = re.compile(r"^(?P<host>\S+) pid (?P<pid>\d+)(?: \(pidns (?P<ns>\d+)\))?$")
+
+
+def _pid_namespace() -> str | None:
+    """This process's PID namespace (containers on one host have different ones), where Linux tells."""
+    try:
+        return re.sub(r"\D", "", os.readlink("/proc/self/ns/pid")) or None
+    except OSError:
+        return None
 
 
 def default_holder() -> str:
-    """A holder name that says where the run is: host and process id."""
-    return f"{socket.gethostname()} pid {os.getpid()}"
+    """A holder name that says where the run is: host, process id (and PID namespace, to tell containers apart)."""
+    namespace = _pid_namespace()
+    return f"{socket.gethostname()} pid {os.getpid()}" + (f" (pidns {namespace})" if namespace else "")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """What a holder name tells: its host and pid, and whether it is on this host (then it can be checked)."""
+
+    name: str
+    host: str | None = None
+    pid: int | None = None
+    local: bool = False
+
+    @classmethod
+    def parse(cls, name: str) -> Holder:
+        match = _HOLDER.match(name)
+        if match is None:
+            return cls(name)
+        local = match["host"] == socket.gethostname() and match["ns"] == _pid_namespace()
+        return cls(name, match["host"], int(match["pid"]), local)
+
+    def alive(self) -> bool | None:
+        """True / False for a holder on this host; None when that can't be known (another host or container)."""
+        if not self.local or self.pid is None:
+            return None
+        if self.pid == os.getpid():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # another user's process
+        return not _zombie(self.pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process its parent has not reaped yet holds nothing any more."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 def now_utc(connection: Connection) -> datetime:
@@ -47,12 +106,22 @@ def _stamp(moment: datetime) -> str:
 class Lease:
     """A held lease lock; renew it before `expires_at`, release it when done (or use it as a context manager)."""
 
-    def __init__(self, engine: Engine, *, holder: str, token: str, ttl_seconds: float, expires_at: datetime) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        holder: str,
+        token: str,
+        ttl_seconds: float,
+        expires_at: datetime,
+        took_over: str | None = None,
+    ) -> None:
         self._engine = engine
         self._token = token
         self._ttl = timedelta(seconds=ttl_seconds)
         self.holder = holder
         self.expires_at = expires_at
+        self.took_over = took_over  # the holder this lease replaced: expired, or gone from this host
         self.released = False
 
     def renew(self) -> None:
@@ -120,23 +189,54 @@ def _try_acquire(engine: Engine, holder: str, ttl_seconds: float) -> Lease | Non
         now = now_utc(conn)
         expires_at = now + timedelta(seconds=ttl_seconds)
         values = {"holder": holder, "token": token, "acquired_at": now, "expires_at": expires_at}
-        taken_over = conn.execute(
-            sa.update(lease_table)
-            .where(lease_table.c.name == LOCK_NAME, lease_table.c.expires_at <= now)
-            .values(values)
-        )
-    if taken_over.rowcount != 1:
-        try:
-            with engine.begin() as conn:
-                conn.execute(sa.insert(lease_table).values(name=LOCK_NAME, **values))
-        except IntegrityError:
+        current = conn.execute(sa.select(lease_table).where(lease_table.c.name == LOCK_NAME)).one_or_none()
+        if current is not None and (current.expires_at <= now or Holder.parse(current.holder).alive() is False):
+            taken_over = conn.execute(
+                sa.update(lease_table)
+                .where(lease_table.c.name == LOCK_NAME, lease_table.c.token == current.token)
+                .values(values)
+            )
+            if taken_over.rowcount != 1:
+                return None
+            return Lease(
+                engine,
+                holder=holder,
+                token=token,
+                ttl_seconds=ttl_seconds,
+                expires_at=expires_at,
+                took_over=current.holder,
+            )
+        if current is not None:
             return None
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(lease_table).values(name=LOCK_NAME, **values))
+    except IntegrityError:
+        return None
     return Lease(engine, holder=holder, token=token, ttl_seconds=ttl_seconds, expires_at=expires_at)
 
 
 def _describe(conn: Connection) -> str | None:
-    """Who holds the lock, as the LockHeldError message; None when nobody does."""
+    """Who holds the lock, whether it is alive and what to do, as the LockHeldError message; None when nobody does."""
     row = conn.execute(sa.select(lease_table).where(lease_table.c.name == LOCK_NAME)).one_or_none()
     if row is None:
         return None
-    return f"another run holds the lock: {row.holder} since {_stamp(row.acquired_at)}, expires {_stamp(row.expires_at)}"
+    holder = Holder.parse(row.holder)
+    left = max(0, round((_aware(row.expires_at) - now_utc(conn)).total_seconds()))
+    held = (
+        f"another run holds the lock: {row.holder} since {_stamp(row.acquired_at)}, "
+        f"expires {_stamp(row.expires_at)} (in {left} s)"
+    )
+    if holder.alive():
+        return (
+            f"{held}; it is alive on this host and renews its lease while it runs. Wait for it with --wait, "
+            f"or stop it with `kill {holder.pid}` (it finishes its batch, checkpoints and releases the lock)"
+        )
+    return (
+        f"{held}; it runs on another host or container, so whether it is alive cannot be checked from here. "
+        "If it crashed, its lease expires by then: retry after that, or use --wait"
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -97,6 +97,21 @@ class StateStore:
 
     # runs
 
+    def mark_crashed(self) -> list[int]:
+        """Runs still `running` although this process holds the lease: they died; mark them `crashed`."""
+        with self._engine.begin() as conn:
+            ids = [
+                int(i)
+                for i in conn.execute(sa.select(runs_table.c.id).where(runs_table.c.status == "running")).scalars()
+            ]
+            if ids:
+                conn.execute(
+                    sa.update(runs_table)
+                    .where(runs_table.c.id.in_(ids), runs_table.c.status == "running")
+                    .values(status="crashed", finished_at=_now())
+                )
+        return ids
+
     def start_run(self, command: str) -> int:
         with self._engine.begin() as conn:
             statement = sa.insert(runs_table).values(command=command, started_at=_now(), status="running", counts={})

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,7 +11,7 @@ import pandas as pd
 import pytest
 
 from healthsync.sandbox.base import SandboxServer
-from tests.world import TOKENS, World, build_world, healthsync, log_size, writes
+from tests.world import TOKENS, World, build_world, healthsync, log_size, sandbox_process, writes
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "healthsync.yaml"
@@ -38,7 +32,9 @@ def test_score_writes_every_format_to_a_file(tmp_path: Path, fmt: str) -> None:
         assert len(frame) == accounts
         assert frame["health_score"].between(1, 100).all()
     else:
-        assert "health_score" in out.read_text()
+        table = out.read_text()  # the readable columns; --columns or csv/json for the others
+        assert "score" in table
+        assert "tier" in table
 
 
 def test_score_users_prints_one_row_per_user() -> None:
@@ -70,27 +66,6 @@ def test_score_reports_rejected_rows_by_reason(tmp_path: Path) -> None:
     read = re.search(r"events: read (\d+), accepted (\d+), rejected (\d+)", result.stderr)
     assert read is not None
     assert int(read.group(2)) + int(read.group(3)) == int(read.group(1)) == len(events) - 1
-
-
-@contextmanager
-def sandbox_process(*extra: str) -> Iterator[dict[str, str]]:
-    """`healthsync sandbox` in its own process; yields the base URLs it printed, stops it with SIGTERM."""
-    command = [sys.executable, "-m", "healthsync", "sandbox", "--hubspot-port", "0", "--intercom-port", "0"]
-    with subprocess.Popen([*command, *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as process:
-        try:
-            assert process.stdout is not None
-            urls: dict[str, str] = {}
-            deadline = time.monotonic() + 30
-            while len(urls) < 2 and time.monotonic() < deadline:
-                match = re.match(r"(hubspot|intercom) sandbox: (http://\S+)", process.stdout.readline())
-                if match:
-                    urls[match.group(1)] = match.group(2)
-            assert set(urls) == {"hubspot", "intercom"}
-            yield urls
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=10)
-    assert process.returncode == 0
 
 
 def test_sandbox_command_serves_both_and_answers_the_control_api() -> None:
@@ -140,7 +115,7 @@ def test_state_shows_runs_and_reset_makes_the_next_run_resend(world: World) -> N
     assert healthsync("run", "--config", str(world.config), env=env).returncode == 0
     shown = healthsync("state", "--config", str(world.config))
     assert shown.returncode == 0
-    assert re.search(r"run 1 run started .* status ok exit 0 hubspot: .*updated \d+", shown.stdout)
+    assert re.search(r"run 1 started .* \(run\): status ok, exit 0; hubspot: .*updated \d+", shown.stdout)
     before = log_size(world.hubspot)
     assert healthsync("plan", "--config", str(world.config), env=env).returncode == 0
     assert writes(world.hubspot, before) == []

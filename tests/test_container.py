@@ -5,6 +5,7 @@ Skipped with a reason where the tool or podman is not available (a user's laptop
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +19,8 @@ from tests.world import TOKENS, build_world
 ROOT = Path(__file__).resolve().parents[1]
 TOOL = ROOT.parent / "shared" / "tools" / "container-base"
 IMAGE = "localhost/healthsync-test"
+MAX_IMAGE_MB = 450
+README = ROOT / "README.md"
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -35,6 +38,37 @@ def image() -> str:
     built = _tool("build", "-t", IMAGE, str(ROOT))
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     return IMAGE
+
+
+def test_image_is_lean_and_its_size_is_recorded_in_the_readme(image: str) -> None:
+    inspected = _tool("podman", "image", "inspect", "--format", "{{.Size}}", image)
+    assert inspected.returncode == 0, inspected.stderr
+    size_mb = int(inspected.stdout.strip()) / 1_000_000
+    assert size_mb <= MAX_IMAGE_MB, f"the image is {size_mb:.0f} MB"
+    recorded = re.search(r"Image size: (\d+) MB", README.read_text())
+    assert recorded is not None, "README: record the measured image size as 'Image size: N MB'"
+    assert abs(int(recorded.group(1)) - size_mb) <= 10, f"README says {recorded.group(1)} MB, measured {size_mb:.0f} MB"
+    listed = _tool("run", "--rm", "--entrypoint", "sh", image, "-c", "ls /opt/healthsync/lib/python3.11/site-packages")
+    assert listed.returncode == 0, listed.stderr
+    for absent in ("pytest", "hypothesis", "mypy", "ruff", "pyarrow", "snowflake", "pip", "setuptools"):
+        assert not re.search(rf"^{absent}(-|$)", listed.stdout, re.M), absent
+    tools = _tool("run", "--rm", "--entrypoint", "sh", image, "-c", "command -v gcc cc make strip || true")
+    assert tools.stdout.strip() == ""  # no build tools in the final stage
+
+
+def test_parquet_works_in_the_image_without_pyarrow(image: str) -> None:
+    result = _tool(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",
+        "cd /tmp && healthsync init site >/dev/null && cd site"
+        " && healthsync score -c healthsync.yaml --format parquet | head -c 4",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout == "PAR1"
 
 
 def test_image_runs_as_non_root_with_healthsync_entrypoint(image: str) -> None:
@@ -67,13 +101,17 @@ def test_image_runs_healthsync_run_against_sandboxes_on_the_host(
         "HUBSPOT_ACCESS_TOKEN": TOKENS.hubspot_access_token.get_secret_value(),
         "INTERCOM_ACCESS_TOKEN": TOKENS.intercom_access_token.get_secret_value(),
     }
-    args = ["run", "--rm", "--network=host", "-v", f"{tmp_path}:/config:ro"]
-    for name, value in env.items():
-        args += ["-e", f"{name}={value}"]
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for name, value in env.items():  # secret files end with a newline: stripped when loaded
+        (secrets / name.lower()).write_text(value + "\n")
+        (secrets / name.lower()).chmod(0o644)
+    secrets.chmod(0o755)
+    args = ["run", "--rm", "--network=host", "-v", f"{tmp_path}:/config:ro", "-v", f"{secrets}:/run/secrets:ro"]
     # the image presets HEALTHSYNC_STATE__URL to /state; the run uses the config's state URL only when told to
     result = _tool(*args, "-e", "HEALTHSYNC_STATE__URL=sqlite:////state/state.db", image, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "hubspot:" in result.stdout
+    assert '"event": "run_summary"' in result.stdout.splitlines()[-1]  # off a terminal: JSON lines
     companies = [
         c for c in world.hubspot.sandbox.snapshot()["companies"] if c["properties"].get("healthsync_health_score")
     ]

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from healthsync.connector.settings import Settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-SKIPPED = {"config_dir"}  # set by the loader from the config file's location, not a key of the file
+SKIPPED = {"config_dir", "config_file"}  # set by the loader from the config file's location, not a key of the file
 WHOLE = {"source.columns", "scoring.tiers", "scoring.trend"}  # small nested values documented as one key
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,3 +138,32 @@ def build_world(
     path = root / "healthsync.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return World(root, data, db, path, hubspot, intercom, seeded)
+
+
+@contextmanager
+def sandbox_process(*extra: str, cwd: Path | None = None) -> Iterator[dict[str, str]]:
+    """`healthsync sandbox` in its own process; yields the base URLs it printed, stops it with SIGTERM.
+
+    Off a terminal it prints one JSON object per line; the `serving` events carry the URLs.
+    """
+    command = [sys.executable, "-m", "healthsync", "sandbox", "--hubspot-port", "0", "--intercom-port", "0"]
+    with subprocess.Popen(
+        [*command, *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=cwd
+    ) as process:
+        try:
+            assert process.stdout is not None
+            urls: dict[str, str] = {}
+            deadline = time.monotonic() + 60
+            while len(urls) < 2 and time.monotonic() < deadline:
+                line = process.stdout.readline()
+                if not line:
+                    break
+                event = json.loads(line)
+                if event["event"] == "serving":
+                    urls[event["destination"]] = event["url"]
+            assert set(urls) == {"hubspot", "intercom"}
+            yield urls
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=10)
+    assert process.returncode == 0

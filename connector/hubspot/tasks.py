@@ -135,6 +135,7 @@ class TaskWriter:
         owners = self._owners(sorted({plan.company_id for plan in opening if plan.company_id}))
         for chunk in chunks(opening, BATCH_SIZE):
             self._open(list(chunk), owners, ctx, counts)
+            ctx.progress("hubspot tasks", len(opening), len(chunk))
         closing = [plan for plan in plans if plan.action == "complete" and plan.remote_id]
         for chunk in chunks(closing, BATCH_SIZE):
             inputs = [{"id": p.remote_id, "properties": {"hs_task_status": "COMPLETED"}} for p in chunk]
@@ -144,6 +145,7 @@ class TaskWriter:
                 if plan.remote_id in done:
                     ctx.store.task_completed(DESTINATION, plan.identity)
                     counts.tasks_completed += 1
+            ctx.progress("hubspot tasks completed", len(closing), len(chunk))
 
     def _owners(self, company_ids: list[str]) -> dict[str, str]:
         owners: dict[str, str] = {}

@@ -192,7 +192,8 @@ class IntercomDestination:
                 counts.tagged += len(done)
             value = None if untag else True
             ctx.store.acknowledge(self.name, "companies", [Ack(k, r, {TAG_PREFIX + tag.tag: value}) for k, r in done])
-            ctx.progress("intercom tags", len(items), len(chunk))
+            ctx.progress(f"intercom {'untag' if untag else 'tag'} {tag.tag}", len(items), len(chunk))
+            ctx.heartbeat()  # between batches: a signal stops the run here, after the checkpoint
 
     def _tag_batch(
         self, tag: str, chunk: list[tuple[str, str]], counts: SyncCounts, *, untag: bool

@@ -8,6 +8,7 @@ files; `segment` maps the Segment/RudderStack warehouse schema (`segment.py`).
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -214,7 +215,7 @@ def _inferred(frame: pd.DataFrame) -> pd.DataFrame:
 def _fetch(conn: sa.Connection, tables: LogicalTables, name: str) -> pd.DataFrame:
     table = tables.accounts if name == "accounts" else tables.users
     with _translated(f"reading {tables.labels[name]}"):
-        if conn.dialect.name == "duckdb":
+        if conn.dialect.name == "duckdb" and importlib.util.find_spec("pyarrow") is not None:  # extra `arrow`
             arrow = _arrow_frame(conn, sa.select(table))
             if arrow is not None:
                 return arrow

@@ -167,7 +167,7 @@ def test_an_unsupported_dialect_is_refused_by_validate(tmp_path: Path, url: str,
     result = healthsync("validate", "--config", str(config))
     assert result.returncode == 2
     assert f"{config}:" in result.stderr
-    assert f"source.url: Value error, dialect {dialect!r} is not supported" in result.stderr
+    assert f"source.url: dialect {dialect!r} is not supported" in result.stderr
     assert "(supported: bigquery, duckdb, postgresql, snowflake, sqlite)" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
 

@@ -153,5 +153,7 @@ def test_logs_are_json_lines_when_not_a_terminal(world: World) -> None:
     assert lines
     records = [json.loads(line) for line in lines]
     assert any(r["message"] == "run finished" for r in records)
-    assert "hubspot:" in result.stdout
-    assert "intercom:" in result.stdout
+    summary = json.loads(result.stdout.splitlines()[-1])  # the run summary is the last JSON line
+    assert summary["event"] == "run_summary"
+    assert "hubspot" in summary["destinations"]
+    assert "intercom" in summary["destinations"]
