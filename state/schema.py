@@ -111,7 +111,7 @@ score_history = sa.Table(
     "score_history",
     metadata,
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True, nullable=False),
-    sa.Column("account_key", sa.String(255), primary_key=True, nullable=False),
+    sa.Column("account_key", sa.Text, primary_key=True, nullable=False),
     sa.Column("recorded_at", UTCDateTime(), nullable=False),
     sa.Column("health_score", sa.Integer, nullable=False),
     sa.Column("health_tier", sa.String(16), nullable=False),

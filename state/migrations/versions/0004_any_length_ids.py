@@ -22,6 +22,7 @@ COLUMNS = {
     "records": ("key", "remote_id"),
     "rejections": ("key",),
     "tasks": ("identity", "account_key", "remote_id"),
+    "score_history": ("account_key",),
 }
 
 
