@@ -70,6 +70,7 @@ class Faults:
     latency_ms: float = 0.0
     drop_after_commit_rate: float = 0.0
     reset_rate: float = 0.0
+    slow_path: str = ""  # latency only for paths containing this (e.g. "/tasks/batch/create"); "" = every path
 
     FIELDS: ClassVar[tuple[str, ...]] = (
         "error_rate",
@@ -77,6 +78,7 @@ class Faults:
         "latency_ms",
         "drop_after_commit_rate",
         "reset_rate",
+        "slow_path",
     )
 
 
@@ -244,7 +246,8 @@ class Sandbox:
             unknown = set(body) - set(Faults.FIELDS)
             if unknown:
                 return Response(400, {"message": f"unknown fault settings: {sorted(unknown)}"})
-            self.faults = Faults(**{key: float(value) for key, value in body.items()})
+            numbers = {key: float(value) for key, value in body.items() if key != "slow_path"}
+            self.faults = Faults(**numbers, slow_path=str(body.get("slow_path") or ""))
             return Response(200, {key: getattr(self.faults, key) for key in Faults.FIELDS})
         if request.method == "PUT" and action == "limits":
             body = request.json() or {}
@@ -285,9 +288,7 @@ class Sandbox:
                     return self.control(request), False
                 except BadJson:
                     return self.bad_json(request), False
-        if self.faults.latency_ms > 0:
-            time.sleep(self.faults.latency_ms / 1000)
-        with self.lock:
+        with self.lock:  # logged on arrival (status None until answered), then the latency
             entry: JSON = {
                 "method": request.method,
                 "path": request.path,
@@ -298,6 +299,9 @@ class Sandbox:
                 "body": _logged_body(request),
             }
             self.log.append(entry)
+        if self.faults.latency_ms > 0 and self.faults.slow_path in request.path:
+            time.sleep(self.faults.latency_ms / 1000)
+        with self.lock:
             fault = self._pre_faults(request)
             if fault == "reset":
                 entry["fault"] = "reset"

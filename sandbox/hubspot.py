@@ -17,6 +17,7 @@ from typing import Any
 from healthsync.sandbox.base import JSON, RateWindow, Request, Response, Sandbox
 from healthsync.sandbox.hubspot_associations import association_routes
 from healthsync.sandbox.hubspot_errors import OBJECT_NOT_FOUND, ApiError, iso
+from healthsync.sandbox.hubspot_merge import expand, merge
 from healthsync.sandbox.hubspot_properties import OBJECT_TYPE_IDS, Catalogue, object_type
 from healthsync.sandbox.hubspot_records import Records
 from healthsync.sandbox.hubspot_scopes import TOKEN_INFO_PATH, Tokens, missing_scopes_error
@@ -203,6 +204,11 @@ class HubSpotSandbox(Sandbox):
         route("POST", f"{objects}/batch/upsert", self._batch(lambda records: records.batch_upsert, 200))
         route("POST", f"{objects}/batch/archive", self._batch_archive)
         route("POST", f"{objects}/search", self._search)
+        route(
+            "POST",
+            f"{objects}/merge",
+            lambda request: Response(200, merge(self.records, self._type(request), request.json())),
+        )
         route("GET", objects, self._list_objects)
         route("POST", objects, self._create_object)
         route("GET", f"{objects}/{{objectId}}", self._get_object)
@@ -271,7 +277,10 @@ class HubSpotSandbox(Sandbox):
         kind = self._type(request)
         names = self.records.property_names(kind, _names(request, "properties"))
         live = [record.to_json(names) for record in self.records.by_type[kind].values() if not record.archived]
-        return Response(200, _page(live, request, default_limit=10, max_limit=100))
+        page = _page(live, request, default_limit=10, max_limit=100)
+        wanted = _names(request, "associations")
+        page["results"] = [expand(self.records, kind, body, wanted) for body in page["results"]]
+        return Response(200, page)
 
     def _create_object(self, request: Request) -> Response:
         return Response(201, self.records.create(self._type(request), request.json()))
@@ -279,8 +288,9 @@ class HubSpotSandbox(Sandbox):
     def _get_object(self, request: Request) -> Response:
         kind = self._type(request)
         id_property = request.arg("idProperty")
-        record = self.records.require(kind, request.params["objectId"], id_property)
-        return Response(200, record.to_json(self.records.property_names(kind, _names(request, "properties"))))
+        record = self.records.require(kind, request.params["objectId"], id_property, follow_merges=True)
+        body = record.to_json(self.records.property_names(kind, _names(request, "properties")))
+        return Response(200, expand(self.records, kind, body, _names(request, "associations")))
 
     def _update_object(self, request: Request) -> Response:
         kind, object_id = self._type(request), request.params["objectId"]

@@ -2,6 +2,12 @@
 
 An association is stored once, in the direction it was created; reading from the other side uses the inverse
 type id (task->company 192 is company->task 191), as HubSpot associations are always two-way.
+
+Batch reads (``POST /crm/v4/associations/{from}/{to}/batch/read``) take at most 1,000 inputs and page each
+input's results: ``ASSOCIATION_PAGE`` per input, then ``paging.next.after``, which the next call sends back as
+the input's ``after`` (HubSpot-public-api-spec-collection, CRM associations v4: PublicFetchAssociationsBatchRequest
+``{id, after}``, PublicAssociationMultiWithLabel ``{from, to, paging}``; the 1,000-input limit is HubSpot's
+documented batch-read limit; the page size is a guess, smaller than HubSpot's, so that paging is exercised).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from healthsync.sandbox.hubspot_errors import JSON, OBJECT_NOT_FOUND, ApiError, 
 from healthsync.sandbox.hubspot_properties import OBJECT_TYPE_IDS, SINGULAR, object_type
 
 MAX_ASSOCIATION_BATCH = 2000
+MAX_ASSOCIATION_READ = 1000
+ASSOCIATION_PAGE = 100
 
 # type id -> (from type, to type, label or None, inverse type id)
 TYPES: Mapping[int, tuple[str, str, str | None, int]] = MappingProxyType(
@@ -213,9 +221,15 @@ def association_routes(current: Callable[[], Associations]) -> list[Route]:
 
         def one(item: JSON) -> JSON:
             from_id = str(item.get("id"))
-            return {"from": {"id": from_id}, "to": current().page(from_type, from_id, to_type)}
+            start = int(str(item.get("after") or 0)) if str(item.get("after") or "0").isdigit() else 0
+            found = current().page(from_type, from_id, to_type)
+            result: JSON = {"from": {"id": from_id}, "to": found[start : start + ASSOCIATION_PAGE]}
+            if start + ASSOCIATION_PAGE < len(found):
+                after = str(start + ASSOCIATION_PAGE)
+                result["paging"] = {"next": {"after": after, "link": f"?after={after}"}}
+            return result
 
-        return _per_input(_batch_inputs(request), one, ok_status=200)
+        return _per_input(_batch_inputs(request, MAX_ASSOCIATION_READ), one, ok_status=200)
 
     def batch_archive(request: Request) -> Response:
         from_type, to_type = types(request, "fromObjectType", "toObjectType")
@@ -242,13 +256,13 @@ def _ids(item: JSON) -> tuple[str, str]:
     return str((item.get("from") or {}).get("id")), str((item.get("to") or {}).get("id"))
 
 
-def _batch_inputs(request: Request) -> list[JSON]:
+def _batch_inputs(request: Request, limit: int = MAX_ASSOCIATION_BATCH) -> list[JSON]:
     body = request.json()
     inputs = body.get("inputs") if isinstance(body, dict) else None
     if not isinstance(inputs, list) or not all(isinstance(item, dict) for item in inputs):
         raise ApiError.validation("Invalid input JSON: 'inputs' must be a list of objects")
-    if len(inputs) > MAX_ASSOCIATION_BATCH:
-        raise ApiError.validation(f"Batch input size {len(inputs)} exceeds the limit of {MAX_ASSOCIATION_BATCH}")
+    if len(inputs) > limit:
+        raise ApiError.validation(f"Batch input size {len(inputs)} exceeds the limit of {limit}")
     return inputs
 
 

@@ -1,6 +1,7 @@
 """HubSpot's property catalogue: groups and property definitions per object type, and value validation.
 
-Every record value is a string. Values are checked and normalized the way HubSpot does: numbers must parse,
+Every record value is a string. Values are checked and normalized the way HubSpot does: a number is digits, an
+optional leading ``-`` and one ``.`` (no exponent: ``1.2e+06`` is refused per record with INVALID_DECIMAL),
 enumeration values must be among the options (multi-select values joined by ``;``), a ``date`` must be midnight
 UTC, a ``datetime`` is stored as ISO 8601 UTC, a ``bool`` is ``true`` or ``false``; ``""`` clears a value.
 """
@@ -55,6 +56,7 @@ _COMMON: tuple[_Spec, ...] = (
     ("hs_object_id", "Record ID", "number", "number", (), True),
     ("hubspot_owner_id", "Owner", "enumeration", "select", (), False),
     ("hs_lastmodifieddate", "Last Modified Date", "datetime", "date", (), True),
+    ("hs_merged_object_ids", "Merged Record IDs", "enumeration", "checkbox", (), True),
 )
 _DEFAULTS: Mapping[str, tuple[_Spec, ...]] = MappingProxyType(
     {
@@ -96,6 +98,8 @@ _DEFAULTS: Mapping[str, tuple[_Spec, ...]] = MappingProxyType(
         ),
     }
 )
+OPTION_KEYS = ("label", "value", "description", "displayOrder", "hidden")  # OptionInput (properties v3 spec)
+_PLAIN_NUMBER = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)$")
 UNIQUE_BY_DEFAULT: Mapping[str, frozenset[str]] = MappingProxyType(
     {"contacts": frozenset({"email", "hs_object_id"}), "companies": frozenset({"hs_object_id"}), "tasks": frozenset()}
 )
@@ -203,6 +207,8 @@ def _as_string(raw: Any) -> str:
 
 
 def _number(name: str, value: str) -> str | Problem:
+    if not _PLAIN_NUMBER.match(value):
+        return Problem("INVALID_DECIMAL", name, f"{value} was not a valid number.")
     try:
         number = Decimal(value)
     except InvalidOperation:
@@ -392,8 +398,19 @@ class Catalogue:
 
 
 def _options(raw: list[JSON]) -> list[JSON]:
+    """Options as OptionInput defines them: `label`, `value` and `hidden` required, `displayOrder` and
+    `description` optional, nothing else (HubSpot-public-api-spec-collection, CRM properties v3, OptionInput;
+    hubspot-api-python `crm/properties/models/option_input.py`)."""
     options = []
     for order, item in enumerate(raw):
+        unknown = [key for key in item if key not in OPTION_KEYS]
+        if unknown:
+            raise ApiError.validation(
+                f'Invalid input JSON: Unrecognized field "{unknown[0]}" (class OptionInput), not marked as ignorable'
+            )
+        missing = [key for key in ("hidden", "label", "value") if key not in item]
+        if missing:
+            raise _not_set("OptionInput", missing)
         if not item.get("label") or item.get("value") in (None, ""):
             raise ApiError.validation("Every option needs a label and a value.")
         option = _option(str(item["value"]), str(item["label"]), int(item.get("displayOrder", order)))

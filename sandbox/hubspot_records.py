@@ -4,6 +4,8 @@ Batches take at most 100 inputs. When every input carries an ``objectWriteTraceI
 per input in a 207 Multi-Status response and the valid ones are committed; otherwise one invalid input fails the
 whole batch and nothing is written. Records not found (read, update) are always reported per input.
 Every write becomes visible to search only after ``index_lag`` seconds (:meth:`Records.indexed`).
+Reads of a merged record's id (``GET`` and batch read by id) answer with the survivor (see hubspot_merge.py);
+writes to a merged id are refused as not found (a guess, in its most conservative form).
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class Records:
         self._next_id = 10_000_000_001
         self.by_type: dict[str, dict[str, Record]] = {name: {} for name in OBJECT_TYPE_IDS}
         self.associations = Associations(self.exists)
+        self.merged_into: dict[tuple[str, str], str] = {}  # (type, merged id) -> surviving id
 
     # -- lookups -----------------------------------------------------------------------------------------
     def exists(self, object_type: str, object_id: str) -> bool:
@@ -95,10 +98,20 @@ class Records:
         record = self.by_type[object_type].get(object_id)
         return None if record is None or record.archived else record
 
-    def find(self, object_type: str, name: str, value: str) -> Record | None:
-        """The live record whose `name` equals `value` (hs_object_id is the record id)."""
+    def survivor(self, object_type: str, object_id: str) -> Record | None:
+        """The live record `object_id` is now: itself, or the record it was merged into."""
+        seen = {object_id}
+        while (object_type, object_id) in self.merged_into:
+            object_id = self.merged_into[(object_type, object_id)]
+            if object_id in seen:
+                return None
+            seen.add(object_id)
+        return self.get(object_type, object_id)
+
+    def find(self, object_type: str, name: str, value: str, *, follow_merges: bool = False) -> Record | None:
+        """The live record whose `name` equals `value` (hs_object_id is the record id; a read follows merges)."""
         if name == "hs_object_id":
-            return self.get(object_type, value)
+            return self.survivor(object_type, value) if follow_merges else self.get(object_type, value)
         wanted = value.lower() if name == "email" else value
         for record in self.by_type[object_type].values():
             stored = record.properties.get(name)
@@ -106,9 +119,11 @@ class Records:
                 return record
         return None
 
-    def require(self, object_type: str, object_id: str, id_property: str | None = None) -> Record:
+    def require(
+        self, object_type: str, object_id: str, id_property: str | None = None, *, follow_merges: bool = False
+    ) -> Record:
         name = id_property or "hs_object_id"
-        record = self.find(object_type, name, object_id)
+        record = self.find(object_type, name, object_id, follow_merges=follow_merges)
         if record is None:
             raise ApiError(404, OBJECT_NOT_FOUND, "resource not found", context={"ids": [object_id]})
         return record
@@ -157,7 +172,7 @@ class Records:
         names = self.property_names(object_type, body.get("properties"), extra=id_property)
         results, missing = [], []
         for item in inputs:
-            record = self.find(object_type, id_property or "hs_object_id", str(item.get("id")))
+            record = self.find(object_type, id_property or "hs_object_id", str(item.get("id")), follow_merges=True)
             if record is None:
                 missing.append(str(item.get("id")))
             else:

@@ -149,8 +149,10 @@ class StateStore:
         with self._engine.connect() as conn:
             return {row.key: _record_state(row) for row in conn.execute(query)}
 
-    def acknowledge(self, destination: str, object_type: str, items: Iterable[Ack]) -> None:
+    def acknowledge(self, destination: str, object_type: str, items: Iterable[Ack], *, resolve: bool = True) -> None:
         """Checkpoint one acknowledged batch in ONE transaction, and resolve open rejections of those keys.
+
+        `resolve=False` records values read from the destination (not written): open rejections stay open.
 
         Values merge field by field into what is stored (a field set to None is stored as None, not removed);
         a remote id of None keeps the stored one. A key given twice merges in order.
@@ -171,7 +173,8 @@ class StateStore:
             if inserts:
                 fixed = {"destination": destination, "object_type": object_type, "key": sa.bindparam("b_key")}
                 conn.execute(sa.insert(records_table).values(fixed | _bound_columns()), inserts)
-            _resolve(conn, destination, object_type, list(batch), now)
+            if resolve:
+                _resolve(conn, destination, object_type, list(batch), now)
 
     def forget(self, destination: str | None = None, *, tasks: bool = False) -> int:
         """Drop acknowledged values (all, or of one destination) so the next run resends everything.

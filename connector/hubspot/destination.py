@@ -3,6 +3,10 @@
 Matching (SPEC section 4): the remote id remembered in state, then the unique account-id property, then the
 domain (primary and additional domains). Ambiguous matches are not written; unmatched accounts are reported
 (or created with `create_companies`, through an idempotent upsert by the account-id property).
+
+The CRM is the truth: remembered ids are checked with one batch read per 100 (a company deleted or merged in
+HubSpot is matched again through the normal order; reads of a merged id answer with the survivor), and a
+record whose state holds no acknowledged value is diffed against HubSpot's current values (sync/baseline.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
 from healthsync.connector.hubspot.tasks import TaskWriter, plan_tasks
 from healthsync.connector.pipeline import ScoreResult
 from healthsync.connector.settings import HubSpotConfig
+from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
@@ -66,7 +71,7 @@ class HubSpotDestination:
             "description": field.description or f"Set by healthsync from the {field.column} score column.",
         }
         if field.options:
-            body["options"] = [{"label": o.replace("_", " ").capitalize(), "value": o} for o in field.options]
+            body["options"] = [_option(value, order) for order, value in enumerate(field.options)]
         if field.property == self.mapping.companies.account_id_property.name:
             body["hasUniqueValue"] = True
         return body
@@ -95,10 +100,13 @@ class HubSpotDestination:
                 f"HubSpot {object_type} property {field.property!r} exists with type {current.get('type')!r}, "
                 f"the mapping expects {field.type!r}; rename it in the mapping or change it in HubSpot"
             )
-        have = {option["value"] for option in current.get("options") or []}
+        existing = [_camel(option) for option in current.get("options") or []]
+        have = {option["value"] for option in existing}
         if field.options and not set(field.options) <= have:
-            options = list(current.get("options") or []) + [o for o in body["options"] if o["value"] not in have]
-            return [Provision(object_type, "add options to", field.property, {"options": options})]
+            added = [o for o in body["options"] if o["value"] not in have]
+            for order, option in enumerate(added, start=len(existing)):
+                option["displayOrder"] = order
+            return [Provision(object_type, "add options to", field.property, {"options": existing + added})]
         return []
 
     def _provision(self, needed: list[Provision]) -> None:
@@ -116,6 +124,35 @@ class HubSpotDestination:
         self._id_property_exists = True
 
     # -- matching --------------------------------------------------------------------------------------------
+    def _verified(self, object_type: str, remembered: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """(key -> remembered id still alive, key -> remembered id that died: deleted, or merged into another)."""
+        alive: set[str] = set()
+        ids = sorted(set(remembered.values()))
+        for chunk in chunks(ids, BATCH_SIZE):
+            alive |= {str(r["id"]) for r in self.client.batch_read(object_type, list(chunk), None, ["hs_object_id"])}
+        dead = {key: remote for key, remote in remembered.items() if remote not in alive}
+        for key, remote in dead.items():
+            log.info(
+                "remembered record gone (deleted or merged); matching it again",
+                extra={"destination": self.name, "object_type": object_type, "key": key, "remote_id": remote},
+            )
+        return {key: remote for key, remote in remembered.items() if remote in alive}, dead
+
+    def _current(self, object_type: str) -> Any:
+        """The baseline reader: HubSpot's current values in our wire format ("" for a value not set)."""
+
+        def read(ids: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
+            found: dict[str, dict[str, Any]] = {}
+            for chunk in chunks(ids, BATCH_SIZE):
+                for record in self.client.batch_read(object_type, list(chunk), None, fields):
+                    props = record.get("properties") or {}
+                    found[str(record["id"])] = {
+                        name: "" if props.get(name) is None else str(props[name]) for name in fields
+                    }
+            return found
+
+        return read
+
     def _by_id_property(self, keys: list[str]) -> dict[str, str]:
         prop = self.mapping.companies.account_id_property.name
         found: dict[str, str] = {}
@@ -205,28 +242,36 @@ class HubSpotDestination:
         accounts = rows_by_key(scores.accounts, "account_id")
         known = ctx.store.records(self.name, "companies")
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in accounts}
+        alive, dead = self._verified("companies", remembered)
         fields = [self._id_field(), *self.mapping.companies.fields]
-        for key, record in sorted(self._match(accounts, remembered).items()):
+        matched = self._match(accounts, alive)
+        targets = {k: r.remote_id for k, r in matched.items() if r.action == "update" and r.remote_id is not None}
+        names = [field.property for field in fields]
+        against = baseline(ctx, self.name, "companies", targets, names, self._current("companies"), stale=set(dead))
+        for key, record in sorted(matched.items()):
+            if key in dead and record.action in ("unmatched", "create"):
+                record.note = f"company {dead[key]} was deleted or merged in HubSpot; {record.note}".rstrip("; ")
             if record.action in ("update", "create"):
                 desired = self._desired(fields, accounts[key])
                 if record.action == "create":
                     desired = {"name": str(accounts[key].get("name") or key), **desired}
                     desired["domain"] = normalize_domain(accounts[key].get("domain")) or ""
-                acknowledged = known[key].values if key in known else {}
-                record.changes = diff(acknowledged, desired, full=ctx.full)
+                record.changes = diff(against.get(key, {}), desired, full=ctx.full)
                 if not record.changes:
                     record.action = "unchanged"
             plan.records.append(record)
         if scores.users is not None and self.mapping.contacts.enabled and self.mapping.contacts.fields:
             plan.records += self._plan_contacts(scores, ctx)
         if self.mapping.tasks:
-            companies = {
+            companies: dict[str, str | None] = {
                 r.key: r.remote_id
                 for r in plan.records
-                if r.object_type == "companies" and r.remote_id and r.action in ("update", "unchanged")
+                if r.object_type == "companies"
+                and ((r.remote_id and r.action in ("update", "unchanged")) or r.action == "create")
             }
             complete = self.config.complete_cleared_tasks
             plan.tasks = plan_tasks(self.mapping.tasks, accounts, companies, ctx, scores.as_of, complete)
+            TaskWriter(self.client).adopt(plan.tasks)
         return plan
 
     def _plan_contacts(self, scores: ScoreResult, ctx: SyncContext) -> list[RecordPlan]:
@@ -237,19 +282,21 @@ class HubSpotDestination:
             if row.get("email")
         }
         known = ctx.store.records(self.name, "contacts")
-        remote = {key: state.remote_id for key, state in known.items() if state.remote_id and key in users}
+        remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in users}
+        remote, dead = self._verified("contacts", remembered)
         pending = [email for email in users if email not in remote]
         for chunk in chunks(pending, BATCH_SIZE):
             for contact in self.client.batch_read("contacts", list(chunk), "email", ["email"]):
                 remote[str(contact["properties"]["email"]).lower()] = str(contact["id"])
+        names = [field.property for field in self.mapping.contacts.fields]
+        against = baseline(ctx, self.name, "contacts", remote, names, self._current("contacts"), stale=set(dead))
         records = []
         for email in sorted(users):
             if email not in remote:
                 records.append(RecordPlan("contacts", email, "unmatched", note="no contact with this email"))
                 continue
             desired = self._desired(self.mapping.contacts.fields, users[email])
-            acknowledged = known[email].values if email in known else {}
-            changes = diff(acknowledged, desired, full=ctx.full)
+            changes = diff(against.get(email, {}), desired, full=ctx.full)
             records.append(RecordPlan("contacts", email, "update" if changes else "unchanged", remote[email], changes))
         return records
 
@@ -333,3 +380,18 @@ class HubSpotDestination:
                     code = status if isinstance(status, int) else None
                     ctx.store.reject(ctx.run_id, self.name, object_type, key, reason, code)
         return failed
+
+
+def _option(value: str, order: int) -> dict[str, Any]:
+    """An enumeration option as HubSpot's OptionInput wants it: label, value, displayOrder, hidden."""
+    return {"label": value.replace("_", " ").capitalize(), "value": value, "displayOrder": order, "hidden": False}
+
+
+def _camel(option: dict[str, Any]) -> dict[str, Any]:
+    """An existing option (the SDK's `to_dict()` has snake_case keys) as an OptionInput with camelCase keys."""
+    order = option.get("display_order", option.get("displayOrder"))
+    sent = {"label": option["label"], "value": option["value"], "hidden": bool(option.get("hidden"))}
+    sent["displayOrder"] = int(order) if order is not None else -1
+    if option.get("description"):
+        sent["description"] = str(option["description"])
+    return sent

@@ -2,9 +2,12 @@
 
 HubSpot task creates are not idempotent and search lags writes, so a naive search-then-create duplicates.
 Instead: the intent (identity and trace id) is recorded in the state store BEFORE the create call, and every
-task body carries a marker `[healthsync:<identity>]`. After an ambiguous failure (a lost response, a reset, a
-5xx), or when a run finds an intent from an interrupted run, the tasks associated with the company are read
-through the associations API (not search: no index lag) and the marker tells whether the task exists.
+task body carries a marker `[healthsync:<identity>]` (percent-encoded, so account ids with `]`, `[`, spaces or
+any length round-trip). Before a task is created (also with an empty or lost state store), after an ambiguous
+failure (a lost response, a reset, a 5xx), or when a run finds an intent from an interrupted run, the tasks
+associated with the company are read through the associations API (every page; not search: no index lag) and
+the marker tells whether the task exists. A task intent another run already advanced is skipped; a task
+deleted in HubSpot is forgotten (marked done) instead of failing the run.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote, unquote
 
 from healthsync.connector.errors import RetriableError
 from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
@@ -37,6 +41,9 @@ def period_key(rule: TaskRule, as_of: datetime) -> str:
     return f"{as_of.year}-Q{(as_of.month - 1) // 3 + 1}"
 
 
+MARKER = "[healthsync:"
+
+
 def priority_of(rule: TaskRule, row: dict[str, Any]) -> str:
     """The rule's priority, raised by its escalation when the account's column (mrr) is at or above the threshold."""
     escalation = rule.escalate
@@ -51,7 +58,8 @@ def priority_of(rule: TaskRule, row: dict[str, Any]) -> str:
 
 
 def marker(identity: str) -> str:
-    return f"[healthsync:{identity}]"
+    """`[healthsync:acc%5D1:churn_risk:2025-08]`: no `]`, `[` or space inside, whatever the account id."""
+    return f"{MARKER}{quote(identity, safe=':')}]"
 
 
 @dataclass
@@ -59,7 +67,7 @@ class TaskPlan:
     identity: str
     account: str
     play: str
-    action: str  # create | recover | complete
+    action: str  # create | recover | adopt (found by its marker: no write) | complete
     company_id: str | None = None
     subject: str = ""
     body: str = ""
@@ -67,6 +75,11 @@ class TaskPlan:
     due: datetime | None = None
     remote_id: str | None = None
     period: str = ""
+
+    @property
+    def target(self) -> str:
+        """The company, for `healthsync plan`."""
+        return f"company {self.company_id}" if self.company_id else "the company this run creates"
 
 
 def _fired(row: dict[str, Any]) -> set[str]:
@@ -77,12 +90,16 @@ def _fired(row: dict[str, Any]) -> set[str]:
 def plan_tasks(
     rules: list[TaskRule],
     rows: dict[str, dict[str, Any]],
-    companies: dict[str, str],
+    companies: dict[str, str | None],
     ctx: SyncContext,
     as_of: datetime,
     complete_cleared: bool,
 ) -> list[TaskPlan]:
-    """Tasks to create for plays that fire, and open tasks to complete for plays that cleared."""
+    """Tasks to create for plays that fire, and open tasks to complete for plays that cleared.
+
+    `companies` maps account -> company id, or None for a company this run creates (its tasks come in the
+    same run, once the create has given the id).
+    """
     known = {task.identity: task for task in ctx.store.tasks(DESTINATION)}
     plans: list[TaskPlan] = []
     for rule in rules:
@@ -130,22 +147,54 @@ class TaskWriter:
     def __init__(self, client: HubSpotClient) -> None:
         self.client = client
 
+    def adopt(self, plans: list[TaskPlan]) -> None:
+        """Plans whose task already exists in HubSpot (found by marker) become `adopt`: recorded, not created."""
+        creating = [plan for plan in plans if plan.action == "create" and plan.company_id]
+        found = self._lookup(creating) if creating else {}
+        for plan in creating:
+            if plan.identity in found:
+                plan.action, plan.remote_id = "adopt", found[plan.identity]
+
     def apply(self, plans: list[TaskPlan], ctx: SyncContext, counts: SyncCounts) -> None:
-        opening = [plan for plan in plans if plan.action in ("create", "recover")]
+        for plan in plans:
+            if plan.action == "adopt" and plan.remote_id:
+                ctx.store.task_intent(
+                    DESTINATION, plan.identity, uuid.uuid4().hex, plan.account, plan.play, plan.period
+                )
+                ctx.store.task_created(DESTINATION, plan.identity, plan.remote_id)
+        created = {key: s.remote_id for key, s in ctx.store.records(DESTINATION, "companies").items() if s.remote_id}
+        for plan in plans:  # companies created in this run: their ids are known now
+            if plan.action == "create" and plan.company_id is None:
+                plan.company_id = created.get(plan.account)
+        opening = [plan for plan in plans if plan.action in ("create", "recover") and plan.company_id]
         owners = self._owners(sorted({plan.company_id for plan in opening if plan.company_id}))
         for chunk in chunks(opening, BATCH_SIZE):
             self._open(list(chunk), owners, ctx, counts)
             ctx.progress("hubspot tasks", len(opening), len(chunk))
         closing = [plan for plan in plans if plan.action == "complete" and plan.remote_id]
         for chunk in chunks(closing, BATCH_SIZE):
-            inputs = [{"id": p.remote_id, "properties": {"hs_task_status": "COMPLETED"}} for p in chunk]
-            results, _ = self.client.batch_write("update", "tasks", inputs)
-            done = {str(result["id"]) for result in results}
-            for plan in chunk:
-                if plan.remote_id in done:
-                    ctx.store.task_completed(DESTINATION, plan.identity)
-                    counts.tasks_completed += 1
+            self._complete(list(chunk), ctx, counts)
             ctx.progress("hubspot tasks completed", len(closing), len(chunk))
+
+    def _complete(self, plans: list[TaskPlan], ctx: SyncContext, counts: SyncCounts) -> None:
+        inputs = [{"id": p.remote_id, "properties": {"hs_task_status": "COMPLETED"}} for p in plans]
+        results, errors = self.client.batch_write("update", "tasks", inputs)
+        done = {str(result["id"]) for result in results}
+        gone = {
+            str(i)
+            for e in errors
+            if e.get("category") == "OBJECT_NOT_FOUND"
+            for i in (e.get("context") or {}).get("ids") or []
+        }
+        for plan in plans:
+            if plan.remote_id in done:
+                ctx.store.task_completed(DESTINATION, plan.identity)
+                counts.tasks_completed += 1
+            elif plan.remote_id in gone:
+                log.info(
+                    "task deleted in HubSpot; forgotten", extra={"task": plan.remote_id, "identity": plan.identity}
+                )
+                ctx.store.task_completed(DESTINATION, plan.identity)
 
     def _owners(self, company_ids: list[str]) -> dict[str, str]:
         owners: dict[str, str] = {}
@@ -165,6 +214,7 @@ class TaskWriter:
         while pending:
             if recover:
                 self._found(self._lookup(recover), pending, ctx, counts)
+            self._drop_advanced(pending, ctx)
             if not pending:
                 return
             attempt += 1
@@ -187,6 +237,15 @@ class TaskWriter:
                 log.warning("task rejected", extra={"reason": error.get("message")})
             counts.rejected += len(errors)
             return
+
+    @staticmethod
+    def _drop_advanced(pending: dict[str, TaskPlan], ctx: SyncContext) -> None:
+        """Intents another run already advanced (created or completed) are skipped, not created again."""
+        for identity, plan in list(pending.items()):
+            state = ctx.store.task_intent(DESTINATION, identity, uuid.uuid4().hex, plan.account, plan.play, plan.period)
+            if state.status != "intent":
+                log.info("task already advanced by another run; skipped", extra={"identity": identity})
+                del pending[identity]
 
     def _inputs(self, pending: dict[str, TaskPlan], owners: dict[str, str]) -> list[dict[str, Any]]:
         inputs = []
@@ -235,8 +294,8 @@ class TaskWriter:
 
 
 def _identity_in(body: str) -> str | None:
-    start = body.rfind("[healthsync:")
+    start = body.rfind(MARKER)
     if start < 0:
         return None
     end = body.find("]", start)
-    return body[start + len("[healthsync:") : end] if end > 0 else None
+    return unquote(body[start + len(MARKER) : end]) if end > 0 else None

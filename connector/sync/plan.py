@@ -84,12 +84,15 @@ class DestinationPlan:
             lines += [f"  tag {tag.tag!r} + {kind}{key}" for key in sorted(tag.add)]
             lines += [f"  tag {tag.tag!r} - {kind}{key}" for key in sorted(tag.remove)]
         for task in self.tasks:
-            lines.append(f"  task {task.action} {task.identity}" + (f": {task.subject}" if task.subject else ""))
+            where = getattr(task, "target", "")
+            line = f"  task {task.action} {task.identity}" + (f": {task.subject}" if task.subject else "")
+            lines.append(line + (f" ({where})" if where and task.action != "complete" else ""))
         return lines
 
 
 def _show(value: Any) -> str:
-    return "(none)" if value is None else repr(value)
+    """`(none)` for a value not set (None, or HubSpot's empty string), else the value's repr."""
+    return "(none)" if value is None or value == "" else repr(value)
 
 
 @dataclass

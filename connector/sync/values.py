@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -24,8 +25,15 @@ def _timestamp(value: Any) -> datetime:
 
 
 def _number(value: Any) -> str:
+    """A plain decimal, as HubSpot number properties take it: digits, an optional leading -, one `.`; never an
+    exponent (`1234567.5`, `0.00005`, not `1.23457e+06`, `5e-05`); at most 10 decimal places."""
     number = float(value)
-    return str(int(number)) if number.is_integer() else f"{number:.6g}"
+    if not math.isfinite(number):
+        return ""
+    if number.is_integer():
+        return str(int(number))
+    text = format(Decimal(repr(round(number, 10))), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def hubspot_value(field: HubSpotField, value: Any) -> str:

@@ -39,8 +39,13 @@ def identity(task: dict[str, Any]) -> str:
     return unquote(body[start : body.index("]", start)])
 
 
+def marked(server: SandboxServer) -> list[dict[str, Any]]:
+    """The sandbox's tasks that carry a healthsync marker."""
+    return [t for t in sandbox_tasks(server) if "[healthsync:" in str(t["properties"].get("hs_task_body") or "")]
+
+
 def duplicates(server: SandboxServer) -> list[str]:
-    return [key for key, n in Counter(identity(t) for t in sandbox_tasks(server)).items() if n > 1]
+    return [key for key, n in Counter(identity(t) for t in marked(server)).items() if n > 1]
 
 
 def set_config(world: World, *path: str, value: Any) -> None:

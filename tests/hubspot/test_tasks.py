@@ -80,7 +80,7 @@ def tasks_only_world(world: World) -> World:
 def test_dropped_after_commit_task_creates_do_not_duplicate(tasks_only_world: World) -> None:
     world = tasks_only_world
     assert sandbox_tasks(world) == []
-    control(world.hubspot, "PUT", "faults", {"drop_after_commit_rate": 0.5, "reset_rate": 0.1})
+    control(world.hubspot, "PUT", "faults", {"drop_after_commit_rate": 0.7, "reset_rate": 0.1})
     summary = world.run()
     control(world.hubspot, "PUT", "faults", {})
     dropped = [e for e in control(world.hubspot, "GET", "requests") if e.get("fault") == "dropped_after_commit"]

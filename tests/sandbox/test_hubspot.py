@@ -43,14 +43,20 @@ HEALTH_PROPERTIES: list[dict[str, Any]] = [
         "label": "Health tier",
         "type": "enumeration",
         "fieldType": "select",
-        "options": [{"label": "Healthy", "value": "healthy"}, {"label": "At risk", "value": "at_risk"}],
+        "options": [
+            {"label": "Healthy", "value": "healthy", "hidden": False},
+            {"label": "At risk", "value": "at_risk", "hidden": False},
+        ],
     },
     {
         "name": "health_plays",
         "label": "Plays",
         "type": "enumeration",
         "fieldType": "checkbox",
-        "options": [{"label": "Expansion", "value": "expansion"}, {"label": "Churn risk", "value": "churn_risk"}],
+        "options": [
+            {"label": "Expansion", "value": "expansion", "hidden": False},
+            {"label": "Churn risk", "value": "churn_risk", "hidden": False},
+        ],
     },
     {"name": "health_scored_at", "label": "Scored at", "type": "datetime", "fieldType": "date"},
     {"name": "health_renewal", "label": "Renewal", "type": "date", "fieldType": "date"},

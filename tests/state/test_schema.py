@@ -154,3 +154,14 @@ def test_sqlite_folder_that_cannot_be_created(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"cannot open the state store sqlite:///.*a-file/sub/state.db"):
         StateStore.open(f"sqlite:///{tmp_path / 'a-file' / 'sub' / 'state.db'}")
+
+
+def test_ids_of_any_length_after_the_upgrade(state_url: str) -> None:
+    """0004: record keys, remote ids and task identities of 300+ characters (PostgreSQL enforced 255)."""
+    _fill_at_0001(state_url)
+    key = "a" * 300
+    with StateStore.open(state_url) as store:
+        store.acknowledge("hubspot", "companies", [Ack(key, "9" * 300, {"score": 1})])
+        store.task_intent("hubspot", f"{key}:churn_risk:2025-08", "trace", key, "churn_risk", "2025-08")
+        assert store.records("hubspot", "companies")[key].remote_id == "9" * 300
+        assert [t.account_key for t in store.tasks("hubspot") if t.account_key == key] == [key]
