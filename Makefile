@@ -11,7 +11,7 @@ lint:
 types:
 	$(PY) -m mypy
 
-test:
+test: .venv-snowflake/bin/python
 	$(PY) -m pytest -n 2 --dist loadfile
 
 fmt:
@@ -25,6 +25,10 @@ constraints:
 	/tmp/healthsync-constraints/bin/pip freeze --exclude-editable | grep -v '^healthsync' > constraints.txt
 
 # The Snowflake test venv: fakesnow needs SQLAlchemy 2.0 and snowflake-connector-python < 5 (tests/sources/snowflake).
+# `make test` builds it when missing (or when its pins changed), so the README's one test command sets up everything.
+.venv-snowflake/bin/python: constraints-snowflake.txt
+	$(MAKE) snowflake-venv
+
 snowflake-venv:
 	rm -rf .venv-snowflake && $(PY) -m venv .venv-snowflake
 	.venv-snowflake/bin/pip install -q --upgrade pip

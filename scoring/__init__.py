@@ -1,10 +1,34 @@
-"""Scoring: pure functions from usage aggregates (pandas frames) to the health score table."""
+"""Scoring: pure functions from usage aggregates (pandas frames) to the health score table.
+
+The names below load on first use (PEP 562), so that importing `healthsync.scoring.config` (the settings do, for
+`--help`, `validate` and `init`) does not import pandas and numpy.
+"""
 
 from __future__ import annotations
 
-from healthsync.scoring.metrics import percentage, percentages, raw_score, tier, tier_labels, trend, trend_labels
-from healthsync.scoring.normalize import health_scores, round_half_up
-from healthsync.scoring.table import ACCOUNT_COLUMNS, USER_COLUMNS, score_accounts, score_users
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from healthsync.scoring.metrics import percentage, percentages, raw_score, tier, tier_labels, trend, trend_labels
+    from healthsync.scoring.normalize import health_scores, round_half_up
+    from healthsync.scoring.table import ACCOUNT_COLUMNS, USER_COLUMNS, score_accounts, score_users
+
+_WHERE = {
+    "ACCOUNT_COLUMNS": "table",
+    "USER_COLUMNS": "table",
+    "score_accounts": "table",
+    "score_users": "table",
+    "health_scores": "normalize",
+    "round_half_up": "normalize",
+    "percentage": "metrics",
+    "percentages": "metrics",
+    "raw_score": "metrics",
+    "tier": "metrics",
+    "tier_labels": "metrics",
+    "trend": "metrics",
+    "trend_labels": "metrics",
+}
 
 __all__ = [
     "ACCOUNT_COLUMNS",
@@ -21,3 +45,9 @@ __all__ = [
     "trend",
     "trend_labels",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'healthsync.scoring' has no attribute {name!r}")
+    return getattr(import_module(f"healthsync.scoring.{_WHERE[name]}"), name)
