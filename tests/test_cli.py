@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from healthsync.sandbox.base import SandboxServer
-from tests.world import TOKENS, World, build_world, healthsync, log_size, sandbox_process, writes
+from tests.world import TOKENS, World, build_world, control, healthsync, log_size, sandbox_process, writes
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "healthsync.yaml"
@@ -105,7 +105,7 @@ def world(tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer) -> Wo
     return build_world(tmp_path, hubspot, intercom, f"sqlite:///{tmp_path / 'state.db'}", accounts=60)
 
 
-def test_state_shows_runs_and_reset_makes_the_next_run_resend(world: World) -> None:
+def test_state_shows_runs_and_reset_costs_reads_not_writes(world: World) -> None:
     assert TOKENS.hubspot_access_token is not None
     assert TOKENS.intercom_access_token is not None
     env = {
@@ -124,4 +124,7 @@ def test_state_shows_runs_and_reset_makes_the_next_run_resend(world: World) -> N
     assert re.search(r"removed \d+ acknowledged records", reset.stdout)
     again = healthsync("run", "--config", str(world.config), env=env)
     assert again.returncode == 0
-    assert [e for e in writes(world.hubspot, before) if e["path"] == "/crm/v3/objects/companies/batch/update"]
+    # The destinations are the truth: a forgotten state is read back from HubSpot, nothing is resent.
+    assert writes(world.hubspot, before) == []
+    reads = control(world.hubspot, "GET", "requests")[before:]
+    assert any(e["path"] == "/crm/v3/objects/companies/batch/read" for e in reads)
