@@ -21,10 +21,10 @@ from healthsync import __version__
 from healthsync.connector.errors import ConfigError, HealthsyncError, Interrupted
 from healthsync.connector.logs import LOG_FORMATS, LogContext, Redactor, detect_format, is_terminal, setup_logging
 from healthsync.connector.output import FORMATS, default_format
-from healthsync.connector.settings import Secrets, load_settings
 
 if TYPE_CHECKING:
     from healthsync.connector.engine import RunSummary, StopRequest
+    from healthsync.connector.settings import Settings
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -34,6 +34,19 @@ CONFIG_OPTION = click.option(
     default=None,
     help="YAML configuration file (default: $HEALTHSYNC_CONFIG, else ./healthsync.yaml).",
 )
+
+
+def load_settings(config: Path | None) -> Settings:
+    """The validated configuration (pydantic and SQLAlchemy load here, not when `--help` runs)."""
+    from healthsync.connector.settings import load_settings as load
+
+    return load(config)
+
+
+def _secret_values() -> list[str]:
+    from healthsync.connector.settings import Secrets
+
+    return Secrets.load().values()
 
 
 def _context() -> LogContext:
@@ -59,7 +72,7 @@ def cli(ctx: click.Context, debug: bool, log_format: str | None) -> None:
     """
     context = ctx.obj if isinstance(ctx.obj, LogContext) else LogContext()
     context.fmt, context.debug = detect_format(log_format), debug
-    context.redactor = Redactor(Secrets.load().values())
+    context.redactor = Redactor.deferred(_secret_values)
     ctx.obj = context
     setup_logging(context)
 
@@ -115,7 +128,7 @@ def _with_last_run(frame: Any, settings: Any) -> Any:
 @CONFIG_OPTION
 def validate(config: Path | None) -> None:
     """Check the configuration (and the mappings it names) without reading data or calling any API."""
-    from healthsync.connector.engine import load_mappings
+    from healthsync.mappings.loader import load_mappings
 
     settings = load_settings(config)
     mappings = load_mappings(settings, every=True)

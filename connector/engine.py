@@ -29,7 +29,7 @@ from healthsync.connector.sync.fence import Fence
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.connector.sync.ratelimit import RateLimiter
 from healthsync.connector.sync.retry import RetryPolicy
-from healthsync.mappings.loader import load_mapping
+from healthsync.mappings.loader import load_mappings
 from healthsync.mappings.models import HubSpotMapping, IntercomMapping, SlackMapping
 from healthsync.state import ScorePoint, StateStore, default_holder
 
@@ -55,13 +55,6 @@ class RunSummary:
         return 4 if self.rejected else 0
 
 
-def score_columns() -> dict[str, set[str]]:
-    """The score columns a mapping may name, per mapping section."""
-    from healthsync.scoring import ACCOUNT_COLUMNS, USER_COLUMNS
-
-    return {"companies": set(ACCOUNT_COLUMNS), "contacts": set(USER_COLUMNS)}
-
-
 def _webhook_url(secrets: Secrets) -> str:
     if secrets.slack_webhook_url is None:
         raise AuthError("slack: no webhook URL; set SLACK_WEBHOOK_URL or mount /run/secrets/slack_webhook_url")
@@ -80,14 +73,6 @@ def history_points(scores: ScoreResult) -> list[ScorePoint]:
             ScorePoint(str(row["account_id"]), int(row["health_score"]), str(row["health_tier"]), plays, values)
         )
     return points
-
-
-def load_mappings(settings: Settings, *, every: bool = False) -> dict[str, Any]:
-    """Every enabled (or, with `every`, every configured) destination's mapping, validated before any call."""
-    return {
-        name: load_mapping(name, config.mapping, settings.config_dir, score_columns())
-        for name, config in settings.destinations.by_name(enabled_only=not every).items()
-    }
 
 
 def build_destination(

@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
@@ -27,10 +27,25 @@ _MIN_PIECE = 6
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "run_id"}
 
 
+_DEFERRED_LOCK = threading.Lock()
+
+
 class Redactor:
     """Replaces every held secret in a text, also as it appears in a repr, an escaped or a URL-quoted form."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._load: Callable[[], Iterable[str]] | None = None
+        self._needles = self._needles_of(secrets)
+
+    @classmethod
+    def deferred(cls, load: Callable[[], Iterable[str]]) -> Redactor:
+        """A redactor that reads its secrets on first use (so `--help` does not load the settings machinery)."""
+        redactor = cls()
+        redactor._load = load
+        return redactor
+
+    @staticmethod
+    def _needles_of(secrets: Iterable[str]) -> list[str]:
         needles: set[str] = set()
         for secret in secrets:
             if len(secret.strip()) < _MIN_SECRET:
@@ -39,9 +54,14 @@ class Redactor:
             needles |= {secret.encode("unicode_escape").decode("ascii")}
             # a token with a control character in it shows up in pieces (e.g. b'pat-\x01...')
             needles |= {piece for piece in _pieces(secret) if len(piece) >= _MIN_PIECE}
-        self._needles = sorted((n for n in needles if len(n) >= _MIN_SECRET), key=len, reverse=True)
+        return sorted((n for n in needles if len(n) >= _MIN_SECRET), key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
+        if self._load is not None:
+            with _DEFERRED_LOCK:  # another thread must not redact with the needles half-loaded
+                if self._load is not None:
+                    self._needles = self._needles_of(self._load())
+                    self._load = None
         for needle in self._needles:
             if needle in text:
                 text = text.replace(needle, REDACTED)

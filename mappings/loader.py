@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -12,6 +12,9 @@ from healthsync.connector.errors import ConfigError
 from healthsync.connector.yamlfile import YamlDocument, load_yaml
 from healthsync.mappings.models import HubSpotMapping, IntercomMapping, SlackMapping
 from healthsync.mappings.template import placeholders
+
+if TYPE_CHECKING:
+    from healthsync.connector.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 MODELS: dict[str, type[BaseModel]] = {"hubspot": HubSpotMapping, "intercom": IntercomMapping, "slack": SlackMapping}
@@ -108,3 +111,18 @@ def _check_rules(doc: YamlDocument, mapping: BaseModel, columns: set[str]) -> li
                 f"{doc.where(loc)}: tasks.{index}.escalate.column: unknown score column {rule.escalate.column!r}"
             )
     return problems
+
+
+def score_columns() -> dict[str, set[str]]:
+    """The score columns a mapping may name, per mapping section."""
+    from healthsync.scoring.names import ACCOUNT_COLUMNS, USER_COLUMNS
+
+    return {"companies": set(ACCOUNT_COLUMNS), "contacts": set(USER_COLUMNS)}
+
+
+def load_mappings(settings: Settings, *, every: bool = False) -> dict[str, Any]:
+    """Every enabled (or, with `every`, every configured) destination's mapping, validated before any call."""
+    return {
+        name: load_mapping(name, config.mapping, settings.config_dir, score_columns())
+        for name, config in settings.destinations.by_name(enabled_only=not every).items()
+    }

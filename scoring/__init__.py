@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from healthsync.scoring.metrics import percentage, percentages, raw_score, tier, tier_labels, trend, trend_labels
+    from healthsync.scoring.names import ACCOUNT_COLUMNS, USER_COLUMNS
     from healthsync.scoring.normalize import health_scores, round_half_up
-    from healthsync.scoring.table import ACCOUNT_COLUMNS, USER_COLUMNS, score_accounts, score_users
+    from healthsync.scoring.table import score_accounts, score_users
 
 _WHERE = {
-    "ACCOUNT_COLUMNS": "table",
-    "USER_COLUMNS": "table",
+    "ACCOUNT_COLUMNS": "names",
+    "USER_COLUMNS": "names",
     "score_accounts": "table",
     "score_users": "table",
     "health_scores": "normalize",

@@ -26,69 +26,10 @@ from healthsync.scoring.adoption import adoption_columns
 from healthsync.scoring.config import ScoringConfig
 from healthsync.scoring.explain import explain_columns
 from healthsync.scoring.metrics import days_since, percentages, score_changes, tier_labels, trend_labels, utc_series
+from healthsync.scoring.names import ACCOUNT_COLUMNS, USER_COLUMNS
 from healthsync.scoring.normalize import MIN_SCORE, IntArray, health_scores
 from healthsync.scoring.personas import active_in_roles, people_frame, persona_columns
 from healthsync.scoring.plays import PERSONA_PCT_COLUMNS, play_columns
-
-ACCOUNT_COLUMNS = (
-    "account_id",
-    "name",
-    "domain",
-    "health_score",
-    "raw_score",
-    "health_tier",
-    "trend",
-    "score_change",
-    "active_users",
-    "total_users",
-    "active_user_pct",
-    "feature_adoption_pct",
-    "usage_frequency_pct",
-    "usage_frequency_7d_pct",
-    "last_active_at",
-    "days_since_active",
-    "tenure_days",
-    "activation_pct",
-    "plays",
-    "play_reasons",
-    "summary",
-    "key_personas_active_pct",
-    "workflows_in_use_pct",
-    "adoption_change",
-    "plan",
-    "status",
-    "seats_limit",
-    "previous_score",
-    # explanations (scoring/explain.py) and the plays' supporting metrics (scoring/adoption.py)
-    "score_reasons",
-    "score_movers",
-    "score_why",
-    "roles_active",
-    "roles_total",
-    "days_to_activation",
-    "users_activated_pct",
-    "mrr",
-)
-
-USER_COLUMNS = (
-    "user_id",
-    "account_id",
-    "email",
-    "role",
-    "health_score",
-    "raw_score",
-    "health_tier",
-    "trend",
-    "score_change",
-    "active_days",
-    "usage_frequency_pct",
-    "usage_frequency_7d_pct",
-    "feature_adoption_pct",
-    "last_active_at",
-    "days_since_active",
-    "tenure_days",
-    "activation_pct",
-)
 
 _ACCOUNT_TEXT = ("name", "domain", "plan", "status")
 _ACCOUNT_FIELDS = (*_ACCOUNT_TEXT, "created_at", "seats_limit")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from healthsync.connector.engine import build_destination, load_mappings
+from healthsync.connector.engine import build_destination
 from healthsync.connector.intercom.destination import IntercomDestination
 from healthsync.connector.settings import Secrets
+from healthsync.mappings.loader import load_mappings
 from healthsync.sandbox.base import SandboxServer
 from tests.intercom.conftest import api, intercom_world
 from tests.world import TOKENS, World, healthsync, log_size, writes

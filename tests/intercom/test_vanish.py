@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 import yaml
 
-from healthsync.connector.engine import build_destination, load_mappings
+from healthsync.connector.engine import build_destination
 from healthsync.connector.intercom.destination import IntercomDestination
 from healthsync.connector.pipeline import compute_scores
 from healthsync.connector.sync.destination import SyncContext
+from healthsync.mappings.loader import load_mappings
 from healthsync.sandbox.base import SandboxServer
 from healthsync.state import StateStore
 from tests.intercom.conftest import api, companies, default_mapping, intercom_world, set_mapping, tag_names
