@@ -4,7 +4,8 @@ Contacts are matched by `external_id` = user id, then by email (an email shared 
 guessed at). Only changes are sent: tagging goes out in batches (`POST /tags` with `users`, 100 per call), untagging
 has no batch form in the API (`DELETE /contacts/{id}/tags/{tag_id}`, one call per contact). Every call goes through
 the client's rate limiter. What Intercom holds counts as acknowledged when the state store knows nothing (losing
-the state costs reads). Off by default: `contacts.tier_tags: true` in the Intercom mapping turns it on.
+the state costs reads; the shared baseline, sync/baseline.py, with the matched contacts' tags in hand). Off by
+default: `contacts.tier_tags: true` in the Intercom mapping turns it on.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from typing import Any
 
 from healthsync.connector.errors import RejectedRecordError
 from healthsync.connector.intercom.client import JSON, IntercomClient
+from healthsync.connector.intercom.tags import TAG_PREFIX, tag_fields, tagged
 from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import SyncCounts, TagPlan
 from healthsync.mappings.models import IntercomMapping
-from healthsync.state import Ack, RecordState
+from healthsync.state import Ack
 
 log = logging.getLogger("healthsync.intercom")
 OBJECT = "contacts"
-TAG_PREFIX = "_tag:"
 TAG_BATCH = 100
 
 
@@ -40,14 +42,16 @@ class ContactTags:
         names = self.client.tags()
         self._tag_ids = {name: tag_id for tag_id, name in names.items()}
         contacts = self._match(users)
-        known = ctx.store.records("intercom", OBJECT)
         tier_tags = self.mapping.companies.tier_tags
         plans = {name: TagPlan(name, object_type=OBJECT) for name in tier_tags.values()}
-        for user_id, contact in sorted(contacts.items()):
+        targets = {user_id: str(contact["id"]) for user_id, contact in contacts.items()}
+        current = {str(contact["id"]): self._current(contact, names) for _, contact in sorted(contacts.items())}
+        fields = [TAG_PREFIX + name for name in sorted(plans)]
+        against = baseline(ctx, "intercom", OBJECT, targets, fields, current)
+        for user_id, remote in sorted(targets.items()):
             tier = str(accounts.get(str(users[user_id].get("account_id")), {}).get("health_tier"))
             wanted = {tier_tags[tier]} if tier in tier_tags else set()
-            present = self._present(contact, names, known.get(user_id)) & set(plans)
-            remote = str(contact["id"])
+            present = tagged(against[user_id]) & set(plans)
             for name in wanted if ctx.full else wanted - present:
                 plans[name].add[user_id] = remote
             for name in present - wanted:
@@ -72,15 +76,13 @@ class ContactTags:
                     log.warning("several contacts share an email; none tagged", extra={"user_id": user_id})
         return {user_id: contact for user_id, contact in found.items() if user_id in users}
 
-    def _present(self, contact: JSON, names: dict[str, str], state: RecordState | None) -> set[str]:
+    def _current(self, contact: JSON, names: dict[str, str]) -> dict[str, bool]:
+        """The tags a contact carries now, as fields (all of them: past the first page they are read apart)."""
         listed = contact.get("tags") or {}
         ids = {str(t.get("id")) for t in listed.get("data") or []}
         if listed.get("has_more"):
             ids = self.client.contact_tag_ids(str(contact["id"]))
-        values: dict[str, Any] = {TAG_PREFIX + names[i]: True for i in ids if i in names}
-        if state is not None and state.remote_id == str(contact["id"]):
-            values |= state.values
-        return {k.removeprefix(TAG_PREFIX) for k, v in values.items() if k.startswith(TAG_PREFIX) and v}
+        return tag_fields(names[i] for i in ids if i in names)
 
     # -- apply -----------------------------------------------------------------------------------------------
     def apply(self, tags: list[TagPlan], ctx: SyncContext, counts: SyncCounts) -> None:

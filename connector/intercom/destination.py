@@ -2,8 +2,9 @@
 
 Every plan reads the companies Intercom holds (`listing.py`), so remembered ids are re-checked on every run: a
 company deleted in Intercom is reported and its remembered id no longer trusted. A field or tag the state store
-holds no acknowledged value for is compared with what Intercom holds now: losing the state costs reads, never
-writes. Missing values are left out instead of being sent as `null`, which Intercom refuses.
+holds no acknowledged value for is compared with what Intercom holds now, through the shared baseline
+(sync/baseline.py, with the listed values in hand): losing the state costs reads, never writes. Missing values are
+left out instead of being sent as `null`, which Intercom refuses.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from healthsync.connector.intercom import preflight, provisioning
 from healthsync.connector.intercom.client import JSON, IntercomClient
 from healthsync.connector.intercom.contacts import ContactTags
 from healthsync.connector.intercom.listing import CompanyListing
+from healthsync.connector.intercom.tags import TAG_PREFIX, tag_fields, tagged
 from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, RecordPlan, SyncCounts, TagPlan, diff
@@ -25,23 +28,11 @@ from healthsync.mappings.models import IntercomMapping
 from healthsync.state import Ack, RecordState
 
 log = logging.getLogger("healthsync.intercom")
-TAG_PREFIX = "_tag:"  # acknowledged tags live in the state store as fields `_tag:<name>` = True
 TAG_BATCH = 100
 
 
 def tag_names(record: JSON) -> set[str]:
     return {str(tag.get("name")) for tag in ((record.get("tags") or {}).get("tags") or [])}
-
-
-def baseline(state: RecordState | None, remote_id: str, remote: dict[str, Any]) -> dict[str, Any]:
-    """What counts as acknowledged: Intercom's current values, overlaid by the state's when it knows this id."""
-    if state is None or state.remote_id != remote_id:
-        return dict(remote)
-    return {**remote, **state.values}
-
-
-def tagged(values: dict[str, Any]) -> set[str]:
-    return {k.removeprefix(TAG_PREFIX) for k, v in values.items() if k.startswith(TAG_PREFIX) and v}
 
 
 class IntercomDestination:
@@ -72,12 +63,15 @@ class IntercomDestination:
         known = ctx.store.records(self.name, "companies")
         listed = CompanyListing(self.client).by_company_id(sorted(accounts))
         tags = {name: TagPlan(name) for name in self._managed_tags()}
+        targets = {key: str(company["id"]) for key, company in listed.items()}
+        current = {str(company["id"]): self._current(company, set(tags)) for company in listed.values()}
+        fields = [f.name for f in self.mapping.companies.fields] + [TAG_PREFIX + name for name in sorted(tags)]
+        against = baseline(ctx, self.name, "companies", targets, fields, current)
         for key in sorted(accounts):
-            company = listed.get(key)
-            if company is None:
+            if key not in targets:
                 plan.records.append(RecordPlan("companies", key, "unmatched", note=self._gone(known.get(key))))
                 continue
-            self._plan_company(plan, tags, key, accounts[key], company, known.get(key), ctx.full)
+            self._plan_company(plan, tags, key, accounts[key], targets[key], against[key], ctx.full)
         plan.tags = [tag for tag in tags.values() if tag.add or tag.remove]
         if self.mapping.contacts.tier_tags:
             plan.tags += self.contacts.plan(scores, accounts, ctx)
@@ -89,20 +83,21 @@ class IntercomDestination:
             return f"company {state.remote_id} was deleted in Intercom (remembered id forgotten)"
         return "no company with this company_id"
 
+    @staticmethod
+    def _current(company: JSON, managed: set[str]) -> dict[str, Any]:
+        """A listed company's values as fields: its attributes, and the managed tags it carries."""
+        return dict(company.get("custom_attributes") or {}) | tag_fields(tag_names(company) & managed)
+
     def _plan_company(
         self,
         plan: DestinationPlan,
         tags: dict[str, TagPlan],
         key: str,
         row: dict[str, Any],
-        company: JSON,
-        state: RecordState | None,
+        remote: str,
+        acknowledged: dict[str, Any],
         full: bool,
     ) -> None:
-        remote = str(company["id"])
-        current = dict(company.get("custom_attributes") or {})
-        current |= {TAG_PREFIX + name: True for name in tag_names(company) & set(tags)}
-        acknowledged = baseline(state, remote, current)
         present = tagged(acknowledged) & set(tags)
         values = {k: v for k, v in acknowledged.items() if not k.startswith(TAG_PREFIX)}
         changes = diff(values, self._desired(row), full=full)

@@ -2,23 +2,34 @@
 
 The state store is a cache of what each destination acknowledged. When it holds no acknowledged value for a
 field of a matched record (an empty or reset store, a move from SQLite to PostgreSQL, a record matched again
-under a new remote id), the destination's current values are read (the destination's batch read, passed in as
-`read`) and used instead, so only fields that really differ are written. During a run the values read are
-checkpointed as acknowledged, so the reads are paid once. `--full` reads nothing: it resends everything.
+under a new remote id), the destination's current values are used instead, so only fields that really differ
+are written. Those current values come in one of two forms (`current`):
+
+- a reader (the destination's batch read, HubSpot): called only for the records that lack a value, and only
+  without `--full` (which resends everything, so reads nothing); during a run the values read are checkpointed
+  as acknowledged, so the reads are paid once;
+- the values already in hand (remote id -> values, Intercom: its plan lists every company and contact anyway):
+  they cost nothing, so they fill the gaps under `--full` too (tags to remove are found even then), and they are
+  not checkpointed (the next plan has them again).
 
     against = baseline(ctx, "hubspot", "companies", {"acc_1": "101"}, ["healthsync_health_score"], read)
     changes = diff(against["acc_1"], desired, full=ctx.full)
+
+Slack does not use it: a webhook cannot be read back, so there is nothing to fill a gap with, and what Slack
+stores is not a cache of the destination but the scores the last run saw; a run without them records them and
+posts nothing (a baseline run, `connector/slack/destination.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from healthsync.connector.sync.destination import SyncContext
 from healthsync.state import Ack
 
 Reader = Callable[[list[str], list[str]], dict[str, dict[str, Any]]]  # (remote ids, fields) -> id -> values
+Listed = Mapping[str, Mapping[str, Any]]  # remote id -> values, already read by the plan
 
 
 def baseline(
@@ -27,15 +38,17 @@ def baseline(
     object_type: str,
     targets: dict[str, str],
     fields: Sequence[str],
-    read: Reader,
+    current: Reader | Listed,
     *,
     stale: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, dict[str, Any]]:
     """key -> the values to diff against, for every key of `targets` (key -> remote id).
 
     Acknowledged values come from the state store; a key whose stored values lack any of `fields`, belong to
-    another remote id, or are listed in `stale`, gets the destination's current values for the missing fields.
+    another remote id, or are listed in `stale`, gets the destination's current values for the missing fields
+    (a field the destination does not hold counts as None).
     """
+    listed = isinstance(current, Mapping)
     known = ctx.store.records(destination, object_type)
     against: dict[str, dict[str, Any]] = {}
     missing: dict[str, str] = {}
@@ -43,19 +56,19 @@ def baseline(
         state = known.get(key)
         values = dict(state.values) if state is not None and key not in stale and state.remote_id == remote else {}
         against[key] = values
-        if not ctx.full and any(name not in values for name in fields):
+        if (listed or not ctx.full) and any(name not in values for name in fields):
             missing[key] = remote
     if not missing:
         return against
-    current = read(sorted(set(missing.values())), list(fields))
+    found = current if isinstance(current, Mapping) else current(sorted(set(missing.values())), list(fields))
     acks = []
     for key, remote in missing.items():
-        found = current.get(remote)
-        if found is None:
+        now = found.get(remote)
+        if now is None:
             continue
-        filled = {name: found.get(name) for name in fields if name not in against[key]}
+        filled = {name: now.get(name) for name in fields if name not in against[key]}
         against[key] |= filled
         acks.append(Ack(key, remote, filled))
-    if ctx.run_id is not None and acks:
+    if ctx.run_id is not None and acks and not listed:
         ctx.store.acknowledge(destination, object_type, acks, resolve=False)
     return against
