@@ -94,35 +94,28 @@ def build_world(
     accounts: int = 500,
     mapping: dict[str, Any] | None = None,
     seed_plan: SeedPlan | None = None,
+    destinations: tuple[str, ...] = ("hubspot", "intercom"),
 ) -> World:
+    """The demo product in DuckDB, each of `destinations` seeded over HTTP (rate limits lifted), a config file."""
     data = generate(accounts, as_of=AS_OF, seed=11)
     db = root / "product.duckdb"
     write_duckdb(data, db)
-    for server in (hubspot, intercom):
-        control(server, "PUT", "limits", {"requests_per_window": 100_000, "window_seconds": 10})
-    control(hubspot, "PUT", "limits", {"search_index_lag_seconds": 0, "search_requests_per_second": 1000})
     plan = seed_plan or SeedPlan()
-    seeded = seed_intercom(
-        intercom.base_url, data.accounts, plan, seed_hubspot(hubspot.base_url, data.accounts, data.users, plan)
-    )
-    destinations: dict[str, Any] = {
-        "hubspot": {
-            "enabled": True,
-            "base_url": hubspot.base_url,
-            "requests_per_10s": 100_000,
-            "searches_per_second": 1000,
-            "max_retry_seconds": 30,
-        },
-        "intercom": {
-            "enabled": True,
-            "base_url": intercom.base_url,
-            "requests_per_10s": 100_000,
-            "max_retry_seconds": 30,
-        },
-    }
-    if mapping:
-        for name, path in mapping.items():
-            destinations[name]["mapping"] = path
+    seeded = SeedResult()
+    enabled: dict[str, Any] = {}
+    for name, server in (("hubspot", hubspot), ("intercom", intercom)):
+        if name in destinations:
+            control(server, "PUT", "limits", {"requests_per_window": 100_000, "window_seconds": 10})
+            enabled[name] = {"enabled": True, "base_url": server.base_url, "requests_per_10s": 100_000}
+            enabled[name]["max_retry_seconds"] = 30
+    if "hubspot" in enabled:
+        control(hubspot, "PUT", "limits", {"search_index_lag_seconds": 0, "search_requests_per_second": 1000})
+        enabled["hubspot"]["searches_per_second"] = 1000
+        seeded = seed_hubspot(hubspot.base_url, data.accounts, data.users, plan)
+    if "intercom" in enabled:
+        seeded = seed_intercom(intercom.base_url, data.accounts, plan, seeded)
+    for name, path in (mapping or {}).items():
+        enabled[name]["mapping"] = path
     config = {
         "source": {
             "kind": "sql",
@@ -133,7 +126,7 @@ def build_world(
         },
         "scoring": SCORING,
         "state": {"url": state_url},
-        "destinations": destinations,
+        "destinations": enabled,
     }
     path = root / "healthsync.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -9,11 +9,10 @@ import httpx
 import pytest
 import yaml
 
-from healthsync.connector.demo.data import generate, write_duckdb
 from healthsync.mappings.loader import mapping_path
 from healthsync.sandbox.base import SandboxServer
-from healthsync.sandbox.seed import TOKEN, SeedPlan, SeedResult, seed_intercom
-from tests.world import AS_OF, SCORING, World, control
+from healthsync.sandbox.seed import TOKEN, SeedPlan
+from tests.world import TOKENS, World, build_world, control
 
 USERS = {"users": "users"}
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Intercom-Version": "2.14"}
@@ -22,6 +21,12 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}", "Intercom-Version": "2.14"}
 def api(server: SandboxServer, method: str, path: str, body: Any = None) -> httpx.Response:
     """One call to the sandbox's Intercom API, as a user's own tooling (or Intercom's UI) would make it."""
     return httpx.request(method, server.base_url + path, json=body, headers=HEADERS, timeout=10)
+
+
+def cli_env() -> dict[str, str]:
+    """The environment a CLI run against the Intercom sandbox needs: its token."""
+    assert TOKENS.intercom_access_token is not None
+    return {"INTERCOM_ACCESS_TOKEN": TOKENS.intercom_access_token.get_secret_value()}
 
 
 def default_mapping() -> dict[str, Any]:
@@ -47,38 +52,30 @@ def intercom_world(
     contacts: bool = False,
 ) -> World:
     """Accounts as Intercom companies (every `missing_every`-th left out), optionally users as contacts."""
-    data = generate(accounts, as_of=AS_OF, seed=11)
-    db = root / "product.duckdb"
-    write_duckdb(data, db)
-    control(intercom, "PUT", "limits", {"requests_per_window": 100_000, "window_seconds": 10})
-    seeded = seed_intercom(
-        intercom.base_url, data.accounts, SeedPlan(intercom_missing_every=missing_every), SeedResult()
+    mappings = None if mapping is None else {"intercom": str(write_mapping(root, mapping))}
+    plan = SeedPlan(intercom_missing_every=missing_every)
+    world = build_world(
+        root,
+        hubspot,
+        intercom,
+        state_url,
+        accounts=accounts,
+        mapping=mappings,
+        seed_plan=plan,
+        destinations=("intercom",),
     )
     if contacts:
-        seed_contacts(intercom, data.users.to_dict("records"))
-    intercom_config: dict[str, Any] = {
-        "enabled": True,
-        "base_url": intercom.base_url,
-        "requests_per_10s": 100_000,
-        "max_retry_seconds": 30,
-    }
-    if mapping is not None:
-        intercom_config["mapping"] = str(write_mapping(root, mapping))
-    config = {
-        "source": {
-            "kind": "sql",
-            "url": f"duckdb:///{db}",
-            "events": "events",
-            "accounts": "accounts",
-            "users": "users",
-        },
-        "scoring": SCORING,
-        "state": {"url": state_url},
-        "destinations": {"intercom": intercom_config},
-    }
-    path = root / "healthsync.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return World(root, data, db, path, hubspot, intercom, seeded)
+        seed_contacts(intercom, world.data.users.to_dict("records"))
+    return world
+
+
+def contact_tags_world(
+    root: Path, hubspot: SandboxServer, intercom: SandboxServer, state_url: str, *, accounts: int
+) -> World:
+    """An Intercom world with users as contacts and a mapping that tags each contact with its account's tier."""
+    mapping = default_mapping()
+    mapping["contacts"]["tier_tags"] = True
+    return intercom_world(root, hubspot, intercom, state_url, accounts=accounts, mapping=mapping, contacts=True)
 
 
 def seed_contacts(intercom: SandboxServer, users: list[dict[str, Any]]) -> None:

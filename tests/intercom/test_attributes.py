@@ -5,13 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from healthsync.sandbox.base import SandboxServer
-from tests.intercom.conftest import api, default_mapping, intercom_world, set_mapping
-from tests.world import TOKENS, control, healthsync, log_size, writes
-
-
-def cli_env() -> dict[str, str]:
-    assert TOKENS.intercom_access_token is not None
-    return {"INTERCOM_ACCESS_TOKEN": TOKENS.intercom_access_token.get_secret_value()}
+from tests.intercom.conftest import api, cli_env, default_mapping, intercom_world, set_mapping
+from tests.world import control, healthsync, log_size, writes
 
 
 def company_attributes(intercom: SandboxServer) -> list[str]:

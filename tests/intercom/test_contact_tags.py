@@ -8,7 +8,7 @@ from typing import Any
 from healthsync.mappings.loader import load_mapping
 from healthsync.mappings.models import IntercomMapping
 from healthsync.sandbox.base import SandboxServer
-from tests.intercom.conftest import default_mapping, intercom_world
+from tests.intercom.conftest import contact_tags_world
 from tests.paths import ROOT
 from tests.world import World, control, log_size, writes
 
@@ -40,9 +40,7 @@ def test_contact_tags_are_off_in_the_default_mapping() -> None:
 def test_a_tier_change_moves_every_contact_of_the_account(
     tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, sqlite_url: str
 ) -> None:
-    mapping = default_mapping()
-    mapping["contacts"]["tier_tags"] = True
-    world = intercom_world(tmp_path, hubspot, intercom, sqlite_url, accounts=15, mapping=mapping, contacts=True)
+    world = contact_tags_world(tmp_path, hubspot, intercom, sqlite_url, accounts=15)
     first = world.run()
     assert first.exit_code == 0
     assert contact_tags(world) == expected(world, tiers_of(first))  # by external_id, and by email for the rest
