@@ -171,7 +171,8 @@ def test_the_event_scan_runs_in_its_own_session_beside_the_entity_reads(pg_url: 
     (scan,) = [(sql, pid, thread) for sql, pid, thread in seen if sql in aggregations and "hs_nth" not in sql]
     (accounts,) = [(sql, pid, thread) for sql, pid, thread in seen if "FROM accounts" in sql and "LIMIT" not in sql]
     assert scan[1] != accounts[1]  # two sessions of the server ...
-    assert scan[2].startswith("healthsync-source") and accounts[2] == threading.main_thread().name  # ... at once
+    assert scan[2].startswith("healthsync-source")
+    assert accounts[2] == threading.main_thread().name
     for pid in (scan[1], accounts[1]):  # each in UTC, with the aggregation's work_mem
         settings = [sql for sql, session, _ in seen if session == pid and sql.startswith("SET ")]
         assert settings == ["SET TIME ZONE 'UTC'", "SET work_mem = '256MB'"]
@@ -186,5 +187,32 @@ def test_a_failing_read_beside_the_event_scan_stops_both_and_names_the_table(pg_
     result = CliRunner().invoke(cli, ["score", "--config", str(config), "--format", "json"])
     assert result.exit_code == 1, result.output  # a source error (SPEC section 6)
     message = str(result.exception)
-    assert message.startswith("reading accounts (SELECT account_id") and "DivisionByZero: division by zero" in message
+    assert message.startswith("reading accounts (SELECT account_id")
+    assert "DivisionByZero: division by zero" in message
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("healthsync-source")]
+
+
+def test_text_timestamps_are_parsed_once_and_typed_ones_leave_the_plan_free(pg_url: str, tmp_path: Path) -> None:
+    """Text: the parse sits behind an OFFSET 0 fence (once per row). timestamptz: no fence, so the planner may split
+    the aggregation over parallel workers. The scores are the same."""
+    frames = _example()
+    _fill(pg_url, frames)
+    typed = dict(frames, events=frames["events"].assign(timestamp=lambda f: pd.to_datetime(f["timestamp"], utc=True)))
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE SCHEMA typed")
+            for name, frame in typed.items():
+                frame.to_sql(name, conn, index=False, schema="typed")
+    finally:
+        engine.dispose()
+    scores, plans = [], []
+    for folder, schema in (("text", None), ("typed", "typed")):
+        (tmp_path / folder).mkdir()
+        extra = {"schema": schema} if schema else {}
+        with _statements() as seen:
+            scores.append(_score_in_process(_config(tmp_path / folder, pg_url, **extra)))
+        (aggregation,) = [sql for sql, _ in _aggregations(seen) if "hs_nth" not in sql]
+        plans.append("OFFSET" in aggregation)
+    assert plans == [True, False]
+    assert scores[0] == scores[1]
