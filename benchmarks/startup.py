@@ -18,7 +18,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from run import HERE, PYTHON, ensure_data, machine, measure, write_results
+from run import HERE, PYTHON, command, ensure_data, machine, measure, write_results
 
 TARGETS = {"healthsync --help": 0.25, "healthsync score (10k events)": 1.0}
 FLOOR = "import pandas, sqlalchemy, pydantic_settings, duckdb, duckdb_engine"
@@ -31,16 +31,7 @@ def commands(config: Path, output: Path) -> dict[str, list[str]]:
         "healthsync --help": [*healthsync, "--help"],
         "healthsync validate": [*healthsync, "validate", "--config", str(config)],
         f"python -c '{FLOOR}'": [PYTHON, "-c", FLOOR],
-        "healthsync score (10k events)": [
-            *healthsync,
-            "score",
-            "--config",
-            str(config),
-            "--format",
-            "parquet",
-            "--output",
-            str(output),
-        ],
+        "healthsync score (10k events)": command("healthsync", config, output),
     }
 
 
