@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from healthsync.scoring.activity import USER_KEY, keyed, with_activity
+from tests.scoring.before.activity import USER_KEY, keyed, with_activity
 from healthsync.scoring.config import Persona, ScoringConfig
 from healthsync.scoring.metrics import percentages
 from healthsync.scoring.normalize import IntArray
