@@ -81,11 +81,12 @@ def score_accounts(
         "adoption_change": (frame["active_users"] - frame["active_users_prev"]).astype("int64"),
     }
     table = pd.DataFrame(columns, index=frame.index)
+    people = people_frame(users, user_activity, config)
     table = table.assign(
         **explain_columns(frame["account_id"], account_activity, table, config),
-        **adoption_columns(frame, accounts, users, account_activity, user_activity, config),
+        **adoption_columns(frame, accounts, users, account_activity, user_activity, config, people=people),
     )
-    signals = _signals(table, frame, accounts, users, user_activity, config)
+    signals = _signals(table, frame, accounts, people, user_activity, config)
     table = table.assign(**{name: signals[name] for name in PERSONA_PCT_COLUMNS}, **play_columns(signals, config))
     return table.loc[:, list(ACCOUNT_COLUMNS)].reset_index(drop=True)
 
@@ -94,12 +95,13 @@ def _signals(
     table: pd.DataFrame,
     frame: pd.DataFrame,
     accounts: pd.DataFrame,
-    users: pd.DataFrame,
+    people: pd.DataFrame,
     user_activity: pd.DataFrame | None,
     config: ScoringConfig,
 ) -> pd.DataFrame:
     """What the plays and summaries read: the score columns, the activity counts, the persona counts and the
-    accounts' extra columns (score columns win over extra columns of the same name)."""
+    accounts' extra columns (score columns win over extra columns of the same name). `people` is
+    :func:`people_frame` of the users and `user_activity`."""
     ids = frame["account_id"]
     counts = frame.drop(columns=[name for name in frame.columns if name in table.columns])
     parts = [table, counts, pd.DataFrame({"features_used": features_used(frame, config)}, index=frame.index)]
@@ -107,9 +109,8 @@ def _signals(
         if config.personas:
             raise ValueError("personas need the per-user activity (user_activity is None)")
         parts.append(pd.DataFrame({"active_admins": pd.Series(pd.NA, index=frame.index, dtype="Int64")}))
-        parts.append(pd.DataFrame(persona_columns(people_frame(users, None, config), ids, config)))
+        parts.append(pd.DataFrame(persona_columns(people, ids, config)))
     else:
-        people = people_frame(users, user_activity, config)
         admins = active_in_roles(people, ids, config.plays.multi_user_activation.admin_roles)
         parts.append(pd.DataFrame({"active_admins": admins, **persona_columns(people, ids, config)}))
     signals = pd.concat(parts, axis=1)
