@@ -107,9 +107,20 @@ def positions_in(values: pd.Series, among: pd.Series) -> npt.NDArray[np.intp]:
 
 
 def in_key_order(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
-    """`frame` stably sorted by `key`, without sorting when it already is (e.g. the database sent it so)."""
+    """`frame` stably sorted by `key`, without sorting when it already is (e.g. the database sent it so); Arrow
+    text keys without missing values are sorted by Arrow (the same stable order, without pandas' categoricals)."""
     if key_order(frame, key)[0]:
         return frame
+    columns = [frame[name].array for name in key]
+    if all(isinstance(column, pd.arrays.ArrowStringArray) for column in columns) and not any(
+        frame[name].isna().any() for name in key
+    ):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = pa.table({f"k{index}": pa.array(column) for index, column in enumerate(columns)})
+        order = pc.sort_indices(table, sort_keys=[(f"k{index}", "ascending") for index in range(len(columns))])
+        return frame.take(np.asarray(order.to_numpy(zero_copy_only=False), dtype=np.intp))
     return frame.sort_values(list(key), kind="stable")
 
 
