@@ -63,7 +63,7 @@ def _holds_dicts(values: pd.Series) -> bool:
     import pandas as pd
 
     dtype = values.dtype
-    if dtype == object:
+    if pd.api.types.is_object_dtype(dtype):
         return any(isinstance(value, dict) for value in values.to_numpy())
     plain = (pd.api.types.is_numeric_dtype, pd.api.types.is_datetime64_any_dtype, pd.api.types.is_string_dtype)
     if any(check(dtype) for check in plain):

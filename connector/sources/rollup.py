@@ -124,9 +124,12 @@ def _run_starts(keys: pd.Series) -> np.ndarray[Any, np.dtype[np.bool_]]:
 
         values = pa.array(keys.array)
         unlike = pc.not_equal(values[1:], values[:-1]).fill_null(True)  # as object arrays compare NaN
-        return np.r_[True, np.asarray(unlike.to_numpy(zero_copy_only=False), dtype=bool)]
-    plain = keys.to_numpy()
-    return np.r_[True, plain[1:] != plain[:-1]]
+        later = np.asarray(unlike.to_numpy(zero_copy_only=False), dtype=bool)
+    else:
+        plain = keys.to_numpy()
+        later = np.asarray(plain[1:] != plain[:-1], dtype=bool)
+    starts: np.ndarray[Any, np.dtype[np.bool_]] = np.r_[True, later]
+    return starts
 
 
 def roll_up(raw: pd.DataFrame, config: ScoringConfig) -> tuple[pd.DataFrame, pd.DataFrame]:

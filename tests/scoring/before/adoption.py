@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tests.scoring.before.activity import ACCOUNT_KEY, activation_steps_done, keyed
 from healthsync.scoring.config import ScoringConfig
 from healthsync.scoring.metrics import utc_series
+from tests.scoring.before.activity import ACCOUNT_KEY, activation_steps_done, keyed
 from tests.scoring.before.personas import people_frame
 
 

@@ -11,6 +11,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from healthsync.scoring.config import ScoringConfig
+from healthsync.scoring.metrics import days_since, percentages, score_changes, tier_labels, trend_labels, utc_series
+from healthsync.scoring.normalize import MIN_SCORE, IntArray, health_scores
 from tests.scoring.before.activity import (
     ACCOUNT_COUNTS,
     ACCOUNT_KEY,
@@ -21,9 +24,6 @@ from tests.scoring.before.activity import (
     keyed,
     with_activity,
 )
-from healthsync.scoring.config import ScoringConfig
-from healthsync.scoring.metrics import days_since, percentages, score_changes, tier_labels, trend_labels, utc_series
-from healthsync.scoring.normalize import MIN_SCORE, IntArray, health_scores
 from tests.scoring.before.adoption import adoption_columns
 from tests.scoring.before.explain import explain_columns
 from tests.scoring.before.personas import active_in_roles, people_frame, persona_columns

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from healthsync.connector.sources.pushdown import EVENT_REASONS
-from tests.scoring.before.activity import in_key_order
 from healthsync.scoring.config import ScoringConfig
+from tests.scoring.before.activity import in_key_order
 
 UTC_DTYPE: Final = "datetime64[us, UTC]"
 ACCOUNT_COLUMNS = ("account_id", "name", "domain", "plan", "status", "created_at", "seats_limit")

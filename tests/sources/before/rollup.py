@@ -33,8 +33,8 @@ from healthsync.connector.sources.pushdown import (
     workflow_counts,
 )
 from healthsync.connector.sources.sqlfunctions import BitOr, DayBit
-from tests.scoring.before.activity import in_key_order
 from healthsync.scoring.config import ScoringConfig
+from tests.scoring.before.activity import in_key_order
 
 MASK_DIALECTS = frozenset({"duckdb", "postgresql", "snowflake", "bigquery"})
 MAX_MASK_DAYS = 62  # bits 0..62 of a signed 64-bit integer (the day bucket of the window's first instant is 62)
