@@ -62,12 +62,14 @@ def adoption_columns(
     config: ScoringConfig,
     *,
     people: pd.DataFrame | None = None,
+    by_account: PeopleByAccount | None = None,
 ) -> dict[str, pd.Series]:
     """The supporting metrics per account row of `frame` (account_id, created_at); `people` is
-    :func:`people_frame` of `users` and `user_activity` when the caller has it already."""
+    :func:`people_frame` of `users` and `user_activity`, `by_account` its positions among the accounts of `frame`,
+    when the caller has them already."""
     ids = frame["account_id"]
     people = people_frame(users, user_activity, config) if people is None else people
-    accounts_of = PeopleByAccount(people, ids)
+    accounts_of = by_account if by_account is not None else PeopleByAccount(people, ids)
     na = pd.Series(pd.NA, index=ids.index, dtype="Int64")
     mrr = keyed(accounts, ACCOUNT_KEY, ("mrr",)).set_index("account_id")["mrr"]
     columns = {
