@@ -12,7 +12,7 @@ types:
 	$(PY) -m mypy
 
 test: .venv-snowflake/bin/python
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15
 
 fmt:
 	$(PY) -m ruff format healthsync/*.py connector scoring state mappings sandbox tests benchmarks

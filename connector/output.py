@@ -57,9 +57,23 @@ def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return records(frame)
 
 
+def _holds_dicts(values: pd.Series) -> bool:
+    """Whether any cell is a dict: only object columns can hold one (numbers, instants, text and the nullable
+    types cannot); stops at the first dict."""
+    import pandas as pd
+
+    dtype = values.dtype
+    if pd.api.types.is_object_dtype(dtype):
+        return any(isinstance(value, dict) for value in values.to_numpy())
+    plain = (pd.api.types.is_numeric_dtype, pd.api.types.is_datetime64_any_dtype, pd.api.types.is_string_dtype)
+    if any(check(dtype) for check in plain):
+        return False
+    return bool(values.map(lambda v: isinstance(v, dict)).any())
+
+
 def _parquet_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """Dict columns (play reasons) as JSON text: their keys vary by row."""
-    dicts = [column for column in frame.columns if frame[column].map(lambda v: isinstance(v, dict)).any()]
+    dicts = [column for column in frame.columns if _holds_dicts(frame[column])]
     return frame.assign(**{column: frame[column].map(json.dumps) for column in dicts})
 
 

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pandas.api.extensions import take
 
 from healthsync.scoring.config import ScoringConfig
 from healthsync.scoring.metrics import utc_series
@@ -106,9 +107,20 @@ def positions_in(values: pd.Series, among: pd.Series) -> npt.NDArray[np.intp]:
 
 
 def in_key_order(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
-    """`frame` stably sorted by `key`, without sorting when it already is (e.g. the database sent it so)."""
+    """`frame` stably sorted by `key`, without sorting when it already is (e.g. the database sent it so); Arrow
+    text keys without missing values are sorted by Arrow (the same stable order, without pandas' categoricals)."""
     if key_order(frame, key)[0]:
         return frame
+    columns = [frame[name].array for name in key]
+    if all(isinstance(column, pd.arrays.ArrowStringArray) for column in columns) and not any(
+        frame[name].isna().any() for name in key
+    ):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = pa.table({f"k{index}": pa.array(column) for index, column in enumerate(columns)})
+        order = pc.sort_indices(table, sort_keys=[(f"k{index}", "ascending") for index in range(len(columns))])
+        return frame.take(np.asarray(order.to_numpy(zero_copy_only=False), dtype=np.intp))
     return frame.sort_values(list(key), kind="stable")
 
 
@@ -133,10 +145,41 @@ def with_activity(
     """`base` (one row per key) left-joined with its activity; entities without activity get zeros and NaT."""
     flags = _flag_columns(config)
     source = activity if activity is not None else pd.DataFrame()
-    wanted = keyed(source, key, [*counts, *RAW_COLUMNS, LAST_ACTIVE, *flags])
-    merged = base.merge(wanted, on=list(key), how="left")
+    fields = [*counts, *RAW_COLUMNS, LAST_ACTIVE, *flags]
+    wanted = keyed(source, key, fields)
+    if set(base.columns) & set(fields) or _ROW in key:
+        return _filled(base.merge(wanted, on=list(key), how="left"), counts, flags)
+    rows = wanted[list(key)].assign(**{_ROW: np.arange(len(wanted), dtype=np.int64)})
+    found = base[list(key)].merge(rows, on=list(key), how="left")[_ROW].to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.isnan(found)
+    positions = np.where(missing, 0, found).astype(np.int64)
+    indexer = np.where(missing, -1, positions)
+    merged = base.reset_index(drop=True)
+    taken: dict[str, pd.Series] = {}
+    for name in fields:
+        values = wanted[name]
+        if name in (*counts, *flags) and values.dtype == np.int64 and _exact(values.to_numpy()):
+            # what the left join and _whole_numbers give, without the float64 in between
+            whole = np.where(missing, 0, values.to_numpy()[positions]) if len(wanted) else np.zeros(len(merged))
+            taken[name] = pd.Series(whole.astype(np.int64), index=merged.index)
+        else:  # the join's take: NA where there is no row, in the promoted dtype
+            taken[name] = pd.Series(take(values.array, indexer, allow_fill=True), index=merged.index)
+    return _filled(pd.concat([merged, pd.DataFrame(taken, index=merged.index)], axis=1), counts, flags)
+
+
+_ROW = "__row__"
+_EXACT = 2**53  # int64 counts below this survive a float64 unchanged
+
+
+def _exact(values: npt.NDArray[np.int64]) -> bool:
+    return not len(values) or bool(values.max() < _EXACT and values.min() > -_EXACT)
+
+
+def _filled(merged: pd.DataFrame, counts: Sequence[str], flags: Sequence[str]) -> pd.DataFrame:
+    """The joined activity typed: counts and flags int64, raw scores float64, zero where missing; NaT instants."""
     for column in [*counts, *flags]:
-        merged[column] = _whole_numbers(merged[column])
+        if merged[column].dtype != np.int64 or not _exact(merged[column].to_numpy()):
+            merged[column] = _whole_numbers(merged[column])
     for column in RAW_COLUMNS:
         merged[column] = _zero_if_missing(merged[column])
     merged[LAST_ACTIVE] = utc_series(merged[LAST_ACTIVE])

@@ -17,17 +17,20 @@ import pandas as pd
 from healthsync.scoring.activity import ACCOUNT_KEY, activation_steps_done, keyed
 from healthsync.scoring.config import ScoringConfig
 from healthsync.scoring.metrics import utc_series
-from healthsync.scoring.personas import people_frame
+from healthsync.scoring.personas import PeopleByAccount, people_frame
 
 
-def _per_account(values: pd.Series, people: pd.DataFrame, ids: pd.Series) -> pd.Series:
-    return values.groupby(people["account_id"].to_numpy()).sum().reindex(ids.to_numpy(), fill_value=0)
-
-
-def _roles(people: pd.DataFrame, ids: pd.Series, active_only: bool) -> pd.Series:
-    rows = people[(people["role"] != "") & ((people["events"] > 0) if active_only else True)]
-    distinct = rows.groupby("account_id")["role"].nunique()
-    return pd.Series(distinct.reindex(ids.to_numpy(), fill_value=0).to_numpy(), index=ids.index, dtype="Int64")
+def _roles(people: pd.DataFrame, accounts: PeopleByAccount, ids: pd.Series, active_only: bool) -> pd.Series:
+    """Distinct non-empty roles per account (of the people active in the window when `active_only`)."""
+    codes, uniques = pd.factorize(people["role"])
+    wanted = (people["role"] != "").to_numpy(dtype=bool) & (codes >= 0)
+    if active_only:
+        wanted &= people["events"].to_numpy() > 0
+    chosen = wanted[accounts.known]
+    width = max(len(uniques), 1)
+    pairs = np.unique(accounts.positions[chosen] * width + codes[accounts.known][chosen])  # (account, role) once
+    distinct = np.bincount(pairs // width, minlength=accounts.size)
+    return pd.Series(distinct, index=ids.index, dtype="Int64")
 
 
 def _days_to_activation(frame: pd.DataFrame, activity: pd.DataFrame, ids: pd.Series) -> pd.Series:
@@ -41,11 +44,10 @@ def _days_to_activation(frame: pd.DataFrame, activity: pd.DataFrame, ids: pd.Ser
     return pd.Series(np.floor(seconds / 86400.0), index=ids.index).astype("Float64").astype("Int64")
 
 
-def _activated_pct(people: pd.DataFrame, ids: pd.Series, config: ScoringConfig) -> pd.Series:
+def _activated_pct(people: pd.DataFrame, accounts: PeopleByAccount, ids: pd.Series, config: ScoringConfig) -> pd.Series:
     steps = len(config.activation_steps)
-    done = (activation_steps_done(people, config) >= steps).astype("int64")
-    activated = _per_account(done, people, ids).to_numpy(dtype=np.float64)
-    listed = _per_account(pd.Series(1, index=people.index), people, ids).to_numpy(dtype=np.float64)
+    activated = accounts.count(activation_steps_done(people, config) >= steps).astype(np.float64)
+    listed = accounts.count(np.ones(len(people), dtype=bool)).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(listed > 0, np.round(100 * activated / np.maximum(listed, 1)), np.nan)
     return pd.Series(share, index=ids.index, dtype="Float64").astype("Int64")
@@ -58,18 +60,26 @@ def adoption_columns(
     account_activity: pd.DataFrame,
     user_activity: pd.DataFrame | None,
     config: ScoringConfig,
+    *,
+    people: pd.DataFrame | None = None,
+    by_account: PeopleByAccount | None = None,
 ) -> dict[str, pd.Series]:
-    """The supporting metrics per account row of `frame` (account_id, created_at)."""
+    """The supporting metrics per account row of `frame` (account_id, created_at); `people` is
+    :func:`people_frame` of `users` and `user_activity`, `by_account` its positions among the accounts of `frame`,
+    when the caller has them already."""
     ids = frame["account_id"]
-    people = people_frame(users, user_activity, config)
+    people = people_frame(users, user_activity, config) if people is None else people
+    accounts_of = by_account if by_account is not None else PeopleByAccount(people, ids)
     na = pd.Series(pd.NA, index=ids.index, dtype="Int64")
     mrr = keyed(accounts, ACCOUNT_KEY, ("mrr",)).set_index("account_id")["mrr"]
     columns = {
-        "roles_active": _roles(people, ids, active_only=True) if user_activity is not None else na,
-        "roles_total": _roles(people, ids, active_only=False),
+        "roles_active": _roles(people, accounts_of, ids, active_only=True) if user_activity is not None else na,
+        "roles_total": _roles(people, accounts_of, ids, active_only=False),
         "days_to_activation": _days_to_activation(frame, account_activity, ids) if config.activation_steps else na,
         "users_activated_pct": (
-            _activated_pct(people, ids, config) if config.activation_steps and user_activity is not None else na
+            _activated_pct(people, accounts_of, ids, config)
+            if config.activation_steps and user_activity is not None
+            else na
         ),
         "mrr": pd.Series(pd.to_numeric(mrr.reindex(ids.to_numpy()), errors="coerce").to_numpy(), index=ids.index),
     }

@@ -73,12 +73,25 @@ def _numbers(values: pd.Series) -> FloatArray:
 
 
 def texts(mask: BoolArray, make: Callable[..., str], *columns: npt.NDArray[Any]) -> TextArray:
-    """`make(*cells)` in the rows of `mask` (cells as Python values), None elsewhere."""
+    """`make(*cells)` in the rows of `mask` (cells as Python values), None elsewhere.
+
+    `make` is a function of its cells: with numeric columns it runs once per distinct row of cells (the same
+    bits), its text copied to the rows that repeat them."""
     out: TextArray = np.full(len(mask), None, dtype=object)
     rows = np.flatnonzero(mask)
-    if rows.size:
-        cells = [column[rows].tolist() for column in columns]
-        out[rows] = [make(*values) for values in zip(*cells, strict=True)] if cells else [make()] * rows.size
+    if not rows.size:
+        return out
+    picked = [column[rows] for column in columns]
+    if picked and all(cells.dtype in (np.int64, np.float64) for cells in picked):
+        bits = np.stack([cells.view(np.int64) for cells in picked], axis=1)  # floats by their bits: -0.0 is not 0.0
+        _, first, inverse = np.unique(bits, axis=0, return_index=True, return_inverse=True)
+        distinct = [cells[first].tolist() for cells in picked]
+        made: TextArray = np.empty(len(first), dtype=object)
+        made[:] = [make(*values) for values in zip(*distinct, strict=True)]
+        out[rows] = made[inverse.reshape(-1)]
+        return out
+    cells = [part.tolist() for part in picked]
+    out[rows] = [make(*values) for values in zip(*cells, strict=True)] if cells else [make()] * rows.size
     return out
 
 

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from healthsync.scoring.columns import BoolArray
 from healthsync.scoring.config import ScoringConfig
+from healthsync.scoring.normalize import FloatArray, IntArray
 
 TOP = 3
 MOVERS = 2
@@ -51,16 +53,18 @@ def _matrix(aligned: pd.DataFrame, config: ScoringConfig, prefix: str) -> tuple[
     return counts, weights
 
 
-def _parts(names: list[str], counts: list[int], weights: list[float]) -> dict[str, tuple[int, float]]:
-    return dict(zip(names, zip(counts, weights, strict=True), strict=True))
-
-
-def _label(name: str, count: int, events: Sequence[str], config: ScoringConfig) -> str:
+def _label_parts(name: str, events: Sequence[str], config: ScoringConfig) -> tuple[str, str]:
+    """The text before and after the count in a contributor's label."""
     if len(events) == 1:
         weight = config.weights[events[0]]
         shown = int(weight) if float(weight).is_integer() else weight
-        return f"{name} ({count} x {shown})"
-    return f"{name} ({count})"
+        return f"{name} (", f" x {shown})"
+    return f"{name} (", ")"
+
+
+def _label(name: str, count: int, events: Sequence[str], config: ScoringConfig) -> str:
+    before, after = _label_parts(name, events, config)
+    return f"{before}{count}{after}"
 
 
 def reasons(
@@ -107,10 +111,77 @@ def why(score: int, previous: int | None, reason: str, moved: str) -> str:
     return line if len(line) <= MAX_WHY else line[: MAX_WHY - 3] + "..."
 
 
+def _ranked(primary: FloatArray, names: list[str], count: int) -> tuple[IntArray, BoolArray]:
+    """Per row, the columns of the `count` smallest `primary` values, ties by name (the order `sorted` gives
+    (value, name) pairs), and whether each is a candidate (infinite `primary`: not one)."""
+    rank = np.zeros(len(names), dtype=np.int64)
+    rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names), dtype=np.int64)
+    order = np.lexsort((np.broadcast_to(rank, primary.shape), primary), axis=-1)[:, :count]
+    return order, np.take_along_axis(primary, order, axis=-1) < np.inf
+
+
+def _reason_texts(
+    raw: FloatArray, counts: IntArray, weights: FloatArray, members: dict[str, list[str]], config: ScoringConfig
+) -> list[str]:
+    """:func:`reasons` of every row: ranks and shares on the whole matrix, then one pass of joins."""
+    labels = [_label_parts(name, events, config) for name, events in members.items()]
+    order, valid = _ranked(np.where(weights > 0, -weights, np.inf), list(members), TOP)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        shares = np.rint(100 * np.take_along_axis(weights, order, axis=-1) / raw[:, None])
+    rows = zip(
+        raw.tolist(),
+        order.tolist(),
+        valid.tolist(),
+        shares.tolist(),
+        np.take_along_axis(counts, order, axis=-1).tolist(),
+        strict=True,
+    )
+    out: list[str] = []
+    for whole, columns, candidate, share, count in rows:
+        if whole <= 0:
+            out.append("no weighted activity in the window")
+            continue
+        shown = [
+            f"{int(share[i])}% {labels[column][0]}{count[i]}{labels[column][1]}"
+            for i, column in enumerate(columns)
+            if candidate[i]
+        ]
+        out.append(", ".join(shown))
+    return out
+
+
+def _mover_texts(now: FloatArray, before: FloatArray, names: list[str]) -> list[str]:
+    """:func:`movers` of every row with a weighted part in the previous window ("" for the others)."""
+    had = before > 0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        change = np.rint(100 * (now - before) / before)
+    size = np.abs(change)
+    candidate = np.where(had, size >= MIN_MOVE_PCT, now > 0)
+    primary = np.where(candidate, np.where(had, -size, -np.inf), np.inf)
+    order, valid = _ranked(primary, names, MOVERS)
+    picked = np.take_along_axis(np.where(had, change, np.nan), order, axis=-1)
+    rows = zip((before != 0).any(axis=1).tolist(), order.tolist(), valid.tolist(), picked.tolist(), strict=True)
+    out: list[str] = []
+    for moved, columns, ok, moves in rows:
+        if not moved:
+            out.append("")
+            continue
+        shown = [
+            f"{names[column]} new" if math.isnan(moves[i]) else f"{names[column]} {int(moves[i]):+d}%"
+            for i, column in enumerate(columns)
+            if ok[i]
+        ]
+        out.append(", ".join(shown))
+    return out
+
+
 def explain_columns(
     ids: pd.Series, activity: pd.DataFrame, table: pd.DataFrame, config: ScoringConfig
 ) -> dict[str, pd.Series]:
-    """`score_reasons`, `score_movers` and `score_why` per account of `ids` (aligned with `table`)."""
+    """`score_reasons`, `score_movers` and `score_why` per account of `ids` (aligned with `table`).
+
+    Column-wise: the contributors are ranked on the whole (accounts x contributors) matrix; the texts are one
+    pass over the rows, with the same phrasing as :func:`reasons`, :func:`movers` and :func:`why`."""
     keys = ids.astype("str").to_numpy()
     if len(activity):
         unique = activity.drop_duplicates(subset="account_id")
@@ -118,21 +189,16 @@ def explain_columns(
     else:
         aligned = pd.DataFrame(index=keys)
     members = groups(config)
-    names = list(members)
-    now_counts, now_weights = (part.tolist() for part in _matrix(aligned, config, "count__"))
-    before_counts, before_weights = (part.tolist() for part in _matrix(aligned, config, "count_prev__"))
-    raw = table["raw_score"].to_numpy(dtype=np.float64).tolist()
+    now_counts, now_weights = _matrix(aligned, config, "count__")
+    _, before_weights = _matrix(aligned, config, "count_prev__")
+    raw = table["raw_score"].to_numpy(dtype=np.float64)
+    reason = _reason_texts(raw, now_counts, now_weights, members, config)
+    moved = _mover_texts(now_weights, before_weights, list(members))
     scores = table["health_score"].to_numpy(dtype=np.int64).tolist()
     changes = table["score_change"].to_numpy(dtype=np.float64, na_value=np.nan).tolist()
-    columns: dict[str, list[str]] = {"score_reasons": [], "score_movers": [], "score_why": []}
-    for row in range(len(keys)):
-        now = _parts(names, now_counts[row], now_weights[row])
-        reason = reasons(raw[row], now, config, members)
-        moved = ""
-        if any(before_weights[row]):
-            moved = movers(now, _parts(names, before_counts[row], before_weights[row]))
-        previous = None if math.isnan(changes[row]) else int(scores[row] - changes[row])
-        columns["score_reasons"].append(reason)
-        columns["score_movers"].append(moved)
-        columns["score_why"].append(why(scores[row], previous, reason, moved))
+    lines = [
+        why(score, None if math.isnan(change) else int(score - change), text, move)
+        for score, change, text, move in zip(scores, changes, reason, moved, strict=True)
+    ]
+    columns = {"score_reasons": reason, "score_movers": moved, "score_why": lines}
     return {name: pd.Series(values, index=table.index, dtype="object") for name, values in columns.items()}

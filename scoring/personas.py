@@ -75,7 +75,7 @@ def head_column(role: str) -> str:
     return f"persona_head__{role}"
 
 
-class _Accounts:
+class PeopleByAccount:
     """Counts of people per account of `account_ids`: each person's account position is found once."""
 
     def __init__(self, people: pd.DataFrame, account_ids: pd.Series) -> None:
@@ -90,11 +90,15 @@ class _Accounts:
         return np.bincount(self.positions[hits], minlength=self.size).astype(np.int64)
 
 
-def active_in_roles(people: pd.DataFrame, account_ids: pd.Series, roles: list[str]) -> pd.Series:
-    """Listed users with one of `roles` and an event in the window, per account."""
+def active_in_roles(
+    people: pd.DataFrame, account_ids: pd.Series, roles: list[str], *, by_account: PeopleByAccount | None = None
+) -> pd.Series:
+    """Listed users with one of `roles` and an event in the window, per account (`by_account`: the people's
+    positions among `account_ids` when the caller has them)."""
     wanted = {role.strip().lower() for role in roles}
     mask = people["role"].isin(wanted) & (people["events"] > 0)
-    return pd.Series(_Accounts(people, account_ids).count(mask), index=account_ids.index, dtype="int64")
+    accounts = by_account if by_account is not None else PeopleByAccount(people, account_ids)
+    return pd.Series(accounts.count(mask), index=account_ids.index, dtype="int64")
 
 
 def _meets_target(people: pd.DataFrame, persona: Persona, window_days: int) -> pd.Series:
@@ -104,18 +108,20 @@ def _meets_target(people: pd.DataFrame, persona: Persona, window_days: int) -> p
     return people["active_weeks"] >= needed
 
 
-def _head(members: pd.Series, accounts: _Accounts, persona: Persona) -> IntArray:
+def _head(members: pd.Series, accounts: PeopleByAccount, persona: Persona) -> IntArray:
     if persona.expected is not None:
         return np.full(accounts.size, persona.expected, dtype=np.int64)
     return accounts.count(members)
 
 
-def persona_columns(people: pd.DataFrame, account_ids: pd.Series, config: ScoringConfig) -> dict[str, pd.Series]:
+def persona_columns(
+    people: pd.DataFrame, account_ids: pd.Series, config: ScoringConfig, *, by_account: PeopleByAccount | None = None
+) -> dict[str, pd.Series]:
     """Per account of `account_ids` (same index): per key persona its members active as intended
     (:func:`active_column`) and its head count (:func:`head_column`), the sums `key_people`, `key_people_active`,
     `workflows_total`, `workflows_used` and the two percentages `key_personas_active_pct` and
     `workflows_in_use_pct` (NA without key persona members)."""
-    accounts = _Accounts(people, account_ids)
+    accounts = by_account if by_account is not None else PeopleByAccount(people, account_ids)
     size = len(account_ids)
     key_people = np.zeros(size, dtype=np.int64)
     key_active = np.zeros(size, dtype=np.int64)

@@ -27,8 +27,8 @@ from healthsync.scoring.config import ScoringConfig
 from healthsync.scoring.explain import explain_columns
 from healthsync.scoring.metrics import days_since, percentages, score_changes, tier_labels, trend_labels, utc_series
 from healthsync.scoring.names import ACCOUNT_COLUMNS, USER_COLUMNS
-from healthsync.scoring.normalize import MIN_SCORE, IntArray, health_scores
-from healthsync.scoring.personas import active_in_roles, people_frame, persona_columns
+from healthsync.scoring.normalize import MIN_SCORE, health_scores
+from healthsync.scoring.personas import PeopleByAccount, active_in_roles, people_frame, persona_columns
 from healthsync.scoring.plays import PERSONA_PCT_COLUMNS, play_columns
 
 _ACCOUNT_TEXT = ("name", "domain", "plan", "status")
@@ -63,8 +63,11 @@ def score_accounts(
     """
     base = keyed(accounts, ACCOUNT_KEY, _ACCOUNT_FIELDS).astype(dict.fromkeys(_ACCOUNT_TEXT, "str"))
     frame = with_activity(base, account_activity, ACCOUNT_KEY, ACCOUNT_COUNTS, config)
+    people = people_frame(users, user_activity, config)  # the listed users, once for every per-account count
+    by_account = PeopleByAccount(people, frame["account_id"])
     score, previous = _account_scores(frame, users, user_activity, config)
-    total = np.maximum(_user_counts(frame["account_id"], users), frame["active_users"].to_numpy())
+    listed = by_account.count(np.ones(len(people), dtype=bool))  # distinct listed users per account
+    total = np.maximum(listed, frame["active_users"].to_numpy())
     columns = {
         "account_id": frame["account_id"],
         "name": frame["name"],
@@ -81,11 +84,11 @@ def score_accounts(
         "adoption_change": (frame["active_users"] - frame["active_users_prev"]).astype("int64"),
     }
     table = pd.DataFrame(columns, index=frame.index)
-    table = table.assign(
-        **explain_columns(frame["account_id"], account_activity, table, config),
-        **adoption_columns(frame, accounts, users, account_activity, user_activity, config),
+    adoption = adoption_columns(
+        frame, accounts, users, account_activity, user_activity, config, people=people, by_account=by_account
     )
-    signals = _signals(table, frame, accounts, users, user_activity, config)
+    table = table.assign(**explain_columns(frame["account_id"], account_activity, table, config), **adoption)
+    signals = _signals(table, frame, accounts, (people, by_account), user_activity, config)
     table = table.assign(**{name: signals[name] for name in PERSONA_PCT_COLUMNS}, **play_columns(signals, config))
     return table.loc[:, list(ACCOUNT_COLUMNS)].reset_index(drop=True)
 
@@ -94,12 +97,14 @@ def _signals(
     table: pd.DataFrame,
     frame: pd.DataFrame,
     accounts: pd.DataFrame,
-    users: pd.DataFrame,
+    listed: tuple[pd.DataFrame, PeopleByAccount],
     user_activity: pd.DataFrame | None,
     config: ScoringConfig,
 ) -> pd.DataFrame:
     """What the plays and summaries read: the score columns, the activity counts, the persona counts and the
-    accounts' extra columns (score columns win over extra columns of the same name)."""
+    accounts' extra columns (score columns win over extra columns of the same name). `listed` is
+    :func:`people_frame` of the users and `user_activity`, with its positions among the accounts of `frame`."""
+    people, by_account = listed
     ids = frame["account_id"]
     counts = frame.drop(columns=[name for name in frame.columns if name in table.columns])
     parts = [table, counts, pd.DataFrame({"features_used": features_used(frame, config)}, index=frame.index)]
@@ -107,11 +112,13 @@ def _signals(
         if config.personas:
             raise ValueError("personas need the per-user activity (user_activity is None)")
         parts.append(pd.DataFrame({"active_admins": pd.Series(pd.NA, index=frame.index, dtype="Int64")}))
-        parts.append(pd.DataFrame(persona_columns(people_frame(users, None, config), ids, config)))
+        parts.append(pd.DataFrame(persona_columns(people, ids, config, by_account=by_account)))
     else:
-        people = people_frame(users, user_activity, config)
-        admins = active_in_roles(people, ids, config.plays.multi_user_activation.admin_roles)
-        parts.append(pd.DataFrame({"active_admins": admins, **persona_columns(people, ids, config)}))
+        roles = config.plays.multi_user_activation.admin_roles
+        admins = active_in_roles(people, ids, roles, by_account=by_account)
+        parts.append(
+            pd.DataFrame({"active_admins": admins, **persona_columns(people, ids, config, by_account=by_account)})
+        )
     signals = pd.concat(parts, axis=1)
     extras = [name for name in accounts.columns if name not in signals.columns]
     if extras:
@@ -155,13 +162,6 @@ def _user_frame(users: pd.DataFrame, user_activity: pd.DataFrame | None, config:
         listed = listed.merge(seen, on=list(USER_KEY), how="outer")
         listed = in_key_order(listed, USER_KEY).reset_index(drop=True)
     return with_activity(listed, user_activity, USER_KEY, USER_COUNTS, config)
-
-
-def _user_counts(account_ids: pd.Series, users: pd.DataFrame) -> IntArray:
-    """Distinct listed users per account, aligned with `account_ids`."""
-    listed = keyed(users, USER_KEY, ())
-    counts = listed.groupby("account_id").size()
-    return np.asarray(counts.reindex(account_ids.to_numpy(), fill_value=0), dtype=np.int64)
 
 
 def _account_scores(

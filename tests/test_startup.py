@@ -1,7 +1,7 @@
 """Start-up stays light: `--help`, `validate` and `init` load neither pandas, DuckDB nor an SDK (issue 14).
 
 Each command runs in a fresh interpreter through the real entry point (`python -m healthsync`); the modules it
-loaded are read from `sys.modules` when the interpreter exits. Timing lives in `benchmarks/` (`run.py --startup`),
+loaded are read from `sys.modules` when the interpreter exits. Timing lives in `benchmarks/` (`benchmarks/startup.py`),
 not here.
 """
 

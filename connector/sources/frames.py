@@ -239,7 +239,7 @@ def users_frame(frame: pd.DataFrame, sample_rows: int, accounts: pd.DataFrame) -
     missing_user = frame["user_id"].isna()
     missing_account = frame["account_id"].isna()
     duplicate = frame["user_id"].duplicated(keep="first") & ~missing_user & ~missing_account
-    unknown = ~frame["account_id"].isin(accounts["account_id"]) & ~missing_account
+    unknown = ~_isin(frame["account_id"], accounts["account_id"]) & ~missing_account
     rules = [
         ("missing_user_id", missing_user),
         ("missing_account_id", missing_account),
@@ -250,6 +250,18 @@ def users_frame(frame: pd.DataFrame, sample_rows: int, accounts: pd.DataFrame) -
     kept = _with_columns(kept, USER_COLUMNS)
     kept = kept.assign(created_at=utc(kept["created_at"]))
     return in_key_order(kept, ["account_id", "user_id"]).reset_index(drop=True), report
+
+
+def _isin(values: pd.Series, among: pd.Series) -> pd.Series:
+    """`values.isin(among)`; for two Arrow text columns Arrow's lookup on the columns as they are (pandas turns
+    `among` into Python strings first)."""
+    if isinstance(values.array, pd.arrays.ArrowStringArray) and isinstance(among.array, pd.arrays.ArrowStringArray):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        found = pc.is_in(pa.array(values.array), value_set=pa.array(among.array))
+        return pd.Series(np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool), index=values.index)
+    return values.isin(among)
 
 
 def _with_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

@@ -8,13 +8,15 @@ files; `segment` maps the Segment/RudderStack warehouse schema (`segment.py`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
@@ -54,6 +56,7 @@ from healthsync.connector.sources.trial import trial_query, trial_range, with_tr
 
 __all__ = ["SourceData", "TableReport", "check_rejected_share", "load_source"]
 
+_T = TypeVar("_T")
 TABLES = ("events", "accounts", "users")
 REQUIRED = {"events": EVENT_COLUMNS, "accounts": ("account_id",), "users": ("user_id", "account_id")}
 OPTIONAL = {
@@ -82,15 +85,37 @@ def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_user
     One scan of the events per (account, user), rolled up to accounts (`rollup.py`), where the dialect
     has a bit_or aggregate; elsewhere one COUNT(DISTINCT) query per account and, with `with_users` (the per-user
     table, `mean_of_users`, the personas and the admin-only signal of the plays), a second one per user.
+    On a warehouse (:data:`CONCURRENT_DIALECTS`) that scan runs in a second session while this one reads the
+    accounts and users and runs the activation and trial queries, so their time hides behind the scan's.
     """
     source = settings.source
     window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
     with _opened(settings) as (conn, tables, file_rejects):
-        accounts, accounts_report = accounts_frame(_fetch(conn, tables, "accounts"), source.sample_rows, window.as_of)
-        users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows, accounts)
-        with _translated(f"aggregating {tables.labels['events']}"):
-            account_raw, user_raw, events_report = _events(conn, tables, settings, window, with_users=with_users)
-            account_raw = _with_trial(conn, tables, settings, window, as_of, (accounts, account_raw))
+        label = f"aggregating {tables.labels['events']}"
+        with _concurrently(conn, label, lambda session: _event_pass(session, tables, settings, window, with_users)) as (
+            passed
+        ):
+            accounts, accounts_report = accounts_frame(
+                _fetch(conn, tables, "accounts"), source.sample_rows, window.as_of
+            )
+            users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows, accounts)
+            with _translated(label):
+                moments = _activation(conn, tables, settings, window)
+                trial = _trial_counts(conn, tables, settings, window, as_of, accounts)
+                account_raw, user_raw, events_report = passed()
+        with _translated(label):
+            account_raw = _with_moments(account_raw, moments)
+            if trial is not None:
+                account_raw = with_trial_events(account_raw, trial)
+            if events_report.rejected and source.sample_rows > 0:
+                events_report.samples = _samples(
+                    conn,
+                    tables,
+                    _classified(conn, tables, window),
+                    list(events_report.rejected),
+                    source.sample_rows,
+                    window,
+                )
     reports = {"events": events_report, "accounts": accounts_report, "users": users_report}
     for table, rejects in file_rejects.items():
         reports[table].add_rejects(rejects.counts, rejects.samples, source.sample_rows)
@@ -104,16 +129,57 @@ def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_user
     )
 
 
-def _events(
-    conn: sa.Connection, tables: LogicalTables, settings: Settings, window: Window, *, with_users: bool
-) -> tuple[pd.DataFrame, pd.DataFrame | None, TableReport]:
-    """The aggregated account rows, user rows (when asked for) and the events report with its samples.
+# Dialects whose server does the work of a statement: there the events scan runs in a second session, concurrently
+# with the entity reads and the small queries of the first (DuckDB and SQLite run in this process: nothing to gain).
+CONCURRENT_DIALECTS = frozenset({"postgresql", "snowflake", "bigquery"})
 
-    Per-user rows leave the database only `with_users`; the samples of every rejection reason come from one query.
+
+@contextmanager
+def _concurrently(conn: sa.Connection, label: str, work: Callable[[sa.Connection], _T]) -> Iterator[Callable[[], _T]]:
+    """Run `work` on a second session of `conn`'s engine (in a thread) when the dialect gains from it, else on
+    `conn` when its result is first asked for. Yields the function that returns (or raises) the result.
+
+    Should the body fail while the second session still works, its statement is cancelled (where the driver can)
+    and awaited before the error propagates, so no session outlives the read.
+    """
+    if conn.dialect.name not in CONCURRENT_DIALECTS:
+        yield lambda: work(conn)
+        return
+    session: dict[str, sa.Connection] = {}
+
+    def run() -> _T:
+        with _translated(label), conn.engine.connect() as side:
+            session["conn"] = side
+            _prepare(side)
+            return work(side)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="healthsync-source") as pool:
+        future = pool.submit(run)
+        try:
+            yield future.result
+        except BaseException:
+            _cancel(session.get("conn"))
+            raise
+
+
+def _cancel(conn: sa.Connection | None) -> None:
+    """Ask the server to stop the session's running statement (psycopg's thread-safe cancel; others: nothing)."""
+    raw = getattr(getattr(conn, "connection", None), "dbapi_connection", None) if conn is not None else None
+    cancel = getattr(raw, "cancel", None)
+    if callable(cancel):
+        with contextlib.suppress(Exception):
+            cancel()
+
+
+def _event_pass(
+    conn: sa.Connection, tables: LogicalTables, settings: Settings, window: Window, with_users: bool
+) -> tuple[pd.DataFrame, pd.DataFrame | None, TableReport]:
+    """The aggregated account rows, user rows (when asked for) and the events report (counts per reason).
+
+    Per-user rows leave the database only `with_users`.
     """
     dialect = conn.dialect.name
-    group_dedup = dialect == "duckdb"
-    events = classified(tables, window.now, group_dedup=group_dedup, fence=dialect == "postgresql")
+    events = _classified(conn, tables, window)
     user_raw: pd.DataFrame | None = None
     if single_pass(dialect, window.window_days) and with_users:
         both = _frame(conn, _ordered(user_pass_query(events, settings.scoring, window), "account_id", "user_id"))
@@ -128,12 +194,26 @@ def _events(
         account_raw = _frame(conn, activity_query(events, settings.scoring, window, by_user=False))
         user_raw = _frame(conn, activity_query(events, settings.scoring, window, by_user=True)) if with_users else None
         report = reason_counts("events", account_raw)
-    if settings.scoring.activation_steps and len(account_raw):
-        moments = _frame(conn, activation_query(events, settings.scoring, window))
-        account_raw = account_raw.merge(moments, on="account_id", how="left")
-    if report.rejected and settings.source.sample_rows > 0:
-        report.samples = _samples(conn, tables, events, list(report.rejected), settings.source.sample_rows, window)
     return account_raw, user_raw, report
+
+
+def _classified(conn: sa.Connection, tables: LogicalTables, window: Window) -> Classified:
+    """The classified events as this dialect reads them best (GROUP BY dedup on DuckDB, a fence on PostgreSQL)."""
+    dialect = conn.dialect.name
+    return classified(tables, window.now, group_dedup=dialect == "duckdb", fence=dialect == "postgresql")
+
+
+def _activation(conn: sa.Connection, tables: LogicalTables, settings: Settings, window: Window) -> pd.DataFrame | None:
+    """Per account, the instant its activation steps were all met (None without activation steps)."""
+    if not settings.scoring.activation_steps:
+        return None
+    return _frame(conn, activation_query(_classified(conn, tables, window), settings.scoring, window))
+
+
+def _with_moments(account_raw: pd.DataFrame, moments: pd.DataFrame | None) -> pd.DataFrame:
+    if moments is None or not len(account_raw):
+        return account_raw
+    return account_raw.merge(moments, on="account_id", how="left")
 
 
 def _ordered(query: sa.Select[Any], *keys: str) -> sa.Select[Any]:
@@ -142,22 +222,19 @@ def _ordered(query: sa.Select[Any], *keys: str) -> sa.Select[Any]:
     return sa.select(*rows.c).order_by(*(rows.c[key] for key in keys))
 
 
-def _with_trial(
+def _trial_counts(
     conn: sa.Connection,
     tables: LogicalTables,
     settings: Settings,
     window: Window,
     as_of: datetime,
-    frames: tuple[pd.DataFrame, pd.DataFrame],
-) -> pd.DataFrame:
-    """The account rows (`frames`: the validated accounts, the aggregated rows) with the trial events of the
-    accounts that can fire the trial signal (`trial.py`)."""
-    accounts, account_raw = frames
+    accounts: pd.DataFrame,
+) -> pd.DataFrame | None:
+    """The trial events of the accounts that can fire the trial signal (`trial.py`), or None when none can."""
     span = trial_range(accounts, settings.scoring, as_of)
     if span is None or "created_at" not in tables.accounts.c:
-        return account_raw
-    counts = _frame(conn, trial_query(tables, span, window, conn.dialect.name))
-    return with_trial_events(account_raw, counts)
+        return None
+    return _frame(conn, trial_query(tables, span, window, conn.dialect.name))
 
 
 def _samples(
@@ -334,12 +411,22 @@ SESSION_UTC = {
 }
 
 
+# PostgreSQL's default work_mem (4MB) makes the planner sort every event row for the GROUP BY (account, user) of
+# the one-pass query (an external sort on disk); with room for the ~150k groups of 10,000 accounts it hashes
+# them in memory instead: 23.6 s instead of 35 s at 5M events (benchmarks/RESULTS.md). Per session, this read only;
+# a larger GROUP BY spills to disk beyond it (PostgreSQL 13+).
+POSTGRES_WORK_MEM = "256MB"
+
+
 def _prepare(conn: sa.Connection) -> None:
-    """Session settings: text timestamps without an offset are UTC, windows and day buckets in UTC."""
+    """Session settings: text timestamps without an offset are UTC, windows and day buckets in UTC; on
+    PostgreSQL, :data:`POSTGRES_WORK_MEM` for the aggregation."""
     name = conn.dialect.name
     with _translated("preparing the source session"):
         if name in SESSION_UTC:
             conn.exec_driver_sql(SESSION_UTC[name])
+        if name == "postgresql":
+            conn.exec_driver_sql(f"SET work_mem = '{POSTGRES_WORK_MEM}'")
         if name == "duckdb":
             conn.exec_driver_sql("SET preserve_insertion_order = false")
             conn.exec_driver_sql("SET enable_progress_bar = false")

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause, Select, Subquery
 
-from healthsync.connector.sources.sqlfunctions import DayFloor, EpochSeconds
+from healthsync.connector.sources.sqlfunctions import CountIf, DayFloor, EpochSeconds
 from healthsync.scoring.config import ScoringConfig
 
 __all__ = ["DayFloor", "EpochSeconds"]  # re-exported: the logical tables' users build on them
@@ -150,12 +150,15 @@ _ORDER = ("ts", "account_id", "user_id", "event")
 def classified(tables: LogicalTables, now: float, *, group_dedup: bool = False, fence: bool = False) -> Classified:
     """The classified event rows; `group_dedup` (DuckDB only) deduplicates event_id with a GROUP BY.
 
-    `fence` (PostgreSQL) puts `OFFSET 0` on the subquery that computes the epoch seconds: the planner then keeps it
-    as its own scan and computes `ts` once per row, instead of inlining the expression into its every use.
+    `fence` (PostgreSQL) puts `OFFSET 0` on the subquery that computes the epoch seconds from text: the planner then
+    keeps it as its own scan and parses each timestamp once, instead of inlining the parse into its every use. A
+    typed timestamp column gets no fence: its epoch is a cheap date_part(), and a fenced subquery would keep the
+    planner from splitting the aggregation over parallel workers.
     """
     events = tables.events
     base_query = sa.select(*events.c, EpochSeconds(events.c.timestamp).label("ts"))
-    base = (base_query.offset(0) if fence else base_query).subquery("hs_base")
+    typed = isinstance(events.c.timestamp.type, sa.DateTime | sa.Date)
+    base = (base_query.offset(0) if fence and not typed else base_query).subquery("hs_base")
     if tables.has_event_id and group_dedup:
         reasoned = _grouped_dedup(base, now)
     else:
@@ -238,8 +241,8 @@ def counts(rows: Subquery, config: ScoringConfig, window: Window) -> list[Column
         columns.append(sa.func.sum(rows.c.hs_dups).label("duplicates"))
     return [
         *columns,
-        sa.func.sum(_flag(bounds["w"])).label("events"),
-        sa.func.sum(_flag(bounds["p"])).label("events_prev"),
+        CountIf(bounds["w"]).label("events"),
+        CountIf(bounds["p"]).label("events_prev"),
         sa.func.sum(sa.case((bounds["w"], weight), else_=zero)).label("raw"),
         sa.func.sum(sa.case((bounds["p"], weight), else_=zero)).label("raw_prev"),
     ]
@@ -252,8 +255,8 @@ def latest_features_steps(rows: Subquery, config: ScoringConfig, window: Window)
     for index, events in enumerate(config.features.values()):
         columns.append(sa.func.max(_flag(sa.and_(bounds["w"], rows.c.event.in_(events)))).label(f"feature_{index}"))
     for index, step in enumerate(config.activation_steps):
-        flag = _flag(sa.and_(bounds["before"], rows.c.event == step.event))
-        columns.append(sa.func.sum(flag).label(f"step_{index}"))
+        flag = sa.and_(bounds["before"], rows.c.event == step.event)
+        columns.append(CountIf(flag).label(f"step_{index}"))
     return columns + event_counts(rows, config, window)
 
 
@@ -262,8 +265,8 @@ def event_counts(rows: Subquery, config: ScoringConfig, window: Window) -> list[
     bounds = _bounds(rows, window)
     columns: list[ColumnElement[Any]] = []
     for index, event in enumerate(sorted(config.weights)):
-        columns.append(sa.func.sum(_flag(sa.and_(bounds["w"], rows.c.event == event))).label(f"evw_{index}"))
-        columns.append(sa.func.sum(_flag(sa.and_(bounds["p"], rows.c.event == event))).label(f"evp_{index}"))
+        columns.append(CountIf(sa.and_(bounds["w"], rows.c.event == event)).label(f"evw_{index}"))
+        columns.append(CountIf(sa.and_(bounds["p"], rows.c.event == event)).label(f"evp_{index}"))
     return columns
 
 
@@ -310,8 +313,8 @@ def share_counts(rows: Subquery, config: ScoringConfig, window: Window) -> list[
     in_w = _bounds(rows, window)["w"]
     columns: list[ColumnElement[Any]] = []
     for index, share in enumerate(config.shares.values()):
-        columns.append(sa.func.sum(_flag(sa.and_(in_w, rows.c.event.in_(share.events)))).label(f"share_num_{index}"))
-        columns.append(sa.func.sum(_flag(sa.and_(in_w, rows.c.event.in_(share.among)))).label(f"share_den_{index}"))
+        columns.append(CountIf(sa.and_(in_w, rows.c.event.in_(share.events))).label(f"share_num_{index}"))
+        columns.append(CountIf(sa.and_(in_w, rows.c.event.in_(share.among))).label(f"share_den_{index}"))
     return columns
 
 
@@ -329,7 +332,7 @@ def workflow_counts(rows: Subquery, config: ScoringConfig, window: Window) -> li
     columns: list[ColumnElement[Any]] = []
     for index, (_, flow) in enumerate(config.workflows()):
         recent = sa.and_(ts >= sa.literal(window.as_of - flow.within_days * DAY, sa.Float()), ts < as_of)
-        columns.append(sa.func.sum(_flag(sa.and_(recent, rows.c.event == flow.event))).label(f"workflow_{index}"))
+        columns.append(CountIf(sa.and_(recent, rows.c.event == flow.event)).label(f"workflow_{index}"))
     return columns
 
 

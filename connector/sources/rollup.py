@@ -114,6 +114,24 @@ def _or_by(masks: pd.Series, starts: np.ndarray[Any, Any]) -> pd.Series:
     return pd.Series(np.bitwise_or.reduceat(values, starts) if len(values) else values)
 
 
+def _run_starts(keys: pd.Series) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Where a run of equal values starts (the first row, and each row unlike the one before it)."""
+    if not len(keys):
+        return np.zeros(0, dtype=bool)
+    if isinstance(keys.array, pd.arrays.ArrowStringArray):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values = pa.array(keys.array)
+        unlike = pc.not_equal(values[1:], values[:-1]).fill_null(True)  # as object arrays compare NaN
+        later = np.asarray(unlike.to_numpy(zero_copy_only=False), dtype=bool)
+    else:
+        plain = keys.to_numpy()
+        later = np.asarray(plain[1:] != plain[:-1], dtype=bool)
+    starts: np.ndarray[Any, np.dtype[np.bool_]] = np.r_[True, later]
+    return starts
+
+
 def roll_up(raw: pd.DataFrame, config: ScoringConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(account rows, user rows) in the shape of the COUNT(DISTINCT) queries' results, from the one-pass rows."""
     users = raw.drop(columns=[name for name in raw.columns if name.startswith(ACCOUNT_ONLY)])
@@ -127,15 +145,24 @@ def roll_up(raw: pd.DataFrame, config: ScoringConfig) -> tuple[pd.DataFrame, pd.
 def _accounts(raw: pd.DataFrame, config: ScoringConfig) -> pd.DataFrame:
     """Accepted rows summed per account; maxima for features and the latest event; OR of the day masks."""
     rows = in_key_order(raw[raw["reason"].isna()], ["account_id"]).reset_index(drop=True)
-    numbers = rows.drop(columns=["account_id", "user_id", "reason"]).apply(pd.to_numeric, errors="coerce")
+    numbers = rows.drop(columns=["account_id", "user_id", "reason"])
+    for name in numbers.columns:  # numeric columns as they are; only the others are parsed
+        if not pd.api.types.is_numeric_dtype(numbers[name].dtype):
+            numbers[name] = pd.to_numeric(numbers[name], errors="coerce")
     numbers["active_users"] = (numbers["events"] > 0).astype("int64")
     numbers["active_users_prev"] = (numbers["events_prev"] > 0).astype("int64")
     keys = rows["account_id"]
-    starts = np.flatnonzero(np.r_[True, keys.to_numpy()[1:] != keys.to_numpy()[:-1]]) if len(rows) else np.array([])
-    by = numbers.groupby(keys.to_numpy(), sort=False)
+    first = _run_starts(keys)
+    starts = np.flatnonzero(first)
     maxima = ["last_active_epoch", *(f"feature_{index}" for index in range(len(config.features)))]
     summed = [name for name in numbers.columns if name not in maxima and not name.startswith(("day_mask", *USER_ONLY))]
-    out = pd.concat([by[summed].sum(), by[maxima].max()], axis=1).reset_index(names="account_id")
+    if len(rows) and not keys.isna().any():  # one group per run of equal ids (the rows are in id order)
+        by = numbers.groupby(np.cumsum(first) - 1, sort=False)
+        out = pd.concat([by[summed].sum(), by[maxima].max()], axis=1).reset_index(drop=True)
+        out.insert(0, "account_id", keys.iloc[starts].reset_index(drop=True))
+    else:
+        by = numbers.groupby(keys.to_numpy(), sort=False)
+        out = pd.concat([by[summed].sum(), by[maxima].max()], axis=1).reset_index(names="account_id")
     out["active_days"] = _popcount(_or_by(rows["day_mask"], starts))
     out["active_days_7d"] = _popcount(_or_by(rows["day_mask_7d"], starts))
     accounts: pd.DataFrame = out.assign(reason=None)

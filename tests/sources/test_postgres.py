@@ -5,6 +5,7 @@ needed; the samples of every rejection reason come from one query."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,3 +145,76 @@ def test_the_samples_of_every_reason_come_from_one_query(pg_url: str, tmp_path: 
     assert len(_aggregations(seen)) == 1
     scans = [sql for sql, _ in seen if "hs_classified" in sql and "hs_trial_starts" not in sql]
     assert len(scans) == 2  # the aggregation and the samples: nothing more (besides the trial days' events)
+
+
+@contextmanager
+def _sessions() -> Iterator[list[tuple[str, int, str]]]:
+    """(statement, server process id of its session, thread name) of every statement run while the block runs."""
+    seen: list[tuple[str, int, str]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        pid = conn.connection.dbapi_connection.info.backend_pid
+        seen.append((statement, pid, threading.current_thread().name))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+
+
+def test_the_event_scan_runs_in_its_own_session_beside_the_entity_reads(pg_url: str, tmp_path: Path) -> None:
+    frames = _example()
+    _fill(pg_url, frames)
+    config = _config(tmp_path, pg_url)
+    with _sessions() as seen:
+        rows = _score_in_process(config)
+    aggregations = {sql for sql, _ in _aggregations([(sql, 0) for sql, _, _ in seen])}
+    (scan,) = [(sql, pid, thread) for sql, pid, thread in seen if sql in aggregations and "hs_nth" not in sql]
+    (accounts,) = [(sql, pid, thread) for sql, pid, thread in seen if "FROM accounts" in sql and "LIMIT" not in sql]
+    assert scan[1] != accounts[1]  # two sessions of the server ...
+    assert scan[2].startswith("healthsync-source")
+    assert accounts[2] == threading.main_thread().name
+    for pid in (scan[1], accounts[1]):  # each in UTC, with the aggregation's work_mem
+        settings = [sql for sql, session, _ in seen if session == pid and sql.startswith("SET ")]
+        assert settings == ["SET TIME ZONE 'UTC'", "SET work_mem = '256MB'"]
+    assert len(rows) == len(frames["accounts"])
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("healthsync-source")]
+
+
+def test_a_failing_read_beside_the_event_scan_stops_both_and_names_the_table(pg_url: str, tmp_path: Path) -> None:
+    _fill(pg_url, _example())
+    failing = "SELECT account_id, name, 1 / (length(account_id) - length(account_id)) AS seats_limit FROM accounts"
+    config = _config(tmp_path, pg_url, accounts=failing)
+    result = CliRunner().invoke(cli, ["score", "--config", str(config), "--format", "json"])
+    assert result.exit_code == 1, result.output  # a source error (SPEC section 6)
+    message = str(result.exception)
+    assert message.startswith("reading accounts (SELECT account_id")
+    assert "DivisionByZero: division by zero" in message
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("healthsync-source")]
+
+
+def test_text_timestamps_are_parsed_once_and_typed_ones_leave_the_plan_free(pg_url: str, tmp_path: Path) -> None:
+    """Text: the parse sits behind an OFFSET 0 fence (once per row). timestamptz: no fence, so the planner may split
+    the aggregation over parallel workers. The scores are the same."""
+    frames = _example()
+    _fill(pg_url, frames)
+    typed = dict(frames, events=frames["events"].assign(timestamp=lambda f: pd.to_datetime(f["timestamp"], utc=True)))
+    engine = sa.create_engine(pg_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE SCHEMA typed")
+            for name, frame in typed.items():
+                frame.to_sql(name, conn, index=False, schema="typed")
+    finally:
+        engine.dispose()
+    scores, plans = [], []
+    for folder, schema in (("text", None), ("typed", "typed")):
+        (tmp_path / folder).mkdir()
+        extra = {"schema": schema} if schema else {}
+        with _statements() as seen:
+            scores.append(_score_in_process(_config(tmp_path / folder, pg_url, **extra)))
+        (aggregation,) = [sql for sql, _ in _aggregations(seen) if "hs_nth" not in sql]
+        plans.append("OFFSET" in aggregation)
+    assert plans == [True, False]
+    assert scores[0] == scores[1]

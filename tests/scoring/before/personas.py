@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from healthsync.scoring.activity import USER_KEY, keyed, with_activity
 from healthsync.scoring.config import Persona, ScoringConfig
 from healthsync.scoring.metrics import percentages
 from healthsync.scoring.normalize import IntArray
+from tests.scoring.before.activity import USER_KEY, keyed, with_activity
 
 _PEOPLE_COUNTS = ("events", "events_prev", "active_days", "active_days_7d")
 

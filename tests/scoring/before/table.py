@@ -11,7 +11,10 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from healthsync.scoring.activity import (
+from healthsync.scoring.config import ScoringConfig
+from healthsync.scoring.metrics import days_since, percentages, score_changes, tier_labels, trend_labels, utc_series
+from healthsync.scoring.normalize import MIN_SCORE, IntArray, health_scores
+from tests.scoring.before.activity import (
     ACCOUNT_COUNTS,
     ACCOUNT_KEY,
     USER_COUNTS,
@@ -21,9 +24,8 @@ from healthsync.scoring.activity import (
     keyed,
     with_activity,
 )
-from healthsync.scoring.config import ScoringConfig
-from healthsync.scoring.metrics import days_since, percentages, score_changes, tier_labels, trend_labels, utc_series
-from healthsync.scoring.normalize import MIN_SCORE, IntArray, health_scores
+from tests.scoring.before.adoption import adoption_columns
+from tests.scoring.before.explain import explain_columns
 from tests.scoring.before.personas import active_in_roles, people_frame, persona_columns
 from tests.scoring.before.plays import PERSONA_PCT_COLUMNS, play_columns
 
@@ -56,6 +58,14 @@ ACCOUNT_COLUMNS = (
     "status",
     "seats_limit",
     "previous_score",
+    "score_reasons",
+    "score_movers",
+    "score_why",
+    "roles_active",
+    "roles_total",
+    "days_to_activation",
+    "users_activated_pct",
+    "mrr",
 )
 
 USER_COLUMNS = (
@@ -128,6 +138,10 @@ def score_accounts(
         "adoption_change": (frame["active_users"] - frame["active_users_prev"]).astype("int64"),
     }
     table = pd.DataFrame(columns, index=frame.index)
+    table = table.assign(
+        **explain_columns(frame["account_id"], account_activity, table, config),
+        **adoption_columns(frame, accounts, users, account_activity, user_activity, config),
+    )
     signals = _signals(table, frame, accounts, users, user_activity, config)
     table = table.assign(**{name: signals[name] for name in PERSONA_PCT_COLUMNS}, **play_columns(signals, config))
     return table.loc[:, list(ACCOUNT_COLUMNS)].reset_index(drop=True)
