@@ -44,7 +44,7 @@ check-fast: lint types
 # at its floor (constraints-minimum.txt; test tools float), and this subset of the suite touches each of them:
 # sources on DuckDB, SQLite, PostgreSQL and files (CSV, JSONL, Parquet, Segment), the warehouse dialects, scoring,
 # settings and YAML, the CLI and its output, the state store and its alembic migrations, the retry layer, and the
-# HubSpot, Intercom and Slack SDK destinations against the sandboxes. About 4 minutes on 2 cores (venv 2, tests 1.5).
+# HubSpot, Intercom and Slack SDK destinations against the sandboxes. 2-4 minutes on 2 cores, venv included.
 MINIMUM_TESTS = \
 	tests/sources/test_parity.py tests/sources/test_postgres.py tests/sources/test_dialects.py \
 	tests/scoring/test_table.py tests/scoring/test_metrics.py tests/scoring/test_normalize.py \
