@@ -42,6 +42,7 @@ from healthsync.connector.sources.pushdown import (
     activity_query,
     classified,
     duplicated_events,
+    event_count_query,
     sample_query,
 )
 from healthsync.connector.sources.rollup import (
@@ -53,6 +54,7 @@ from healthsync.connector.sources.rollup import (
 )
 from healthsync.connector.sources.segment import SEGMENT_TABLES, SegmentSchema, segment_tables
 from healthsync.connector.sources.trial import trial_query, trial_range, with_trial_events
+from healthsync.scoring.config import ScoringConfig
 
 __all__ = ["SourceData", "TableReport", "check_rejected_share", "load_source"]
 
@@ -101,10 +103,12 @@ def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_user
             users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows, accounts)
             with _translated(label):
                 moments = _activation(conn, tables, settings, window)
+                per_event = _per_event(conn, tables, settings, window)
                 trial = _trial_counts(conn, tables, settings, window, as_of, accounts)
                 account_raw, user_raw, events_report = passed()
         with _translated(label):
             account_raw = _with_moments(account_raw, moments)
+            account_raw = _with_event_counts(account_raw, per_event, settings.scoring)
             if trial is not None:
                 account_raw = with_trial_events(account_raw, trial)
             if events_report.rejected and source.sample_rows > 0:
@@ -208,6 +212,30 @@ def _activation(conn: sa.Connection, tables: LogicalTables, settings: Settings, 
     if not settings.scoring.activation_steps:
         return None
     return _frame(conn, activation_query(_classified(conn, tables, window), settings.scoring, window))
+
+
+def _per_event(conn: sa.Connection, tables: LogicalTables, settings: Settings, window: Window) -> pd.DataFrame | None:
+    """Per account and weighted event, the counts in W and P (None without weights)."""
+    if not settings.scoring.weights:
+        return None
+    return _frame(conn, event_count_query(_classified(conn, tables, window), settings.scoring, window))
+
+
+def _with_event_counts(
+    account_raw: pd.DataFrame, per_event: pd.DataFrame | None, config: ScoringConfig
+) -> pd.DataFrame:
+    """The account rows with `evw_<i>` / `evp_<i>` (weighted event i, sorted by name): 0 where it did not occur."""
+    if per_event is None:
+        return account_raw
+    keyed = per_event.assign(event=per_event["event"].astype(str))
+    wide = keyed.pivot_table(index="account_id", columns="event", values=["w", "p"], aggfunc="sum", fill_value=0)
+    columns: dict[str, Any] = {}
+    for position, event in enumerate(sorted(config.weights)):
+        for part, label in (("w", "evw"), ("p", "evp")):
+            columns[f"{label}_{position}"] = wide[(part, event)] if (part, event) in wide.columns else 0
+    counts = pd.DataFrame(columns, index=wide.index)
+    merged = account_raw.merge(counts, left_on="account_id", right_index=True, how="left")
+    return merged.assign(**{name: merged[name].fillna(0).astype("int64") for name in columns})
 
 
 def _with_moments(account_raw: pd.DataFrame, moments: pd.DataFrame | None) -> pd.DataFrame:

@@ -257,17 +257,31 @@ def latest_features_steps(rows: Subquery, config: ScoringConfig, window: Window)
     for index, step in enumerate(config.activation_steps):
         flag = sa.and_(bounds["before"], rows.c.event == step.event)
         columns.append(CountIf(flag).label(f"step_{index}"))
-    return columns + event_counts(rows, config, window)
-
-
-def event_counts(rows: Subquery, config: ScoringConfig, window: Window) -> list[ColumnElement[Any]]:
-    """Per weighted event (sorted by name): its count in W (`evw_<i>`) and in P (`evp_<i>`), for explanations."""
-    bounds = _bounds(rows, window)
-    columns: list[ColumnElement[Any]] = []
-    for index, event in enumerate(sorted(config.weights)):
-        columns.append(CountIf(sa.and_(bounds["w"], rows.c.event == event)).label(f"evw_{index}"))
-        columns.append(CountIf(sa.and_(bounds["p"], rows.c.event == event)).label(f"evp_{index}"))
     return columns
+
+
+def event_count_query(events: Classified, config: ScoringConfig, window: Window) -> Select[Any]:
+    """Per accepted account and weighted event: its count in W (`w`) and in P (`p`), for the explanations.
+
+    Its own GROUP BY (account, event) over the rows of W and P: ~10 rows per account, where the same counts as 2 x
+    (weighted events) conditional aggregates of the one-pass query cost a third of that query's time.
+    """
+    rows = events.rows
+    bounds = _bounds(rows, window)
+    wanted = sa.and_(
+        rows.c.reason.is_(None),
+        rows.c.event.in_(sorted(config.weights)),
+        rows.c.ts >= sa.literal(window.prev_start, sa.Float()),
+        rows.c.ts < sa.literal(window.as_of, sa.Float()),
+    )
+    counted = sa.select(
+        rows.c.account_key.label("account_id"),
+        rows.c.event.label("event"),
+        CountIf(bounds["w"]).label("w"),
+        CountIf(bounds["p"]).label("p"),
+    )
+    grouped = counted.where(wanted).group_by(rows.c.account_key, rows.c.event).subquery("hs_event_counts")
+    return sa.select(*grouped.c)
 
 
 def activation_query(events: Classified, config: ScoringConfig, window: Window) -> Select[Any]:

@@ -111,8 +111,10 @@ def _score_in_process(config: Path, *args: str) -> list[dict[str, Any]]:
 
 
 def _aggregations(seen: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """The statements aggregating the events (not the samples, not the trial-events query of sources/trial.py)."""
-    return [(sql, n) for sql, n in seen if "hs_classified" in sql and "hs_samples" not in sql and "hs_trial" not in sql]
+    """The statements aggregating the events per account (or user): not the samples, not the trial-events query of
+    sources/trial.py, not the per-event counts of the explanations."""
+    others = ("hs_samples", "hs_trial", "hs_event_counts")
+    return [(sql, n) for sql, n in seen if "hs_classified" in sql and not any(name in sql for name in others)]
 
 
 def test_only_per_account_rows_leave_the_database_unless_users_are_asked_for(pg_url: str, tmp_path: Path) -> None:
@@ -144,7 +146,9 @@ def test_the_samples_of_every_reason_come_from_one_query(pg_url: str, tmp_path: 
     assert len(samples) == 1
     assert len(_aggregations(seen)) == 1
     scans = [sql for sql, _ in seen if "hs_classified" in sql and "hs_trial_starts" not in sql]
-    assert len(scans) == 2  # the aggregation and the samples: nothing more (besides the trial days' events)
+    # the aggregation, the per-event counts (explanations) and the samples: nothing more (besides the trial days')
+    assert len(scans) == 3
+    assert len([sql for sql in scans if "hs_event_counts" in sql]) == 1
 
 
 @contextmanager
