@@ -150,15 +150,14 @@ _ORDER = ("ts", "account_id", "user_id", "event")
 def classified(tables: LogicalTables, now: float, *, group_dedup: bool = False, fence: bool = False) -> Classified:
     """The classified event rows; `group_dedup` (DuckDB only) deduplicates event_id with a GROUP BY.
 
-    `fence` (PostgreSQL) puts `OFFSET 0` on the subquery that computes the epoch seconds from text: the planner then
-    keeps it as its own scan and parses each timestamp once, instead of inlining the parse into its every use. A
-    typed timestamp column gets no fence: its epoch is a cheap date_part(), and a fenced subquery would keep the
-    planner from splitting the aggregation over parallel workers.
+    `fence` (PostgreSQL) puts `OFFSET 0` on the subquery that computes the epoch seconds: the planner then keeps it
+    as its own scan and computes `ts` once per row, instead of inlining the expression into its every use. That
+    holds for a timestamptz column too: without the fence the one-pass query took 36 s instead of 17 s at 5M events
+    (serial; 23 s over two parallel workers), so the fence stays although it keeps the aggregation in one process.
     """
     events = tables.events
     base_query = sa.select(*events.c, EpochSeconds(events.c.timestamp).label("ts"))
-    typed = isinstance(events.c.timestamp.type, sa.DateTime | sa.Date)
-    base = (base_query.offset(0) if fence and not typed else base_query).subquery("hs_base")
+    base = (base_query.offset(0) if fence else base_query).subquery("hs_base")
     if tables.has_event_id and group_dedup:
         reasoned = _grouped_dedup(base, now)
     else:
