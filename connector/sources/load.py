@@ -441,7 +441,7 @@ SESSION_UTC = {
 
 # PostgreSQL's default work_mem (4MB) makes the planner sort every event row for the GROUP BY (account, user) of
 # the one-pass query (an external sort on disk); with room for the ~150k groups of 10,000 accounts it hashes
-# them in memory instead: 23.6 s instead of 35 s at 5M events (benchmarks/RESULTS.md). Per session, this read only;
+# them in memory instead (benchmarks/RESULTS.md, PostgreSQL 5M events). Per session, this read only;
 # a larger GROUP BY spills to disk beyond it (PostgreSQL 13+).
 POSTGRES_WORK_MEM = "256MB"
 
