@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
@@ -101,3 +102,16 @@ def intercom(intercom_server: SandboxServer) -> SandboxServer:
     """The Intercom sandbox, reset to empty for this test."""
     intercom_server.sandbox.reset()
     return intercom_server
+
+
+@pytest.fixture(scope="session")
+def benchmark_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The benchmark data set (10,000 accounts, 200,000 users) with 300k events, written by benchmarks/generate.py."""
+    spec = importlib.util.spec_from_file_location("hs_benchmark_generate", ROOT / "benchmarks" / "generate.py")
+    assert spec is not None
+    assert spec.loader is not None
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    folder = tmp_path_factory.mktemp("benchmark")
+    generate.main(["--events", "300k", "--out", str(folder)])
+    return folder / "healthsync.yaml"

@@ -9,7 +9,6 @@ tables with their explanations and adoption metrics (tests/scoring/before/) and 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from healthsync.connector.settings import Settings, SourceConfig, load_settings
 from healthsync.connector.sources import load
 from healthsync.connector.sources.load import SourceData, load_source
 from healthsync.scoring.config import ScoringConfig
-from tests.paths import DATA, ROOT
+from tests.paths import DATA
 from tests.scoring.before import output as before_output
 from tests.scoring.before import table as before_table
 from tests.scoring.test_columnwise import PERSONAS, SHARES
@@ -55,19 +54,6 @@ def _outputs(settings: Settings, folder: Path) -> dict[str, bytes]:
             write_frame(frame, fmt, path, kind=kind)
             written[path.name] = path.read_bytes()
     return written
-
-
-@pytest.fixture(scope="module")
-def benchmark_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The benchmark's 10,000 accounts and 200,000 users with 300k events, written by benchmarks/generate.py."""
-    spec = importlib.util.spec_from_file_location("hs_benchmark_generate", ROOT / "benchmarks" / "generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    generate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generate)
-    folder = tmp_path_factory.mktemp("benchmark")
-    generate.main(["--events", "300k", "--out", str(folder)])
-    return folder / "healthsync.yaml"
 
 
 @pytest.mark.slow

@@ -8,7 +8,6 @@ benchmark's own scoring section and for the same with personas, an expected head
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from healthsync.connector.settings import load_settings
 from healthsync.connector.sources.load import SourceData, load_source
 from healthsync.scoring import score_accounts, score_users
 from healthsync.scoring.config import ScoringConfig
-from tests.paths import ROOT
 from tests.scoring.before import table as before
 
 PERSONAS: dict[str, Any] = {
@@ -45,19 +43,6 @@ PERSONAS: dict[str, Any] = {
 SHARES = {"sequences": {"events": ["lead_enrolled"], "among": ["lead_enrolled", "call_logged"], "label": "touches"}}
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def benchmark_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The benchmark data set with 300k events, written by benchmarks/generate.py."""
-    spec = importlib.util.spec_from_file_location("hs_benchmark_generate", ROOT / "benchmarks" / "generate.py")
-    assert spec is not None
-    assert spec.loader is not None
-    generate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generate)
-    folder = tmp_path_factory.mktemp("benchmark")
-    generate.main(["--events", "300k", "--out", str(folder)])
-    return folder / "healthsync.yaml"
 
 
 def _json(frame: Any, path: Path) -> bytes:
