@@ -94,7 +94,8 @@ def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_user
     window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
     with _opened(settings) as (conn, tables, file_rejects):
         label = f"aggregating {tables.labels['events']}"
-        with _concurrently(conn, label, lambda session: _event_pass(session, tables, settings, window, with_users)) as (
+        events = _classified(conn, tables, window)  # the one classification every events query builds on
+        with _concurrently(conn, label, lambda session: _event_pass(session, events, settings, window, with_users)) as (
             passed
         ):
             accounts, accounts_report = accounts_frame(
@@ -102,8 +103,8 @@ def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_user
             )
             users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows, accounts)
             with _translated(label):
-                moments = _activation(conn, tables, settings, window)
-                per_event = _per_event(conn, tables, settings, window)
+                moments = _activation(conn, events, settings, window)
+                per_event = _per_event(conn, events, settings, window)
                 trial = _trial_counts(conn, tables, settings, window, as_of, accounts)
                 account_raw, user_raw, events_report = passed()
         with _translated(label):
@@ -113,12 +114,7 @@ def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_user
                 account_raw = with_trial_events(account_raw, trial)
             if events_report.rejected and source.sample_rows > 0:
                 events_report.samples = _samples(
-                    conn,
-                    tables,
-                    _classified(conn, tables, window),
-                    list(events_report.rejected),
-                    source.sample_rows,
-                    window,
+                    conn, tables, events, list(events_report.rejected), source.sample_rows, window
                 )
     reports = {"events": events_report, "accounts": accounts_report, "users": users_report}
     for table, rejects in file_rejects.items():
@@ -176,14 +172,13 @@ def _cancel(conn: sa.Connection | None) -> None:
 
 
 def _event_pass(
-    conn: sa.Connection, tables: LogicalTables, settings: Settings, window: Window, with_users: bool
+    conn: sa.Connection, events: Classified, settings: Settings, window: Window, with_users: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, TableReport]:
     """The aggregated account rows, user rows (when asked for) and the events report (counts per reason).
 
     Per-user rows leave the database only `with_users`.
     """
     dialect = conn.dialect.name
-    events = _classified(conn, tables, window)
     user_raw: pd.DataFrame | None = None
     if single_pass(dialect, window.window_days) and with_users:
         both = _frame(conn, _ordered(user_pass_query(events, settings.scoring, window), "account_id", "user_id"))
@@ -207,18 +202,18 @@ def _classified(conn: sa.Connection, tables: LogicalTables, window: Window) -> C
     return classified(tables, window.now, group_dedup=dialect == "duckdb", fence=dialect == "postgresql")
 
 
-def _activation(conn: sa.Connection, tables: LogicalTables, settings: Settings, window: Window) -> pd.DataFrame | None:
+def _activation(conn: sa.Connection, events: Classified, settings: Settings, window: Window) -> pd.DataFrame | None:
     """Per account, the instant its activation steps were all met (None without activation steps)."""
     if not settings.scoring.activation_steps:
         return None
-    return _frame(conn, activation_query(_classified(conn, tables, window), settings.scoring, window))
+    return _frame(conn, activation_query(events, settings.scoring, window))
 
 
-def _per_event(conn: sa.Connection, tables: LogicalTables, settings: Settings, window: Window) -> pd.DataFrame | None:
+def _per_event(conn: sa.Connection, events: Classified, settings: Settings, window: Window) -> pd.DataFrame | None:
     """Per account and weighted event, the counts in W and P (None without weights)."""
     if not settings.scoring.weights:
         return None
-    return _frame(conn, event_count_query(_classified(conn, tables, window), settings.scoring, window))
+    return _frame(conn, event_count_query(events, settings.scoring, window))
 
 
 def _with_event_counts(
