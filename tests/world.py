@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -140,9 +141,10 @@ def sandbox_process(*extra: str, cwd: Path | None = None) -> Iterator[dict[str, 
     Off a terminal it prints one JSON object per line; the `serving` events carry the URLs.
     """
     command = [sys.executable, "-m", "healthsync", "sandbox", "--hubspot-port", "0", "--intercom-port", "0"]
-    with subprocess.Popen(
-        [*command, *extra], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=cwd
-    ) as process:
+    with (
+        tempfile.TemporaryFile("w+") as errors,
+        subprocess.Popen([*command, *extra], stdout=subprocess.PIPE, stderr=errors, text=True, cwd=cwd) as process,
+    ):
         try:
             assert process.stdout is not None
             urls: dict[str, str] = {}
@@ -154,7 +156,11 @@ def sandbox_process(*extra: str, cwd: Path | None = None) -> Iterator[dict[str, 
                 event = json.loads(line)
                 if event["event"] == "serving":
                     urls[event["destination"]] = event["url"]
-            assert set(urls) == {"hubspot", "intercom"}
+            if set(urls) != {"hubspot", "intercom"}:
+                errors.seek(0)
+                raise AssertionError(
+                    f"the sandbox served {sorted(urls)}; exit {process.poll()}: {errors.read()[-2000:]}"
+                )
             yield urls
         finally:
             process.send_signal(signal.SIGTERM)

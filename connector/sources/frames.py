@@ -136,7 +136,10 @@ def _numbers(values: pd.Series) -> pd.Series:
 
 
 def _given(values: pd.Series) -> pd.Series:
-    """Whether a value was given at all (not null, not empty text)."""
+    """Whether a value was given at all (not null, not empty text). Only text can be empty: a typed column (a
+    timestamp, a number) is not formatted as text to find out (10,000 timestamps cost 0.1 s)."""
+    if not (pd.api.types.is_object_dtype(values.dtype) or pd.api.types.is_string_dtype(values.dtype)):
+        return values.notna()
     return values.notna() & (values.astype("str").str.strip() != "")
 
 

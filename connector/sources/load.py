@@ -206,7 +206,7 @@ def _activation(conn: sa.Connection, events: Classified, settings: Settings, win
     """Per account, the instant its activation steps were all met (None without activation steps)."""
     if not settings.scoring.activation_steps:
         return None
-    return _frame(conn, activation_query(events, settings.scoring, window))
+    return _frame(conn, activation_query(events, settings.scoring, window, conn.dialect.name))
 
 
 def _per_event(conn: sa.Connection, events: Classified, settings: Settings, window: Window) -> pd.DataFrame | None:

