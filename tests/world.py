@@ -140,7 +140,8 @@ def sandbox_process(*extra: str, cwd: Path | None = None) -> Iterator[dict[str, 
 
     Off a terminal it prints one JSON object per line; the `serving` events carry the URLs.
     """
-    command = [sys.executable, "-m", "healthsync", "sandbox", "--hubspot-port", "0", "--intercom-port", "0"]
+    ports = ("--hubspot-port", "0", "--intercom-port", "0", "--slack-port", "0")  # free ports: tests run side by side
+    command = [sys.executable, "-m", "healthsync", "sandbox", *ports]
     with (
         tempfile.TemporaryFile("w+") as errors,
         subprocess.Popen([*command, *extra], stdout=subprocess.PIPE, stderr=errors, text=True, cwd=cwd) as process,

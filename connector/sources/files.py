@@ -51,13 +51,20 @@ def duckdb_config() -> Iterator[dict[str, str]]:
 
 @contextmanager
 def files_engine() -> Iterator[sa.Engine]:
-    """An in-memory DuckDB under :func:`duckdb_config`."""
+    """An in-memory DuckDB under :func:`duckdb_config`; each of the engine's connections is a cursor of that one
+    database (DuckDB's `cursor()`: its own session on the same catalog), so a second session sees the views and the
+    event scan can run beside the other queries (`load._concurrently`)."""
+    import duckdb
+    from duckdb_engine import ConnectionWrapper
+
     with duckdb_config() as config:
-        engine = sa.create_engine("duckdb:///:memory:", connect_args={"config": config})
+        database = duckdb.connect(":memory:", config=dict(config))
+        engine = sa.create_engine("duckdb:///:memory:", creator=lambda: ConnectionWrapper(database.cursor()))
         try:
             yield engine
         finally:
             engine.dispose()
+            database.close()
 
 
 def file_view(conn: sa.Connection, table: str, path: Path, mapping: dict[str, str], url: str | None) -> FileRejects:

@@ -129,9 +129,11 @@ def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_user
     )
 
 
-# Dialects whose server does the work of a statement: there the events scan runs in a second session, concurrently
-# with the entity reads and the small queries of the first (DuckDB and SQLite run in this process: nothing to gain).
-CONCURRENT_DIALECTS = frozenset({"postgresql", "snowflake", "bigquery"})
+# Dialects where the events scan runs in a second session, concurrently with the entity reads and the small queries
+# of the first: a server does the work of a statement, or DuckDB does it in its own threads without the GIL (a
+# Parquet file is scanned one row group per thread: at 1M events one thread, so the other core takes the rest).
+# SQLite runs every statement in the calling thread: nothing to gain.
+CONCURRENT_DIALECTS = frozenset({"postgresql", "snowflake", "bigquery", "duckdb"})
 
 
 @contextmanager
@@ -163,9 +165,12 @@ def _concurrently(conn: sa.Connection, label: str, work: Callable[[sa.Connection
 
 
 def _cancel(conn: sa.Connection | None) -> None:
-    """Ask the server to stop the session's running statement (psycopg's thread-safe cancel; others: nothing)."""
-    raw = getattr(getattr(conn, "connection", None), "dbapi_connection", None) if conn is not None else None
-    cancel = getattr(raw, "cancel", None)
+    """Ask the database to stop the session's running statement (psycopg's thread-safe cancel, DuckDB's interrupt;
+    others: nothing)."""
+    if conn is None or conn.closed:  # the statement ended (the session is closed): nothing runs any more
+        return
+    raw = getattr(conn.connection, "dbapi_connection", None)
+    cancel = getattr(raw, "cancel", None) or getattr(raw, "interrupt", None)
     if callable(cancel):
         with contextlib.suppress(Exception):
             cancel()
@@ -364,6 +369,7 @@ def _opened(settings: Settings) -> Iterator[tuple[sa.Connection, LogicalTables, 
         with files_engine() as engine, engine.connect() as conn:
             _prepare(conn)
             labels, rejects = _file_views(conn, settings)
+            conn.commit()  # the views, for the other sessions of the database (`files_engine`)
             yield conn, _mapped(conn, source, dict.fromkeys(TABLES, None), labels), rejects
         return
     with _duckdb_args(settings) as args:
