@@ -59,7 +59,11 @@ def files_engine() -> Iterator[sa.Engine]:
 
     with duckdb_config() as config:
         database = duckdb.connect(":memory:", config=dict(config))
-        engine = sa.create_engine("duckdb:///:memory:", creator=lambda: ConnectionWrapper(database.cursor()))
+        engine = sa.create_engine(
+            "duckdb:///:memory:",
+            creator=lambda: ConnectionWrapper(database.cursor()),
+            poolclass=sa.pool.QueuePool,  # sessions of one database (duckdb_engine pools :memory: one per thread)
+        )
         try:
             yield engine
         finally:

@@ -144,7 +144,9 @@ def _concurrently(conn: sa.Connection, label: str, work: Callable[[sa.Connection
     Should the body fail while the second session still works, its statement is cancelled (where the driver can)
     and awaited before the error propagates, so no session outlives the read.
     """
-    if conn.dialect.name not in CONCURRENT_DIALECTS:
+    if conn.dialect.name not in CONCURRENT_DIALECTS or isinstance(conn.engine.pool, sa.pool.SingletonThreadPool):
+        # (a pool of one connection per thread: an in-memory DuckDB of a sql source, where a second session would be
+        # a second, empty database)
         yield lambda: work(conn)
         return
     session: dict[str, sa.Connection] = {}
