@@ -51,18 +51,31 @@ def duckdb_config() -> Iterator[dict[str, str]]:
 
 @contextmanager
 def files_engine() -> Iterator[sa.Engine]:
-    """An in-memory DuckDB under :func:`duckdb_config`; each of the engine's connections is a cursor of that one
-    database (DuckDB's `cursor()`: its own session on the same catalog), so a second session sees the views and the
-    event scan can run beside the other queries (`load._concurrently`)."""
+    """An in-memory DuckDB under :func:`duckdb_config` (the files source's views live in it)."""
+    with duckdb_engine(":memory:", read_only=False, options={}, label="opening DuckDB") as engine:
+        yield engine
+
+
+@contextmanager
+def duckdb_engine(path: str, *, read_only: bool, options: dict[str, Any], label: str) -> Iterator[sa.Engine]:
+    """One DuckDB database (a file, or in memory) under :func:`duckdb_config` plus the URL's `options`; each of the
+    engine's connections is a cursor of it (DuckDB's `cursor()`: its own session on the same catalog and buffer
+    pool). So a second session sees the views and tables of the first and shares its memory cap, and the event scan
+    can run beside the other queries (`load._concurrently`); a second `duckdb.connect` of the same file with other
+    settings is refused by DuckDB 1.4, and a second in-memory one would be another, empty, database."""
     import duckdb
     from duckdb_engine import ConnectionWrapper
 
     with duckdb_config() as config:
-        database = duckdb.connect(":memory:", config=dict(config))
+        try:
+            database = duckdb.connect(path, read_only=read_only, config={**config, **options})
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()
+            raise SourceError(f"{label}: {type(exc).__name__}: {first[0] if first else ''}") from exc
         engine = sa.create_engine(
-            "duckdb:///:memory:",
+            "duckdb:///:memory:",  # the creator connects: the URL only picks the dialect
             creator=lambda: ConnectionWrapper(database.cursor()),
-            poolclass=sa.pool.QueuePool,  # sessions of one database (duckdb_engine pools :memory: one per thread)
+            poolclass=sa.pool.QueuePool,
         )
         try:
             yield engine

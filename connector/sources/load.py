@@ -24,7 +24,7 @@ from sqlalchemy.sql import FromClause, Subquery
 
 from healthsync.connector.errors import RejectedShareError, SourceError
 from healthsync.connector.settings import Settings, SourceConfig
-from healthsync.connector.sources.files import FileRejects, duckdb_config, file_view, files_engine
+from healthsync.connector.sources.files import FileRejects, duckdb_engine, file_view, files_engine
 from healthsync.connector.sources.frames import (
     TableReport,
     accounts_frame,
@@ -144,9 +144,7 @@ def _concurrently(conn: sa.Connection, label: str, work: Callable[[sa.Connection
     Should the body fail while the second session still works, its statement is cancelled (where the driver can)
     and awaited before the error propagates, so no session outlives the read.
     """
-    if conn.dialect.name not in CONCURRENT_DIALECTS or isinstance(conn.engine.pool, sa.pool.SingletonThreadPool):
-        # (a pool of one connection per thread: an in-memory DuckDB of a sql source, where a second session would be
-        # a second, empty database)
+    if conn.dialect.name not in CONCURRENT_DIALECTS:
         yield lambda: work(conn)
         return
     session: dict[str, sa.Connection] = {}
@@ -374,19 +372,15 @@ def _opened(settings: Settings) -> Iterator[tuple[sa.Connection, LogicalTables, 
             conn.commit()  # the views, for the other sessions of the database (`files_engine`)
             yield conn, _mapped(conn, source, dict.fromkeys(TABLES, None), labels), rejects
         return
-    with _duckdb_args(settings) as args:
-        engine = _sql_engine(settings, args)
-        try:
-            with _translated(f"connecting to the {source.kind} source"):
-                connection = engine.connect()
-            with connection as conn:
-                _prepare(conn)
-                if source.kind == "segment":
-                    yield conn, _segment(conn, source), {}
-                else:
-                    yield conn, _mapped(conn, source, dict.fromkeys(TABLES, source.schema_), None), {}
-        finally:
-            engine.dispose()
+    with _sql_engine(settings) as engine:
+        with _translated(f"connecting to the {source.kind} source"):
+            connection = engine.connect()
+        with connection as conn:
+            _prepare(conn)
+            if source.kind == "segment":
+                yield conn, _segment(conn, source), {}
+            else:
+                yield conn, _mapped(conn, source, dict.fromkeys(TABLES, source.schema_), None), {}
 
 
 def _file_views(conn: sa.Connection, settings: Settings) -> tuple[dict[str, str], dict[str, FileRejects]]:
@@ -406,31 +400,34 @@ def _file_views(conn: sa.Connection, settings: Settings) -> tuple[dict[str, str]
 
 
 @contextmanager
-def _duckdb_args(settings: Settings) -> Iterator[dict[str, Any]]:
-    """Connect arguments of a sql or segment source on DuckDB (a file or in memory): the files source's memory cap."""
-    if settings.source.url and settings.source.url.startswith("duckdb:"):
-        with duckdb_config() as config:
-            yield {"config": config}
-    else:
-        yield {}
-
-
-def _sql_engine(settings: Settings, duckdb_args: dict[str, Any]) -> sa.Engine:
+def _sql_engine(settings: Settings) -> Iterator[sa.Engine]:
+    """The engine of a sql or segment source; on DuckDB (a file, read-only, or in memory) one database under the
+    files source's memory cap whose sessions are cursors of it (`files.duckdb_engine`)."""
     source = settings.source
     if not source.url:
         raise SourceError(f"source.url is required for kind {source.kind!r} (a SQLAlchemy URL)")
     with _translated("source.url"):
         url = sa.engine.make_url(source.url)
         backend = url.get_backend_name()
-        args: dict[str, Any] = dict(duckdb_args) if backend == "duckdb" else {}
         if backend in ("sqlite", "duckdb") and url.database not in (None, "", ":memory:"):
             path = settings.resolve(str(url.database))
             if not path.is_file():
                 raise SourceError(f"source.url: database file not found: {path}")
             url = url.set(database=str(path))
-            if backend == "duckdb":
-                args["read_only"] = True
-        return sa.create_engine(url, connect_args=args)
+    if backend == "duckdb":
+        in_memory = url.database in (None, "", ":memory:")
+        options = {key: str(value) for key, value in url.query.items()}
+        label = f"connecting to the {source.kind} source"
+        with duckdb_engine(
+            ":memory:" if in_memory else str(url.database), read_only=not in_memory, options=options, label=label
+        ) as engine:
+            yield engine
+        return
+    engine = sa.create_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 # The statement that puts a session in UTC, per dialect with a session time zone. BigQuery has none: its TIMESTAMP
