@@ -20,6 +20,12 @@ an Authorization header or a query string.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException | None) -> str:
+    """A library error in one line for a message: its type and the first line of its text."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
 class HealthsyncError(Exception):
     """Root of every error healthsync raises on purpose."""
 

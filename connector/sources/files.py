@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from healthsync.connector.errors import SourceError
+from healthsync.connector.errors import SourceError, first_line
 
 # Columns read as text from CSV/JSON so that ids keep their form and bad values reach the validation.
 TEXT_COLUMNS = {
@@ -70,8 +70,7 @@ def duckdb_engine(path: str, *, read_only: bool, options: dict[str, Any], label:
         try:
             database = duckdb.connect(path, read_only=read_only, config={**config, **options})
         except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()
-            raise SourceError(f"{label}: {type(exc).__name__}: {first[0] if first else ''}") from exc
+            raise SourceError(f"{label}: {first_line(exc)}") from exc
         engine = sa.create_engine(
             "duckdb:///:memory:",  # the creator connects: the URL only picks the dialect
             creator=lambda: ConnectionWrapper(database.cursor()),

@@ -22,7 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.sql import FromClause, Subquery
 
-from healthsync.connector.errors import RejectedShareError, SourceError
+from healthsync.connector.errors import RejectedShareError, SourceError, first_line
 from healthsync.connector.settings import Settings, SourceConfig
 from healthsync.connector.sources.files import FileRejects, duckdb_engine, file_view, files_engine
 from healthsync.connector.sources.frames import (
@@ -351,14 +351,9 @@ def _translated(what: str) -> Iterator[None]:
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        raise SourceError(f"{what}: {_first_line(exc.orig)}") from exc
+        raise SourceError(f"{what}: {first_line(exc.orig)}") from exc
     except sa.exc.SQLAlchemyError as exc:
-        raise SourceError(f"{what}: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException | None) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+        raise SourceError(f"{what}: {first_line(exc)}") from exc
 
 
 @contextmanager
@@ -409,13 +404,13 @@ def _sql_engine(settings: Settings) -> Iterator[sa.Engine]:
     with _translated("source.url"):
         url = sa.engine.make_url(source.url)
         backend = url.get_backend_name()
-        if backend in ("sqlite", "duckdb") and url.database not in (None, "", ":memory:"):
+        in_memory = url.database in (None, "", ":memory:")
+        if backend in ("sqlite", "duckdb") and not in_memory:
             path = settings.resolve(str(url.database))
             if not path.is_file():
                 raise SourceError(f"source.url: database file not found: {path}")
             url = url.set(database=str(path))
     if backend == "duckdb":
-        in_memory = url.database in (None, "", ":memory:")
         options = {key: str(value) for key, value in url.query.items()}
         label = f"connecting to the {source.kind} source"
         with duckdb_engine(

@@ -1,6 +1,7 @@
-"""The files source's two sessions (the event scan beside the entity reads, `load._concurrently` on DuckDB): a
-statement that fails reports its own error, whichever session it ran in. (That both give the tables one session
-gives is `test_parity.py`: every source there goes through this path.)"""
+"""DuckDB sources and their two sessions (the event scan beside the entity reads, `load._concurrently`): a statement
+that fails reports its own error, whichever session it ran in, and the one database they share, when it cannot be
+opened, says so. (That both sessions give the tables one session gives is `test_parity.py`: every source there
+goes through this path.)"""
 
 from __future__ import annotations
 
@@ -46,3 +47,18 @@ def test_a_failing_event_statement_reports_its_own_error(tmp_path: Path) -> None
     assert f"aggregating events ({events})" in message
     assert "Error" in message, message
     assert "closed" not in message
+
+
+def test_a_sql_source_on_a_file_that_is_not_a_duckdb_database_names_the_source_and_the_reason(tmp_path: Path) -> None:
+    """The one database every DuckDB session shares is opened before any session: its error is a SourceError."""
+    bogus = tmp_path / "usage.duckdb"
+    bogus.write_text("not a database\n")
+    tables = {"events": "events", "accounts": "accounts", "users": "users"}
+    config = {"source": {"kind": "sql", "url": f"duckdb:///{bogus}", **tables}, "scoring": SCORING}
+    path = tmp_path / "healthsync.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = healthsync("score", "--config", str(path), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    message = json.loads(result.stderr.splitlines()[-1])["message"]
+    assert "connecting to the sql source: IOException" in message, message
+    assert "not a valid DuckDB database file" in message, message
