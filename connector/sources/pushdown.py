@@ -84,15 +84,20 @@ def _text(value: str) -> ColumnElement[str]:
     return sa.literal_column(f"'{value}'", sa.String())
 
 
+def _row_rules(rows: FromClause, now: float) -> list[tuple[ColumnElement[bool], str]]:
+    """The row-local rejection reasons with the condition of each, in their order of precedence."""
+    return [
+        (rows.c.account_id.is_(None), "missing_account_id"),
+        (rows.c.user_id.is_(None), "missing_user_id"),
+        (rows.c.event.is_(None), "missing_event"),
+        (rows.c.ts.is_(None), "unparseable_timestamp"),
+        (rows.c.ts > sa.literal(now, sa.Float()), "future_timestamp"),
+    ]
+
+
 def _pre_reason(rows: FromClause, now: float) -> ColumnElement[str]:
-    """The row-local rejection reasons, in their order of precedence."""
-    return sa.case(
-        (rows.c.account_id.is_(None), _text("missing_account_id")),
-        (rows.c.user_id.is_(None), _text("missing_user_id")),
-        (rows.c.event.is_(None), _text("missing_event")),
-        (rows.c.ts.is_(None), _text("unparseable_timestamp")),
-        (rows.c.ts > sa.literal(now, sa.Float()), _text("future_timestamp")),
-    )
+    """The first row-local rejection reason of a row (NULL when none applies)."""
+    return sa.case(*((condition, _text(reason)) for condition, reason in _row_rules(rows, now)))
 
 
 def _known_accounts(accounts: FromClause) -> Select[Any]:
@@ -198,9 +203,8 @@ def classified(tables: LogicalTables, now: float, *, group_dedup: bool = False, 
 
 
 def _passes(rows: FromClause, now: float) -> list[ColumnElement[bool]]:
-    """The rows :func:`_pre_reason` gives no reason, as plain predicates (`ts <= now` also rules out NULL)."""
-    present = [rows.c[name].is_not(None) for name in ("account_id", "user_id", "event")]
-    return [*present, rows.c.ts <= sa.literal(now, sa.Float())]
+    """The rows :func:`_pre_reason` gives no reason, as plain predicates (`x IS NOT NULL`, `ts <= now`)."""
+    return [sa.not_(condition) for condition, _ in _row_rules(rows, now)]
 
 
 def known_or_unknown(grouped: Select[Any], accounts: FromClause) -> Select[Any]:
