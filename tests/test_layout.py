@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("demo",),
     ("engine",),
+    ("backtest",),
     ("hubspot", "intercom", "slack"),
     ("sync",),
     ("pipeline",),
