@@ -125,6 +125,98 @@ def _with_last_run(frame: Any, settings: Any) -> Any:
     )
 
 
+def _days(value: str) -> int:
+    text = value.strip().lower()
+    unit = {"d": 1, "w": 7}.get(text[-1:], 0)
+    if not unit or not text[:-1].isdigit() or int(text[:-1]) <= 0:
+        raise click.BadParameter(f"{value!r}: expected a number of days or weeks such as 30d or 4w")
+    return int(text[:-1]) * unit
+
+
+def _instant(value: str | None, option: str) -> Any:
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: expected a date (2025-01-31) or an ISO timestamp", param_hint=option
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.option("--from", "start", help="First snapshot date (default: 12 monthly snapshots back from --to).")
+@click.option("--to", "end", help="Last snapshot date bound (default and cap: the end of the data minus the horizon).")
+@click.option("--every", default="30d", show_default=True, help="Days (or weeks, 4w) between snapshots.")
+@click.option("--horizon", default="90d", show_default=True, help="How long after a snapshot an outcome counts.")
+@click.option(
+    "--outcome",
+    "outcomes",
+    multiple=True,
+    type=click.Choice(["churn", "expansion"]),
+    help="Outcome to test (repeatable; default: every one the source maps).",
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+def backtest(
+    config: Path | None,
+    start: str | None,
+    end: str | None,
+    every: str,
+    horizon: str,
+    outcomes: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Replay the score on history: how well did it warn of churn (or foresee expansion)?
+
+    \b
+    The score table is computed as of each snapshot (--from + k x --every, up to --to) from the events before it
+    only, and joined to what followed within --horizon:
+    - a pair (account, snapshot) counts when the account existed then (created_at <= snapshot, or none), had not
+      churned (no churned_at, or one after the snapshot) and snapshot + horizon <= the end of the data (the
+      latest event, or scoring.as_of when set);
+    - churn: churned_at (source.columns.accounts.churned_at) within (snapshot, snapshot + horizon];
+      expansion: an `expansion` row of source.outcomes within it;
+    - at a snapshot, an account that churned later is live (status churned read as paying).
+    Reports pairs, base rate, ROC AUC (95% bootstrap interval), rates and lift by tier and decile, coverage, plays,
+    the AUC of total_users alone, and suggested weights and tiers (extra `backtest`), never applied.
+    Exit 2 when the outcome's data is not mapped.
+    """
+    import json
+
+    from healthsync.connector.backtest import BacktestRequest, run_backtest
+
+    settings = load_settings(config)
+    request = BacktestRequest(
+        start=_instant(start, "--from"),
+        end=_instant(end, "--to"),
+        every_days=_days(every),
+        horizon_days=_days(horizon),
+        outcomes=tuple(outcomes),  # type: ignore[arg-type]
+    )
+    result = run_backtest(settings, request)
+    if fmt == "json":
+        text = json.dumps(result, indent=2, allow_nan=False) + "\n"
+    elif fmt == "html":
+        from healthsync.connector.backtest.report import render_html
+
+        text = render_html(result)
+    else:
+        from healthsync.connector.backtest.text import render_text
+
+        text = render_text(result)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"backtest report written to {output}", err=True)
+
+
 @cli.command()
 @CONFIG_OPTION
 def validate(config: Path | None) -> None:

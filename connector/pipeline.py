@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from healthsync.connector.settings import Settings
-from healthsync.connector.sources.load import TableReport, load_source
+from healthsync.connector.sources.load import SourceData, TableReport, load_source
 from healthsync.scoring import score_accounts, score_users
+from healthsync.scoring.config import ScoringConfig
 
 log = logging.getLogger("healthsync")
 
@@ -40,17 +41,21 @@ def compute_scores(settings: Settings, *, with_users: bool = False, now: datetim
     data = load_source(settings, as_of, now, with_users=need_users)
     read = time.perf_counter()
     log.info("source read in %.2f s", read - started, extra={"phase": "reading", "seconds": round(read - started, 3)})
-    accounts = score_accounts(
-        data.accounts, data.users, data.account_activity, data.user_activity, settings.scoring, as_of
-    )
-    users = None
-    if with_users and data.user_activity is not None:
-        users = score_users(data.users, data.user_activity, settings.scoring, as_of)
+    result = score_data(data, settings.scoring, as_of, with_users=with_users)
     done = time.perf_counter()
     log.info(
         "scored %d accounts in %.2f s",
-        len(accounts),
+        len(result.accounts),
         done - read,
         extra={"phase": "scoring", "seconds": round(done - read, 3)},
     )
+    return result
+
+
+def score_data(data: SourceData, config: ScoringConfig, as_of: datetime, *, with_users: bool) -> ScoreResult:
+    """The score tables of data already read as of `as_of` (the per-user table only `with_users`)."""
+    accounts = score_accounts(data.accounts, data.users, data.account_activity, data.user_activity, config, as_of)
+    users = None
+    if with_users and data.user_activity is not None:
+        users = score_users(data.users, data.user_activity, config, as_of)
     return ScoreResult(accounts=accounts, users=users, reports=data.reports, as_of=as_of)

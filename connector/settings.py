@@ -44,6 +44,7 @@ class TableColumns(_Strict):
     events: dict[str, str] = Field(default_factory=dict)
     accounts: dict[str, str] = Field(default_factory=dict)
     users: dict[str, str] = Field(default_factory=dict)
+    outcomes: dict[str, str] = Field(default_factory=dict)
 
 
 # The SQL dialects the pushdown is generated and tested for (README "Sources"). MySQL/MariaDB, MSSQL, Trino and
@@ -57,6 +58,11 @@ class SourceConfig(_Strict):
     events: str | None = Field(default=None, description="table name, SELECT, or file path/glob")
     accounts: str | None = None
     users: str | None = None
+    outcomes: str | None = Field(
+        default=None,
+        description="outcomes table for `healthsync backtest` (account_id, outcome, occurred_at, optional value): "
+        "a table name, SELECT, or file path/glob like the other three",
+    )
     schema_: str | None = Field(default=None, alias="schema", description="database schema of the tables")
     columns: TableColumns = Field(default_factory=TableColumns)
     max_rejected_share: float = Field(default=0.1, ge=0, le=1)

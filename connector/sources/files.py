@@ -23,8 +23,9 @@ from healthsync.connector.errors import SourceError, first_line
 # Columns read as text from CSV/JSON so that ids keep their form and bad values reach the validation.
 TEXT_COLUMNS = {
     "events": ("account_id", "user_id", "event", "timestamp", "event_id"),
-    "accounts": ("account_id", "created_at", "seats_limit", "mrr"),
+    "accounts": ("account_id", "created_at", "seats_limit", "mrr", "churned_at"),
     "users": ("user_id", "account_id", "created_at"),
+    "outcomes": ("account_id", "occurred_at", "value"),
 }
 FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".ndjson": "json", ".json": "json", ".parquet": "parquet"}
 COMPRESSIONS = (".gz", ".zst")

@@ -56,15 +56,29 @@ from healthsync.connector.sources.segment import SEGMENT_TABLES, SegmentSchema, 
 from healthsync.connector.sources.trial import trial_query, trial_range, with_trial_events
 from healthsync.scoring.config import ScoringConfig
 
-__all__ = ["SourceData", "TableReport", "check_rejected_share", "load_source"]
+__all__ = [
+    "OpenedSource",
+    "SourceData",
+    "TableReport",
+    "check_rejected_share",
+    "load_source",
+    "opened_source",
+    "read_window",
+]
 
 _T = TypeVar("_T")
 TABLES = ("events", "accounts", "users")
-REQUIRED = {"events": EVENT_COLUMNS, "accounts": ("account_id",), "users": ("user_id", "account_id")}
+REQUIRED = {
+    "events": EVENT_COLUMNS,
+    "accounts": ("account_id",),
+    "users": ("user_id", "account_id"),
+    "outcomes": ("account_id", "outcome", "occurred_at"),
+}
 OPTIONAL = {
     "events": ("event_id",),
-    "accounts": ("name", "domain", "plan", "status", "created_at", "seats_limit", "mrr"),
+    "accounts": ("name", "domain", "plan", "status", "created_at", "seats_limit", "mrr", "churned_at"),
     "users": ("email", "role", "created_at"),
+    "outcomes": ("value",),
 }
 # DuckDB names its result types; other drivers compare equal to the PEP 249 DATETIME type object.
 TEMPORAL = frozenset({"DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"})
@@ -90,35 +104,58 @@ def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_user
     On a warehouse (:data:`CONCURRENT_DIALECTS`) that scan runs in a second session while this one reads the
     accounts and users and runs the activation and trial queries, so their time hides behind the scan's.
     """
-    source = settings.source
-    window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
+    with opened_source(settings) as opened:
+        return read_window(opened, settings, as_of, now, with_users=with_users)
+
+
+@dataclass(frozen=True)
+class OpenedSource:
+    """A connection to the source, its logical tables, and the lines of CSV files DuckDB could not read."""
+
+    conn: sa.Connection
+    tables: LogicalTables
+    file_rejects: dict[str, FileRejects]
+
+
+@contextmanager
+def opened_source(settings: Settings) -> Iterator[OpenedSource]:
+    """The source opened once, for one read (`load_source`) or several (`healthsync backtest`'s snapshots)."""
     with _opened(settings) as (conn, tables, file_rejects):
-        label = f"aggregating {tables.labels['events']}"
-        events = _classified(conn, tables, window)  # the one classification every events query builds on
-        with _concurrently(conn, label, lambda session: _event_pass(session, events, settings, window, with_users)) as (
-            passed
-        ):
-            accounts, accounts_report = accounts_frame(
-                _fetch(conn, tables, "accounts"), source.sample_rows, window.as_of
-            )
-            users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows, accounts)
-            with _translated(label):
-                moments = _activation(conn, events, settings, window)
-                per_event = _per_event(conn, events, settings, window)
-                trial = _trial_counts(conn, tables, settings, window, as_of, accounts)
-                account_raw, user_raw, events_report = passed()
+        yield OpenedSource(conn, tables, file_rejects)
+
+
+def read_window(
+    opened: OpenedSource, settings: Settings, as_of: datetime, now: datetime, *, with_users: bool
+) -> SourceData:
+    """One read of the opened source as of `as_of` (see :func:`load_source`)."""
+    source = settings.source
+    conn, tables, file_rejects = opened.conn, opened.tables, opened.file_rejects
+    window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
+    label = f"aggregating {tables.labels['events']}"
+    events = _classified(conn, tables, window)  # the one classification every events query builds on
+    with _concurrently(conn, label, lambda session: _event_pass(session, events, settings, window, with_users)) as (
+        passed
+    ):
+        accounts, accounts_report = accounts_frame(_fetch(conn, tables, "accounts"), source.sample_rows, window.as_of)
+        users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows, accounts)
         with _translated(label):
-            account_raw = _with_moments(account_raw, moments)
-            account_raw = _with_event_counts(account_raw, per_event, settings.scoring)
-            if trial is not None:
-                account_raw = with_trial_events(account_raw, trial)
-            if events_report.rejected and source.sample_rows > 0:
-                events_report.samples = _samples(
-                    conn, tables, events, list(events_report.rejected), source.sample_rows, window
-                )
+            moments = _activation(conn, events, settings, window)
+            per_event = _per_event(conn, events, settings, window)
+            trial = _trial_counts(conn, tables, settings, window, as_of, accounts)
+            account_raw, user_raw, events_report = passed()
+    with _translated(label):
+        account_raw = _with_moments(account_raw, moments)
+        account_raw = _with_event_counts(account_raw, per_event, settings.scoring)
+        if trial is not None:
+            account_raw = with_trial_events(account_raw, trial)
+        if events_report.rejected and source.sample_rows > 0:
+            events_report.samples = _samples(
+                conn, tables, events, list(events_report.rejected), source.sample_rows, window
+            )
     reports = {"events": events_report, "accounts": accounts_report, "users": users_report}
     for table, rejects in file_rejects.items():
-        reports[table].add_rejects(rejects.counts, rejects.samples, source.sample_rows)
+        if table in reports:
+            reports[table].add_rejects(rejects.counts, rejects.samples, source.sample_rows)
     check_rejected_share(reports, source.max_rejected_share)
     return SourceData(
         accounts=accounts,

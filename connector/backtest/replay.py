@@ -1,0 +1,255 @@
+"""The score replayed as of past snapshots, joined to the outcomes that followed (`healthsync backtest`).
+
+Rules (README "Backtest"; `healthsync backtest --help`):
+- the snapshots are `from + k * every` up to `to`; by default the 12 latest monthly (30-day) snapshots the data
+  allow, the last one `horizon` before the end of the data, none earlier than one window after the first event;
+- the end of the data is `scoring.as_of` when set, else the latest accepted event;
+- each snapshot's score table is the one `healthsync score` computes with `as_of` = the snapshot (every account of
+  the accounts table, p90 over those with raw > 0 in that window, the configured curve and tiers); its windows end
+  strictly before the snapshot, so no later event reaches it. An account whose churn date lies after the snapshot
+  is live there: its status `churned` is read as `paying` for that snapshot's plays;
+- an (account, snapshot) pair counts when the account existed (`created_at` <= snapshot, or none), had not churned
+  (no churn date, or one after the snapshot; a `churned` status without a date leaves the account out), and
+  snapshot + horizon <= the end of the data;
+- churn: the churn date (`churned_at`) falls in (snapshot, snapshot + horizon]; expansion: the outcomes table has an
+  `expansion` row in that interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from healthsync.connector.errors import ConfigError, SourceError
+from healthsync.connector.pipeline import score_data
+from healthsync.connector.settings import Settings
+from healthsync.connector.sources.frames import utc
+from healthsync.connector.sources.load import SourceData, opened_source, read_window
+from healthsync.connector.sources.snapshots import event_counts, event_span, read_outcomes
+from healthsync.scoring.backtest import Outcome
+
+log = logging.getLogger("healthsync")
+DEFAULT_SNAPSHOTS = 12
+TABLE_COLUMNS = (
+    "account_id",
+    "name",
+    "health_score",
+    "raw_score",
+    "health_tier",
+    "total_users",
+    "plays",
+    "score_reasons",
+)
+CHURN_HINT = "map the accounts' churn date column with source.columns.accounts.churned_at"
+EXPANSION_HINT = "name the outcomes table with source.outcomes (account_id, outcome, occurred_at, value)"
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    """What `healthsync backtest` was asked for; `outcomes` empty = every outcome the source maps."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    every_days: int = 30
+    horizon_days: int = 90
+    outcomes: tuple[Outcome, ...] = ()
+
+
+@dataclass
+class Replay:
+    """The score tables of every snapshot (one frame, a `snapshot` column), the per-event counts of each
+    snapshot's window, the pairs per outcome, and what was left out and why."""
+
+    snapshots: list[datetime]
+    data_end: datetime
+    tables: pd.DataFrame
+    counts: pd.DataFrame
+    pairs: dict[Outcome, pd.DataFrame]
+    notes: list[str] = field(default_factory=list)
+
+
+def _day(moment: datetime) -> datetime:
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+def snapshot_dates(
+    first: datetime, data_end: datetime, window_days: int, request: BacktestRequest
+) -> tuple[list[datetime], list[str]]:
+    """The snapshot instants (midnight UTC) and notes on the ones left out (see the module docstring)."""
+    every = timedelta(days=request.every_days)
+    latest = data_end - timedelta(days=request.horizon_days)
+    earliest = first + timedelta(days=window_days)
+    notes: list[str] = []
+    if request.start is not None:
+        end = min(request.end, latest) if request.end is not None else latest
+        if request.end is not None and request.end > latest:
+            notes.append(f"snapshots after {latest:%Y-%m-%d} left out: their horizon ends after the data")
+        dates = []
+        moment = request.start
+        while moment <= end:
+            dates.append(moment)
+            moment += every
+        return dates, notes
+    end = _day(min(request.end, latest) if request.end is not None else latest)
+    dates = [end - index * every for index in range(DEFAULT_SNAPSHOTS)]
+    kept = sorted(moment for moment in dates if moment >= earliest)
+    if len(kept) < len(dates):
+        notes.append(f"snapshots before {earliest:%Y-%m-%d} left out: less than one window of events before them")
+    return kept, notes
+
+
+def _as_of_then(data: SourceData, snapshot: datetime) -> SourceData:
+    """The accounts as they were at the snapshot: churned later means live (status `paying`) there."""
+    accounts = data.accounts
+    if "churned_at" not in accounts or "status" not in accounts:
+        return data
+    later = utc(accounts["churned_at"]) > pd.Timestamp(snapshot)
+    live = later & accounts["status"].astype(str).eq("churned")
+    if not live.any():
+        return data
+    status = accounts["status"].astype(object).where(~live, "paying")
+    return SourceData(
+        accounts=accounts.assign(status=status),
+        users=data.users,
+        account_activity=data.account_activity,
+        user_activity=data.user_activity,
+        reports=data.reports,
+    )
+
+
+def _entity_columns(accounts: pd.DataFrame, wanted: tuple[Outcome, ...]) -> pd.DataFrame:
+    """account_id, created_at and churned_at (typed), refusing a churn date column that is missing or bad."""
+    if "churned_at" not in accounts:
+        if "churn" in wanted:
+            raise ConfigError(
+                f"backtest --outcome churn: the accounts have no churn date column 'churned_at': {CHURN_HINT}"
+            )
+        churned = pd.Series(pd.NaT, index=accounts.index, dtype="datetime64[us, UTC]")
+    else:
+        churned = utc(accounts["churned_at"])
+        text = accounts["churned_at"].astype("string").str.strip()
+        bad = churned.isna() & text.notna() & text.ne("")
+        if bad.any():
+            first = accounts.loc[bad, "account_id"].iloc[0]
+            raise SourceError(
+                f"accounts: churned_at {accounts.loc[bad, 'churned_at'].iloc[0]!r} of account {first!r} is not a "
+                f"date or timestamp ({int(bad.sum())} such rows)"
+            )
+    status = accounts["status"] if "status" in accounts else pd.Series(None, index=accounts.index)
+    return pd.DataFrame(
+        {
+            "account_id": accounts["account_id"].astype(str),
+            "created_at": utc(accounts["created_at"]),
+            "churned_at": churned,
+            "undated_churn": status.astype(str).eq("churned") & churned.isna(),
+        }
+    )
+
+
+def wanted_outcomes(request: BacktestRequest, settings: Settings, accounts: pd.DataFrame) -> tuple[Outcome, ...]:
+    """The outcomes to evaluate; exit 2 naming what to map when one asked for (or every one) has no data."""
+    if request.outcomes:
+        if "expansion" in request.outcomes and not settings.source.outcomes:
+            raise ConfigError(f"backtest --outcome expansion: no outcomes table: {EXPANSION_HINT}")
+        return request.outcomes
+    found: list[Outcome] = []
+    if "churned_at" in accounts:
+        found.append("churn")
+    if settings.source.outcomes:
+        found.append("expansion")
+    if not found:
+        raise ConfigError(f"backtest: no outcome to test the score against: {CHURN_HINT}, or {EXPANSION_HINT}")
+    return tuple(found)
+
+
+def replay(settings: Settings, request: BacktestRequest, now: datetime | None = None) -> Replay:
+    """Read the source once per snapshot (opened once) and the per-event counts of every window in one scan."""
+    now = now or datetime.now(UTC)
+    scoring = settings.scoring
+    with opened_source(settings) as opened:
+        first, last = event_span(opened, now)
+        if first is None or last is None:
+            raise SourceError(f"backtest: {opened.tables.labels['events']} holds no accepted event")
+        data_end = scoring.as_of or last
+        snapshots, notes = snapshot_dates(first, data_end, scoring.window_days, request)
+        if not snapshots:
+            raise ConfigError(
+                f"backtest: no snapshot fits: the events run from {first:%Y-%m-%d} to {data_end:%Y-%m-%d}, and a "
+                f"snapshot needs one window ({scoring.window_days} days) before it and the horizon "
+                f"({request.horizon_days} days) after it"
+            )
+        frames, entities, wanted = [], None, request.outcomes
+        for index, snapshot in enumerate(snapshots):
+            data = read_window(opened, settings, snapshot, now, with_users=scoring.needs_user_activity())
+            if entities is None:
+                wanted = wanted_outcomes(request, settings, data.accounts)
+                entities = _entity_columns(data.accounts, wanted)
+            table = score_data(_as_of_then(data, snapshot), scoring, snapshot, with_users=False).accounts
+            frames.append(table.loc[:, list(TABLE_COLUMNS)].assign(snapshot=pd.Timestamp(snapshot)))
+            log.info("backtest snapshot %d/%d (%s) scored", index + 1, len(snapshots), f"{snapshot:%Y-%m-%d}")
+        counts = event_counts(opened, snapshots, scoring.window_days, now)
+        outcomes = read_outcomes(opened, settings) if "expansion" in wanted else None
+    assert entities is not None
+    tables = pd.concat(frames, ignore_index=True).merge(entities, on="account_id", how="left")
+    pairs = {outcome: _pairs(tables, outcome, outcomes, data_end, request) for outcome in wanted}
+    return Replay(snapshots, data_end, tables, counts, pairs, notes)
+
+
+def counted(tables: pd.DataFrame, data_end: datetime, horizon_days: int) -> pd.Series:
+    """Which (account, snapshot) rows are pairs (see the module docstring)."""
+    snapshot = tables["snapshot"]
+    existed = tables["created_at"].isna() | (tables["created_at"] <= snapshot)
+    live = tables["churned_at"].isna() | (tables["churned_at"] > snapshot)
+    fits = snapshot + pd.Timedelta(days=horizon_days) <= pd.Timestamp(data_end)
+    return existed & live & ~tables["undated_churn"].astype(bool) & fits
+
+
+def _pairs(
+    tables: pd.DataFrame,
+    outcome: Outcome,
+    outcomes: pd.DataFrame | None,
+    data_end: datetime,
+    request: BacktestRequest,
+) -> pd.DataFrame:
+    pairs = tables[counted(tables, data_end, request.horizon_days)].copy()
+    horizon = pd.Timedelta(days=request.horizon_days)
+    if outcome == "churn":
+        occurred = pairs["churned_at"]
+    else:
+        occurred = _first_outcome_after(pairs, outcomes, "expansion", horizon)
+    within = (occurred > pairs["snapshot"]) & (occurred <= pairs["snapshot"] + horizon)
+    return pairs.assign(positive=within.fillna(False).astype(bool), occurred_at=occurred.where(within))
+
+
+def _first_outcome_after(
+    pairs: pd.DataFrame, outcomes: pd.DataFrame | None, name: str, horizon: pd.Timedelta
+) -> pd.Series:
+    """Per pair, the first `name` outcome of its account in (snapshot, snapshot + horizon] (NaT when none)."""
+    empty = pd.Series(pd.NaT, index=pairs.index, dtype="datetime64[us, UTC]")
+    if outcomes is None or pairs.empty:
+        return empty
+    rows = outcomes.loc[outcomes["outcome"].eq(name), ["account_id", "occurred_at"]]
+    joined = pairs[["account_id", "snapshot"]].reset_index().merge(rows, on="account_id", how="inner")
+    inside = (joined["occurred_at"] > joined["snapshot"]) & (joined["occurred_at"] <= joined["snapshot"] + horizon)
+    first = joined[inside].groupby("index")["occurred_at"].min()
+    return empty.combine_first(first.astype(empty.dtype)).reindex(pairs.index)
+
+
+def describe(replay_: Replay, request: BacktestRequest) -> dict[str, Any]:
+    """The header of the JSON result: snapshots, horizon, cadence, end of data and notes."""
+    from healthsync.scoring.backtest import iso, tier_mix
+
+    pairs_union = pd.concat(list(replay_.pairs.values())) if replay_.pairs else replay_.tables.iloc[:0]
+    counted_rows = pairs_union.drop_duplicates(["snapshot", "account_id"])
+    return {
+        "snapshots": [iso(moment) for moment in replay_.snapshots],
+        "horizon_days": request.horizon_days,
+        "every_days": request.every_days,
+        "data_end": iso(replay_.data_end),
+        "tier_mix": tier_mix(counted_rows),
+        "notes": replay_.notes,
+    }
