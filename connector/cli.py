@@ -162,6 +162,12 @@ def _instant(value: str | None, option: str) -> Any:
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@click.option(
+    "--pairs",
+    "pairs_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write every (snapshot, account) pair, its score and outcomes, as CSV to FILE (to check the numbers).",
+)
 def backtest(
     config: Path | None,
     start: str | None,
@@ -171,6 +177,7 @@ def backtest(
     outcomes: tuple[str, ...],
     fmt: str,
     output: Path | None,
+    pairs_file: Path | None,
 ) -> None:
     """Replay the score on history: how well did it warn of churn (or foresee expansion)?
 
@@ -189,7 +196,7 @@ def backtest(
     """
     import json
 
-    from healthsync.connector.backtest import BacktestRequest, run_backtest
+    from healthsync.connector.backtest import BacktestRequest, pairs_table, run_backtest
 
     settings = load_settings(config)
     request = BacktestRequest(
@@ -199,7 +206,9 @@ def backtest(
         horizon_days=_days(horizon),
         outcomes=tuple(outcomes),  # type: ignore[arg-type]
     )
-    result = run_backtest(settings, request)
+    result, replayed = run_backtest(settings, request)
+    if pairs_file is not None:
+        pairs_table(replayed).to_csv(pairs_file, index=False)
     if fmt == "json":
         text = json.dumps(result, indent=2, allow_nan=False) + "\n"
     elif fmt == "html":

@@ -13,11 +13,14 @@ from typing import Any
 from healthsync.connector.backtest.replay import BacktestRequest, Replay, describe, replay
 from healthsync.connector.settings import Settings
 
-__all__ = ["BacktestRequest", "Replay", "run_backtest"]
+__all__ = ["BacktestRequest", "Replay", "pairs_table", "run_backtest"]
 
 
-def run_backtest(settings: Settings, request: BacktestRequest, now: datetime | None = None) -> dict[str, Any]:
-    """The backtest result (the JSON `healthsync backtest --format json` prints; README "Backtest")."""
+def run_backtest(
+    settings: Settings, request: BacktestRequest, now: datetime | None = None
+) -> tuple[dict[str, Any], Replay]:
+    """The backtest result (the JSON `healthsync backtest --format json` prints; README "Backtest") and the
+    replay it was computed from (score tables and pairs)."""
     from healthsync.connector.backtest.suggest import suggest
     from healthsync.scoring.backtest import outcome_metrics
 
@@ -29,4 +32,24 @@ def run_backtest(settings: Settings, request: BacktestRequest, now: datetime | N
         suggestion, note = suggest(pairs, replayed.counts, replayed.tables, settings.scoring, outcome)
         outcomes[outcome] = {**metrics, "suggested": suggestion, "suggestion_note": note}
     result["outcomes"] = outcomes
-    return result
+    return result, replayed
+
+
+def pairs_table(replayed: Replay) -> Any:
+    """One row per (snapshot, account) pair of any outcome: the score columns and, per outcome, whether it
+    followed (`churn`, `expansion`; empty where the pair does not count for that outcome)."""
+    import pandas as pd
+
+    keys = ["snapshot", "account_id"]
+    columns = [*keys, "name", "health_score", "raw_score", "health_tier", "total_users", "plays"]
+    frame = replayed.tables.loc[:, columns]
+    for outcome, pairs in replayed.pairs.items():
+        flags = pairs.loc[:, [*keys, "positive"]].rename(columns={"positive": outcome})
+        frame = frame.merge(flags, on=keys, how="left")
+    counted = frame[list(replayed.pairs)].notna().any(axis=1)
+    table = frame[counted].sort_values(keys).reset_index(drop=True)
+    return table.assign(
+        snapshot=table["snapshot"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        plays=table["plays"].map(lambda plays: ";".join(plays) if isinstance(plays, list | tuple) else ""),
+        **{outcome: table[outcome].astype("boolean") for outcome in replayed.pairs},
+    )

@@ -29,7 +29,7 @@ from healthsync.connector.pipeline import score_data
 from healthsync.connector.settings import Settings
 from healthsync.connector.sources.frames import utc
 from healthsync.connector.sources.load import SourceData, opened_source, read_window
-from healthsync.connector.sources.snapshots import event_counts, event_span, read_outcomes
+from healthsync.connector.sources.snapshots import event_counts, event_span, read_accounts, read_outcomes
 from healthsync.scoring.backtest import Outcome
 
 log = logging.getLogger("healthsync")
@@ -182,18 +182,17 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
                 f"snapshot needs one window ({scoring.window_days} days) before it and the horizon "
                 f"({request.horizon_days} days) after it"
             )
-        frames, entities, wanted = [], None, request.outcomes
+        accounts = read_accounts(opened, settings, now)
+        wanted = wanted_outcomes(request, settings, accounts)
+        entities = _entity_columns(accounts, wanted)
+        frames = []
         for index, snapshot in enumerate(snapshots):
             data = read_window(opened, settings, snapshot, now, with_users=scoring.needs_user_activity())
-            if entities is None:
-                wanted = wanted_outcomes(request, settings, data.accounts)
-                entities = _entity_columns(data.accounts, wanted)
             table = score_data(_as_of_then(data, snapshot), scoring, snapshot, with_users=False).accounts
             frames.append(table.loc[:, list(TABLE_COLUMNS)].assign(snapshot=pd.Timestamp(snapshot)))
             log.info("backtest snapshot %d/%d (%s) scored", index + 1, len(snapshots), f"{snapshot:%Y-%m-%d}")
         counts = event_counts(opened, snapshots, scoring.window_days, now)
         outcomes = read_outcomes(opened, settings) if "expansion" in wanted else None
-    assert entities is not None
     tables = pd.concat(frames, ignore_index=True).merge(entities, on="account_id", how="left")
     pairs = {outcome: _pairs(tables, outcome, outcomes, data_end, request) for outcome in wanted}
     return Replay(snapshots, data_end, tables, counts, pairs, notes)

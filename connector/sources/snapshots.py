@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from healthsync.connector.errors import SourceError
 from healthsync.connector.settings import Settings
 from healthsync.connector.sources.files import file_view
-from healthsync.connector.sources.frames import utc
-from healthsync.connector.sources.load import OpenedSource, _frame, _translated, logical_table, reflect
+from healthsync.connector.sources.frames import accounts_frame, utc
+from healthsync.connector.sources.load import OpenedSource, _fetch, _frame, _translated, logical_table, reflect
 from healthsync.connector.sources.pushdown import DAY, classified
 
-__all__ = ["event_counts", "event_span", "read_outcomes"]
+__all__ = ["event_counts", "event_span", "read_accounts", "read_outcomes"]
 
 
 def _accepted(opened: OpenedSource, now: datetime) -> sa.Subquery:
@@ -38,6 +38,13 @@ def event_span(opened: OpenedSource, now: datetime) -> tuple[datetime | None, da
     if first is None or last is None:
         return None, None
     return datetime.fromtimestamp(float(first), UTC), datetime.fromtimestamp(float(last), UTC)
+
+
+def read_accounts(opened: OpenedSource, settings: Settings, now: datetime) -> pd.DataFrame:
+    """The accepted accounts with their dates as of `now` (a snapshot's own read nulls a later `created_at` as
+    `future_created_at`: the backtest needs it to leave the account out of the earlier snapshots)."""
+    frame, _ = accounts_frame(_fetch(opened.conn, opened.tables, "accounts"), 0, now.timestamp())
+    return frame
 
 
 def count_query(rows: sa.Subquery, snapshots: Sequence[float], window_days: int) -> sa.Select[Any]:

@@ -57,7 +57,8 @@ def _account_rows(rng: np.random.Generator, n: int, hazard: float) -> tuple[pd.D
             "created_at": [(START + timedelta(days=int(d))).isoformat() for d in created],
             "seats_limit": 10,
             "churned_at": [
-                (START + timedelta(days=int(d), hours=12)).isoformat() if c else "" for d, c in zip(churn_day, churned, strict=True)
+                (START + timedelta(days=int(d), hours=12)).isoformat() if c else ""
+                for d, c in zip(churn_day, churned, strict=True)
             ],
         }
     )

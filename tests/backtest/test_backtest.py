@@ -1,0 +1,272 @@
+"""`healthsync backtest` through the CLI on a product with a known truth (tests/backtest/product.py).
+
+The expected numbers are computed here independently: each snapshot's score table from `healthsync score` with
+`as_of` = the snapshot, the pairs and outcomes from the accounts file, the AUC with scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+
+from healthsync.connector.cli import main
+from tests.backtest.product import END, Product, make_product
+
+HORIZON = pd.Timedelta(days=90)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run `healthsync ARGS` in this process; (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    try:
+        main(["--log-format", "text", *args])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    else:  # pragma: no cover - main always exits
+        code = 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def backtest_json(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> dict[str, Any]:
+    code, out, err = cli(capsys, "backtest", "--config", str(config), "--format", "json", *args)
+    assert code == 0, err
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+@pytest.fixture(scope="module")
+def product(tmp_path_factory: pytest.TempPathFactory) -> Product:
+    return make_product(tmp_path_factory.mktemp("product"))
+
+
+@pytest.fixture(scope="module")
+def baseline(product: Product) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The backtest of the product's own config (weights favour the noise event) and its pairs file."""
+    pairs = product.folder / "pairs.csv"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sys.argv", ["healthsync"])
+        try:
+            main(
+                [
+                    "--log-format",
+                    "text",
+                    "backtest",
+                    "-c",
+                    str(product.config),
+                    "--format",
+                    "json",
+                    "-o",
+                    str(product.folder / "baseline.json"),
+                    "--pairs",
+                    str(pairs),
+                ]
+            )
+        except SystemExit as exc:
+            assert not exc.code
+    return json.loads((product.folder / "baseline.json").read_text()), pd.read_csv(pairs)
+
+
+def _score_table(capsys: pytest.CaptureFixture[str], product: Product, snapshot: str) -> pd.DataFrame:
+    """`healthsync score` as of the snapshot, on the accounts as they were then (churned later = paying)."""
+    accounts = product.accounts.copy()
+    later = pd.to_datetime(accounts["churned_at"].replace("", None), utc=True) > pd.Timestamp(snapshot)
+    accounts.loc[later.fillna(False).astype(bool), "status"] = "paying"
+    then = f"accounts_{snapshot[:10]}.csv"
+    accounts.to_csv(product.folder / then, index=False)
+    config = product.with_config(f"as_of_{snapshot[:10]}.yaml", as_of=snapshot)
+    document = yaml.safe_load(config.read_text())
+    document["source"]["accounts"] = then
+    config.write_text(yaml.safe_dump(document))
+    out = product.folder / f"scores_{snapshot[:10]}.json"
+    code, _, err = cli(capsys, "score", "--config", str(config), "--format", "json", "--output", str(out))
+    assert code == 0, err
+    return pd.DataFrame(json.loads(out.read_text())).assign(snapshot=pd.Timestamp(snapshot))
+
+
+def _expected_pairs(product: Product, tables: pd.DataFrame) -> pd.DataFrame:
+    accounts = product.accounts.assign(
+        created_at=pd.to_datetime(product.accounts["created_at"], utc=True),
+        churned_at=pd.to_datetime(product.accounts["churned_at"].replace("", None), utc=True),
+    )
+    joined = tables.merge(accounts[["account_id", "created_at", "churned_at"]], on="account_id")
+    snapshot = joined["snapshot"]
+    counted = (
+        (joined["created_at"] <= snapshot)
+        & (joined["churned_at"].isna() | (joined["churned_at"] > snapshot))
+        & (snapshot + HORIZON <= pd.Timestamp(END))
+    )
+    pairs = joined[counted]
+    churned = (pairs["churned_at"] > pairs["snapshot"]) & (pairs["churned_at"] <= pairs["snapshot"] + HORIZON)
+    return pairs.assign(positive=churned.fillna(False).astype(bool))
+
+
+def test_metrics_equal_an_independent_computation_from_each_snapshots_score_table(
+    capsys: pytest.CaptureFixture[str], product: Product, baseline: tuple[dict[str, Any], pd.DataFrame]
+) -> None:
+    result = baseline[0]
+    assert len(result["snapshots"]) == 12
+    tables = pd.concat([_score_table(capsys, product, snapshot) for snapshot in result["snapshots"]])
+    pairs = _expected_pairs(product, tables)
+    churn = result["outcomes"]["churn"]
+    positive = pairs["positive"].to_numpy()
+    assert churn["pairs"] == len(pairs)
+    assert churn["positives"] == int(positive.sum()) >= 30
+    assert churn["base_rate"] == pytest.approx(positive.mean(), abs=1e-12)
+    assert churn["auc"] == pytest.approx(roc_auc_score(positive, -pairs["health_score"]), abs=1e-12)
+    low, high = churn["auc_ci"]
+    assert low < churn["auc"] < high
+    for tier in ("healthy", "neutral", "at_risk"):
+        chosen = pairs["health_tier"].eq(tier).to_numpy()
+        assert churn["by_tier"][tier]["pairs"] == int(chosen.sum())
+        assert churn["by_tier"][tier]["rate"] == pytest.approx(positive[chosen].mean(), abs=1e-12)
+        assert churn["by_tier"][tier]["lift"] == pytest.approx(positive[chosen].mean() / positive.mean())
+    assert churn["size_auc"] == pytest.approx(roc_auc_score(positive, -pairs["total_users"]), abs=1e-12)
+    fired = pairs["plays"].map(lambda plays: "churn_risk" in plays).to_numpy()
+    assert churn["plays"]["churn_risk"]["rate"] == pytest.approx(positive[fired].mean(), abs=1e-12)
+    assert sum(row["pairs"] for row in churn["by_decile"]) == len(pairs)
+    mix = {row["snapshot"]: row for row in result["tier_mix"]}
+    for snapshot, group in pairs.groupby("snapshot"):
+        row = mix[snapshot.strftime("%Y-%m-%dT%H:%M:%SZ")]
+        assert row["at_risk"] == int(group["health_tier"].eq("at_risk").sum())
+
+
+def test_weights_on_the_causal_event_warn_better_and_the_suggestion_moves_weight_there(
+    capsys: pytest.CaptureFixture[str], product: Product, baseline: tuple[dict[str, Any], pd.DataFrame]
+) -> None:
+    noise = baseline[0]["outcomes"]["churn"]  # weights: noise 10, core 1
+    causal_config = product.with_config("causal.yaml", weights={"core_action": 10, "noise_action": 1})
+    causal = backtest_json(capsys, causal_config)["outcomes"]["churn"]
+    assert causal["auc"] > noise["auc"] + 0.05
+    suggested = noise["suggested"]
+    assert suggested is not None, noise["suggestion_note"]
+    assert suggested["weights"]["core_action"] > suggested["weights"]["noise_action"]
+    assert suggested["holdout_auc"] >= suggested["configured_holdout_auc"] + 0.05
+    pasted = yaml.safe_load(suggested["weights_yaml"])
+    assert pasted["scoring"]["weights"] == suggested["weights"]
+    assert suggested["tiers"]["at_risk"] < suggested["tiers"]["healthy"]
+
+
+def test_events_after_a_snapshot_never_change_its_scores(
+    capsys: pytest.CaptureFixture[str], product: Product, baseline: tuple[dict[str, Any], pd.DataFrame], tmp_path: Path
+) -> None:
+    first = baseline[1]
+    snapshots = sorted(first["snapshot"].unique())
+    cut = pd.Timestamp(snapshots[5])
+    late = tmp_path / "late"
+    shutil.copytree(
+        product.folder,
+        late,
+        ignore=shutil.ignore_patterns("*.db", "scores_*", "as_of_*", "accounts_*", "pairs.csv", "*.json"),
+    )
+    accounts = first["account_id"].unique()[:40]
+    moments = [cut, cut + timedelta(seconds=1), cut + timedelta(days=3)]  # at the snapshot instant, and after
+    extra = pd.DataFrame(
+        [(account, f"{account}-u0", "noise_action", moment.isoformat()) for account in accounts for moment in moments]
+        * 20,
+        columns=["account_id", "user_id", "event", "timestamp"],
+    )
+    events = pd.concat([pd.read_csv(late / "events.csv"), extra])
+    events.to_csv(late / "events.csv", index=False)
+    after = tmp_path / "after.csv"
+    backtest_json(capsys, late / "healthsync.yaml", "--pairs", str(after))
+    second = pd.read_csv(after)
+    keys = ["snapshot", "account_id"]
+    merged = first.merge(second, on=keys, suffixes=("_before", "_after"))
+    assert len(merged) == len(first) == len(second)
+    upto = pd.to_datetime(merged["snapshot"]) <= cut
+    for column in ("health_score", "raw_score", "health_tier", "plays"):
+        assert merged.loc[upto, f"{column}_before"].equals(merged.loc[upto, f"{column}_after"]), column
+    assert (merged.loc[~upto, "raw_score_before"] != merged.loc[~upto, "raw_score_after"]).any()
+
+
+def test_a_missing_churn_date_column_exits_2_naming_it(
+    capsys: pytest.CaptureFixture[str], product: Product, tmp_path: Path
+) -> None:
+    folder = tmp_path / "nochurn"
+    shutil.copytree(
+        product.folder,
+        folder,
+        ignore=shutil.ignore_patterns("*.db", "scores_*", "as_of_*", "accounts_*", "pairs.csv", "*.json"),
+    )
+    pd.read_csv(folder / "accounts.csv").drop(columns=["churned_at"]).to_csv(folder / "accounts.csv", index=False)
+    code, out, err = cli(capsys, "backtest", "--config", str(folder / "healthsync.yaml"), "--outcome", "churn")
+    assert code == 2
+    assert "churned_at" in err
+    assert "source.columns.accounts.churned_at" in err
+    assert out == ""
+    code, _, err = cli(capsys, "backtest", "--config", str(folder / "healthsync.yaml"))
+    assert code == 2
+    assert "source.outcomes" in err
+    code, _, err = cli(capsys, "backtest", "--config", str(product.config), "--outcome", "expansion")
+    assert code == 2
+    assert "source.outcomes" in err
+
+
+def test_fewer_than_30_positives_give_metrics_and_say_why_there_is_no_suggestion(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    small = make_product(tmp_path / "small", accounts=24, hazard=0.002, seed=5)
+    result = backtest_json(capsys, small.config)
+    churn = result["outcomes"]["churn"]
+    assert 0 < churn["positives"] < 30
+    assert churn["auc"] is not None
+    assert churn["suggested"] is None
+    assert churn["suggestion_note"] == f"fewer than 30 positives ({churn['positives']}): no suggestion"
+    code, out, _ = cli(capsys, "backtest", "--config", str(small.config))
+    assert code == 0
+    assert f"suggestion: none (fewer than 30 positives ({churn['positives']})" in out
+
+
+def test_expansion_is_read_from_the_outcomes_table(
+    capsys: pytest.CaptureFixture[str], product: Product, tmp_path: Path
+) -> None:
+    folder = tmp_path / "expansion"
+    shutil.copytree(
+        product.folder,
+        folder,
+        ignore=shutil.ignore_patterns("*.db", "scores_*", "as_of_*", "accounts_*", "pairs.csv", "*.json"),
+    )
+    rng = np.random.default_rng(1)
+    live = product.accounts[product.accounts["churned_at"].eq("") | product.accounts["churned_at"].isna()]
+    chosen = live.sample(30, random_state=1)["account_id"]
+    moments = [END - timedelta(days=int(days)) for days in rng.integers(95, 300, len(chosen))]
+    outcomes = pd.DataFrame(
+        {"account": chosen, "kind": "Expansion", "at": [m.isoformat() for m in moments], "value": 100.0}
+    )
+    outcomes.to_csv(folder / "upsells.csv", index=False)
+    document = yaml.safe_load((folder / "healthsync.yaml").read_text())
+    document["source"]["outcomes"] = "upsells.csv"
+    document["source"]["columns"] = {"outcomes": {"account_id": "account", "outcome": "kind", "occurred_at": "at"}}
+    (folder / "healthsync.yaml").write_text(yaml.safe_dump(document))
+    result = backtest_json(
+        capsys, folder / "healthsync.yaml", "--outcome", "expansion", "--pairs", str(tmp_path / "p.csv")
+    )
+    assert list(result["outcomes"]) == ["expansion"]
+    pairs = pd.read_csv(tmp_path / "p.csv")
+    expected = 0
+    for account, moment in zip(chosen, moments, strict=True):
+        snapshots = pd.to_datetime(pairs.loc[pairs["account_id"].eq(account), "snapshot"])
+        expected += int(((snapshots < pd.Timestamp(moment)) & (snapshots + HORIZON >= pd.Timestamp(moment))).sum())
+    assert result["outcomes"]["expansion"]["positives"] == expected == int(pairs["expansion"].sum())
+    assert "expansion_milestone" in result["outcomes"]["expansion"]["plays"]
+
+
+def test_the_table_format_names_the_numbers(capsys: pytest.CaptureFixture[str], product: Product) -> None:
+    code, out, _ = cli(capsys, "backtest", "--config", str(product.config), "--every", "60d", "--horizon", "60d")
+    assert code == 0
+    assert "every 60 days, horizon 60 days" in out
+    assert "ROC AUC" in out
+    assert "suggested weights (never applied by themselves)" in out
+    code, _, err = cli(capsys, "backtest", "--config", str(product.config), "--every", "monthly")
+    assert code == 2
+    assert "30d" in err
