@@ -38,8 +38,6 @@ def run_backtest(
 def pairs_table(replayed: Replay) -> Any:
     """One row per (snapshot, account) pair of any outcome: the score columns and, per outcome, whether it
     followed (`churn`, `expansion`; empty where the pair does not count for that outcome)."""
-    import pandas as pd
-
     keys = ["snapshot", "account_id"]
     columns = [*keys, "name", "health_score", "raw_score", "health_tier", "total_users", "plays"]
     frame = replayed.tables.loc[:, columns]

@@ -27,14 +27,10 @@ HORIZON = pd.Timedelta(days=90)
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """Run `healthsync ARGS` in this process; (exit code, stdout, stderr)."""
     capsys.readouterr()
-    try:
+    with pytest.raises(SystemExit) as exited:
         main(["--log-format", "text", *args])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:  # pragma: no cover - main always exits
-        code = 0
     out, err = capsys.readouterr()
-    return code, out, err
+    return int(exited.value.code or 0), out, err
 
 
 def backtest_json(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> dict[str, Any]:
@@ -52,28 +48,12 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Product:
 @pytest.fixture(scope="module")
 def baseline(product: Product) -> tuple[dict[str, Any], pd.DataFrame]:
     """The backtest of the product's own config (weights favour the noise event) and its pairs file."""
-    pairs = product.folder / "pairs.csv"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("sys.argv", ["healthsync"])
-        try:
-            main(
-                [
-                    "--log-format",
-                    "text",
-                    "backtest",
-                    "-c",
-                    str(product.config),
-                    "--format",
-                    "json",
-                    "-o",
-                    str(product.folder / "baseline.json"),
-                    "--pairs",
-                    str(pairs),
-                ]
-            )
-        except SystemExit as exc:
-            assert not exc.code
-    return json.loads((product.folder / "baseline.json").read_text()), pd.read_csv(pairs)
+    pairs, out = product.folder / "pairs.csv", product.folder / "baseline.json"
+    with pytest.raises(SystemExit) as exited:
+        main(["--log-format", "text", "backtest", "-c", str(product.config), "--format", "json", "-o", str(out),
+              "--pairs", str(pairs)])  # fmt: skip
+    assert not exited.value.code
+    return json.loads(out.read_text()), pd.read_csv(pairs)
 
 
 def _score_table(capsys: pytest.CaptureFixture[str], product: Product, snapshot: str) -> pd.DataFrame:
