@@ -4,8 +4,8 @@
 
 Zipf-skewed account sizes (users per account and events per account), 10,000 accounts, 200,000 users, 40 event
 names (Zipf-skewed frequencies), 91 days ending at 2025-08-13T00:00:00Z, weekday/weekend rhythm, trial accounts that
-start late and churned accounts that stop. Events are generated one day at a time (numpy + pyarrow) and written in
-chunks, so memory stays around a few hundred MiB whatever the size. The seed makes every run byte-identical.
+start late and churned accounts that stop (`churned_at`: the day after their last activity). Events are generated
+one day at a time (numpy + pyarrow) and written in chunks, so memory stays around a few hundred MiB whatever the size. The seed makes every run byte-identical.
 Also writes `healthsync.yaml` (source kind `files`, destinations disabled) next to the data.
 """
 
@@ -180,6 +180,12 @@ def make_population(rng: np.random.Generator, n_accounts: int, n_users: int, zip
             "created_at": pa.array(created, pa.timestamp("us", tz="UTC")),
             "seats_limit": pa.array(seats, mask=rng.random(n_accounts) < 0.1),
             "mrr": pa.array(mrr),
+            # the day after a churned account's last activity (`healthsync backtest`); null for the others
+            "churned_at": pa.array(
+                AS_OF - (DAYS - 1 - last_day).astype("timedelta64[D]").astype("timedelta64[us]"),
+                pa.timestamp("us", tz="UTC"),
+                mask=status != "churned",
+            ),
         }
     )
 
