@@ -65,6 +65,11 @@ class SourceConfig(_Strict):
     )
     schema_: str | None = Field(default=None, alias="schema", description="database schema of the tables")
     columns: TableColumns = Field(default_factory=TableColumns)
+    encoding: Literal["utf-8", "utf-16", "latin-1"] = Field(
+        default="utf-8",
+        description="text encoding of CSV files (kind files; a UTF-8 byte-order mark is tolerated); a UTF-8 line "
+        "that does not decode is rejected as csv_invalid_encoding, naming file and line",
+    )
     max_rejected_share: float = Field(default=0.1, ge=0, le=1)
     sample_rows: int = Field(default=5, ge=0, le=100)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
@@ -236,18 +236,25 @@ def accounts_frame(frame: pd.DataFrame, sample_rows: int, as_of: float) -> tuple
     return in_key_order(kept, ["account_id"]).reset_index(drop=True), report
 
 
-def users_frame(frame: pd.DataFrame, sample_rows: int, accounts: pd.DataFrame) -> tuple[pd.DataFrame, TableReport]:
-    """Accepted users (first row of each id, of a known account) with typed columns, and the users report."""
+def users_frame(
+    frame: pd.DataFrame, sample_rows: int, accounts: pd.DataFrame, rejected_accounts: Collection[str] = ()
+) -> tuple[pd.DataFrame, TableReport]:
+    """Accepted users (first row of each id, of a known account) with typed columns, and the users report.
+
+    A user of an account whose row was itself rejected (`rejected_accounts`, e.g. a line that did not decode) is
+    rejected as `account_rejected`, not as `unknown_account`."""
     frame = frame.assign(user_id=ids(frame["user_id"]), account_id=ids(frame["account_id"]))
     missing_user = frame["user_id"].isna()
     missing_account = frame["account_id"].isna()
     duplicate = frame["user_id"].duplicated(keep="first") & ~missing_user & ~missing_account
     unknown = ~_isin(frame["account_id"], accounts["account_id"]) & ~missing_account
+    of_rejected = unknown & frame["account_id"].isin(list(rejected_accounts))
     rules = [
         ("missing_user_id", missing_user),
         ("missing_account_id", missing_account),
         ("duplicate_user_id", duplicate),
-        ("unknown_account", unknown),
+        ("account_rejected", of_rejected),
+        ("unknown_account", unknown & ~of_rejected),
     ]
     kept, report = _reject(frame, "users", rules, sample_rows)
     kept = _with_columns(kept, USER_COLUMNS)

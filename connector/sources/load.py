@@ -137,7 +137,8 @@ def read_window(
         passed
     ):
         accounts, accounts_report = accounts_frame(_fetch(conn, tables, "accounts"), source.sample_rows, window.as_of)
-        users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows, accounts)
+        rejected_ids = file_rejects["accounts"].ids if "accounts" in file_rejects else set()
+        users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows, accounts, rejected_ids)
         with _translated(label):
             moments = _activation(conn, events, settings, window)
             per_event = _per_event(conn, events, settings, window)
@@ -427,7 +428,7 @@ def _file_views(conn: sa.Connection, settings: Settings) -> tuple[dict[str, str]
         labels[table] = f"{table} ({path})"
         with _translated(f"reading {labels[table]}"):
             mapping = getattr(settings.source.columns, table)
-            rejects[table] = file_view(conn, table, path, mapping, settings.source.url)
+            rejects[table] = file_view(conn, table, path, mapping, settings.source.url, settings.source.encoding)
     return labels, rejects
 
 

@@ -92,7 +92,10 @@ def read_outcomes(opened: OpenedSource, settings: Settings) -> pd.DataFrame | No
         path = settings.resolve(source.outcomes)
         label = f"outcomes ({path})"
         with _translated(f"reading {label}"):
-            file_view(conn, "outcomes", path, mapping, source.url)
+            rejects = file_view(conn, "outcomes", path, mapping, source.url, source.encoding)
+            if rejects.counts:
+                sample = next(iter(rejects.samples.values()))[0]
+                raise SourceError(f"{label}: line {sample['line']}: {sample['error']}")
             physical = reflect(conn, "outcomes", None, "hs_outcomes_src")
     else:
         label = f"outcomes ({source.outcomes.strip()[:60]})"

@@ -184,3 +184,43 @@ def test_events_without_an_event_id_are_never_duplicates_of_each_other(tmp_path:
     _, reports = _score(tmp_path, tmp_path / "data")
     assert reports["events"]["rejected"] == {"duplicate_event_id": 2}
     assert reports["events"]["accepted"] == len(lines["events"]) - 1 - 2
+
+
+def _latin1_accounts(tmp_path: Path) -> tuple[Path, str]:
+    """The example product with one account name written in Latin-1 bytes; that account's id."""
+    lines = _product(tmp_path / "data")
+    row = 3
+    account = lines["accounts"][row].split(",")[0]
+    path = tmp_path / "data" / "accounts.csv"
+    text = "\n".join(lines["accounts"]) + "\n"
+    broken = text.replace(lines["accounts"][row], lines["accounts"][row].replace(",", ",Café ", 1), 1)
+    path.write_bytes(broken.encode("latin-1"))
+    return tmp_path / "data", account
+
+
+def test_a_line_that_is_not_utf8_is_rejected_naming_file_line_and_encoding(tmp_path: Path) -> None:
+    data, account = _latin1_accounts(tmp_path)
+    expected = len((data / "accounts.csv").read_bytes().splitlines()) - 1
+    scores, reports = _score(tmp_path, data)
+    accounts = reports["accounts"]
+    assert accounts["read"] == expected
+    assert accounts["rejected"] == {"csv_invalid_encoding": 1}
+    sample = accounts["reasons"]["csv_invalid_encoding"]["samples"][0]
+    assert sample["line"] == 4
+    assert sample["file"].endswith("accounts.csv")
+    assert "not UTF-8" in sample["error"]
+    assert "source.encoding" in sample["error"]
+    assert account not in {row["account_id"] for row in scores}
+    users = reports["users"]
+    assert "unknown_account" not in users["rejected"]
+    assert users["rejected"].get("account_rejected", 0) > 0
+
+
+def test_source_encoding_latin1_reads_every_row(tmp_path: Path) -> None:
+    data, account = _latin1_accounts(tmp_path)
+    expected = len((data / "accounts.csv").read_bytes().splitlines()) - 1
+    scores, reports = _score(tmp_path, data, encoding="latin-1")
+    assert reports["accounts"]["read"] == reports["accounts"]["accepted"] == expected
+    assert not reports["users"]["rejected"]
+    named = {row["account_id"]: row["name"] for row in scores}
+    assert named[account].startswith("Café ")
