@@ -50,21 +50,27 @@ def auc(risk: FloatArray, positive: BoolArray) -> float | None:
 def auc_interval(
     risk: FloatArray, positive: BoolArray, clusters: pd.Series, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0
 ) -> list[float] | None:
-    """The 2.5th and 97.5th percentiles of the AUC over `samples` resamples of the clusters (accounts)."""
+    """The 2.5th and 97.5th percentiles of the AUC over `samples` resamples of the clusters (accounts).
+
+    A resample draws the clusters with replacement; a cluster drawn k times counts k times, so each resample's AUC
+    is the Mann-Whitney statistic weighted by those multiplicities, computed over the distinct risk levels (sorted
+    once): O(pairs) per resample instead of a sort.
+    """
     codes, uniques = pd.factorize(clusters)
     if auc(risk, positive) is None or len(uniques) < 2:
         return None
-    order = np.argsort(codes, kind="stable")
-    starts = np.searchsorted(codes[order], np.arange(len(uniques)))
-    sizes = np.bincount(codes, minlength=len(uniques))
+    levels, level = np.unique(risk, return_inverse=True)
     rng = np.random.default_rng(seed)
     found: list[float] = []
     for _ in range(samples):
-        chosen = rng.integers(0, len(uniques), len(uniques))
-        rows = order[np.concatenate([np.arange(starts[c], starts[c] + sizes[c]) for c in chosen])]
-        value = auc(risk[rows], positive[rows])
-        if value is not None:
-            found.append(value)
+        drawn = np.bincount(rng.integers(0, len(uniques), len(uniques)), minlength=len(uniques))
+        weight = drawn[codes].astype(np.float64)
+        pos = np.bincount(level, weights=weight * positive, minlength=len(levels))
+        neg = np.bincount(level, weights=weight * ~positive, minlength=len(levels))
+        total = pos.sum() * neg.sum()
+        if total > 0:
+            below = np.cumsum(neg) - neg
+            found.append(float((pos * (below + 0.5 * neg)).sum() / total))
     if not found:
         return None
     low, high = np.percentile(found, [2.5, 97.5])

@@ -173,3 +173,16 @@ def test_metrics_without_positives_are_empty_not_nan() -> None:
     text = render_text(result)
     assert "ROC AUC -" in text
     assert "suggestion: none (fewer than 30 positives (0))" in text
+
+
+def test_a_bootstrap_resample_is_the_auc_of_the_drawn_accounts_repeated() -> None:
+    """The weighted form equals the AUC of the resample built row by row (one draw, the same seed)."""
+    rng = np.random.default_rng(4)
+    risk = rng.integers(0, 5, 60).astype(float)
+    positive = rng.random(60) < 0.4
+    clusters = pd.Series(np.arange(60) // 3)
+    found = auc_interval(risk, positive, clusters, samples=1, seed=9)
+    drawn = np.random.default_rng(9).integers(0, 20, 20)
+    rows = np.concatenate([np.flatnonzero(clusters.to_numpy() == c) for c in drawn])
+    expected = roc_auc_score(positive[rows], risk[rows])
+    assert found == pytest.approx([expected, expected], abs=1e-12)
