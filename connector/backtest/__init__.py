@@ -40,6 +40,7 @@ def pairs_table(replayed: Replay) -> Any:
     followed (`churn`, `expansion`; empty where the pair does not count for that outcome)."""
     keys = ["snapshot", "account_id"]
     columns = [*keys, "name", "health_score", "raw_score", "health_tier", "total_users", "plays"]
+    columns += ["score_reasons", "score_movers", "days_to_activation"]
     frame = replayed.tables.loc[:, columns]
     for outcome, pairs in replayed.pairs.items():
         flags = pairs.loc[:, [*keys, "positive"]].rename(columns={"positive": outcome})

@@ -28,7 +28,7 @@ from healthsync.connector.errors import ConfigError, SourceError
 from healthsync.connector.pipeline import score_data
 from healthsync.connector.settings import Settings
 from healthsync.connector.sources.frames import utc
-from healthsync.connector.sources.load import SourceData, opened_source, read_window
+from healthsync.connector.sources.load import SharedReads, SourceData, opened_source, read_activation, read_window
 from healthsync.connector.sources.snapshots import event_counts, event_span, read_accounts, read_outcomes
 from healthsync.scoring.backtest import Outcome
 
@@ -43,6 +43,8 @@ TABLE_COLUMNS = (
     "total_users",
     "plays",
     "score_reasons",
+    "score_movers",
+    "days_to_activation",
 )
 CHURN_HINT = "map the accounts' churn date column with source.columns.accounts.churned_at"
 EXPANSION_HINT = "name the outcomes table with source.outcomes (account_id, outcome, occurred_at, value)"
@@ -185,17 +187,36 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
         accounts = read_accounts(opened, settings, now)
         wanted = wanted_outcomes(request, settings, accounts)
         entities = _entity_columns(accounts, wanted)
+        counts = event_counts(opened, snapshots, scoring.window_days, now)
+        moments = read_activation(opened, settings, now, now)
         frames = []
         for index, snapshot in enumerate(snapshots):
-            data = read_window(opened, settings, snapshot, now, with_users=scoring.needs_user_activity())
+            shared = SharedReads(_moments_at(moments, snapshot), _per_event_at(counts, snapshot, scoring.weights))
+            data = read_window(opened, settings, snapshot, now, with_users=scoring.needs_user_activity(), shared=shared)
             table = score_data(_as_of_then(data, snapshot), scoring, snapshot, with_users=False).accounts
             frames.append(table.loc[:, list(TABLE_COLUMNS)].assign(snapshot=pd.Timestamp(snapshot)))
             log.info("backtest snapshot %d/%d (%s) scored", index + 1, len(snapshots), f"{snapshot:%Y-%m-%d}")
-        counts = event_counts(opened, snapshots, scoring.window_days, now)
         outcomes = read_outcomes(opened, settings) if "expansion" in wanted else None
     tables = pd.concat(frames, ignore_index=True).merge(entities, on="account_id", how="left")
     pairs = {outcome: _pairs(tables, outcome, outcomes, data_end, request) for outcome in wanted}
     return Replay(snapshots, data_end, tables, counts, pairs, notes)
+
+
+def _moments_at(moments: pd.DataFrame | None, snapshot: datetime) -> pd.DataFrame | None:
+    """The activation moments as of `snapshot`, from those of all history: an account whose steps were all met
+    before the snapshot was met at the same instant then; one met at or after it was not met yet."""
+    if moments is None:
+        return None
+    epoch = pd.to_numeric(moments["activated_epoch"], errors="coerce")
+    return moments.assign(activated_epoch=epoch.where(epoch < snapshot.timestamp()))
+
+
+def _per_event_at(counts: pd.DataFrame, snapshot: datetime, weights: dict[str, float]) -> pd.DataFrame | None:
+    """The per-event counts (W and P) of the weighted events at `snapshot`, as the ordinary read returns them."""
+    if not weights:
+        return None
+    chosen = counts[(counts["snapshot"] == pd.Timestamp(snapshot)) & counts["event"].isin(list(weights))]
+    return chosen.loc[:, ["account_id", "event", "w", "p"]].reset_index(drop=True)
 
 
 def counted(tables: pd.DataFrame, data_end: datetime, horizon_days: int) -> pd.Series:

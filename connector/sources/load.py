@@ -58,11 +58,13 @@ from healthsync.scoring.config import ScoringConfig
 
 __all__ = [
     "OpenedSource",
+    "SharedReads",
     "SourceData",
     "TableReport",
     "check_rejected_share",
     "load_source",
     "opened_source",
+    "read_activation",
     "read_window",
 ]
 
@@ -124,8 +126,24 @@ def opened_source(settings: Settings) -> Iterator[OpenedSource]:
         yield OpenedSource(conn, tables, file_rejects)
 
 
+@dataclass(frozen=True)
+class SharedReads:
+    """Results a caller already holds for this `as_of` (the backtest reads them once for every snapshot): the
+    activation moments (`activated_epoch` per account) and the per-event counts (`account_id`, `event`, `w`, `p`
+    of the weighted events); None = read them here."""
+
+    moments: pd.DataFrame | None = None
+    per_event: pd.DataFrame | None = None
+
+
 def read_window(
-    opened: OpenedSource, settings: Settings, as_of: datetime, now: datetime, *, with_users: bool
+    opened: OpenedSource,
+    settings: Settings,
+    as_of: datetime,
+    now: datetime,
+    *,
+    with_users: bool,
+    shared: SharedReads | None = None,
 ) -> SourceData:
     """One read of the opened source as of `as_of` (see :func:`load_source`)."""
     source = settings.source
@@ -140,8 +158,14 @@ def read_window(
         rejected_ids = file_rejects["accounts"].ids if "accounts" in file_rejects else set()
         users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows, accounts, rejected_ids)
         with _translated(label):
-            moments = _activation(conn, events, settings, window)
-            per_event = _per_event(conn, events, settings, window)
+            if shared is None or shared.moments is None:
+                moments = _activation(conn, events, settings, window)
+            else:
+                moments = shared.moments
+            if shared is None or shared.per_event is None:
+                per_event = _per_event(conn, events, settings, window)
+            else:
+                per_event = shared.per_event
             trial = _trial_counts(conn, tables, settings, window, as_of, accounts)
             account_raw, user_raw, events_report = passed()
     with _translated(label):
@@ -250,6 +274,14 @@ def _activation(conn: sa.Connection, events: Classified, settings: Settings, win
     if not settings.scoring.activation_steps:
         return None
     return _frame(conn, activation_query(events, settings.scoring, window, conn.dialect.name))
+
+
+def read_activation(opened: OpenedSource, settings: Settings, as_of: datetime, now: datetime) -> pd.DataFrame | None:
+    """The activation moments as of `as_of` (None without activation steps): `activated_epoch` per account."""
+    window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
+    events = _classified(opened.conn, opened.tables, window)
+    with _translated(f"aggregating {opened.tables.labels['events']}"):
+        return _activation(opened.conn, events, settings, window)
 
 
 def _per_event(conn: sa.Connection, events: Classified, settings: Settings, window: Window) -> pd.DataFrame | None:

@@ -20,7 +20,7 @@ from healthsync.connector.settings import Settings
 from healthsync.connector.sources.files import file_view
 from healthsync.connector.sources.frames import accounts_frame, utc
 from healthsync.connector.sources.load import OpenedSource, _fetch, _frame, _translated, logical_table, reflect
-from healthsync.connector.sources.pushdown import DAY, classified
+from healthsync.connector.sources.pushdown import DAY, DayFloor, classified
 
 __all__ = ["event_counts", "event_span", "read_accounts", "read_outcomes"]
 
@@ -48,23 +48,52 @@ def read_accounts(opened: OpenedSource, settings: Settings, now: datetime) -> pd
 
 
 def count_query(rows: sa.Subquery, snapshots: Sequence[float], window_days: int) -> sa.Select[Any]:
-    """Per snapshot, account and event: the accepted events in [snapshot - window, snapshot), in one scan.
+    """Per snapshot, account and event: the accepted events in W = [snapshot - window, snapshot) (`w`) and in the
+    window before it, P (`p`), for every snapshot in one scan of the events.
 
-    The snapshots are a UNION ALL of literals joined to the events on the window's range, so the events are read
-    once whatever the number of snapshots (a range join; every dialect runs it).
+    The snapshots are a UNION ALL of literals joined to the events on the two windows' range. When every snapshot
+    lies on a UTC midnight (the defaults, and dates given as --from) the events are first counted per account, event
+    and UTC day (`floor(ts / 86400)`), and those rows are joined instead: a day lies wholly inside or outside each
+    window, and the join reads a few rows per account and day instead of every event once per snapshot.
     """
     parts = [sa.select(sa.literal(float(moment), sa.Float()).label("snap")) for moment in snapshots]
     snaps = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("hs_snapshots")
-    span = sa.literal(window_days * DAY, sa.Float())
-    joined = rows.join(snaps, sa.and_(rows.c.ts >= snaps.c.snap - span, rows.c.ts < snaps.c.snap))
-    keys = (snaps.c.snap, rows.c.account_key, rows.c.event)
-    return sa.select(*keys, sa.func.count().label("n")).select_from(joined).group_by(*keys).order_by(*keys)
+    span = window_days * DAY
+    if all(moment % DAY == 0 for moment in snapshots):
+        day = DayFloor(rows.c.ts / sa.literal(DAY, sa.Float()))
+        daily = (
+            sa.select(rows.c.account_key, rows.c.event, day.label("day"), sa.func.count().label("n"))
+            .group_by(rows.c.account_key, rows.c.event, day)
+            .subquery("hs_daily")
+        )
+        start = daily.c.day * sa.literal(DAY, sa.Float())
+        account, event, weight = daily.c.account_key, daily.c.event, daily.c.n
+        source: sa.FromClause = daily
+    else:
+        start, account, event, weight = rows.c.ts, rows.c.account_key, rows.c.event, sa.literal(1, sa.Integer())
+        source = rows
+    lower, upper = snaps.c.snap - sa.literal(span, sa.Float()), snaps.c.snap
+    in_w = sa.and_(start >= lower, start < upper)
+    zero = sa.literal(0, sa.Integer())
+    joined = source.join(snaps, sa.and_(start >= lower - sa.literal(span, sa.Float()), start < upper))
+    keys = (snaps.c.snap, account, event)
+    return (
+        sa.select(
+            *keys,
+            sa.func.sum(sa.case((in_w, weight), else_=zero)).label("w"),
+            sa.func.sum(sa.case((in_w, zero), else_=weight)).label("p"),
+        )
+        .select_from(joined)
+        .group_by(*keys)
+        .order_by(*keys)
+    )
 
 
 def event_counts(opened: OpenedSource, snapshots: Sequence[datetime], window_days: int, now: datetime) -> pd.DataFrame:
-    """Columns `snapshot` (UTC), `account_id`, `event`, `n`: every event's count in each snapshot's window."""
+    """Columns `snapshot` (UTC), `account_id`, `event`, `w`, `p`: every event's count in each snapshot's window and
+    in the window before it."""
     if not snapshots:
-        return pd.DataFrame({"snapshot": [], "account_id": [], "event": [], "n": []})
+        return pd.DataFrame({"snapshot": [], "account_id": [], "event": [], "w": [], "p": []})
     query = count_query(_accepted(opened, now), [moment.timestamp() for moment in snapshots], window_days)
     with _translated(f"counting {opened.tables.labels['events']} per snapshot"):
         frame = _frame(opened.conn, query)
@@ -73,7 +102,8 @@ def event_counts(opened: OpenedSource, snapshots: Sequence[datetime], window_day
         snapshot=pd.to_datetime(pd.to_numeric(frame["snapshot"]).round(), unit="s", utc=True),
         account_id=frame["account_id"].astype(str),
         event=frame["event"].astype(str),
-        n=pd.to_numeric(frame["n"]).astype("int64"),
+        w=pd.to_numeric(frame["w"]).astype("int64"),
+        p=pd.to_numeric(frame["p"]).astype("int64"),
     )
 
 

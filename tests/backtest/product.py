@@ -105,6 +105,7 @@ def make_product(folder: Path, *, accounts: int = 160, hazard: float = 0.012, se
             "window_days": 30,
             "weights": {"core_action": 1, "noise_action": 10},
             "tiers": {"healthy": 70, "at_risk": 30},
+            "activation_steps": [{"event": "core_action", "min_count": 15}, {"event": "noise_action", "min_count": 5}],
         },
         "state": {"url": f"sqlite:///{folder / 'state.db'}"},
     }

@@ -114,6 +114,16 @@ def test_metrics_equal_an_independent_computation_from_each_snapshots_score_tabl
     fired = pairs["plays"].map(lambda plays: "churn_risk" in plays).to_numpy()
     assert churn["plays"]["churn_risk"]["rate"] == pytest.approx(positive[fired].mean(), abs=1e-12)
     assert sum(row["pairs"] for row in churn["by_decile"]) == len(pairs)
+    exported = baseline[1].assign(snapshot=pd.to_datetime(baseline[1]["snapshot"], utc=True))
+    both = pairs.merge(exported, on=["snapshot", "account_id"], suffixes=("", "_backtest"))
+    assert len(both) == len(pairs)
+    for column in ("health_score", "raw_score", "health_tier", "score_reasons", "score_movers", "days_to_activation"):
+        expected = both[column].astype("string").fillna("")
+        found = both[f"{column}_backtest"].astype("string").fillna("")
+        if column in ("raw_score", "days_to_activation"):
+            expected = pd.to_numeric(both[column]).astype("Float64").astype("string").fillna("")
+            found = pd.to_numeric(both[f"{column}_backtest"]).astype("Float64").astype("string").fillna("")
+        assert expected.equals(found), column
     mix = {row["snapshot"]: row for row in result["tier_mix"]}
     for snapshot, group in pairs.groupby("snapshot"):
         row = mix[snapshot.strftime("%Y-%m-%dT%H:%M:%SZ")]
