@@ -28,8 +28,16 @@ from healthsync.connector.errors import ConfigError, SourceError
 from healthsync.connector.pipeline import score_data
 from healthsync.connector.settings import Settings
 from healthsync.connector.sources.frames import utc
-from healthsync.connector.sources.load import SharedReads, SourceData, opened_source, read_activation, read_window
+from healthsync.connector.sources.load import (
+    SharedReads,
+    SourceData,
+    opened_source,
+    read_activation,
+    read_trial,
+    read_window,
+)
 from healthsync.connector.sources.snapshots import event_counts, event_span, read_accounts, read_outcomes
+from healthsync.connector.sources.trial import TrialRange, trial_range
 from healthsync.scoring.backtest import Outcome
 
 log = logging.getLogger("healthsync")
@@ -189,9 +197,15 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
         entities = _entity_columns(accounts, wanted)
         counts = event_counts(opened, snapshots, scoring.window_days, now)
         moments = read_activation(opened, settings, now, now)
+        span = _trial_span(accounts, settings, snapshots)
+        trial = None if span is None else read_trial(opened, span, snapshots[-1], now, scoring.window_days)
         frames = []
         for index, snapshot in enumerate(snapshots):
-            shared = SharedReads(_moments_at(moments, snapshot), _per_event_at(counts, snapshot, scoring.weights))
+            shared = SharedReads(
+                _moments_at(moments, snapshot),
+                _per_event_at(counts, snapshot, scoring.weights),
+                _trial_at(trial, accounts, snapshot, span),
+            )
             data = read_window(opened, settings, snapshot, now, with_users=scoring.needs_user_activity(), shared=shared)
             table = score_data(_as_of_then(data, snapshot), scoring, snapshot, with_users=False).accounts
             frames.append(table.loc[:, list(TABLE_COLUMNS)].assign(snapshot=pd.Timestamp(snapshot)))
@@ -200,6 +214,32 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
     tables = pd.concat(frames, ignore_index=True).merge(entities, on="account_id", how="left")
     pairs = {outcome: _pairs(tables, outcome, outcomes, data_end, request) for outcome in wanted}
     return Replay(snapshots, data_end, tables, counts, pairs, notes)
+
+
+def _trial_span(accounts: pd.DataFrame, settings: Settings, snapshots: list[datetime]) -> TrialRange | None:
+    """The account starts whose trial events any snapshot's trial signal reads (the union of each snapshot's)."""
+    spans = []
+    for snapshot in snapshots:
+        then = _as_of_then(SourceData(accounts, accounts.iloc[:0], accounts.iloc[:0], None), snapshot).accounts
+        found = trial_range(then, settings.scoring, snapshot)
+        if found is not None:
+            spans.append(found)
+    if not spans:
+        return None
+    return TrialRange(min(s.first_start for s in spans), max(s.last_start for s in spans), spans[0].days)
+
+
+def _trial_at(
+    trial: pd.DataFrame | None, accounts: pd.DataFrame, snapshot: datetime, span: TrialRange | None
+) -> pd.DataFrame | None:
+    """The trial events as a snapshot's own read counts them: only accounts whose trial ended before the snapshot
+    (the only ones its signal reads); their trial lies wholly before it, so the counts read once are theirs."""
+    if trial is None or span is None:
+        return None
+    started = utc(accounts["created_at"])
+    done = started + pd.Timedelta(days=span.days) <= pd.Timestamp(snapshot)
+    finished = set(accounts.loc[done.fillna(False).to_numpy(bool), "account_id"].astype(str))
+    return trial[trial["account_id"].astype(str).isin(finished)].reset_index(drop=True)
 
 
 def _moments_at(moments: pd.DataFrame | None, snapshot: datetime) -> pd.DataFrame | None:

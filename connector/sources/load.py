@@ -53,7 +53,7 @@ from healthsync.connector.sources.rollup import (
     user_pass_query,
 )
 from healthsync.connector.sources.segment import SEGMENT_TABLES, SegmentSchema, segment_tables
-from healthsync.connector.sources.trial import trial_query, trial_range, with_trial_events
+from healthsync.connector.sources.trial import TrialRange, trial_query, trial_range, with_trial_events
 from healthsync.scoring.config import ScoringConfig
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "load_source",
     "opened_source",
     "read_activation",
+    "read_trial",
     "read_window",
 ]
 
@@ -130,10 +131,11 @@ def opened_source(settings: Settings) -> Iterator[OpenedSource]:
 class SharedReads:
     """Results a caller already holds for this `as_of` (the backtest reads them once for every snapshot): the
     activation moments (`activated_epoch` per account) and the per-event counts (`account_id`, `event`, `w`, `p`
-    of the weighted events); None = read them here."""
+    of the weighted events) and the trial events (`account_id`, `trial_events`); None = read them here."""
 
     moments: pd.DataFrame | None = None
     per_event: pd.DataFrame | None = None
+    trial: pd.DataFrame | None = None
 
 
 def read_window(
@@ -166,7 +168,10 @@ def read_window(
                 per_event = _per_event(conn, events, settings, window)
             else:
                 per_event = shared.per_event
-            trial = _trial_counts(conn, tables, settings, window, as_of, accounts)
+            if shared is None or shared.trial is None:
+                trial = _trial_counts(conn, tables, settings, window, as_of, accounts)
+            else:
+                trial = shared.trial
             account_raw, user_raw, events_report = passed()
     with _translated(label):
         account_raw = _with_moments(account_raw, moments)
@@ -282,6 +287,15 @@ def read_activation(opened: OpenedSource, settings: Settings, as_of: datetime, n
     events = _classified(opened.conn, opened.tables, window)
     with _translated(f"aggregating {opened.tables.labels['events']}"):
         return _activation(opened.conn, events, settings, window)
+
+
+def read_trial(
+    opened: OpenedSource, span: TrialRange, as_of: datetime, now: datetime, window_days: int
+) -> pd.DataFrame:
+    """The trial events of the accounts that started within `span`, counted up to `as_of`."""
+    window = Window(as_of.timestamp(), now.timestamp(), window_days)
+    with _translated(f"aggregating {opened.tables.labels['events']}"):
+        return _frame(opened.conn, trial_query(opened.tables, span, window, opened.conn.dialect.name))
 
 
 def _per_event(conn: sa.Connection, events: Classified, settings: Settings, window: Window) -> pd.DataFrame | None:

@@ -124,6 +124,8 @@ def test_metrics_equal_an_independent_computation_from_each_snapshots_score_tabl
             expected = pd.to_numeric(both[column]).astype("Float64").astype("string").fillna("")
             found = pd.to_numeric(both[f"{column}_backtest"]).astype("Float64").astype("string").fillna("")
         assert expected.equals(found), column
+    joined_plays = both["plays"].map(";".join).astype("string")
+    assert joined_plays.equals(both["plays_backtest"].astype("string").fillna("")), "plays"
     mix = {row["snapshot"]: row for row in result["tier_mix"]}
     for snapshot, group in pairs.groupby("snapshot"):
         row = mix[snapshot.strftime("%Y-%m-%dT%H:%M:%SZ")]
