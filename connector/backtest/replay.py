@@ -33,6 +33,7 @@ from healthsync.connector.sources.load import (
     SourceData,
     opened_source,
     read_activation,
+    read_entities,
     read_trial,
     read_window,
 )
@@ -192,7 +193,8 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
                 f"snapshot needs one window ({scoring.window_days} days) before it and the horizon "
                 f"({request.horizon_days} days) after it"
             )
-        accounts = read_accounts(opened, settings, now)
+        entities_raw = read_entities(opened)
+        accounts = read_accounts(entities_raw[0], now)
         wanted = wanted_outcomes(request, settings, accounts)
         entities = _entity_columns(accounts, wanted)
         counts = event_counts(opened, snapshots, scoring.window_days, now)
@@ -205,6 +207,7 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
                 _moments_at(moments, snapshot),
                 _per_event_at(counts, snapshot, scoring.weights),
                 _trial_at(trial, accounts, snapshot, span),
+                entities_raw,
             )
             data = read_window(opened, settings, snapshot, now, with_users=scoring.needs_user_activity(), shared=shared)
             table = score_data(_as_of_then(data, snapshot), scoring, snapshot, with_users=False).accounts

@@ -65,6 +65,7 @@ __all__ = [
     "load_source",
     "opened_source",
     "read_activation",
+    "read_entities",
     "read_trial",
     "read_window",
 ]
@@ -136,6 +137,7 @@ class SharedReads:
     moments: pd.DataFrame | None = None
     per_event: pd.DataFrame | None = None
     trial: pd.DataFrame | None = None
+    entities: tuple[pd.DataFrame, pd.DataFrame] | None = None  # the accounts and users tables as fetched
 
 
 def read_window(
@@ -156,9 +158,13 @@ def read_window(
     with _concurrently(conn, label, lambda session: _event_pass(session, events, settings, window, with_users)) as (
         passed
     ):
-        accounts, accounts_report = accounts_frame(_fetch(conn, tables, "accounts"), source.sample_rows, window.as_of)
+        if shared is None or shared.entities is None:
+            raw_accounts, raw_users = _fetch(conn, tables, "accounts"), _fetch(conn, tables, "users")
+        else:
+            raw_accounts, raw_users = shared.entities
+        accounts, accounts_report = accounts_frame(raw_accounts, source.sample_rows, window.as_of)
         rejected_ids = file_rejects["accounts"].ids if "accounts" in file_rejects else set()
-        users, users_report = users_frame(_fetch(conn, tables, "users"), source.sample_rows, accounts, rejected_ids)
+        users, users_report = users_frame(raw_users, source.sample_rows, accounts, rejected_ids)
         with _translated(label):
             if shared is None or shared.moments is None:
                 moments = _activation(conn, events, settings, window)
@@ -287,6 +293,11 @@ def read_activation(opened: OpenedSource, settings: Settings, as_of: datetime, n
     events = _classified(opened.conn, opened.tables, window)
     with _translated(f"aggregating {opened.tables.labels['events']}"):
         return _activation(opened.conn, events, settings, window)
+
+
+def read_entities(opened: OpenedSource) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The accounts and users tables as fetched (before validation), for :attr:`SharedReads.entities`."""
+    return _fetch(opened.conn, opened.tables, "accounts"), _fetch(opened.conn, opened.tables, "users")
 
 
 def read_trial(

@@ -19,7 +19,7 @@ from healthsync.connector.errors import SourceError
 from healthsync.connector.settings import Settings
 from healthsync.connector.sources.files import file_view
 from healthsync.connector.sources.frames import accounts_frame, utc
-from healthsync.connector.sources.load import OpenedSource, _fetch, _frame, _translated, logical_table, reflect
+from healthsync.connector.sources.load import OpenedSource, _frame, _translated, logical_table, reflect
 from healthsync.connector.sources.pushdown import DAY, DayFloor, classified
 
 __all__ = ["event_counts", "event_span", "read_accounts", "read_outcomes"]
@@ -40,10 +40,11 @@ def event_span(opened: OpenedSource, now: datetime) -> tuple[datetime | None, da
     return datetime.fromtimestamp(float(first), UTC), datetime.fromtimestamp(float(last), UTC)
 
 
-def read_accounts(opened: OpenedSource, settings: Settings, now: datetime) -> pd.DataFrame:
-    """The accepted accounts with their dates as of `now` (a snapshot's own read nulls a later `created_at` as
-    `future_created_at`: the backtest needs it to leave the account out of the earlier snapshots)."""
-    frame, _ = accounts_frame(_fetch(opened.conn, opened.tables, "accounts"), 0, now.timestamp())
+def read_accounts(raw: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """The accepted accounts of the fetched table with their dates as of `now` (a snapshot's own read nulls a
+    later `created_at` as `future_created_at`: the backtest needs it to leave the account out of the earlier
+    snapshots)."""
+    frame, _ = accounts_frame(raw, 0, now.timestamp())
     return frame
 
 
