@@ -148,7 +148,13 @@ class SlackConfig(DestinationConfig):
     """Slack alerts; the incoming-webhook URL is a secret (SLACK_WEBHOOK_URL), never part of the file."""
 
     mapping: str = "slack"
-    messages_per_minute: int = Field(default=60, ge=1, le=600, description="Slack allows about one per second")
+    messages_per_minute: int = Field(
+        default=60,
+        ge=1,
+        le=600,
+        description="evenly spaced, no burst (60: one a second, what Slack documents for posting); a 429 is "
+        "waited out as its Retry-After says",
+    )
 
     @field_validator("base_url")
     @classmethod
