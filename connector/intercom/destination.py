@@ -47,6 +47,7 @@ class IntercomDestination:
         self.reference = mapping_reference
         self.region = region
         self.contacts = ContactTags(client, mapping)
+        self.scroll_waits = 0  # of the last plan's company listing (reported in the run's counts)
 
     def check(self, account_ids: list[str] | None = None) -> list[Finding]:
         """Read-only findings for `healthsync check`: token (`GET /me`), workspace and region, attribute clashes
@@ -62,7 +63,9 @@ class IntercomDestination:
         plan.provisioning = provisioning.missing(self.client, self.mapping, self.reference)
         accounts = rows_by_key(scores.accounts, "account_id")
         known = ctx.store.records(self.name, "companies")
-        listed = CompanyListing(self.client).by_company_id(sorted(accounts))
+        listing = CompanyListing(self.client)
+        listed = listing.by_company_id(sorted(accounts))
+        self.scroll_waits = listing.stats.scroll_waits
         tags = {name: TagPlan(name) for name in self._managed_tags()}
         targets = {key: str(company["id"]) for key, company in listed.items()}
         current = {str(company["id"]): self._current(company, set(tags)) for company in listed.values()}
@@ -147,6 +150,7 @@ class IntercomDestination:
         self.contacts.apply([tag for tag in plan.tags if tag.object_type == "contacts"], ctx, counts)
         counts.calls = self.client.calls
         counts.retried = self.client.retries
+        counts.scroll_waits = self.scroll_waits
         return counts
 
     def _provision(self, plan: DestinationPlan) -> None:

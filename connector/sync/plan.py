@@ -113,6 +113,7 @@ class SyncCounts:
     tasks_completed: int = 0
     gone: int = 0  # records deleted at the destination between plan and write (reported, skipped)
     truncated: int = 0  # values written cut to the destination's length limit (Intercom: 255 characters)
+    scroll_waits: int = 0  # Intercom: broken company scrolls waited out (a minute each) before a new one
     alerts_sent: int = 0
     alerts_unconfirmed: int = 0
     calls: int = 0

@@ -13,10 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from healthsync.connector.cli import cli
-from healthsync.connector.engine import RunSummary
+from healthsync.connector.engine import Engine, RunSummary
+from healthsync.sandbox import intercom_companies as sandbox_companies
 from healthsync.sandbox.base import SandboxServer
 from tests.intercom.conftest import HEADERS, cli_env, companies, intercom_world, tag_names
-from tests.world import World, control
+from tests.world import NOW, TOKENS, World, control
 
 ACCOUNTS = 130  # nine scroll pages of 15
 TIER_TAGS = {"Health: Healthy", "Health: Neutral", "Health: At risk"}
@@ -130,3 +131,32 @@ def test_a_plan_started_while_a_run_scrolls(world: World) -> None:
     assert planned.plans["intercom"].counts().get("companies.unmatched", 0) == 0
     assert_every_company_synced(world, outcome["run"])
     assert any(e["status"] == 400 for e in scroll_requests(world))  # the two met: scroll_exists
+
+
+@pytest.mark.slow  # 10,130 companies scrolled twice and listed: about two minutes
+def test_above_the_listing_limit_the_broken_scroll_is_waited_out_once(
+    tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, sqlite_url: str
+) -> None:
+    """A workspace of more than 10,000 companies, ours past the listing's reach: the broken scroll's expiry is
+    waited out (the connector's wait, injected; the sandbox's expiry shortened to match) and a new scroll reads all."""
+    world = intercom_world(tmp_path, hubspot, intercom, sqlite_url, accounts=ACCOUNTS)
+    store = intercom.sandbox.store  # type: ignore[attr-defined]
+    ours = dict(store.companies)
+    store.companies.clear()
+    for n in range(10_000):  # an established workspace, listed before our companies
+        sandbox_companies.upsert(store, {"company_id": f"other-{n}", "name": f"Other {n}"})
+    store.companies.update(ours)
+    control(world.intercom, "PUT", "scroll", {"fail_page": 2, "expiry_seconds": 1})
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if seconds > 30:  # the scroll expiry: wait out the sandbox's shortened one for real
+            time.sleep(1.2)
+
+    summary = Engine(world.settings(), secrets=TOKENS, sleep=sleep, now=NOW).run()
+
+    assert_every_company_synced(world, summary)
+    assert summary.counts["intercom"].scroll_waits == 1
+    assert [w for w in waits if w > 30] == [61.0]
+    assert company_reads(world) == []
