@@ -26,7 +26,6 @@ When the scroll or the listing reached its end, an account it did not return has
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from healthsync.connector.errors import DestinationError, RejectedRecordError, RetriableError
@@ -148,10 +147,9 @@ class CompanyListing:
                 f"Intercom companies could not be read: {len(keys)} of {accounts} accounts were returned neither "
                 f"by the scroll nor by the listing ({'; '.join(self.stats.notes)}); nothing was written, run again"
             )
-        read: Callable[[str], JSON | None] = self.client.company_by_company_id
         for key in keys:
             self.stats.single_reads += 1
-            company = read(key)
+            company = self.client.company_by_company_id(key)
             if company is not None:
                 self._found[key] = company
 
