@@ -111,6 +111,10 @@ def test_a_workspace_with_245_data_attributes_stops_check_and_run_before_any_wri
     assert "5 free" in output
     assert "needs 10 more" in output
 
+    code, output = run_main(capsys, "plan", "--config", str(world.config))
+    assert code == 2, output
+    assert "5 free" in output
+
     code, output = run_main(capsys, "run", "--config", str(world.config))
     assert code == 2, output
     assert "250 custom data attributes" in output
