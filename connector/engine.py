@@ -82,12 +82,15 @@ def build_destination(
     secrets: Secrets,
     sleep: Callable[[float], None] | None = None,
     fence: Fence | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Destination:
-    """A destination with its SDK client, one retry policy, one rate limiter and the lease fence on every write."""
+    """A destination with its SDK client, one retry policy, one rate limiter and the lease fence on every write.
+    `sleep` and `clock` (tests inject both) drive the retry waits and the rate limiters."""
     config = settings.destinations.by_name()[name]
     policy = RetryPolicy(max_attempts=config.max_attempts, max_seconds=config.max_retry_seconds)
     pause = sleep or time.sleep
     policy.sleep = pause
+    now = clock or time.monotonic
     if name == "hubspot":
         hub = settings.destinations.hubspot
         client = HubSpotClient(
@@ -95,8 +98,8 @@ def build_destination(
             base_url=hub.base_url,
             timeout=hub.timeout_seconds,
             policy=policy,
-            limiter=RateLimiter(hub.requests_per_10s, 10.0, sleep=pause),
-            search_limiter=RateLimiter(hub.searches_per_second, 1.0, sleep=pause),
+            limiter=RateLimiter(hub.requests_per_10s, 10.0, sleep=pause, clock=now),
+            search_limiter=RateLimiter(hub.searches_per_second, 1.0, sleep=pause, clock=now),
             fence=fence.check if fence else None,
         )
         return HubSpotDestination(client, cast(HubSpotMapping, mapping), hub)
@@ -106,7 +109,7 @@ def build_destination(
             _webhook_url(secrets),
             timeout=slack.timeout_seconds,
             policy=policy,
-            limiter=RateLimiter(slack.messages_per_minute, 60.0, sleep=pause),
+            limiter=RateLimiter(1, 60.0 / slack.messages_per_minute, sleep=pause, clock=now),  # evenly spaced
         )
         return SlackDestination(webhook, cast(SlackMapping, mapping))
     icfg = settings.destinations.intercom
@@ -116,7 +119,7 @@ def build_destination(
         api_version=icfg.api_version,
         timeout=icfg.timeout_seconds,
         policy=policy,
-        limiter=RateLimiter(icfg.requests_per_10s, 10.0, sleep=pause),
+        limiter=RateLimiter(icfg.requests_per_10s, 10.0, sleep=pause, clock=now),
         region=icfg.region,
         fence=fence.check if fence else None,
     )
@@ -172,11 +175,13 @@ class Engine:
         sleep: Callable[[float], None] | None = None,
         now: datetime | None = None,
         stop: StopRequest | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self.secrets = secrets or Secrets.load()
         self.progress = progress
         self.sleep = sleep
+        self.clock = clock  # the rate limiters' clock (time.monotonic unless a test injects one with `sleep`)
         self.now = now
         self.stop = stop or StopRequest()
         self.redact = Redactor(self.secrets.values())
@@ -210,7 +215,7 @@ class Engine:
                 "no destination is enabled (set destinations.hubspot.enabled, .intercom.enabled or .slack.enabled)"
             )
         return {
-            name: build_destination(name, self.settings, mapping, self.secrets, self.sleep, self.fence)
+            name: build_destination(name, self.settings, mapping, self.secrets, self.sleep, self.fence, self.clock)
             for name, mapping in mappings.items()
         }
 
@@ -227,7 +232,9 @@ class Engine:
             findings.append(checks.error("source", str(exc), "config"))
         for name, mapping in mappings.items():
             try:
-                destination = build_destination(name, self.settings, mapping, self.secrets, self.sleep)
+                destination = build_destination(
+                    name, self.settings, mapping, self.secrets, self.sleep, clock=self.clock
+                )
             except AuthError as exc:
                 findings.append(checks.error(name, str(exc), "auth"))
                 continue

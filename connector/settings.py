@@ -151,7 +151,13 @@ class IntercomConfig(DestinationConfig):
     region: Literal["us", "eu", "au"] = Field(
         default="us", description="Intercom's regional API host (us, eu, au); base_url, when set, wins"
     )
-    requests_per_10s: int = Field(default=166, ge=1)
+    requests_per_10s: int = Field(
+        default=833,
+        ge=1,
+        description="client-side limit per 10-second window; Intercom allows 10,000 calls a minute per app in "
+        "10-second windows (1,666): the default leaves half to the workspace's other integrations, and "
+        "X-RateLimit-Remaining/Reset are honoured as they arrive",
+    )
     api_version: str = Field(default="2.14", pattern=r"^\d+\.\d+$")
 
 
@@ -159,7 +165,13 @@ class SlackConfig(DestinationConfig):
     """Slack alerts; the incoming-webhook URL is a secret (SLACK_WEBHOOK_URL), never part of the file."""
 
     mapping: str = "slack"
-    messages_per_minute: int = Field(default=60, ge=1, le=600, description="Slack allows about one per second")
+    messages_per_minute: int = Field(
+        default=60,
+        ge=1,
+        le=600,
+        description="evenly spaced, no burst (60: one a second, what Slack documents for posting); a 429 is "
+        "waited out as its Retry-After says",
+    )
 
     @field_validator("base_url")
     @classmethod

@@ -22,8 +22,9 @@ Routes::
 
 Control API beyond the common one: ``PUT /_sandbox/scroll`` with ``expiry_seconds`` (idle life of a scroll,
 default 60), ``drop_last`` (true: drop the answer to the scroll's final, empty page once) and ``drop_page`` (N: drop
-the answer to the N-th page of the next scroll once); the dropped answers have been committed, as with
-``drop_after_commit_rate``.
+the answer to the N-th page of the next scroll once; the dropped answers have been committed, as with
+``drop_after_commit_rate``) and ``fail_page`` (N: answer the N-th page of the next scroll 500 "Please restart the
+scroll operation" once; that scroll stays open, answering ``scroll_exists``, until it has been idle for the expiry).
 
 Sources: the 2.16 OpenAPI description in ``../shared/specs/intercom/`` and the 2.14 one in intercom/Intercom-OpenAPI
 (``descriptions/2.14/api.intercom.io.yaml``); ``GET /me`` shows ``app.region`` ("US"); ``DELETE /companies/{id}``
@@ -109,13 +110,14 @@ class IntercomSandbox(Sandbox):
     def control(self, request: Request) -> Response:
         if request.method == "PUT" and request.path == "/_sandbox/scroll":
             body = request.json() or {}
-            unknown = set(body) - {"expiry_seconds", "drop_last", "drop_page"}
+            unknown = set(body) - {"expiry_seconds", "drop_last", "drop_page", "fail_page"}
             if unknown:
                 return Response(400, {"message": f"unknown scroll settings: {sorted(unknown)}"})
             faults = self.scroll_faults
             faults.expiry_seconds = float(body.get("expiry_seconds", faults.expiry_seconds))
             faults.drop_last = bool(body.get("drop_last", faults.drop_last))
             faults.drop_page = int(body.get("drop_page") or 0) or None
+            faults.fail_page = int(body.get("fail_page") or 0) or None
             return Response(200, faults.settings())
         return super().control(request)
 
@@ -200,7 +202,10 @@ class IntercomSandbox(Sandbox):
 
     def _scroll(self, request: Request) -> JSON:
         expiry = self.scroll_faults.expiry_seconds
-        return scrolls.page(self.store, request.arg("scroll_param"), time.monotonic(), expiry)
+        param = request.arg("scroll_param")
+        if self.scroll_faults.fails(param is None):  # `serve` breaks the scroll, as after any 5xx on a page
+            raise IntercomError(500, "server_error", scrolls.RESTART_MESSAGE)
+        return scrolls.page(self.store, param, time.monotonic(), expiry)
 
     def _me(self) -> JSON:
         app = {
@@ -245,10 +250,25 @@ class ScrollFaults:
     expiry_seconds: float = scrolls.SCROLL_EXPIRY_SECONDS
     drop_last: bool = False
     drop_page: int | None = None
+    fail_page: int | None = None
     pages: int = 0  # answers served since the last scroll opened
+    asked: int = 0  # pages asked for since the last scroll opened (for fail_page)
 
     def settings(self) -> JSON:
-        return {"expiry_seconds": self.expiry_seconds, "drop_last": self.drop_last, "drop_page": self.drop_page}
+        return {
+            "expiry_seconds": self.expiry_seconds,
+            "drop_last": self.drop_last,
+            "drop_page": self.drop_page,
+            "fail_page": self.fail_page,
+        }
+
+    def fails(self, opening: bool) -> bool:
+        """Whether to answer this scroll page 500 (disarming the fault): the `fail_page`-th page of a scroll."""
+        self.asked = 1 if opening else self.asked + 1
+        if self.fail_page is not None and self.asked == self.fail_page:
+            self.fail_page = None
+            return True
+        return False
 
     def drops(self, body: Any, opened: bool) -> bool:
         """Whether to drop this scroll answer (disarming the fault that fires)."""

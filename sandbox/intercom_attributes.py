@@ -8,6 +8,20 @@ contact (people) models, compared without regard to case (a guess: the strictest
 attribute value is refused (intercom/intercom-node#215: "not of type Numeric, String or Boolean";
 intercom/intercom-ruby#564: nulling a number attribute is a 400 under 2.3); the strict reading is emulated on every
 version.
+
+Limits not in the OpenAPI description, emulated from Intercom's own words and its users' reports:
+
+- a string attribute value longer than 255 characters is refused. Intercom support, quoted in
+  xibodevelopment/backupwordpress#793: "Theres a limit of 255 characters on custom data attributes" (the request
+  answered 422 Unprocessable Entity); backupwordpress#675 could not filter on values over 255 characters. Guesses:
+  the REST API refuses with 422 ``parameter_invalid`` (the strict reading: not stored, not silently cut), and the
+  length counts characters (code points), not bytes.
+- a workspace holds at most 250 custom data attributes (Intercom help centre, "Send custom user attributes to
+  Intercom", intercom.com/help/en/articles/179: "There's a limit of 250 custom data attributes per workspace, but
+  you can archive unused attributes to free up space"). Guesses, in their most conservative form: the company and
+  the contact models share the 250, archived attributes count too (the reading of the people data settings page
+  that issue 21 reports; the help centre's "archive to free up space" suggests otherwise), and creating the 251st
+  answers 400 ``parameter_invalid``.
 """
 
 from __future__ import annotations
@@ -53,6 +67,8 @@ _STANDARD: dict[str, list[tuple[str, str, str, bool]]] = {
 _MODEL_WORDS = {"company": "company", "contact": "people"}
 _DATA_TYPES = ("string", "integer", "float", "boolean", "date", "datetime", "options")
 _NAME = re.compile(r"^[\w \-$€£¥]+$")
+MAX_STRING = 255
+MAX_CUSTOM = 250
 
 
 def standard(model: str) -> list[JSON]:
@@ -112,6 +128,11 @@ def create_attribute(store: IntercomStore, body: JSON) -> JSON:
             f"You already have '{clash['name']}' in your {had} data. "
             f"To save this as new {word} data, use a different name."
         )
+    if sum(1 for a in store.attributes if a["custom"]) >= MAX_CUSTOM:
+        raise _invalid(
+            f"You have reached the limit of {MAX_CUSTOM} custom data attributes for your workspace. "
+            "Archived attributes count towards the limit."
+        )
     options = [str(o.get("value")) for o in body.get("options") or [] if isinstance(o, dict)]
     if data_type == "options" and len(options) < 2:
         raise _invalid("You must have at least two options on a list type data attribute")
@@ -155,6 +176,9 @@ def check_custom_attributes(store: IntercomStore, model: str, values: Any) -> di
             raise _invalid(f"Custom attribute '{name}': value null is not of type Numeric, String or Boolean")
         if not _compatible(attribute, value):
             raise _invalid(f"Custom attribute '{name}' expects a {attribute['data_type']} value, got {value!r}")
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            message = f"Custom attribute '{name}' is {len(value)} characters long; the limit is {MAX_STRING}"
+            raise IntercomError(422, "parameter_invalid", message)
     return dict(values)
 
 

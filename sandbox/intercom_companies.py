@@ -1,6 +1,10 @@
 """Companies: create-or-update by ``company_id``, update and delete by id, retrieve, list, attaching contacts.
 
-The scroll lives in ``intercom_scroll``.
+The scroll lives in ``intercom_scroll``. Paged listings (``GET /companies`` without ``company_id``/``name``, and
+``POST /companies/list``) return at most the first 10,000 companies (2.16 OpenAPI, ``listAllCompanies``: "there is a
+limit of 10,000 Companies that can be returned ... please use the Scroll API"). Guesses, in their most conservative
+form: past that limit the pages come back empty while ``total_count`` still counts every company (a client that
+does not compare is silently short), and the unfiltered ``GET /companies`` lists companies in creation order.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ _UPSERT_FIELDS = frozenset(
     }
 )
 LIST_PAGE_DEFAULT = 15
+LIST_LIMIT = 10_000  # "there is a limit of 10,000 Companies that can be returned" by the paged listing
 
 
 def upsert(store: IntercomStore, body: Any) -> JSON:
@@ -97,11 +102,12 @@ def retrieve(store: IntercomStore, query: dict[str, str]) -> JSON:
             raise company_not_found()
         return store.render_company(company)
     companies = list(store.companies.values())
+    filtered = "tag_id" in query or "segment_id" in query
     if "tag_id" in query:
         companies = [c for c in companies if query["tag_id"] in c["tag_ids"]]
     if "segment_id" in query:
         companies = []
-    return _page(store, companies, query)
+    return _page(store, companies, query, capped=not filtered)
 
 
 _UPDATE_FIELDS = frozenset({"name", "plan", "size", "website", "industry", "custom_attributes", "monthly_spend"})
@@ -148,11 +154,13 @@ def list_companies(store: IntercomStore, query: dict[str, str]) -> JSON:
     return _page(store, companies, query)
 
 
-def _page(store: IntercomStore, companies: list[JSON], query: dict[str, str]) -> JSON:
+def _page(store: IntercomStore, companies: list[JSON], query: dict[str, str], *, capped: bool = True) -> JSON:
+    """One page; beyond the first LIST_LIMIT companies the pages are empty while `total_count` stays true."""
     page = max(_query_int(query, "page", 1), 1)
     per_page = min(max(_query_int(query, "per_page", LIST_PAGE_DEFAULT), 1), 60)
     total_pages = max((len(companies) + per_page - 1) // per_page, 1)
-    chunk = companies[(page - 1) * per_page : page * per_page]
+    reachable = companies[:LIST_LIMIT] if capped else companies
+    chunk = reachable[(page - 1) * per_page : page * per_page]
     return {
         "type": "list",
         "data": [store.render_company(c) for c in chunk],

@@ -10,8 +10,11 @@ Sources (what the real service answers):
   410 ``channel_is_archived`` (the channel doesn't accept further messages), 500 ``rollup_error`` ("something
   strange and unusual happened"). "Interpret a HTTP 200 response as success and any other response code as a
   failure of some kind."
-- Slack, "Rate limits" (api.slack.com/docs/rate-limits): about one message per second, short bursts allowed; over
-  it, incoming webhooks answer HTTP 429 Too Many Requests with a ``Retry-After`` header (seconds).
+- Slack, "Rate limits" (api.slack.com/docs/rate-limits): "Posting messages: 1 per second. Short bursts >1 allowed.
+  If you attempt bursts, there is no guarantee"; over it, incoming webhooks answer HTTP 429 Too Many Requests with a
+  ``Retry-After`` header (seconds).
+- The same changelog: 403 ``action_prohibited`` (an admin restricted posting in the channel) and
+  ``posting_to_general_channel_denied`` (the webhook posts to #general, where only admins may post).
 - slackapi/python-slack-sdk ``slack_sdk/webhook/client.py``: ``send_dict`` POSTs JSON with
   ``Content-Type: application/json;charset=utf-8``; a non-2xx answer is returned as a ``WebhookResponse``
   (``status_code``, ``body`` text, ``headers``), not raised; only its retry handlers (connection errors by default)
@@ -24,13 +27,20 @@ Emulated conservatively (guesses, not documented in this form):
 - ``invalid_blocks`` (400) when ``blocks`` is not a list of at most 50 objects with a ``type``, or a section's text
   is over 3,000 characters (Block Kit's documented limits); ``msg_too_long`` (400) for text over 40,000 characters.
 - an unknown ``/services/T/B`` answers 404 ``no_service``; a known one with the wrong secret 403 ``invalid_token``.
-- the 429 body is the plain text ``rate_limited``; the default window is 5 posts per 5 seconds.
+- the 429 body is the plain text ``rate_limited``; the default window is 1 post per second, no burst (the
+  documented rate, without the bursts Slack does not guarantee);
+- a restricted channel answers 403 ``action_prohibited``, and ``posting_to_general_channel_denied`` when it is
+  ``#general``, with the plain-text code as body like every other error;
+- message ``metadata`` (``event_type``, ``event_payload``) is kept only when every payload value is a string, a
+  number or a boolean, and dropped silently otherwise (the message itself is posted): Slack documents metadata for
+  ``chat.postMessage``, not for incoming webhooks, so a client must not depend on it.
 - a 5xx (``error_rate`` fault) answers 500 ``rollup_error`` and posts nothing; a client cannot know that, since
   Slack may have posted before failing.
 
 Control API: the shared one (``/_sandbox/requests``, ``state``, ``reset``, ``faults``, ``limits``) plus
 ``POST /_sandbox/webhooks`` (JSON ``channel``, optional ``archived``: a new webhook; answers its ``url_path``) and
-``PUT /_sandbox/channels`` (JSON ``channel``, ``archived``). ``GET /_sandbox/state`` lists ``messages`` (channel,
+``PUT /_sandbox/channels`` (JSON ``channel``, ``archived``, ``posting``: ``admins`` restricts posting in it,
+``everyone`` lifts that). ``GET /_sandbox/state`` lists ``messages`` (channel,
 text, blocks, ts) and ``webhooks`` (team, bot, channel, archived; never the secret).
 """
 
@@ -69,6 +79,7 @@ class SlackStore:
     webhooks: list[Webhook] = field(default_factory=list)
     messages: list[JSON] = field(default_factory=list)
     archived_channels: set[str] = field(default_factory=set)
+    restricted_channels: set[str] = field(default_factory=set)
 
 
 def _text(status: int, code: str, headers: dict[str, str] | None = None) -> Response:
@@ -84,8 +95,8 @@ class SlackError(Exception):
 
 class SlackSandbox(Sandbox):
     name = "slack"
-    default_limit = 5
-    default_window_seconds = 5.0
+    default_limit = 1
+    default_window_seconds = 1.0
     persisted = ("store",)
 
     store: SlackStore
@@ -97,6 +108,10 @@ class SlackSandbox(Sandbox):
         self._ids = random.Random(f"slack-{self.seed}")
         self.store = SlackStore()
         self.add_webhook(DEFAULT_CHANNEL)
+
+    def after_load(self) -> None:
+        if not hasattr(self.store, "restricted_channels"):  # saved before channels could be restricted
+            self.store.restricted_channels = set()
 
     def add_webhook(self, channel: str, archived: bool = False) -> Webhook:
         hook = Webhook(
@@ -147,11 +162,22 @@ class SlackSandbox(Sandbox):
             return Response(200, {"url_path": hook.url_path, "channel": hook.channel})
         if request.method == "PUT" and action == "channels":
             channel = str((body or {}).get("channel") or DEFAULT_CHANNEL)
-            if (body or {}).get("archived", True):
+            settings = body or {}
+            if "posting" in settings:
+                restricted = self.store.restricted_channels
+                (restricted.add if settings["posting"] == "admins" else restricted.discard)(channel)
+            if settings.get("archived", "posting" not in settings):
                 self.store.archived_channels.add(channel)
-            else:
+            elif "archived" in settings:
                 self.store.archived_channels.discard(channel)
-            return Response(200, {"channel": channel, "archived": channel in self.store.archived_channels})
+            return Response(
+                200,
+                {
+                    "channel": channel,
+                    "archived": channel in self.store.archived_channels,
+                    "posting": "admins" if channel in self.store.restricted_channels else "everyone",
+                },
+            )
         return super().control(request)
 
     # -- the webhook ------------------------------------------------------------------------------------------
@@ -164,6 +190,9 @@ class SlackSandbox(Sandbox):
             return _text(exc.status, exc.code)
         if hook.channel in self.store.archived_channels:
             return _text(410, "channel_is_archived")
+        if hook.channel in self.store.restricted_channels:
+            general = hook.channel.lstrip("#") == "general"
+            return _text(403, "posting_to_general_channel_denied" if general else "action_prohibited")
         self.store.messages.append(
             {
                 "channel": str(payload.get("channel") or hook.channel),
@@ -171,7 +200,7 @@ class SlackSandbox(Sandbox):
                 "text": payload.get("text"),
                 "blocks": payload.get("blocks"),
                 "attachments": payload.get("attachments"),
-                "metadata": payload.get("metadata"),
+                "metadata": _kept_metadata(payload.get("metadata")),
                 "ts": f"{time.time():.6f}",
             }
         )
@@ -201,6 +230,15 @@ def _payload(request: Request) -> JSON:
     if not isinstance(payload, dict):
         raise SlackError(400, "invalid_payload")
     return payload
+
+
+def _kept_metadata(metadata: Any) -> Any:
+    """Metadata with scalar payload values only; anything else is dropped (a guess, see the module docstring)."""
+    if not isinstance(metadata, dict):
+        return None
+    payload = metadata.get("event_payload")
+    flat = isinstance(payload, dict) and all(isinstance(v, str | int | float | bool) for v in payload.values())
+    return metadata if flat else None
 
 
 def _check_message(payload: JSON) -> None:

@@ -4,7 +4,7 @@
 Regional hosts (`region: us | eu | au`) are the SDK's own `IntercomEnvironment` values, which are the servers of the
 OpenAPI description: https://api.intercom.io, https://api.eu.intercom.io, https://api.au.intercom.io.
 Scroll pages are the exception to "every call retried": re-sending a `scroll_param` after a lost answer skips a
-page, so they go out once (`once`); `listing.py` restarts the scroll instead.
+page, so they go out once (`once`); `listing.py` decides what to read instead.
 """
 
 from __future__ import annotations
@@ -145,9 +145,12 @@ class IntercomClient:
         return _dump(self._call("identify admin", lambda: api.identify(request_options=NO_SDK_RETRIES)))
 
     def data_attributes(self) -> list[JSON]:
-        """The data attributes of every model (names are unique across the company and contact models)."""
+        """The data attributes of every model, archived ones included (they count towards the workspace's limit;
+        names are unique across the company and contact models)."""
         api = self._sdk.data_attributes
-        page = self._call("list data attributes", lambda: api.list(request_options=NO_SDK_RETRIES))
+        page = self._call(
+            "list data attributes", lambda: api.list(include_archived=True, request_options=NO_SDK_RETRIES)
+        )
         return [item.model_dump() for item in page.data or []]
 
     def create_data_attribute(self, name: str, data_type: str, description: str) -> None:
@@ -164,6 +167,19 @@ class IntercomClient:
         )
         items = [item.model_dump() for item in page.items or []]
         return items, getattr(page.response, "scroll_param", None)
+
+    def companies_page(self, page: int, per_page: int) -> tuple[list[JSON], int, int]:
+        """One page of `GET /companies` (every company, paged; each page retried): (companies, total_pages,
+        total_count). Intercom returns at most the first 10,000 companies this way."""
+        api = self._sdk.companies
+        result = self._call(
+            "list companies",
+            lambda: api.retrieve(page=page, per_page=per_page, request_options=NO_SDK_RETRIES),
+        )
+        data = result.model_dump()
+        pages = data.get("pages") or {}
+        items = [dict(item) for item in data.get("data") or []]
+        return items, int(pages.get("total_pages") or 1), int(data.get("total_count") or len(items))
 
     def company_by_company_id(self, company_id: str) -> JSON | None:
         api = self._sdk.companies

@@ -22,13 +22,14 @@ from healthsync.connector.pipeline import ScoreResult
 from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
-from healthsync.connector.sync.plan import DestinationPlan, RecordPlan, SyncCounts, TagPlan, diff
-from healthsync.connector.sync.values import intercom_value
+from healthsync.connector.sync.plan import Action, DestinationPlan, RecordPlan, SyncCounts, TagPlan, diff
+from healthsync.connector.sync.values import cap_text, intercom_value
 from healthsync.mappings.models import IntercomMapping
 from healthsync.state import Ack, RecordState
 
 log = logging.getLogger("healthsync.intercom")
 TAG_BATCH = 100
+MAX_STRING = 255  # Intercom refuses a longer string attribute value (sandbox/intercom_attributes.py, sources)
 
 
 def tag_names(record: JSON) -> set[str]:
@@ -46,6 +47,7 @@ class IntercomDestination:
         self.reference = mapping_reference
         self.region = region
         self.contacts = ContactTags(client, mapping)
+        self.scroll_waits = 0  # of the last plan's company listing (reported in the run's counts)
 
     def check(self, account_ids: list[str] | None = None) -> list[Finding]:
         """Read-only findings for `healthsync check`: token (`GET /me`), workspace and region, attribute clashes
@@ -61,7 +63,9 @@ class IntercomDestination:
         plan.provisioning = provisioning.missing(self.client, self.mapping, self.reference)
         accounts = rows_by_key(scores.accounts, "account_id")
         known = ctx.store.records(self.name, "companies")
-        listed = CompanyListing(self.client).by_company_id(sorted(accounts))
+        listing = CompanyListing(self.client)
+        listed = listing.by_company_id(sorted(accounts))
+        self.scroll_waits = listing.stats.scroll_waits
         tags = {name: TagPlan(name) for name in self._managed_tags()}
         targets = {key: str(company["id"]) for key, company in listed.items()}
         current = {str(company["id"]): self._current(company, set(tags)) for company in listed.values()}
@@ -100,16 +104,21 @@ class IntercomDestination:
     ) -> None:
         present = tagged(acknowledged) & set(tags)
         values = {k: v for k, v in acknowledged.items() if not k.startswith(TAG_PREFIX)}
-        changes = diff(values, self._desired(row), full=full)
-        plan.records.append(RecordPlan("companies", key, "update" if changes else "unchanged", remote, changes))
+        wire = self._wire(row)
+        desired = {name: cap_text(v, MAX_STRING) if isinstance(v, str) else v for name, v in wire.items()}
+        changes = diff(values, desired, full=full)
+        cut = tuple(name for name, value in desired.items() if value != wire[name])
+        action: Action = "update" if changes else "unchanged"
+        plan.records.append(RecordPlan("companies", key, action, remote, changes, truncated=cut))
         wanted = self._wanted_tags(row)
         for name in wanted if full else wanted - present:
             tags[name].add[key] = remote
         for name in present - wanted:
             tags[name].remove[key] = remote
 
-    def _desired(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The mapped attributes in Intercom's wire format; missing values are left out (never `null`)."""
+    def _wire(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The mapped attributes in Intercom's wire format; missing values are left out (never `null`). The plan
+        then cuts strings longer than Intercom's 255 characters at a word boundary, with an ellipsis."""
         values = {f.name: intercom_value(f, row.get(f.column)) for f in self.mapping.companies.fields}
         return {name: value for name, value in values.items() if value is not None}
 
@@ -141,6 +150,7 @@ class IntercomDestination:
         self.contacts.apply([tag for tag in plan.tags if tag.object_type == "contacts"], ctx, counts)
         counts.calls = self.client.calls
         counts.retried = self.client.retries
+        counts.scroll_waits = self.scroll_waits
         return counts
 
     def _provision(self, plan: DestinationPlan) -> None:
@@ -169,6 +179,7 @@ class IntercomDestination:
         ctx.store.acknowledge(self.name, "companies", [Ack(record.key, str(result.get("id")), record.desired)])
         ctx.store.resolve_rejections(self.name, "companies", [record.key])
         counts.updated += 1
+        counts.truncated += len(set(record.truncated) & set(record.changes))
 
     def _vanished(self, key: str, remote_id: str, counts: SyncCounts) -> None:
         counts.gone += 1

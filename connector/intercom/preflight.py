@@ -1,5 +1,6 @@
 """Intercom's part of `healthsync check` (read-only): the token (`GET /me`), the app's workspace and region, data
-attribute clashes across models, and how many of the accounts exist as Intercom companies.
+attribute clashes across models, room under the workspace's 250 custom data attributes, and how many of the
+accounts exist as Intercom companies.
 
 Findings are the shared `check` command's: an `auth` error exits 5, a `config` error 2.
 """
@@ -25,10 +26,19 @@ def findings(
     except AuthError as exc:
         return [error(SOURCE, f"the access token was refused: {exc}", "auth")]
     found = [workspace(admin, region, client.base_url)]
-    problems = provisioning.problems(client.data_attributes(), mapping, reference)
+    attributes = client.data_attributes()
+    problems = provisioning.problems(attributes, mapping, reference)
     found += [error(SOURCE, problem, "config") for problem in problems]
     if not problems:
+        room = provisioning.capacity(attributes, mapping)
         found.append(ok(SOURCE, f"{len(mapping.companies.fields)} company data attributes free of clashes"))
+        found.append(
+            ok(
+                SOURCE,
+                f"{room.used} of {provisioning.MAX_CUSTOM} custom data attributes in use, {room.free} free; "
+                f"healthsync needs {room.needed} more",
+            )
+        )
     if account_ids is not None:
         listed = CompanyListing(client).by_company_id(sorted(account_ids))
         found.append(ok(SOURCE, f"{len(listed)} of {len(account_ids)} accounts exist as Intercom companies"))

@@ -8,6 +8,8 @@ could the message have been posted?
     429 (Retry-After)                        not posted: retried by our one retry layer
     connection refused, unknown host         not posted (nothing left this machine): retried
     400 invalid_payload, no_text, ...        not posted: RejectedRecordError (reported, tried again next run)
+    403 action_prohibited,                   not posted: AuthError naming the channel setting and its fix (the
+        posting_to_general_channel_denied        webhook is fine; the channel does not let it post)
     403 invalid_token, 404 no_service        not posted: AuthError (the webhook URL is wrong or revoked)
     410 channel_is_archived, other 4xx       not posted: FatalDestinationError
     5xx, timeout, reset, lost answer         unknown: UnconfirmedPost (never posted again)
@@ -55,6 +57,20 @@ def _not_sent(exc: urllib.error.URLError) -> bool:
     return isinstance(exc.reason, ConnectionRefusedError | socket.gaierror)
 
 
+CHANNEL_REFUSALS = {
+    "action_prohibited": (
+        "the channel's settings do not let this webhook post (an admin restricted who can post there, or the app is "
+        "not allowed in it); the webhook itself is valid. Fix: in Slack, open the channel's settings and allow "
+        "posting for this app (Posting permissions), or create the webhook for a channel it may post in"
+    ),
+    "posting_to_general_channel_denied": (
+        "the webhook posts to the workspace's #general channel, where only admins may post; the webhook itself is "
+        "valid. Fix: let everyone post in #general (Settings > Posting permissions), or create the webhook for "
+        "another channel"
+    ),
+}
+
+
 def classify(status: int, body: str, retry_after: str | None) -> Exception | None:
     """The error an answer stands for (None for a posted message)."""
     code = (body or "").strip()[:80]
@@ -68,6 +84,8 @@ def classify(status: int, body: str, retry_after: str | None) -> Exception | Non
         return UnconfirmedPost(detail)
     if status == 400:
         return RejectedRecordError(detail, status=status)
+    if status == 403 and code in CHANNEL_REFUSALS:
+        return AuthError(f"{detail}: {CHANNEL_REFUSALS[code]}")
     if status in (401, 403, 404):
         return AuthError(f"{detail} (the webhook URL is wrong or was revoked; check SLACK_WEBHOOK_URL)")
     return FatalDestinationError(detail)

@@ -19,6 +19,7 @@ class RecordPlan:
     remote_id: str | None = None
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (acknowledged, desired)
     note: str = ""
+    truncated: tuple[str, ...] = ()  # fields whose desired value was cut to the destination's length limit
 
     @property
     def desired(self) -> dict[str, Any]:
@@ -111,6 +112,8 @@ class SyncCounts:
     tasks_created: int = 0
     tasks_completed: int = 0
     gone: int = 0  # records deleted at the destination between plan and write (reported, skipped)
+    truncated: int = 0  # values written cut to the destination's length limit (Intercom: 255 characters)
+    scroll_waits: int = 0  # Intercom: broken company scrolls waited out (a minute each) before a new one
     alerts_sent: int = 0
     alerts_unconfirmed: int = 0
     calls: int = 0

@@ -53,6 +53,20 @@ def hubspot_value(field: HubSpotField, value: Any) -> str:
     return str(value)
 
 
+ELLIPSIS = "\u2026"
+
+
+def cap_text(text: str, limit: int) -> str:
+    """`text` when it fits in `limit` characters, else cut at the last word boundary that leaves room for an
+    ellipsis (a single word longer than that is cut inside it), trailing spaces and punctuation dropped."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - len(ELLIPSIS) + 1]  # one more: a space right after the cut is a word boundary
+    cut = head.rfind(" ")
+    kept = head[:cut] if cut > 0 else head[:-1]
+    return kept.rstrip(" ,;:-") + ELLIPSIS
+
+
 def intercom_value(attribute: IntercomAttribute, value: Any) -> Any:
     """Intercom custom attributes are typed JSON; dates are Unix timestamps (seconds)."""
     if _missing(value):

@@ -259,3 +259,25 @@ def test_dropped_after_commit_upsert_is_stored(
         sdk(dropping, clients).companies.create_or_update(request={"company_id": "acme", "name": "Acme"})
     assert [c["company_id"] for c in control(raw, dropping, "GET", "state")["companies"]] == ["acme"]
     assert control(raw, dropping, "GET", "requests")[-1]["fault"] == "dropped_after_commit"
+
+
+def test_string_values_over_255_characters_and_the_251st_attribute_are_refused(
+    intercom: SandboxServer, raw: httpx.Client
+) -> None:
+    control(raw, intercom, "PUT", "limits", {"requests_per_window": 10_000, "window_seconds": 10})
+    body = {"name": "note", "model": "company", "data_type": "string"}
+    assert http(raw, intercom, "POST", "/data_attributes", json=body).status_code == 200
+    company = http(raw, intercom, "POST", "/companies", json={"company_id": "c1", "name": "C"}).json()
+    fits = http(raw, intercom, "PUT", f"/companies/{company['id']}", json={"custom_attributes": {"note": "x" * 255}})
+    assert fits.status_code == 200
+    long = http(raw, intercom, "PUT", f"/companies/{company['id']}", json={"custom_attributes": {"note": "x" * 256}})
+    assert long.status_code == 422
+    assert long.json()["errors"][0]["code"] == "parameter_invalid"
+    for n in range(249):
+        created = {"name": f"f{n}", "model": "contact", "data_type": "string"}
+        assert http(raw, intercom, "POST", "/data_attributes", json=created).status_code == 200
+    full = http(
+        raw, intercom, "POST", "/data_attributes", json={"name": "f250", "model": "company", "data_type": "string"}
+    )
+    assert full.status_code == 400
+    assert "limit of 250" in full.json()["errors"][0]["message"]

@@ -92,8 +92,14 @@ class Book:
 
 
 def alerts_in(messages: list[dict[str, Any]]) -> list[str]:
-    """Every alert identity carried by the messages in the channel (from their metadata marker)."""
-    return [identity for m in messages for identity in (m.get("metadata") or {}).get("event_payload", {})["alerts"]]
+    """Every alert identity carried by the messages in the channel (from the marker in their blocks)."""
+    found: list[str] = []
+    for message in messages:
+        for block in message.get("blocks") or []:
+            for element in block.get("elements", []) if block["type"] == "context" else []:
+                text = str(element.get("text", ""))
+                found += text.split("\n")[1:] if text.startswith("alerts:\n") else []
+    return found
 
 
 def _account(key: str, plan: str) -> dict[str, Any]:

@@ -44,7 +44,14 @@ def test_webhook_answers(slack: SandboxServer, body: dict[str, Any], status: int
     assert len(stored) == (1 if status == 200 else 0)
 
 
+def _lift_limits(slack: SandboxServer) -> None:
+    """A window wide enough for a test that posts several answers back to back (the default is one a second)."""
+    limits = {"requests_per_window": 100, "window_seconds": 1}
+    httpx.put(f"{slack.base_url}/_sandbox/limits", json=limits, timeout=10).raise_for_status()
+
+
 def test_bad_json_unknown_and_revoked_webhooks_and_archived_channels(slack: SandboxServer) -> None:
+    _lift_limits(slack)
     url = _url(slack)
     raw = httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"}, timeout=10)
     assert (raw.status_code, raw.text) == (400, "invalid_payload")
@@ -56,6 +63,35 @@ def test_bad_json_unknown_and_revoked_webhooks_and_archived_channels(slack: Sand
     httpx.put(f"{slack.base_url}/_sandbox/channels", json={"channel": "#customer-health"}, timeout=10)
     archived = _client(url).send(text="x")
     assert (archived.status_code, archived.body) == (410, "channel_is_archived")
+
+
+def test_restricted_channels_answer_403_with_their_code(slack: SandboxServer) -> None:
+    _lift_limits(slack)
+    general = httpx.post(f"{slack.base_url}/_sandbox/webhooks", json={"channel": "#general"}, timeout=10).json()
+    for channel in ("#customer-health", "#general"):
+        body = {"channel": channel, "posting": "admins"}
+        httpx.put(f"{slack.base_url}/_sandbox/channels", json=body, timeout=10).raise_for_status()
+    refused = _client(_url(slack)).send(text="x")
+    assert (refused.status_code, refused.body) == (403, "action_prohibited")
+    denied = _client(slack.base_url + general["url_path"]).send(text="x")
+    assert (denied.status_code, denied.body) == (403, "posting_to_general_channel_denied")
+    body = {"channel": "#customer-health", "posting": "everyone"}
+    assert httpx.put(f"{slack.base_url}/_sandbox/channels", json=body, timeout=10).json()["archived"] is False
+    assert _client(_url(slack)).send(text="x").status_code == 200
+
+
+def test_one_post_a_second_by_default_and_metadata_arrays_are_dropped(slack: SandboxServer) -> None:
+    assert (slack.sandbox.window.limit, slack.sandbox.window.seconds) == (1, 1.0)  # the default: one a second
+    limits = {"requests_per_window": 1, "window_seconds": 30}  # the same pace, wide enough never to straddle a window
+    httpx.put(f"{slack.base_url}/_sandbox/limits", json=limits, timeout=10).raise_for_status()
+    url = _url(slack)
+    listed = {"event_type": "e", "event_payload": {"alerts": ["a", "b"]}}
+    first = _client(url).send_dict({"text": "one", "metadata": listed})
+    second = _client(url).send(text="two")
+    assert (first.status_code, second.status_code) == (200, 429)
+    assert int(second.headers["Retry-After"]) >= 1
+    (stored,) = httpx.get(f"{slack.base_url}/_sandbox/state", timeout=10).json()["messages"]
+    assert stored["metadata"] is None
 
 
 def test_rate_limits_and_faults(slack: SandboxServer) -> None:
