@@ -202,10 +202,19 @@ def _print_summary(summary: RunSummary, context: LogContext) -> None:
             if record.action in ("unmatched", "ambiguous") and record.object_type == "companies":
                 lines.append(f"{name}: {record.action} account {record.key}: {record.note}")
                 destinations.setdefault(name, {}).setdefault(record.action, []).append(record.key)
+    change = summary.config_change
+    if change is not None:
+        lines.append(change.describe())
     message = f"run {summary.run_id} finished with exit code {summary.exit_code}"
     lines.append(message)
     context.event(
-        "run_summary", message, lines, run_id=summary.run_id, exit_code=summary.exit_code, destinations=destinations
+        "run_summary",
+        message,
+        lines,
+        run_id=summary.run_id,
+        exit_code=summary.exit_code,
+        destinations=destinations,
+        config_change=change.as_dict() if change is not None else None,
     )
 
 

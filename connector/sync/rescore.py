@@ -60,7 +60,7 @@ class ConfigChange:
         if self.moved is None:
             return f"{head}: the previous configuration is not valid in this release; tier moves not counted"
         count = len(self.moved)
-        return f"{head}: {count} {'account' if count == 1 else 'accounts'} would move tier because of it"
+        return f"{head}: {count} {'account' if count == 1 else 'accounts'} move tier because of it"
 
     def as_dict(self) -> dict[str, Any]:
         moved = None if self.moved is None else len(self.moved)

@@ -11,13 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from healthsync.connector.cli import cli
+from healthsync.connector.slack.destination import SlackPlan
 from healthsync.sandbox.base import SandboxServer
-from tests.slack.book import alerts_in
+from healthsync.state import StateStore
+from tests.slack.book import Book, account_id, alerts_in
 from tests.world import TOKENS, World, build_world, control
 
 NEW_WEIGHTS = {"lead_created": 9, "meeting_scheduled": 7, "call_logged": 5, "report_viewed": 10}  # reports count now
@@ -98,7 +101,8 @@ def test_a_weights_change_is_counted_by_plan_summarised_once_in_slack_and_marked
     assert change["previous_fingerprint"] != change["fingerprint"]
     assert _messages(slack) == []  # plan posts nothing
 
-    _cli(env, "run", "--config", config)
+    (done,) = [event for event in _cli(env, "run", "--config", config) if event["event"] == "run_summary"]
+    assert done["config_change"]["accounts_moving_tier"] == len(moved)
     (summary,) = _messages(slack)  # one line, not one alert per account
     assert summary["text"] == f"scoring configuration changed: {len(moved)} accounts moved tier"
     (identity,) = alerts_in([summary])
@@ -123,3 +127,77 @@ def test_a_weights_change_is_counted_by_plan_summarised_once_in_slack_and_marked
     assert text[1].endswith(f"config {change['fingerprint']} (changed from {change['previous_fingerprint']})")
     assert "changed" not in text[0]
     assert "changed" not in text[2]
+
+
+ANY_TIER: dict[str, Any] = {"destination": "slack", "rules": [{"name": "tier", "kind": "tier_change"}]}
+STEEP = {"curve": 10}  # the quiet accounts' 22 (at_risk) becomes 64 (neutral); the busy ones stay at 100
+
+
+@pytest.fixture
+def book(tmp_path: Path, slack: SandboxServer, state_url: str) -> Book:
+    return Book(tmp_path, slack, state_url, mapping=ANY_TIER).write()
+
+
+def _steeper(book: Book) -> None:
+    book.scoring = STEEP
+    book.write()
+
+
+def test_an_account_its_usage_moved_is_alerted_beside_the_summary(book: Book) -> None:
+    book.run()
+    book.scoring = STEEP
+    book.move(account_id(7), busy=False)  # old curve: healthy -> at_risk; new curve: healthy -> neutral
+    counts = book.run().counts["slack"]
+    summary, digest = book.messages()
+    assert summary["text"] == "scoring configuration changed: 51 accounts moved tier"  # the 50 quiet ones and acc-007
+    assert alerts_in([digest]) == [f"{account_id(7)}:tier:2025-W33"]
+    assert "healthy -> neutral" in digest["text"]
+    assert counts.alerts_sent == 2
+    book.run()
+    assert len(book.messages()) == 2
+
+
+def test_a_lost_answer_leaves_the_summary_in_the_channel_once(book: Book, slack: SandboxServer) -> None:
+    book.run()
+    _steeper(book)
+    httpx.put(f"{slack.base_url}/_sandbox/faults", json={"drop_after_commit_rate": 1.0}, timeout=10).raise_for_status()
+    assert book.run().counts["slack"].alerts_unconfirmed == 1
+    httpx.put(f"{slack.base_url}/_sandbox/faults", json={}, timeout=10).raise_for_status()
+    book.run()
+    (summary,) = book.messages()
+    assert summary["text"] == "scoring configuration changed: 50 accounts moved tier"
+    assert len(book.posts()) == 1
+
+
+def test_a_summary_left_by_a_killed_run_is_never_posted_nor_replaced_by_alerts(book: Book) -> None:
+    book.run()
+    _steeper(book)
+    plan = book.engine().plan().plans["slack"]
+    assert isinstance(plan, SlackPlan)
+    assert plan.held is not None
+    assert plan.tasks == []
+    assert any(line.startswith("  summary scoring_config:") for line in plan.render())
+    summary = plan.held.summary
+    with StateStore.open(book.state_url) as store:  # what a run killed between the intent and the answer leaves
+        store.task_intent("slack", summary.identity, "killed-run", summary.account, summary.rule, summary.period)
+    counts = book.run().counts["slack"]
+    assert (counts.alerts_sent, counts.alerts_unconfirmed) == (0, 1)
+    book.run()
+    assert book.posts() == []
+
+
+def test_a_lost_state_store_is_a_baseline_not_a_second_summary(book: Book, tmp_path: Path) -> None:
+    book.run()
+    _steeper(book)
+    book.run()
+    assert len(book.messages()) == 1
+    book.scoring = {}
+    book.state_url = f"sqlite:///{tmp_path / 'new-state.db'}"
+    book.write()
+    book.run()  # a baseline: the configuration is recorded, nothing posted
+    _steeper(book)
+    assert book.run().counts["slack"].alerts_sent == 1  # a new change against the new state: announced
+    book.state_url = f"sqlite:///{tmp_path / 'lost-again.db'}"
+    book.write()
+    assert book.run().plans["slack"].baseline  # type: ignore[attr-defined]
+    assert len(book.messages()) == 2
