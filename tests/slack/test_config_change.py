@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from healthsync.connector.cli import cli
 from healthsync.connector.slack.destination import SlackPlan
 from healthsync.sandbox.base import SandboxServer
-from healthsync.state import StateStore
+from healthsync.state import Ack, StateStore
 from tests.slack.book import Book, account_id, alerts_in
 from tests.world import TOKENS, World, build_world, control
 
@@ -201,3 +201,19 @@ def test_a_lost_state_store_is_a_baseline_not_a_second_summary(book: Book, tmp_p
     book.write()
     assert book.run().plans["slack"].baseline  # type: ignore[attr-defined]
     assert len(book.messages()) == 2
+
+
+def test_a_previous_configuration_this_release_refuses_is_reported_and_alerts_go_out_as_usual(book: Book) -> None:
+    book.run()
+    refused = {"fingerprint": "000000000000", "config": {"no_such_setting": 1}}
+    with StateStore.open(book.state_url) as store:  # written by a release with other settings
+        store.record_scoring(store.runs()[0].id, refused["fingerprint"], refused["config"])
+        store.acknowledge("slack", "scoring", [Ack("config", None, refused)])
+    _steeper(book)
+    change = book.engine().plan().config_change
+    assert change is not None
+    assert (change.previous, change.moved) == ("000000000000", None)
+    assert "not valid in this release" in change.describe()
+    assert book.run().counts["slack"].alerts_sent == 50  # nothing to tell the two apart: every move is alerted
+    (digest,) = book.messages()
+    assert len(alerts_in([digest])) == 50
