@@ -72,7 +72,9 @@ def hold(
     ctx: SyncContext,
 ) -> tuple[list[AlertPlan], Held | None]:
     """The alerts the data raised (kept) and the summary replacing those only the new configuration raised."""
-    if record is None or ctx.scoring is None or ctx.rescore is None or to_remember(ctx, record) is None:
+    if record is None or ctx.scoring is None or ctx.rescore is None:
+        return alerts, None
+    if record.values.get("fingerprint") == ctx.scoring.fingerprint:  # the configuration Slack saw last: no change
         return alerts, None
     previous = Scoring(str(record.values.get("fingerprint")), dict(record.values.get("config") or {}))
     old = ctx.rescore(previous)
