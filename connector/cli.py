@@ -26,6 +26,7 @@ from healthsync.connector.output import FORMATS, default_format
 if TYPE_CHECKING:
     from healthsync.connector.engine import RunSummary, StopRequest
     from healthsync.connector.settings import Settings
+    from healthsync.state import ScorePoint
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -302,10 +303,19 @@ def _print_summary(summary: RunSummary, context: LogContext) -> None:
             if record.action in ("unmatched", "ambiguous") and record.object_type == "companies":
                 lines.append(f"{name}: {record.action} account {record.key}: {record.note}")
                 destinations.setdefault(name, {}).setdefault(record.action, []).append(record.key)
+    change = summary.config_change
+    if change is not None:
+        lines.append(change.describe())
     message = f"run {summary.run_id} finished with exit code {summary.exit_code}"
     lines.append(message)
     context.event(
-        "run_summary", message, lines, run_id=summary.run_id, exit_code=summary.exit_code, destinations=destinations
+        "run_summary",
+        message,
+        lines,
+        run_id=summary.run_id,
+        exit_code=summary.exit_code,
+        destinations=destinations,
+        config_change=change.as_dict() if change is not None else None,
     )
 
 
@@ -375,6 +385,9 @@ def plan(config: Path | None) -> None:
 
     context = _context()
     summary = Engine(load_settings(config)).plan()
+    if summary.config_change is not None:
+        change = summary.config_change
+        context.event("config_change", change.describe(), [change.describe()], **change.as_dict())
     for name, destination_plan in summary.plans.items():
         lines = destination_plan.render()
         context.event("plan", lines[0] if lines else name, lines, destination=name, lines=lines[1:])
@@ -443,17 +456,37 @@ def history(config: Path | None, account: str, limit: int) -> None:
 
     settings = load_settings(config)
     with StateStore.open(settings.resolved_state_url()) as store:
-        points = store.score_history(account, limit)
+        points = store.score_history(account, limit + 1)  # one more: did the oldest shown run change the config?
     if not points:
         raise ConfigError(f"account {account!r}: no score history in the state store (run `healthsync run` first)")
-    for point in points:
-        when = f"{point.recorded_at:%Y-%m-%d %H:%M:%S}" if point.recorded_at else ""
-        plays = ", ".join(point.plays) or "none"
-        change = point.values.get("score_change")
-        moved = "" if change is None else f" ({change:+d})" if isinstance(change, int) else f" ({change})"
-        click.echo(
-            f"run {point.run_id} {when} score {point.health_score}{moved} tier {point.health_tier} plays {plays}"
-        )
+    say = _context().say
+    for point, older in zip(points[:limit], [*points[1:], None], strict=False):
+        text, fields = _history_line(point, older)
+        say(text, event="history", **fields)
+
+
+def _history_line(point: ScorePoint, older: ScorePoint | None) -> tuple[str, dict[str, Any]]:
+    """One run of the account: the text line and its JSON fields; `config_changed` against the run before it."""
+    when = f"{point.recorded_at:%Y-%m-%d %H:%M:%S}" if point.recorded_at else ""
+    plays = ", ".join(point.plays) or "none"
+    change = point.values.get("score_change")
+    moved = "" if change is None else f" ({change:+d})" if isinstance(change, int) else f" ({change})"
+    fingerprint, before = point.scoring_fingerprint, older.scoring_fingerprint if older else None
+    changed = bool(before and fingerprint and before != fingerprint)
+    text = f"run {point.run_id} {when} score {point.health_score}{moved} tier {point.health_tier} plays {plays}"
+    text += f" config {fingerprint or '-'}" + (f" (changed from {before})" if changed else "")
+    fields = {
+        "run": point.run_id,
+        "recorded_at": point.recorded_at.isoformat() if point.recorded_at else None,
+        "health_score": point.health_score,
+        "score_change": change,
+        "health_tier": point.health_tier,
+        "plays": list(point.plays),
+        "scoring_fingerprint": fingerprint,
+        "config_changed": changed,
+        "previous_fingerprint": before if changed else None,
+    }
+    return text, fields
 
 
 @cli.command()

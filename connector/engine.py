@@ -28,6 +28,7 @@ from healthsync.connector.sync.destination import Destination, SyncContext
 from healthsync.connector.sync.fence import Fence
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.connector.sync.ratelimit import RateLimiter
+from healthsync.connector.sync.rescore import ConfigChange, Rescorer, Scoring
 from healthsync.connector.sync.retry import RetryPolicy
 from healthsync.mappings.loader import load_mappings
 from healthsync.mappings.models import HubSpotMapping, IntercomMapping, SlackMapping
@@ -45,6 +46,7 @@ class RunSummary:
     plans: dict[str, DestinationPlan] = field(default_factory=dict)
     counts: dict[str, SyncCounts] = field(default_factory=dict)
     scores: ScoreResult | None = None
+    config_change: ConfigChange | None = None  # the scoring configuration changed since the previous run
 
     @property
     def rejected(self) -> int:
@@ -202,6 +204,7 @@ class Engine:
         try:
             with StateStore.open(self.settings.resolved_state_url()) as store:
                 ctx = SyncContext(store=store, full=False)
+                summary.config_change = self._config_change(store, scores, ctx, None)
                 for name, destination in destinations.items():
                     summary.plans[name] = destination.plan(scores, ctx)
         finally:
@@ -312,19 +315,20 @@ class Engine:
         alert_baseline: bool,
     ) -> None:
         assert summary.run_id is not None
-        if self.progress is not None:
-            self.progress("score accounts", 1, 0)
-        summary.scores = self._scores(mappings)
-        store.record_scores(summary.run_id, history_points(summary.scores), self.settings.state.history_runs)
-        if self.progress is not None:
-            self.progress("score accounts", 1, 1)
-        self.stop.check()
 
         def beat() -> None:  # between batches: stop when asked to (after the checkpoint); prove the lease
             self.stop.check()
             self.fence.check()
 
+        if self.progress is not None:
+            self.progress("score accounts", 1, 0)
+        summary.scores = self._scores(mappings)
+        store.record_scores(summary.run_id, history_points(summary.scores), self.settings.state.history_runs)
         ctx = SyncContext(store=store, run_id=summary.run_id, full=full, heartbeat=beat, alert_baseline=alert_baseline)
+        summary.config_change = self._config_change(store, summary.scores, ctx, summary.run_id)
+        if self.progress is not None:
+            self.progress("score accounts", 1, 1)
+        self.stop.check()
         if self.progress is not None:
             ctx.progress = self.progress
         for name, destination in destinations.items():
@@ -333,6 +337,20 @@ class Engine:
             self.stop.check()
             summary.counts[name] = destination.apply(plan, ctx)
             self.fence.check()  # a run that lost its lease while writing says so, and stops
+
+    def _config_change(
+        self, store: StateStore, scores: ScoreResult, ctx: SyncContext, run_id: int | None
+    ) -> ConfigChange | None:
+        """Record this run's scoring configuration (a run, not a plan) and compare it with the previous run's."""
+        ctx.scoring = Scoring.of(self.settings.scoring)
+        ctx.rescore = rescore = Rescorer(self.settings, scores.as_of, self.now)
+        previous = store.last_scoring(before_run=run_id)
+        if run_id is not None:
+            store.record_scoring(run_id, ctx.scoring.fingerprint, ctx.scoring.config)
+        change = rescore.change(ctx.scoring, scores.accounts, previous)
+        if change is not None:
+            log.info(change.describe(), extra={"config_change": change.as_dict()})
+        return change
 
     def _failed(self, store: StateStore, summary: RunSummary, exc: Exception) -> None:
         """Record the failed (or interrupted) run with its error, redacted: no token reaches the state store."""

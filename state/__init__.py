@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from healthsync.state.lease import Lease, default_holder
 from healthsync.state.migrate import head_revision
-from healthsync.state.models import Ack, RecordState, Rejection, RunRecord, ScorePoint, TaskState, TaskStatus
+from healthsync.state.models import (
+    Ack,
+    RecordState,
+    Rejection,
+    RunRecord,
+    ScorePoint,
+    ScoringRecord,
+    TaskState,
+    TaskStatus,
+)
 from healthsync.state.store import StateStore
 
 __all__ = [
@@ -14,6 +23,7 @@ __all__ = [
     "Rejection",
     "RunRecord",
     "ScorePoint",
+    "ScoringRecord",
     "StateStore",
     "TaskState",
     "TaskStatus",

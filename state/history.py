@@ -47,7 +47,7 @@ def record(engine: Engine, run_id: int, points: Iterable[ScorePoint], keep_runs:
 def for_account(engine: Engine, account_key: str, limit: int) -> list[ScorePoint]:
     """The account's recorded runs, newest first."""
     query = (
-        sa.select(table, runs_table.c.command)
+        sa.select(table, runs_table.c.command, runs_table.c.scoring_fingerprint)
         .join(runs_table, runs_table.c.id == table.c.run_id)
         .where(table.c.account_key == account_key)
         .order_by(table.c.run_id.desc())
@@ -66,7 +66,9 @@ def latest(engine: Engine, before_run: int | None = None) -> dict[str, ScorePoin
         run_id = conn.execute(newest).scalar_one_or_none()
         if run_id is None:
             return {}
-        query = sa.select(table, runs_table.c.command).join(runs_table, runs_table.c.id == table.c.run_id)
+        query = sa.select(table, runs_table.c.command, runs_table.c.scoring_fingerprint).join(
+            runs_table, runs_table.c.id == table.c.run_id
+        )
         return {row.account_key: _point(row) for row in conn.execute(query.where(table.c.run_id == run_id))}
 
 
@@ -79,4 +81,5 @@ def _point(row: Row[Any]) -> ScorePoint:
         values=dict(row.values),
         run_id=row.run_id,
         recorded_at=row.recorded_at,
+        scoring_fingerprint=row.scoring_fingerprint,
     )

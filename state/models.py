@@ -89,3 +89,13 @@ class ScorePoint:
     values: dict[str, Any] = field(default_factory=dict)
     run_id: int | None = None
     recorded_at: datetime | None = None
+    scoring_fingerprint: str | None = None  # of the run's scoring configuration (None: recorded before 0005)
+
+
+@dataclass(frozen=True)
+class ScoringRecord:
+    """The scoring configuration one run scored with: its fingerprint and every value (JSON)."""
+
+    run_id: int
+    fingerprint: str
+    config: dict[str, Any]

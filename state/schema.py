@@ -1,7 +1,8 @@
 """The state tables at the head revision, as SQLAlchemy Core metadata (queries only; DDL lives in migrations).
 
 lease          one row per lock name: who holds it and until when
-runs           one row per `healthsync` run: command, status, exit code, counts per destination
+runs           one row per `healthsync` run: command, status, exit code, counts per destination, and the
+               fingerprint and JSON of its scoring configuration (revision 0005)
 records        what each destination last acknowledged, per (destination, object type, key)
 rejections     records a destination refused, with the reason; open until acknowledged later
 tasks          task intents and their remote ids, so a task is created exactly once (Slack alerts too)
@@ -60,6 +61,8 @@ runs = sa.Table(
     sa.Column("exit_code", sa.Integer, nullable=True),
     sa.Column("counts", sa.JSON, nullable=False),
     sa.Column("summary", sa.JSON, nullable=True),  # revision 0002
+    sa.Column("scoring_fingerprint", sa.String(16), nullable=True),  # revision 0005
+    sa.Column("scoring_config", sa.JSON, nullable=True),  # revision 0005
 )
 
 records = sa.Table(

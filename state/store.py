@@ -22,10 +22,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
-from healthsync.state import history, migrate
+from healthsync.state import configs, history, migrate
 from healthsync.state.engine import create_engine, parse_url, translate_errors
 from healthsync.state.lease import Lease, acquire
-from healthsync.state.models import TASK_STATUSES, Ack, RecordState, Rejection, RunRecord, ScorePoint, TaskState
+from healthsync.state.models import (
+    TASK_STATUSES,
+    Ack,
+    RecordState,
+    Rejection,
+    RunRecord,
+    ScorePoint,
+    ScoringRecord,
+    TaskState,
+)
 from healthsync.state.schema import records as records_table
 from healthsync.state.schema import rejections as rejections_table
 from healthsync.state.schema import runs as runs_table
@@ -308,6 +317,14 @@ class StateStore:
     def last_scores(self, before_run: int | None = None) -> dict[str, ScorePoint]:
         """The newest recorded run's points by account (before run `before_run` when given)."""
         return history.latest(self._engine, before_run)
+
+    def record_scoring(self, run_id: int, fingerprint: str, config: dict[str, Any]) -> None:
+        """Keep the fingerprint and the values of the scoring configuration run `run_id` scored with."""
+        configs.record(self._engine, run_id, fingerprint, config)
+
+    def last_scoring(self, before_run: int | None = None) -> ScoringRecord | None:
+        """The newest run's scoring configuration (of a run before `before_run` when given); None without one."""
+        return configs.previous(self._engine, before_run)
 
     def _task(self, destination: str, identity: str) -> TaskState | None:
         t = tasks_table

@@ -25,12 +25,14 @@ from typing import Any
 
 from healthsync.connector.errors import DestinationError, LockHeldError, RejectedRecordError
 from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.slack import config_change
 from healthsync.connector.slack.alerts import AlertPlan, detect, watched
 from healthsync.connector.slack.client import SlackClient, UnconfirmedPost
 from healthsync.connector.slack.message import Message, digest, single
 from healthsync.connector.sync.check import Finding, error, ok
 from healthsync.connector.sync.destination import SyncContext, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
+from healthsync.connector.sync.rescore import Scoring
 from healthsync.mappings.models import SlackMapping
 from healthsync.state import Ack
 
@@ -41,19 +43,32 @@ OBJECT_TYPE = "accounts"
 
 @dataclass
 class SlackPlan(DestinationPlan):
-    """The alerts to post (in `tasks`), the watched values to remember, and whether this is a baseline run."""
+    """The alerts to post (in `tasks`), the watched values to remember, and whether this is a baseline run.
+
+    After a scoring-configuration change: `held` (the one summary and the accounts whose alerts it replaces),
+    `post_summary` (False once its identity is on record) and `remember` (the configuration to record).
+    """
 
     baseline: bool = False
     watched: dict[str, dict[str, Any]] = field(default_factory=dict)
+    held: config_change.Held | None = None
+    post_summary: bool = False
+    remember: Scoring | None = None
 
     def counts(self) -> dict[str, int]:
-        return {"alerts.post": len(self.tasks), "accounts.watched": len(self.watched)}
+        counts = {"alerts.post": len(self.tasks), "accounts.watched": len(self.watched)}
+        if self.held is not None:
+            counts |= {"alerts.held": self.held.alerts, "summary.post": int(self.post_summary)}
+        return counts
 
     def render(self) -> list[str]:
         head = f"{self.destination}: " + ", ".join(f"{k} {v}" for k, v in self.counts().items() if v)
         lines = [head]
         if self.baseline:
             lines.append("  baseline run: values recorded, nothing posted (alerts start with the next change)")
+        if self.held is not None:
+            done = "" if self.post_summary else " (already posted)"
+            lines.append(f"  summary {self.held.summary.identity}: {self.held.summary.subject.splitlines()[0]}{done}")
         lines += [f"  alert {alert.identity}: {alert.subject.splitlines()[0]}" for alert in self.tasks]
         return lines
 
@@ -83,12 +98,19 @@ class SlackDestination:
         baseline = not known and not ctx.alert_baseline
         now = {key: watched(row) for key, row in rows.items()}
         changed = {key: values for key, values in now.items() if known.get(key) != values}
-        plan = SlackPlan(destination=DESTINATION, baseline=baseline, watched=changed)
+        record = config_change.remembered(ctx)
+        plan = SlackPlan(
+            DESTINATION, baseline=baseline, watched=changed, remember=config_change.to_remember(ctx, record)
+        )
         if baseline:
             return plan
         alerts = detect(self.mapping.rules, rows, known, scores.as_of, new_accounts=ctx.alert_baseline)
+        alerts, plan.held = config_change.hold(
+            alerts, record, scores.accounts, known, self.mapping.rules, scores.as_of, ctx
+        )
         recorded = {task.identity for task in ctx.store.tasks(DESTINATION)}
         plan.tasks = [alert for alert in alerts if alert.identity not in recorded]
+        plan.post_summary = plan.held is not None and plan.held.summary.identity not in recorded
         return plan
 
     def apply(self, plan: DestinationPlan, ctx: SyncContext) -> SyncCounts:
@@ -98,23 +120,31 @@ class SlackDestination:
             ctx.store.alert_unconfirmed(DESTINATION, stale.identity)
             counts.alerts_unconfirmed += 1
         done: set[str] = set()  # identities posted or unconfirmed: never posted again
+        summary = plan.held.summary if plan.held is not None and plan.post_summary else None
         try:
-            for message in self._messages(plan.tasks):
+            for message in self._messages(plan.tasks, summary):
                 done |= self._post(message, ctx, counts)
         finally:  # an account with an alert still to post keeps its old values: the next run sees the change again
             waiting = {alert.account for alert in plan.tasks if alert.identity not in done}
+            summarised = summary is None or summary.identity in done
+            if not summarised and plan.held is not None:
+                waiting |= plan.held.accounts
             acks = [Ack(key, None, values) for key, values in plan.watched.items() if key not in waiting]
             ctx.store.acknowledge(DESTINATION, OBJECT_TYPE, acks)
+            if summarised and plan.remember is not None:
+                config_change.remember(ctx, plan.remember)
             if self.client is not None:
                 counts.calls, counts.retried = self.client.calls, self.client.retries
         return counts
 
-    def _messages(self, alerts: list[AlertPlan]) -> list[Message]:
+    def _messages(self, alerts: list[AlertPlan], summary: AlertPlan | None = None) -> list[Message]:
+        """The configuration-change summary (its own message, first), then the alerts: a digest or one each."""
+        first = [single(uuid.uuid4().hex, summary)] if summary is not None else []
         if not alerts:
-            return []
+            return first
         if self.mapping.delivery == "each":
-            return [single(uuid.uuid4().hex, alert) for alert in alerts]
-        return [digest(uuid.uuid4().hex, alerts, self.mapping.title, self.mapping.digest_limit)]
+            return first + [single(uuid.uuid4().hex, alert) for alert in alerts]
+        return [*first, digest(uuid.uuid4().hex, alerts, self.mapping.title, self.mapping.digest_limit)]
 
     def _post(self, message: Message, ctx: SyncContext, counts: SyncCounts) -> set[str]:
         """Post one message; returns the identities that are done (posted, or unknown and never posted again)."""

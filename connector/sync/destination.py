@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeVar
 from healthsync.connector.pipeline import ScoreResult
 from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
+from healthsync.connector.sync.rescore import Scoring
 from healthsync.state import StateStore
 
 T = TypeVar("T")
@@ -32,6 +33,8 @@ class SyncContext:
     alert_baseline: bool = False  # Slack: alert on the first run too, instead of recording a baseline
     progress: Callable[[str, int, int], None] = field(default=_no_progress)
     heartbeat: Callable[[], None] = field(default=_no_fence)  # the lease fence (Fence.check): raises when lost
+    scoring: Scoring | None = None  # this run's scoring configuration
+    rescore: Callable[[Scoring], Any] | None = None  # this run's data scored with another configuration (Rescorer)
 
 
 class Destination(Protocol):

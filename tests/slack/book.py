@@ -37,6 +37,7 @@ class Book:
     busy: set[str] = field(default_factory=set)
     plans: dict[str, str] = field(default_factory=dict)
     mapping: dict[str, Any] | None = None
+    scoring: dict[str, Any] = field(default_factory=dict)  # on top of as_of and the call_logged weight
 
     @property
     def webhook_url(self) -> str:
@@ -62,7 +63,7 @@ class Book:
             slack["mapping"] = "slack.yaml"
         config = {
             "source": {"kind": "files", "events": "events.csv", "accounts": "accounts.csv", "users": "users.csv"},
-            "scoring": {"as_of": AS_OF.isoformat(), "weights": {"call_logged": 1}},
+            "scoring": {"as_of": AS_OF.isoformat(), "weights": {"call_logged": 1}, **self.scoring},
             "state": {"url": self.state_url},
             "destinations": {"slack": slack},
         }

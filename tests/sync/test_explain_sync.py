@@ -77,7 +77,7 @@ def test_history_shows_three_runs_with_scores_and_tiers(tmp_path: Path) -> None:
         done = healthsync("run", "--config", str(config), env=env)
         assert done.returncode == 0, done.stderr
     slack.stop()
-    shown = healthsync("history", "seed", "--config", str(config))
+    shown = healthsync("--log-format", "text", "history", "seed", "--config", str(config))
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert len(lines) == 3
