@@ -5,7 +5,8 @@
 Zipf-skewed account sizes (users per account and events per account), 10,000 accounts, 200,000 users, 40 event
 names (Zipf-skewed frequencies), 91 days ending at 2025-08-13T00:00:00Z, weekday/weekend rhythm, trial accounts that
 start late and churned accounts that stop (`churned_at`: the day after their last activity). Events are generated
-one day at a time (numpy + pyarrow) and written in chunks, so memory stays around a few hundred MiB whatever the size. The seed makes every run byte-identical.
+one day at a time (numpy + pyarrow) and written in chunks, so memory stays around a few hundred MiB whatever the
+size. The seed makes every run byte-identical.
 Also writes `healthsync.yaml` (source kind `files`, destinations disabled) next to the data.
 """
 
