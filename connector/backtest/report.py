@@ -118,7 +118,7 @@ def _outcome_section(charts: ModuleType, name: str, data: Mapping[str, Any]) -> 
         _tiers(data.get("by_tier") or {}),
         _plays(data.get("plays") or {}),
         _suggestion(charts, name, data),
-        _misses(data.get("misses") or []) if name == "churn" or data.get("misses") else "",
+        _misses(name, data.get("misses") or []) if name == "churn" or data.get("misses") else "",
     ]
     return f'<section id="{_e(name)}">\n' + "\n".join(part for part in parts if part) + "\n</section>"
 
@@ -208,8 +208,9 @@ def _events(weights: Mapping[str, Any]) -> list[str]:
     return sorted(weights, key=lambda event: -abs(float(weights[event] or 0)))
 
 
-def _misses(misses: Sequence[Mapping[str, Any]]) -> str:
-    title = "<h3>Misses: accounts that churned while healthy</h3>"
+def _misses(name: str, misses: Sequence[Mapping[str, Any]]) -> str:
+    what = "accounts that churned while healthy" if name == "churn" else f"{name} the score did not foresee"
+    title = f"<h3>Misses: {_e(what)}</h3>"
     if not misses:
         return f"{title}\n<p>None: no account churned within the horizon of a snapshot where it was healthy.</p>"
     rows = [
@@ -224,7 +225,7 @@ def _misses(misses: Sequence[Mapping[str, Any]]) -> str:
         for miss in misses[:MAX_MISSES]
     ]
     more = f"<p>and {len(misses) - MAX_MISSES} more (see the JSON output).</p>" if len(misses) > MAX_MISSES else ""
-    headers = ("account", "name", "healthy at", "churned at", "score", "last explanation (score_reasons)")
+    headers = ("account", "name", "snapshot", f"{name} at", "score", "last explanation (score_reasons)")
     return f"{title}\n{_table(headers, rows)}{more}"
 
 
