@@ -90,7 +90,7 @@ def tier_mix(rows: Sequence[Mapping[str, Any]]) -> Figure:
 
 def weights(configured: Mapping[str, float], suggested: Mapping[str, float]) -> Figure:
     """Configured next to suggested weight, per event (horizontal bars)."""
-    events = sorted(set(configured) | set(suggested), key=lambda event: -abs(suggested.get(event, 0.0)))
+    events = sorted({**configured, **suggested}, key=lambda event: -abs(suggested.get(event) or 0.0))
     height = max(2.4, 0.32 * len(events) + 1.2)
     figure, axes = _axes("Configured vs suggested weights", (6.0, height))
     positions = list(range(len(events)))

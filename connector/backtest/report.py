@@ -59,7 +59,7 @@ def _charts() -> ModuleType:
         charts = importlib.import_module("healthsync.connector.backtest.charts")
     except ImportError as exc:
         raise HealthsyncError(
-            f"the HTML report needs matplotlib, which is not installed ({exc.name}): {EXTRA_HINT}"
+            f"the HTML report needs matplotlib, which is not installed ({exc.name or exc}): {EXTRA_HINT}"
         ) from exc
     return charts
 
@@ -190,7 +190,8 @@ def _suggestion(charts: ModuleType, name: str, data: Mapping[str, Any]) -> str:
         ("held-out AUC, suggested weights", _f(suggested.get("holdout_auc"))),
     ]
     facts += [(f"suggested {tier} threshold", _n(value)) for tier, value in (suggested.get("tiers") or {}).items()]
-    rows = [(_e(event), _e(_f(configured.get(event))), _e(_f(weights.get(event)))) for event in _events(weights)]
+    events = _events(configured, weights)
+    rows = [(_e(event), _e(_f(configured.get(event))), _e(_f(weights.get(event)))) for event in events]
     parts = [
         "<h3>Configured vs suggested</h3>",
         '<p class="muted">A suggestion only: nothing is applied until you paste it into the configuration.</p>',
@@ -204,8 +205,9 @@ def _suggestion(charts: ModuleType, name: str, data: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _events(weights: Mapping[str, Any]) -> list[str]:
-    return sorted(weights, key=lambda event: -abs(float(weights[event] or 0)))
+def _events(configured: Mapping[str, Any], suggested: Mapping[str, Any]) -> list[str]:
+    """Every event of either set, the largest suggested weights first (the chart's order)."""
+    return sorted({**configured, **suggested}, key=lambda event: -abs(float(suggested.get(event) or 0)))
 
 
 def _misses(name: str, misses: Sequence[Mapping[str, Any]]) -> str:

@@ -80,6 +80,20 @@ def test_the_page_shows_each_part_the_issue_asks_for(page: str) -> None:
     assert page.index('<section id="churn">') < page.index('<section id="expansion">')
 
 
+def test_the_weights_table_lists_every_configured_and_suggested_event(page: str) -> None:
+    table = page[page.index("<th>event</th>") :]
+    table = table[: table.index("</table>")]
+    rows = re.findall(r"<tr><td>([^<]+)</td>", table)
+    assert rows[:3] == ["lead_enrolled", "call_logged", "report_viewed"]  # the largest suggested weights first
+    assert set(rows) == {
+        "lead_enrolled",
+        "call_logged",
+        "report_viewed",
+        html.escape(f"odd{HOSTILE}"),
+        "meeting_scheduled",
+    }
+
+
 def test_the_same_result_renders_the_same_page(page: str) -> None:
     assert render_html(result()) == page
 
