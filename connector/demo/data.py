@@ -2,7 +2,7 @@
 
 Deterministic for a seed and an `as_of`; every health tier, trend and play shows up. Written into a DuckDB file
 (tables `events`, `accounts`, `users`, and `outcomes` when there are) or returned as frames for tests.
-`generate` is the last 90 days as the sync tests know them; `history.generate_history` is 15 months whose churn
+`generate` is the last 90 days as the sync tests know them; `history.generate_history` is 17 months whose churn
 and expansions follow from the usage (what `healthsync demo` writes, for the backtest).
 """
 

@@ -1,4 +1,4 @@
-"""The demo product over 15 months, where usage causes what happens to the accounts (`healthsync demo`).
+"""The demo product over 17 months, where usage causes what happens to the accounts (`healthsync demo`).
 
 Each account has a latent engagement that drifts week by week (a random walk around a per-account trend). It sets
 how often the account's users are active. Churn is a weekly hazard that rises as engagement falls; a churned
@@ -19,7 +19,7 @@ import pandas as pd
 
 from healthsync.connector.demo.data import EVENTS, PLANS, RATES, SEATS, DemoData, names, user_table
 
-WEEKS = 66  # about 15 months of history before as_of
+WEEKS = 75  # 17 months before as_of: 12 monthly snapshots, a 90-day horizon, and two 30-day windows before the first
 CHURN_BASE = 0.0035  # weekly churn hazard at engagement 0; x e^(-CHURN_SLOPE * engagement)
 CHURN_SLOPE = 1.6
 EXPANSION_BASE = 0.15  # weekly expansion hazard at full seat pressure and engagement 0
