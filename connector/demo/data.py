@@ -1,7 +1,9 @@
 """The demo product: a sales-engagement tool (reps, managers, admins) with a few hundred accounts.
 
 Deterministic for a seed and an `as_of`; every health tier, trend and play shows up. Written into a DuckDB file
-(tables `events`, `accounts`, `users`) or returned as frames for tests.
+(tables `events`, `accounts`, `users`, and `outcomes` when there are) or returned as frames for tests.
+`generate` is the last 90 days as the sync tests know them; `history.generate_history` is 17 months whose churn
+and expansions follow from the usage (what `healthsync demo` writes, for the backtest).
 """
 
 from __future__ import annotations
@@ -68,14 +70,20 @@ class DemoData:
     accounts: pd.DataFrame
     users: pd.DataFrame
     events: pd.DataFrame
+    outcomes: pd.DataFrame | None = None  # account_id, outcome, occurred_at, value (history only)
+
+
+def names(n: int) -> tuple[list[str], list[str], list[str]]:
+    """Account ids, company names and domains of `n` demo accounts."""
+    ids = [f"acc_{i:04d}" for i in range(1, n + 1)]
+    titles = [
+        f"{WORDS[i % len(WORDS)].title()} {SUFFIXES[(i // len(WORDS)) % len(SUFFIXES)].title()} {i}" for i in range(n)
+    ]
+    return ids, titles, [f"{name.lower().replace(' ', '-')}.example.com" for name in titles]
 
 
 def _account_table(rng: np.random.Generator, n: int, as_of: datetime) -> pd.DataFrame:
-    ids = [f"acc_{i:04d}" for i in range(1, n + 1)]
-    names = [
-        f"{WORDS[i % len(WORDS)].title()} {SUFFIXES[(i // len(WORDS)) % len(SUFFIXES)].title()} {i}" for i in range(n)
-    ]
-    domains = [f"{name.lower().replace(' ', '-')}.example.com" for name in names]
+    ids, names_, domains = names(n)
     status = rng.choice(["paying", "trial", "churned"], size=n, p=[0.72, 0.18, 0.10])
     plan = rng.choice(PLANS, size=n, p=[0.35, 0.45, 0.20])
     tenure = np.where(status == "trial", rng.integers(2, 30, n), rng.integers(5, 720, n))
@@ -86,7 +94,7 @@ def _account_table(rng: np.random.Generator, n: int, as_of: datetime) -> pd.Data
     return pd.DataFrame(
         {
             "account_id": ids,
-            "name": names,
+            "name": names_,
             "domain": domains,
             "plan": plan,
             "status": status,
@@ -97,7 +105,7 @@ def _account_table(rng: np.random.Generator, n: int, as_of: datetime) -> pd.Data
     )
 
 
-def _user_table(rng: np.random.Generator, accounts: pd.DataFrame) -> pd.DataFrame:
+def user_table(rng: np.random.Generator, accounts: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for account in accounts.to_dict("records"):
         cap = account["seats_limit"] if not np.isnan(account["seats_limit"]) else 20
@@ -175,18 +183,20 @@ def generate(n_accounts: int = 300, *, as_of: datetime, seed: int = 7) -> DemoDa
     """The demo product's three tables, as of `as_of` (UTC)."""
     rng = np.random.default_rng(seed)
     accounts = _account_table(rng, n_accounts, as_of)
-    users = _user_table(rng, accounts)
+    users = user_table(rng, accounts)
     return DemoData(accounts=accounts, users=users, events=_events(rng, accounts, users, as_of))
 
 
 def write_duckdb(data: DemoData, path: Path) -> None:
-    """Write the three tables into a DuckDB file (replacing it)."""
+    """Write the tables into a DuckDB file (replacing it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     with duckdb.connect(str(path), config={"memory_limit": DUCKDB_MEMORY_LIMIT}) as con:
         con.execute("SET TimeZone = 'UTC'")
-        for name in ("accounts", "users", "events"):
+        for name in ("accounts", "users", "events", "outcomes"):
             frame = getattr(data, name)
+            if frame is None:
+                continue
             con.register("frame", frame)
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
             con.unregister("frame")

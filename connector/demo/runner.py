@@ -25,10 +25,11 @@ from rich.console import Console
 
 from healthsync.connector.demo.data import PERSONAS as DEMO_PERSONAS
 from healthsync.connector.demo.data import SHARES as DEMO_SHARES
-from healthsync.connector.demo.data import DemoData, generate, write_duckdb
+from healthsync.connector.demo.data import DemoData, write_duckdb
+from healthsync.connector.demo.history import generate_history
 from healthsync.connector.engine import Engine, RunSummary
 from healthsync.connector.output import write_frame
-from healthsync.connector.settings import Secrets, load_settings
+from healthsync.connector.settings import Secrets, SourceConfig, load_settings
 from healthsync.sandbox.base import SandboxServer
 from healthsync.sandbox.hubspot import HubSpotSandbox
 from healthsync.sandbox.intercom import IntercomSandbox
@@ -80,15 +81,25 @@ class DemoOptions:
     keep_running: bool = False
 
 
+def _source() -> dict[str, Any]:
+    """The demo's source: its DuckDB file; the accounts' churn dates are in the default column `churned_at`."""
+    source = {
+        "kind": "sql",
+        "url": "duckdb:///product.duckdb",
+        "events": "events",
+        "accounts": "accounts",
+        "users": "users",
+    }
+    # The expansions (`source.outcomes`, issue 20's backtest): written once the settings know the key, which they
+    # refuse (extra="forbid") until the backtest core adds it.
+    if "outcomes" in SourceConfig.model_fields:
+        source["outcomes"] = "outcomes"
+    return source
+
+
 def _write_config(options: DemoOptions, hub: SandboxServer, intercom: SandboxServer, as_of: datetime) -> Path:
     config = {
-        "source": {
-            "kind": "sql",
-            "url": "duckdb:///product.duckdb",
-            "events": "events",
-            "accounts": "accounts",
-            "users": "users",
-        },
+        "source": _source(),
         "scoring": {"as_of": as_of.isoformat(), **DEMO_SCORING},
         "state": {"url": "sqlite:///state.db"},
         "destinations": {
@@ -100,6 +111,13 @@ def _write_config(options: DemoOptions, hub: SandboxServer, intercom: SandboxSer
     path = options.directory / "healthsync.yaml"
     path.write_text("# written by `healthsync demo`\n" + yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def _history_line(data: DemoData) -> str:
+    churned = int(data.accounts["churned_at"].notna().sum())
+    expansions = 0 if data.outcomes is None else len(data.outcomes)
+    first, last = data.events["timestamp"].min(), data.events["timestamp"].max()
+    return f"history: {first:%Y-%m-%d} to {last:%Y-%m-%d}, {churned} accounts churned, {expansions} expansions"
 
 
 def _writes(server: SandboxServer, since: int) -> list[dict[str, Any]]:
@@ -142,9 +160,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     options.directory.mkdir(parents=True, exist_ok=True)
     (options.directory / "state.db").unlink(missing_ok=True)
     as_of = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    data = generate(options.accounts, as_of=as_of, seed=options.seed)
+    data = generate_history(options.accounts, as_of=as_of, seed=options.seed)
     write_duckdb(data, options.directory / "product.duckdb")
     console.print(f"demo product: {len(data.accounts)} accounts, {len(data.users)} users, {len(data.events)} events")
+    console.print(_history_line(data))
     hub = SandboxServer(HubSpotSandbox(seed=options.seed), options.host, options.hubspot_port).start()
     intercom = SandboxServer(IntercomSandbox(seed=options.seed), options.host, options.intercom_port).start()
     slack_box = SlackSandbox(seed=options.seed)

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import httpx
 
 from tests.world import healthsync
@@ -37,6 +38,14 @@ def test_demo_scores_writes_then_resends_nothing(tmp_path: Path) -> None:
     assert re.search(r"alerts_sent \d+", slack.group(1))
     assert re.search(r"^  slack: Customer health alerts \(\d+\)$", out, flags=re.M)
     assert (tmp_path / "demo" / "product.duckdb").is_file()
+    history = re.search(r"^history: (\S+) to (\S+), (\d+) accounts churned, (\d+) expansions$", out, flags=re.M)
+    assert history is not None
+    assert int(history.group(3)) > 0  # the product's churn dates are in its accounts table
+    with duckdb.connect(str(tmp_path / "demo" / "product.duckdb"), read_only=True) as con:
+        churned = con.execute("SELECT count(*) FROM accounts WHERE churned_at IS NOT NULL").fetchone()
+        expansions = con.execute("SELECT count(*) FROM outcomes").fetchone()
+    assert churned == (int(history.group(3)),)
+    assert expansions == (int(history.group(4)),)
 
 
 def test_keep_running_leaves_the_sandboxes_up_to_inspect(tmp_path: Path) -> None:
