@@ -29,7 +29,7 @@ from healthsync.connector.demo.data import DemoData, write_duckdb
 from healthsync.connector.demo.history import generate_history
 from healthsync.connector.engine import Engine, RunSummary
 from healthsync.connector.output import write_frame
-from healthsync.connector.settings import Secrets, SourceConfig, load_settings
+from healthsync.connector.settings import Secrets, load_settings
 from healthsync.sandbox.base import SandboxServer
 from healthsync.sandbox.hubspot import HubSpotSandbox
 from healthsync.sandbox.intercom import IntercomSandbox
@@ -90,10 +90,7 @@ def _source() -> dict[str, Any]:
         "accounts": "accounts",
         "users": "users",
     }
-    # The expansions (`source.outcomes`, issue 20's backtest): written once the settings know the key, which they
-    # refuse (extra="forbid") until the backtest core adds it.
-    if "outcomes" in SourceConfig.model_fields:
-        source["outcomes"] = "outcomes"
+    source["outcomes"] = "outcomes"  # the expansions, for `healthsync backtest`
     return source
 
 
@@ -197,7 +194,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         console.print(
             f"write calls in the second run: {resent} (nothing re-sent)" if not resent else f"write calls: {resent}"
         )
-        console.print(f"config, product data and state are in {options.directory}")
+        _backtest(console, settings, options.directory)
+        console.print(f"config, product data, state and the backtest report are in {options.directory}")
         if options.keep_running:
             console.print("sandboxes keep running; inspect GET /_sandbox/state; Ctrl-C to stop")
             console.file.flush()
@@ -210,6 +208,43 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         hub.stop()
         intercom.stop()
         slack.stop()
+
+
+def _backtest(console: Console, settings: Any, directory: Path) -> None:
+    """Would the score have warned? A short backtest of the demo's history, its JSON and (extra) HTML report."""
+    import importlib.util
+    import json
+
+    from healthsync.connector.backtest import BacktestRequest, run_backtest
+
+    console.rule("backtest: the score replayed on 12 monthly snapshots against what followed (90 days)")
+    result, _ = run_backtest(settings, BacktestRequest())
+    (directory / "backtest.json").write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
+    for outcome, metrics in result["outcomes"].items():
+        interval = metrics["auc_ci"] or [float("nan"), float("nan")]
+        auc = "-" if metrics["auc"] is None else f"{metrics['auc']:.2f} (95% CI {interval[0]:.2f}-{interval[1]:.2f})"
+        rates = ", ".join(
+            f"{tier} {row['rate']:.0%}" for tier, row in metrics["by_tier"].items() if row["rate"] is not None
+        )
+        console.print(
+            f"{outcome}: {metrics['pairs']} pairs, base rate {metrics['base_rate']:.0%}, AUC {auc}; rate by tier: "
+            f"{rates}"
+        )
+        suggested = metrics["suggested"]
+        if suggested is not None:
+            console.print(
+                f"  suggested weights: held-out AUC {suggested['holdout_auc']:.2f} vs "
+                f"{suggested['configured_holdout_auc']:.2f} configured (healthsync backtest prints them)"
+            )
+        else:
+            console.print(f"  no suggestion: {metrics['suggestion_note']}")
+    if importlib.util.find_spec("matplotlib") is None:
+        console.print("the HTML report and suggested weights need: pip install 'healthsync[backtest]'")
+        return
+    from healthsync.connector.backtest.report import render_html
+
+    (directory / "backtest.html").write_text(render_html(result), encoding="utf-8")
+    console.print(f"backtest report: {directory / 'backtest.html'}")
 
 
 def _seed(hub: SandboxServer, intercom: SandboxServer, data: DemoData) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import httpx
+import pytest
 
 from tests.world import healthsync
 
@@ -46,6 +48,15 @@ def test_demo_scores_writes_then_resends_nothing(tmp_path: Path) -> None:
         expansions = con.execute("SELECT count(*) FROM outcomes").fetchone()
     assert churned == (int(history.group(3)),)
     assert expansions == (int(history.group(4)),)
+    backtest = re.search(r"^churn: (\d+) pairs, base rate \d+%, AUC (0\.\d+) \(95% CI", out, flags=re.M)
+    assert backtest is not None, out[-2000:]
+    assert int(backtest.group(1)) > 0
+    assert re.search(r"rate by tier: healthy \d+%, neutral \d+%, at_risk \d+%", out)
+    result = json.loads((tmp_path / "demo" / "backtest.json").read_text())
+    assert result["outcomes"]["churn"]["auc"] == pytest.approx(float(backtest.group(2)), abs=0.005)
+    report = (tmp_path / "demo" / "backtest.html").read_text()
+    assert "<svg" in report
+    assert "ROC" in report
 
 
 def test_keep_running_leaves_the_sandboxes_up_to_inspect(tmp_path: Path) -> None:
