@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -262,3 +263,19 @@ def test_the_table_format_names_the_numbers(capsys: pytest.CaptureFixture[str], 
     code, _, err = cli(capsys, "backtest", "--config", str(product.config), "--every", "monthly")
     assert code == 2
     assert "30d" in err
+
+
+def test_without_the_extra_the_metrics_print_and_say_how_to_get_suggestions_and_the_report(
+    capsys: pytest.CaptureFixture[str], product: Product, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("sklearn", "matplotlib"):
+        monkeypatch.setitem(sys.modules, name, None)  # what a plain `pip install .` sees
+    monkeypatch.delitem(sys.modules, "healthsync.connector.backtest.charts", raising=False)
+    config = product.with_config("quarterly.yaml")
+    code, out, _ = cli(capsys, "backtest", "--config", str(config), "--every", "90d")
+    assert code == 0
+    assert "ROC AUC 0." in out
+    assert "suggestion: none (suggested weights need scikit-learn: pip install 'healthsync[backtest]')" in out
+    code, _, err = cli(capsys, "backtest", "--config", str(config), "--every", "90d", "--format", "html")
+    assert code != 0
+    assert "pip install 'healthsync[backtest]'" in err
