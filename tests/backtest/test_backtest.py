@@ -57,6 +57,12 @@ def baseline(product: Product) -> tuple[dict[str, Any], pd.DataFrame]:
     return json.loads(out.read_text()), pd.read_csv(pairs)
 
 
+def copy_product(product: Product, folder: Path) -> None:
+    """The product's data and config in `folder`, without what the tests wrote next to them."""
+    skip = shutil.ignore_patterns("*.db", "scores_*", "as_of_*", "accounts_*", "pairs.csv", "*.json")
+    shutil.copytree(product.folder, folder, ignore=skip)
+
+
 def _score_table(capsys: pytest.CaptureFixture[str], product: Product, snapshot: str) -> pd.DataFrame:
     """`healthsync score` as of the snapshot, on the accounts as they were then (churned later = paying)."""
     accounts = product.accounts.copy()
@@ -156,11 +162,7 @@ def test_events_after_a_snapshot_never_change_its_scores(
     snapshots = sorted(first["snapshot"].unique())
     cut = pd.Timestamp(snapshots[5])
     late = tmp_path / "late"
-    shutil.copytree(
-        product.folder,
-        late,
-        ignore=shutil.ignore_patterns("*.db", "scores_*", "as_of_*", "accounts_*", "pairs.csv", "*.json"),
-    )
+    copy_product(product, late)
     accounts = first["account_id"].unique()[:40]
     moments = [cut, cut + timedelta(seconds=1), cut + timedelta(days=3)]  # at the snapshot instant, and after
     extra = pd.DataFrame(
@@ -186,11 +188,7 @@ def test_a_missing_churn_date_column_exits_2_naming_it(
     capsys: pytest.CaptureFixture[str], product: Product, tmp_path: Path
 ) -> None:
     folder = tmp_path / "nochurn"
-    shutil.copytree(
-        product.folder,
-        folder,
-        ignore=shutil.ignore_patterns("*.db", "scores_*", "as_of_*", "accounts_*", "pairs.csv", "*.json"),
-    )
+    copy_product(product, folder)
     pd.read_csv(folder / "accounts.csv").drop(columns=["churned_at"]).to_csv(folder / "accounts.csv", index=False)
     code, out, err = cli(capsys, "backtest", "--config", str(folder / "healthsync.yaml"), "--outcome", "churn")
     assert code == 2
@@ -224,11 +222,7 @@ def test_expansion_is_read_from_the_outcomes_table(
     capsys: pytest.CaptureFixture[str], product: Product, tmp_path: Path
 ) -> None:
     folder = tmp_path / "expansion"
-    shutil.copytree(
-        product.folder,
-        folder,
-        ignore=shutil.ignore_patterns("*.db", "scores_*", "as_of_*", "accounts_*", "pairs.csv", "*.json"),
-    )
+    copy_product(product, folder)
     rng = np.random.default_rng(1)
     live = product.accounts[product.accounts["churned_at"].eq("") | product.accounts["churned_at"].isna()]
     chosen = live.sample(30, random_state=1)["account_id"]

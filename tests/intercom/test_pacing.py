@@ -10,23 +10,9 @@ import yaml
 from healthsync.connector.engine import Engine
 from healthsync.connector.settings import IntercomConfig, load_settings
 from healthsync.sandbox.base import RateWindow, SandboxServer
+from tests.clock import FakeTime
 from tests.intercom.conftest import intercom_world
 from tests.world import NOW, TOKENS, control, log_size
-
-
-class FakeTime:
-    """A monotonic clock only sleeping moves, shared by the connector's limiter and the sandbox's window."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def test_the_default_share_is_half_of_10000_a_minute_in_10_second_windows() -> None:

@@ -14,6 +14,7 @@ from healthsync.connector.cli import main
 from healthsync.connector.engine import Engine
 from healthsync.connector.settings import Secrets, load_settings
 from healthsync.sandbox.base import RateWindow, SandboxServer
+from tests.clock import FakeTime
 from tests.slack.book import NOW, Book, account_id, alerts_in
 
 EACH: dict[str, Any] = {
@@ -21,21 +22,6 @@ EACH: dict[str, Any] = {
     "delivery": "each",
     "rules": [{"name": "into_at_risk", "kind": "tier_change", "to": ["at_risk"]}],
 }
-
-
-class FakeTime:
-    """A monotonic clock that only sleeping moves: shared by the connector's limiter and the sandbox's window."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def run_main(capsys: pytest.CaptureFixture[str], env: dict[str, str], *args: str) -> tuple[int, str]:
