@@ -83,38 +83,48 @@ def interval_of(ts: ColumnElement[Any], snapshots: Sequence[float]) -> ColumnEle
     return sa.case(*whens, else_=sa.literal(len(snapshots)))
 
 
-def _source(events: Classified, snapshots: Sequence[float], reach: float) -> FromClause:
-    """The accepted events the windows can hold, with a count `n`: per account, user, event and day part when every
-    snapshot is a UTC midnight (see the module docstring), else one row per event."""
+def _double(value: float) -> ColumnElement[float]:
+    """A DOUBLE constant (a plain `9.0` is a DECIMAL on DuckDB, whose arithmetic is slower)."""
+    return sa.cast(sa.literal(float(value), sa.Float()), sa.Double())
+
+
+def _source(events: Classified, config: ScoringConfig, snapshots: Sequence[float], reach: float) -> FromClause:
+    """The accepted events the windows can hold, with the per-event columns folded in (`n` events, `wsum` their
+    weights, `f_<i>` feature flags, `sn_<i>`/`sd_<i>` share counts, `wf_<i>` workflow counts): one row per account,
+    user and day part when every snapshot is a UTC midnight (see the module docstring), else one row per event."""
     rows = events.accepted
     near = sa.and_(
         rows.c.ts >= sa.literal(min(snapshots) - reach, sa.Float()), rows.c.ts < sa.literal(max(snapshots), sa.Float())
     )
-    if not all(moment % DAY == 0 for moment in snapshots):
-        one = sa.literal_column("1", sa.BigInteger())
-        return (
-            sa.select(rows.c.account_key, rows.c.user_key, rows.c.event, rows.c.ts, one.label("n"))
-            .where(near)
-            .subquery("hs_near")
-        )
-    midnight = DayFloor(rows.c.ts / sa.literal(DAY, sa.Float())) * sa.literal(DAY, sa.Float())
-    placed = midnight + sa.case((rows.c.ts > midnight, sa.literal(1.0, sa.Float())), else_=sa.literal(0.0, sa.Float()))
-    keys = (rows.c.account_key, rows.c.user_key, rows.c.event, placed)
-    return (
-        sa.select(*keys[:3], placed.label("ts"), sa.func.count().label("n"))
-        .where(near)
-        .group_by(*keys)
-        .subquery("hs_daily")
-    )
+    default = _double(config.default_weight)
+    weights = {event: _double(value) for event, value in config.weights.items()}
+    weight = sa.case(weights, value=rows.c.event, else_=default) if weights else default
+    one, zero = sa.literal_column("1", sa.Integer()), sa.literal_column("0", sa.Integer())
+    folded: list[ColumnElement[Any]] = [sa.func.count().label("n"), sa.func.sum(weight).label("wsum")]
+    for index, names in enumerate(config.features.values()):
+        folded.append(sa.func.max(sa.case((rows.c.event.in_(names), one), else_=zero)).label(f"f_{index}"))
+    for index, share in enumerate(config.shares.values()):
+        folded.append(CountIf(rows.c.event.in_(share.events)).label(f"sn_{index}"))
+        folded.append(CountIf(rows.c.event.in_(share.among)).label(f"sd_{index}"))
+    for index, (_, flow) in enumerate(config.workflows() if config.personas else []):
+        folded.append(CountIf(rows.c.event == flow.event).label(f"wf_{index}"))
+    if all(moment % DAY == 0 for moment in snapshots):
+        midnight = DayFloor(rows.c.ts / sa.literal(DAY, sa.Float())) * sa.literal(DAY, sa.Float())
+        placed = midnight + sa.case((rows.c.ts > midnight, _double(1.0)), else_=_double(0.0))
+    else:  # one group per instant: the same sums as one row per event
+        placed = rows.c.ts
+    keys = (rows.c.account_key, rows.c.user_key, placed)
+    query = sa.select(*keys[:2], placed.label("ts"), *folded).where(near).group_by(*keys)
+    return query.subquery("hs_daily")
 
 
 def window_query(events: Classified, config: ScoringConfig, snapshots: Sequence[float], dialect: str) -> Select[Any]:
     """Per (snapshot, accepted account, user) with an event in its reach: the windowed columns of the one-pass
     query (`rollup.user_pass_query`), `snap` the snapshot's epoch seconds."""
     reach = reach_days(config) * DAY
-    rows = _source(events, snapshots, reach)
+    rows = _source(events, config, snapshots, reach)
     snaps = snapshot_list(snapshots)
-    ts, n, snap = rows.c.ts, rows.c.n, snaps.c.snap
+    ts, snap = rows.c.ts, snaps.c.snap
 
     def before(days: float) -> ColumnElement[bool]:
         return sa.and_(ts >= snap - sa.literal(days * DAY, sa.Float()), ts < snap)
@@ -126,37 +136,33 @@ def window_query(events: Classified, config: ScoringConfig, snapshots: Sequence[
     )
     zero = sa.literal_column("0", sa.BigInteger())
 
-    def total(condition: ColumnElement[bool], label: str) -> ColumnElement[Any]:
-        return sa.cast(sa.func.sum(sa.case((condition, n), else_=zero)), sa.BigInteger()).label(label)
+    def total(condition: ColumnElement[bool], name: str, label: str) -> ColumnElement[Any]:
+        return sa.cast(sa.func.sum(sa.case((condition, rows.c[name]), else_=zero)), sa.BigInteger()).label(label)
 
     def mask(condition: ColumnElement[bool], days: int, label: str) -> ColumnElement[Any]:
         bucket = DayFloor((snap - ts) / sa.literal(days * DAY, sa.Float()))
         bit = sa.case((condition, DayBit(bucket)), else_=zero)
         return (BitOr(bit) if dialect in BIT_OR_DIALECTS else sa.func.sum(sa.distinct(bit))).label(label)
 
-    default = sa.literal(float(config.default_weight), sa.Float())
-    weights = {event: sa.literal(float(value), sa.Float()) for event, value in config.weights.items()}
-    weight = sa.case(weights, value=rows.c.event, else_=default) if weights else default
-    nothing = sa.literal(0.0, sa.Float())
+    nothing = _double(0.0)
     columns: list[ColumnElement[Any]] = [
-        total(in_w, "events"),
-        total(in_p, "events_prev"),
-        sa.func.sum(sa.case((in_w, weight * n), else_=nothing)).label("raw"),
-        sa.func.sum(sa.case((in_p, weight * n), else_=nothing)).label("raw_prev"),
+        total(in_w, "n", "events"),
+        total(in_p, "n", "events_prev"),
+        sa.func.sum(sa.case((in_w, rows.c.wsum), else_=nothing)).label("raw"),
+        sa.func.sum(sa.case((in_p, rows.c.wsum), else_=nothing)).label("raw_prev"),
         mask(in_w, 1, "day_mask"),
         mask(before(7), 1, "day_mask_7d"),
     ]
-    one = sa.literal_column("1", sa.Integer())
-    for index, names in enumerate(config.features.values()):
-        flag = sa.case((sa.and_(in_w, rows.c.event.in_(names)), one), else_=sa.literal_column("0", sa.Integer()))
+    for index in range(len(config.features)):
+        flag = sa.case((in_w, rows.c[f"f_{index}"]), else_=sa.literal_column("0", sa.Integer()))
         columns.append(sa.func.max(flag).label(f"feature_{index}"))
-    for index, share in enumerate(config.shares.values()):
-        columns.append(total(sa.and_(in_w, rows.c.event.in_(share.events)), f"share_num_{index}"))
-        columns.append(total(sa.and_(in_w, rows.c.event.in_(share.among)), f"share_den_{index}"))
+    for index in range(len(config.shares)):
+        columns.append(total(in_w, f"sn_{index}", f"share_num_{index}"))
+        columns.append(total(in_w, f"sd_{index}", f"share_den_{index}"))
     if config.personas:
         columns.append(mask(before(window // 7 * 7), 7, "week_mask"))
         for index, (_, flow) in enumerate(config.workflows()):
-            columns.append(total(sa.and_(before(flow.within_days), rows.c.event == flow.event), f"workflow_{index}"))
+            columns.append(total(before(flow.within_days), f"wf_{index}", f"workflow_{index}"))
     joined = rows.join(snaps, sa.and_(ts >= snap - sa.literal(reach, sa.Float()), ts < snap))
     keys = (snap, rows.c.account_key, rows.c.user_key)
     return (
@@ -218,19 +224,17 @@ def cumulative(history: pd.DataFrame, snapshots: int, steps: int) -> History:
     return History(keys, np.where(np.isneginf(running), np.nan, running), counts)
 
 
-def snapshot_rows(history: History, windowed: pd.DataFrame, position: int) -> pd.DataFrame:
+def snapshot_rows(history: History, windowed: pd.DataFrame, found: np.ndarray[Any, Any], position: int) -> pd.DataFrame:
     """The one-pass rows (`rollup.user_pass_query`'s accepted rows) of snapshot number `position`: a row per
-    accepted (account, user), its windowed columns from `windowed` (that snapshot's rows), 0 where it has none."""
+    accepted (account, user), its windowed columns from `windowed` (that snapshot's rows, `found` their positions
+    among the keys, -1 for an unknown account's), 0 where it has none."""
     frame = history.keys.copy()
     frame["reason"] = None
-    size = len(frame)
-    found = pd.MultiIndex.from_frame(history.keys).get_indexer(pd.MultiIndex.from_frame(windowed.loc[:, list(KEYS)]))
-    kept = found >= 0  # rows of unknown accounts have no key here
-    names = [name for name in windowed.columns if name not in (*KEYS, "snap")]
-    for name in names:
+    kept = found >= 0
+    for name in [name for name in windowed.columns if name not in (*KEYS, "snap")]:
         values = pd.to_numeric(windowed[name], errors="coerce").fillna(0)
         dtype = np.float64 if name.startswith("raw") else np.int64
-        column = np.zeros(size, dtype=dtype)
+        column = np.zeros(len(frame), dtype=dtype)
         column[found[kept]] = values.to_numpy(dtype=dtype)[kept]
         frame[name] = column
     frame["last_active_epoch"] = history.last[:, position]
@@ -239,10 +243,10 @@ def snapshot_rows(history: History, windowed: pd.DataFrame, position: int) -> pd
     return frame
 
 
-def split(windowed: pd.DataFrame, snapshots: Sequence[float]) -> list[pd.DataFrame]:
-    """The windowed rows of each snapshot, in the order of `snapshots`."""
+def split(windowed: pd.DataFrame, snapshots: Sequence[float]) -> list[np.ndarray[Any, np.dtype[np.intp]]]:
+    """The positions of the windowed rows of each snapshot, in the order of `snapshots`."""
     snap = pd.to_numeric(windowed["snap"]).round().to_numpy()
-    return [windowed[snap == round(moment)] for moment in snapshots]
+    return [np.flatnonzero(snap == round(moment)) for moment in snapshots]
 
 
 def event_rows(
@@ -256,9 +260,11 @@ def event_rows(
     """Per snapshot, (account rows, user rows when `with_users`) as `load._event_pass` returns them, and the one
     events report."""
     history = cumulative(raw_history, len(snapshots), len(config.activation_steps))
+    keys = pd.MultiIndex.from_frame(history.keys)
+    found = keys.get_indexer(pd.MultiIndex.from_frame(windowed.loc[:, list(KEYS)]))
     out: list[tuple[pd.DataFrame, pd.DataFrame | None]] = []
     for position, rows in enumerate(split(windowed, snapshots)):
-        both = snapshot_rows(history, rows, position)
+        both = snapshot_rows(history, windowed.iloc[rows], found[rows], position)
         accounts, users = roll_up(both, config)
         out.append((accounts, users if with_users else None))
     return out, reason_counts("events", raw_history)

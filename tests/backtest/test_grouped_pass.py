@@ -22,7 +22,7 @@ import yaml
 
 from healthsync.connector.backtest.replay import TABLE_COLUMNS, BacktestRequest, replay
 from healthsync.connector.settings import load_settings
-from healthsync.connector.sources import snapshot_pass
+from healthsync.connector.sources import load, snapshot_pass
 from healthsync.connector.sources.load import SourceData
 from healthsync.connector.sources.snapshot_pass import cumulative, grouped_pass, reach_days, split
 from healthsync.scoring.config import ScoringConfig
@@ -117,7 +117,7 @@ def _tables(
     """The score tables of every snapshot, and what each snapshot's read returned (activity frames, reports)."""
     calls: list[int] = []
     reads: list[SourceData] = []
-    real_rows, real_read = snapshot_pass.read_event_rows, replay_module.read_window
+    real_rows, real_read = snapshot_pass.read_event_rows, load.read_window
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
@@ -217,4 +217,4 @@ def test_cumulative_runs_the_intervals_up_to_each_snapshot() -> None:
 def test_split_orders_the_rows_by_snapshot() -> None:
     rows = pd.DataFrame({"snap": [200.0, 100.0, 200.0], "account_id": ["a", "b", "c"]})
     parts = split(rows, [100.0, 200.0, 300.0])
-    assert [list(part["account_id"]) for part in parts] == [["b"], ["a", "c"], []]
+    assert [list(rows["account_id"].iloc[part]) for part in parts] == [["b"], ["a", "c"], []]
