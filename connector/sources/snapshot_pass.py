@@ -1,39 +1,39 @@
 """The event pass of every backtest snapshot in two scans, not one full read per snapshot (issue 20, item 8).
 
 A snapshot's ordinary read (`load.read_window` -> `rollup.user_pass_query`) groups every event by (account, user)
-with the window's instants as literals. Here the snapshots are a UNION ALL of literals (`hs_snaps.snap`) and two
-queries serve all of them:
+with the window's instants as literals. Here two queries serve all the snapshots:
 
-    windowed  accepted events (counted per account, user, event and day first when every snapshot lies on a UTC
-              midnight) JOIN hs_snaps ON snap - reach <= ts < snap
-              GROUP BY (snap, account, user): counts and weights in W and P, the day masks of W and of the last 7
-              days, feature flags, shares (and the week mask and workflow counts with personas), with every bound
-              an expression of `snap` (W = [snap - window, snap), ...). `reach` is the longest look-back of any
-              column (2 windows; 7 days; the longest workflow), so an event joins only the snapshots whose windows
-              hold it: with monthly snapshots and a 30-day window two or three of them.
+    daily     the accepted events within reach of some snapshot (from the first snapshot - reach to the last;
+              reach = the longest look-back of any column: 2 windows, the last 7 days, the longest workflow)
+              GROUP BY (account, user, day part): events, summed weights, feature flags, share and workflow counts
+              of that day, the per-event conditions folded into columns;
     history   every classified event GROUP BY (account, user, reason, interval), interval = the number of snapshots
               at or before ts (an event counts for snapshot j exactly when interval <= j, i.e. ts < snapshot j):
               rows read (and duplicates folded in), the latest instant, the activation step counts; unknown
               accounts classified on the grouped rows as the ordinary read does.
 
-In pandas (:func:`cumulative`) the history rows become each snapshot's "ever" columns (`last_active_epoch`: the
-running maximum over the intervals; `step_<i>`: the running sum), for every (account, user) that has any accepted
-event at all, as the ordinary read gives a row to each of them whether or not it was active before the snapshot;
-the windowed rows fill in the counts (0 where none). Each snapshot's rows then go through the ordinary roll-up
-(`rollup.roll_up`) and `read_window` as :attr:`load.SharedReads.event_rows`. The events report (read, accepted,
-rejected per reason, with samples) does not depend on the snapshot: it is computed once, from the history rows.
+Each snapshot's window columns are then sums over a slice of the daily rows sorted by instant (`np.bincount` per
+key, W = [snap - window, snap), P, the last 7 days, each workflow's days), and its day masks the OR of
+1 << floor((snap - ts) / 1 day), the same bits as the SQL masks (so no dialect needs a bit_or aggregate). The
+history rows become the "ever" columns (:func:`cumulative`: `last_active_epoch` the running maximum over the
+intervals, `step_<i>` the running sum) for every (account, user) with any accepted event at all, as the ordinary
+read gives a row to each of them whether or not it was active before the snapshot. Each snapshot's rows then go
+through the ordinary roll-up (`rollup.roll_up`) and `read_window` (:attr:`load.SharedReads.event_rows`). The events
+report (read, accepted, rejected per reason, with samples) does not depend on the snapshot: computed once.
 
-Why the day pre-aggregation is exact: with snapshots on UTC midnights and whole-day windows, every bound is a
-midnight, so an event belongs to a window exactly when any instant strictly inside its day does; its day bucket
-floor((snap - ts) / 1 day) is that of the day's other inner instants too, except for an event exactly at midnight
-(one bucket higher). The events are therefore grouped by (day, at midnight or not) and each group is placed at
-its day's midnight or one second after it. Sums of weights become weight x count (the same number for the integral
-weights of a configuration; for fractional ones they can differ in the last bit, as the database's own parallel
-sums can).
+Why not a join of the events to the snapshot list grouped by (snapshot, account, user) in the database: every event
+joins each snapshot whose reach holds it, about reach / spacing of them (the benchmark's 12 snapshots 4 days apart:
+55M joined rows out of 7.9M events), and that GROUP BY spilled out of the files source's memory cap (136 s on the
+loaded machine, 71 s with the daily rows joined instead; the daily rows and the slices: 15 s + 16 s).
 
-Dialects: DuckDB and PostgreSQL OR the day masks with bit_or; SQLite has no bit_or, and a day mask there is the
-SUM(DISTINCT ...) of its single-bit terms (the sum of distinct powers of two is their OR). Windows longer than the
-64-bit mask (`rollup.MAX_MASK_DAYS`) and other dialects keep the per-snapshot read (:func:`grouped_pass`).
+Why the day rows are exact: with snapshots on UTC midnights and whole-day windows every bound is a midnight, so an
+event belongs to a window exactly when any instant strictly inside its day does; its day bucket is that of the
+day's other inner instants too, except for an event exactly at midnight (one bucket higher). So the events are
+grouped by (day, at midnight or not) and each group is placed at its day's midnight or one second after it. Off
+midnight the groups are per instant (as exact, fewer savings). Sums of weights are added per day then per window:
+the same number for the integral weights of a configuration; fractional ones can differ in the last bit, as the
+database's own parallel sums can. Windows longer than the 64-bit masks (`rollup.MAX_MASK_DAYS`) and dialects other
+than DuckDB, PostgreSQL and SQLite (the tested ones) keep the per-snapshot read (:func:`grouped_pass`).
 """
 
 from __future__ import annotations
@@ -46,18 +46,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.sql import ColumnElement, FromClause, Select
+from sqlalchemy.sql import ColumnElement, Select
 
 from healthsync.connector.settings import Settings
 from healthsync.connector.sources.frames import TableReport, reason_counts
 from healthsync.connector.sources.load import OpenedSource, _classified, _frame, _samples, _translated
 from healthsync.connector.sources.pushdown import DAY, Classified, DayFloor, Window, known_or_unknown
 from healthsync.connector.sources.rollup import MAX_MASK_DAYS, roll_up
-from healthsync.connector.sources.sqlfunctions import BitOr, CountIf, DayBit
+from healthsync.connector.sources.sqlfunctions import CountIf
 from healthsync.scoring.config import ScoringConfig
 
 GROUPED_DIALECTS = frozenset({"duckdb", "postgresql", "sqlite"})
-BIT_OR_DIALECTS = frozenset({"duckdb", "postgresql"})
 KEYS = ("account_id", "user_id")
 
 
@@ -71,12 +70,6 @@ def reach_days(config: ScoringConfig) -> int:
     return max(2 * config.window_days, 7, *(flow.within_days for _, flow in config.workflows()))
 
 
-def snapshot_list(snapshots: Sequence[float]) -> FromClause:
-    """The snapshots as a derived table with one column, `snap` (epoch seconds)."""
-    parts = [sa.select(sa.literal(float(moment), sa.Float()).label("snap")) for moment in snapshots]
-    return (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("hs_snaps")
-
-
 def interval_of(ts: ColumnElement[Any], snapshots: Sequence[float]) -> ColumnElement[int]:
     """The number of (sorted) snapshots at or before `ts`: an event counts before snapshot j when this is <= j."""
     whens = [(ts < sa.literal(float(moment), sa.Float()), sa.literal(index)) for index, moment in enumerate(snapshots)]
@@ -88,11 +81,13 @@ def _double(value: float) -> ColumnElement[float]:
     return sa.cast(sa.literal(float(value), sa.Float()), sa.Double())
 
 
-def _source(events: Classified, config: ScoringConfig, snapshots: Sequence[float], reach: float) -> FromClause:
-    """The accepted events the windows can hold, with the per-event columns folded in (`n` events, `wsum` their
-    weights, `f_<i>` feature flags, `sn_<i>`/`sd_<i>` share counts, `wf_<i>` workflow counts): one row per account,
-    user and day part when every snapshot is a UTC midnight (see the module docstring), else one row per event."""
+def daily_query(events: Classified, config: ScoringConfig, snapshots: Sequence[float]) -> Select[Any]:
+    """The accepted events any snapshot's windows can hold, with the per-event columns folded in (`n` events, `wsum`
+    their weights, `f_<i>` feature flags, `sn_<i>`/`sd_<i>` share counts, `wf_<i>` workflow counts): one row per
+    account, user and day part when every snapshot is a UTC midnight (see the module docstring), else one per
+    account, user and instant."""
     rows = events.accepted
+    reach = reach_days(config) * DAY
     near = sa.and_(
         rows.c.ts >= sa.literal(min(snapshots) - reach, sa.Float()), rows.c.ts < sa.literal(max(snapshots), sa.Float())
     )
@@ -114,62 +109,8 @@ def _source(events: Classified, config: ScoringConfig, snapshots: Sequence[float
     else:  # one group per instant: the same sums as one row per event
         placed = rows.c.ts
     keys = (rows.c.account_key, rows.c.user_key, placed)
-    query = sa.select(*keys[:2], placed.label("ts"), *folded).where(near).group_by(*keys)
-    return query.subquery("hs_daily")
-
-
-def window_query(events: Classified, config: ScoringConfig, snapshots: Sequence[float], dialect: str) -> Select[Any]:
-    """Per (snapshot, accepted account, user) with an event in its reach: the windowed columns of the one-pass
-    query (`rollup.user_pass_query`), `snap` the snapshot's epoch seconds."""
-    reach = reach_days(config) * DAY
-    rows = _source(events, config, snapshots, reach)
-    snaps = snapshot_list(snapshots)
-    ts, snap = rows.c.ts, snaps.c.snap
-
-    def before(days: float) -> ColumnElement[bool]:
-        return sa.and_(ts >= snap - sa.literal(days * DAY, sa.Float()), ts < snap)
-
-    window = config.window_days
-    in_w = before(window)
-    in_p = sa.and_(
-        ts >= snap - sa.literal(2 * window * DAY, sa.Float()), ts < snap - sa.literal(window * DAY, sa.Float())
-    )
-    zero = sa.literal_column("0", sa.BigInteger())
-
-    def total(condition: ColumnElement[bool], name: str, label: str) -> ColumnElement[Any]:
-        return sa.cast(sa.func.sum(sa.case((condition, rows.c[name]), else_=zero)), sa.BigInteger()).label(label)
-
-    def mask(condition: ColumnElement[bool], days: int, label: str) -> ColumnElement[Any]:
-        bucket = DayFloor((snap - ts) / sa.literal(days * DAY, sa.Float()))
-        bit = sa.case((condition, DayBit(bucket)), else_=zero)
-        return (BitOr(bit) if dialect in BIT_OR_DIALECTS else sa.func.sum(sa.distinct(bit))).label(label)
-
-    nothing = _double(0.0)
-    columns: list[ColumnElement[Any]] = [
-        total(in_w, "n", "events"),
-        total(in_p, "n", "events_prev"),
-        sa.func.sum(sa.case((in_w, rows.c.wsum), else_=nothing)).label("raw"),
-        sa.func.sum(sa.case((in_p, rows.c.wsum), else_=nothing)).label("raw_prev"),
-        mask(in_w, 1, "day_mask"),
-        mask(before(7), 1, "day_mask_7d"),
-    ]
-    for index in range(len(config.features)):
-        flag = sa.case((in_w, rows.c[f"f_{index}"]), else_=sa.literal_column("0", sa.Integer()))
-        columns.append(sa.func.max(flag).label(f"feature_{index}"))
-    for index in range(len(config.shares)):
-        columns.append(total(in_w, f"sn_{index}", f"share_num_{index}"))
-        columns.append(total(in_w, f"sd_{index}", f"share_den_{index}"))
-    if config.personas:
-        columns.append(mask(before(window // 7 * 7), 7, "week_mask"))
-        for index, (_, flow) in enumerate(config.workflows()):
-            columns.append(total(before(flow.within_days), f"wf_{index}", f"workflow_{index}"))
-    joined = rows.join(snaps, sa.and_(ts >= snap - sa.literal(reach, sa.Float()), ts < snap))
-    keys = (snap, rows.c.account_key, rows.c.user_key)
-    return (
-        sa.select(snap, rows.c.account_key.label("account_id"), rows.c.user_key.label("user_id"), *columns)
-        .select_from(joined)
-        .group_by(*keys)
-    )
+    labels = (rows.c.account_key.label("account_id"), rows.c.user_key.label("user_id"), placed.label("ts"))
+    return sa.select(*labels, *folded).where(near).group_by(*keys)
 
 
 def history_query(events: Classified, config: ScoringConfig, snapshots: Sequence[float]) -> Select[Any]:
@@ -224,34 +165,79 @@ def cumulative(history: pd.DataFrame, snapshots: int, steps: int) -> History:
     return History(keys, np.where(np.isneginf(running), np.nan, running), counts)
 
 
-def snapshot_rows(history: History, windowed: pd.DataFrame, found: np.ndarray[Any, Any], position: int) -> pd.DataFrame:
-    """The one-pass rows (`rollup.user_pass_query`'s accepted rows) of snapshot number `position`: a row per
-    accepted (account, user), its windowed columns from `windowed` (that snapshot's rows, `found` their positions
-    among the keys, -1 for an unknown account's), 0 where it has none."""
+@dataclasses.dataclass(frozen=True)
+class Daily:
+    """The rows of :func:`daily_query` of known (account, user) keys, sorted by instant: `code` the key's position
+    in :attr:`History.keys`, `ts` the instant (epoch seconds), and the folded columns."""
+
+    code: np.ndarray[Any, np.dtype[np.intp]]
+    ts: np.ndarray[Any, np.dtype[np.float64]]
+    columns: dict[str, np.ndarray[Any, Any]]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, keys: pd.DataFrame) -> Daily:
+        code = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(frame.loc[:, list(KEYS)]))
+        ts = pd.to_numeric(frame["ts"], errors="coerce").to_numpy(dtype=np.float64)
+        order = np.argsort(ts, kind="stable")
+        order = order[code[order] >= 0]  # an unknown account's rows have no key
+        columns = {}
+        for name in frame.columns:
+            if name not in (*KEYS, "ts"):
+                dtype = np.float64 if name == "wsum" else np.int64
+                columns[name] = pd.to_numeric(frame[name], errors="coerce").fillna(0).to_numpy(dtype=dtype)[order]
+        return cls(code[order], ts[order], columns)
+
+    def within(self, start: float, end: float) -> slice:
+        """The rows with start <= ts < end."""
+        return slice(int(np.searchsorted(self.ts, start, "left")), int(np.searchsorted(self.ts, end, "left")))
+
+
+def _sums(daily: Daily, rows: slice, name: str, size: int) -> np.ndarray[Any, Any]:
+    summed = np.bincount(daily.code[rows], weights=daily.columns[name][rows], minlength=size)
+    return summed if name == "wsum" else np.rint(summed).astype(np.int64)
+
+
+def _mask(daily: Daily, rows: slice, snap: float, days: int, size: int) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Per key, the OR of 1 << floor((snap - ts) / `days` days) over `rows` (the SQL day masks' bits)."""
+    buckets = np.floor((snap - daily.ts[rows]) / (days * DAY)).astype(np.int64)
+    mask = np.zeros(size, dtype=np.int64)
+    np.bitwise_or.at(mask, daily.code[rows], np.left_shift(np.int64(1), buckets))
+    return mask
+
+
+def snapshot_rows(history: History, daily: Daily, position: int, snap: float, config: ScoringConfig) -> pd.DataFrame:
+    """The one-pass rows (`rollup.user_pass_query`'s accepted rows) of snapshot number `position` (at `snap`): a
+    row per accepted (account, user), its windowed columns 0 where it has no event in them."""
+    size = len(history.keys)
+    window = config.window_days * DAY
+    in_w = daily.within(snap - window, snap)
+    in_p = daily.within(snap - 2 * window, snap - window)
     frame = history.keys.copy()
     frame["reason"] = None
-    kept = found >= 0
-    for name in [name for name in windowed.columns if name not in (*KEYS, "snap")]:
-        values = pd.to_numeric(windowed[name], errors="coerce").fillna(0)
-        dtype = np.float64 if name.startswith("raw") else np.int64
-        column = np.zeros(len(frame), dtype=dtype)
-        column[found[kept]] = values.to_numpy(dtype=dtype)[kept]
-        frame[name] = column
+    frame["events"], frame["events_prev"] = _sums(daily, in_w, "n", size), _sums(daily, in_p, "n", size)
+    frame["raw"], frame["raw_prev"] = _sums(daily, in_w, "wsum", size), _sums(daily, in_p, "wsum", size)
+    frame["day_mask"] = _mask(daily, in_w, snap, 1, size)
+    frame["day_mask_7d"] = _mask(daily, daily.within(snap - 7 * DAY, snap), snap, 1, size)
     frame["last_active_epoch"] = history.last[:, position]
+    for index in range(len(config.features)):
+        frame[f"feature_{index}"] = (_sums(daily, in_w, f"f_{index}", size) > 0).astype(np.int64)
     for step, counts in enumerate(history.steps):
         frame[f"step_{step}"] = counts[:, position]
+    for index in range(len(config.shares)):
+        frame[f"share_num_{index}"] = _sums(daily, in_w, f"sn_{index}", size)
+        frame[f"share_den_{index}"] = _sums(daily, in_w, f"sd_{index}", size)
+    if config.personas:
+        weeks = daily.within(snap - config.window_days // 7 * 7 * DAY, snap)
+        frame["week_mask"] = _mask(daily, weeks, snap, 7, size)
+        for index, (_, flow) in enumerate(config.workflows()):
+            recent = daily.within(snap - flow.within_days * DAY, snap)
+            frame[f"workflow_{index}"] = _sums(daily, recent, f"wf_{index}", size)
     return frame
-
-
-def split(windowed: pd.DataFrame, snapshots: Sequence[float]) -> list[np.ndarray[Any, np.dtype[np.intp]]]:
-    """The positions of the windowed rows of each snapshot, in the order of `snapshots`."""
-    snap = pd.to_numeric(windowed["snap"]).round().to_numpy()
-    return [np.flatnonzero(snap == round(moment)) for moment in snapshots]
 
 
 def event_rows(
     raw_history: pd.DataFrame,
-    windowed: pd.DataFrame,
+    raw_daily: pd.DataFrame,
     snapshots: Sequence[float],
     config: ScoringConfig,
     *,
@@ -260,12 +246,10 @@ def event_rows(
     """Per snapshot, (account rows, user rows when `with_users`) as `load._event_pass` returns them, and the one
     events report."""
     history = cumulative(raw_history, len(snapshots), len(config.activation_steps))
-    keys = pd.MultiIndex.from_frame(history.keys)
-    found = keys.get_indexer(pd.MultiIndex.from_frame(windowed.loc[:, list(KEYS)]))
+    daily = Daily.of(raw_daily, history.keys)
     out: list[tuple[pd.DataFrame, pd.DataFrame | None]] = []
-    for position, rows in enumerate(split(windowed, snapshots)):
-        both = snapshot_rows(history, windowed.iloc[rows], found[rows], position)
-        accounts, users = roll_up(both, config)
+    for position, snap in enumerate(snapshots):
+        accounts, users = roll_up(snapshot_rows(history, daily, position, snap, config), config)
         out.append((accounts, users if with_users else None))
     return out, reason_counts("events", raw_history)
 
@@ -281,9 +265,9 @@ def read_event_rows(
     moments = [moment.timestamp() for moment in snapshots]
     label = f"aggregating {tables.labels['events']} per snapshot"
     with _translated(label):
-        windowed = _frame(conn, window_query(events, config, moments, conn.dialect.name))
+        daily = _frame(conn, daily_query(events, config, moments))
         history = _frame(conn, history_query(events, config, moments))
-        rows, report = event_rows(history, windowed, moments, config, with_users=with_users)
+        rows, report = event_rows(history, daily, moments, config, with_users=with_users)
         if report.rejected and settings.source.sample_rows > 0:
             report.samples = _samples(conn, tables, events, list(report.rejected), settings.source.sample_rows, window)
     return rows, report

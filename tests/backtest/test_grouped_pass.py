@@ -24,7 +24,8 @@ from healthsync.connector.backtest.replay import TABLE_COLUMNS, BacktestRequest,
 from healthsync.connector.settings import load_settings
 from healthsync.connector.sources import load, snapshot_pass
 from healthsync.connector.sources.load import SourceData
-from healthsync.connector.sources.snapshot_pass import cumulative, grouped_pass, reach_days, split
+from healthsync.connector.sources.pushdown import DAY
+from healthsync.connector.sources.snapshot_pass import Daily, _mask, _sums, cumulative, grouped_pass, reach_days
 from healthsync.scoring.config import ScoringConfig
 from tests.backtest.product import END, START, make_product
 
@@ -214,7 +215,22 @@ def test_cumulative_runs_the_intervals_up_to_each_snapshot() -> None:
     np.testing.assert_array_equal(found.steps[0], [[1, 1, 3], [0, 0, 0], [0, 0, 0]])
 
 
-def test_split_orders_the_rows_by_snapshot() -> None:
-    rows = pd.DataFrame({"snap": [200.0, 100.0, 200.0], "account_id": ["a", "b", "c"]})
-    parts = split(rows, [100.0, 200.0, 300.0])
-    assert [list(rows["account_id"].iloc[part]) for part in parts] == [["b"], ["a", "c"], []]
+def test_daily_rows_keep_known_keys_in_instant_order_and_mask_their_day_buckets() -> None:
+    keys = pd.DataFrame({"account_id": ["a", "b"], "user_id": ["u", "w"]})
+    frame = pd.DataFrame(
+        {
+            "account_id": ["b", "ghost", "a", "a"],
+            "user_id": ["w", "g", "u", "u"],
+            "ts": [3 * DAY + 1, DAY, 2 * DAY, DAY + 1],
+            "n": [1, 5, 2, 3],
+            "wsum": [0.5, 1.0, 2.0, 3.0],
+        }
+    )
+    daily = Daily.of(frame, keys)
+    assert list(daily.code) == [0, 0, 1]  # the unknown account's row is left out
+    assert list(daily.ts) == [DAY + 1, 2 * DAY, 3 * DAY + 1]
+    rows = daily.within(2 * DAY, 4 * DAY)
+    assert list(daily.ts[rows]) == [2 * DAY, 3 * DAY + 1]
+    # floor((4 days - ts) / 1 day): 2 days exactly -> bucket 2; 3 days + 1 s -> bucket 0
+    assert list(_mask(daily, rows, 4 * DAY, 1, 2)) == [0b100, 0b1]
+    assert list(_sums(daily, daily.within(0, 4 * DAY), "n", 2)) == [5, 1]
