@@ -182,7 +182,9 @@ def wanted_outcomes(request: BacktestRequest, settings: Settings, accounts: pd.D
 
 
 def replay(settings: Settings, request: BacktestRequest, now: datetime | None = None) -> Replay:
-    """Read the source once per snapshot (opened once) and the per-event counts of every window in one scan."""
+    """The score table of every snapshot from the source opened once: the per-event counts of every window in one
+    scan, the event pass of every snapshot grouped (`snapshot_pass.py`; one read per snapshot where it does not
+    apply), activation, trial and entities read once."""
     now = now or datetime.now(UTC)
     scoring = settings.scoring
     with opened_source(settings) as opened:

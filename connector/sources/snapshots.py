@@ -2,8 +2,9 @@
 snapshot's window (one scan for all snapshots), and the outcomes table.
 
 The score table of each snapshot is the ordinary read (`load.read_window`) with `as_of` = the snapshot, on the
-source opened once (`load.opened_source`): its windows end strictly before `as_of`, so no event at or after a
-snapshot reaches that snapshot's scores.
+source opened once (`load.opened_source`), fed with rows read once for every snapshot (`load.SharedReads`; the event
+pass: `snapshot_pass.py`): its windows end strictly before `as_of`, so no event at or after a snapshot reaches that
+snapshot's scores.
 """
 
 from __future__ import annotations
