@@ -26,6 +26,7 @@ from healthsync.connector.sources import load, snapshot_pass
 from healthsync.connector.sources.load import SourceData
 from healthsync.connector.sources.pushdown import DAY
 from healthsync.connector.sources.snapshot_pass import Daily, _mask, _sums, cumulative, grouped_pass, reach_days
+from healthsync.connector.sources.snapshots import window_counts
 from healthsync.scoring.config import ScoringConfig
 from tests.backtest.product import END, START, make_product
 
@@ -234,3 +235,23 @@ def test_daily_rows_keep_known_keys_in_instant_order_and_mask_their_day_buckets(
     # floor((4 days - ts) / 1 day): 2 days exactly -> bucket 2; 3 days + 1 s -> bucket 0
     assert list(_mask(daily, rows, 4 * DAY, 1, 2)) == [0b100, 0b1]
     assert list(_sums(daily, daily.within(0, 4 * DAY), "n", 2)) == [5, 1]
+
+
+def test_window_counts_sum_each_snapshots_two_windows() -> None:
+    # window 1 day: snapshot at 3 days has W = [2, 3) days and P = [1, 2) days
+    frame = pd.DataFrame(
+        {
+            "account_key": ["a", "a", "a", "b", "b"],
+            "event": ["x", "x", "x", "y", "x"],
+            "ts": [1 * DAY, 2 * DAY, 3 * DAY, 2 * DAY, 0.0],
+            "n": [2, 3, 7, 1, 4],
+        }
+    )
+    counted = window_counts(frame, [3 * DAY, 4 * DAY], 1)
+    rows = [(str(r.snapshot.date()), r.account_id, r.event, r.w, r.p) for r in counted.itertuples(index=False)]
+    assert rows == [
+        ("1970-01-04", "a", "x", 3, 2),
+        ("1970-01-04", "b", "y", 1, 0),
+        ("1970-01-05", "a", "x", 7, 3),
+        ("1970-01-05", "b", "y", 0, 1),
+    ]
