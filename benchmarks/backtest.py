@@ -4,9 +4,11 @@
 
 12 snapshots over the benchmark data set (`generate.py`: 91 days ending 2025-08-13, `churned_at` on churned accounts):
 `--from 2025-06-13 --every 4d --horizon 14d` (the first snapshot one 30-day window after the first event, the last
-one 14 days before the end of the data). Each snapshot costs a full read whatever the spacing, so this is the cost
-of 12 monthly snapshots over a year of the same 10M events. The two commands run in turn (score, backtest, score,
-...), each a subprocess timed end to end (wall, peak RSS from os.wait4); the ratio is taken pair by pair.
+one 14 days before the end of the data). The grouped event pass (`connector/sources/snapshot_pass.py`) reads the
+events within reach of the snapshots once, as rows per account, user and day (here every event before the last
+snapshot, as for 12 monthly snapshots over a year), and sums each snapshot's windows over them: this stands for 12
+monthly snapshots over a year of the same 10M events. The two commands run in turn (score, backtest, score, ...),
+each a subprocess timed end to end (wall, peak RSS from os.wait4); the ratio is taken pair by pair.
 Target: backtest <= 3x score. Writes the `backtest <size>` section of RESULTS.md.
 """
 

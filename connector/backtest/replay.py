@@ -17,6 +17,7 @@ Rules (README "Backtest"; `healthsync backtest --help`):
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,8 +28,9 @@ import pandas as pd
 from healthsync.connector.errors import ConfigError, SourceError
 from healthsync.connector.pipeline import score_data
 from healthsync.connector.settings import Settings
-from healthsync.connector.sources.frames import utc
+from healthsync.connector.sources.frames import TableReport, utc
 from healthsync.connector.sources.load import (
+    OpenedSource,
     SharedReads,
     SourceData,
     opened_source,
@@ -37,12 +39,14 @@ from healthsync.connector.sources.load import (
     read_trial,
     read_window,
 )
+from healthsync.connector.sources.snapshot_pass import grouped_pass, read_event_rows
 from healthsync.connector.sources.snapshots import event_counts, event_span, read_accounts, read_outcomes
 from healthsync.connector.sources.trial import TrialRange, trial_range
 from healthsync.scoring.backtest import Outcome
 
 log = logging.getLogger("healthsync")
 DEFAULT_SNAPSHOTS = 12
+GROUPED = True  # False: one event pass per snapshot on every dialect (the parity tests' reference)
 TABLE_COLUMNS = (
     "account_id",
     "name",
@@ -178,7 +182,9 @@ def wanted_outcomes(request: BacktestRequest, settings: Settings, accounts: pd.D
 
 
 def replay(settings: Settings, request: BacktestRequest, now: datetime | None = None) -> Replay:
-    """Read the source once per snapshot (opened once) and the per-event counts of every window in one scan."""
+    """The score table of every snapshot from the source opened once: the per-event counts of every window in one
+    scan, the event pass of every snapshot grouped (`snapshot_pass.py`; one read per snapshot where it does not
+    apply), activation, trial and entities read once."""
     now = now or datetime.now(UTC)
     scoring = settings.scoring
     with opened_source(settings) as opened:
@@ -201,6 +207,8 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
         moments = read_activation(opened, settings, now, now)
         span = _trial_span(accounts, settings, snapshots)
         trial = None if span is None else read_trial(opened, span, snapshots[-1], now, scoring.window_days)
+        with_users = scoring.needs_user_activity()
+        grouped = _grouped_rows(opened, settings, snapshots, now, with_users)
         frames = []
         for index, snapshot in enumerate(snapshots):
             shared = SharedReads(
@@ -208,8 +216,9 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
                 _per_event_at(counts, snapshot, scoring.weights),
                 _trial_at(trial, accounts, snapshot, span),
                 entities_raw,
+                None if grouped is None else (*grouped[0][index], copy.deepcopy(grouped[1])),
             )
-            data = read_window(opened, settings, snapshot, now, with_users=scoring.needs_user_activity(), shared=shared)
+            data = read_window(opened, settings, snapshot, now, with_users=with_users, shared=shared)
             table = score_data(_as_of_then(data, snapshot), scoring, snapshot, with_users=False).accounts
             frames.append(table.loc[:, list(TABLE_COLUMNS)].assign(snapshot=pd.Timestamp(snapshot)))
             log.info("backtest snapshot %d/%d (%s) scored", index + 1, len(snapshots), f"{snapshot:%Y-%m-%d}")
@@ -217,6 +226,16 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
     tables = pd.concat(frames, ignore_index=True).merge(entities, on="account_id", how="left")
     pairs = {outcome: _pairs(tables, outcome, outcomes, data_end, request) for outcome in wanted}
     return Replay(snapshots, data_end, tables, counts, pairs, notes)
+
+
+def _grouped_rows(
+    opened: OpenedSource, settings: Settings, snapshots: list[datetime], now: datetime, with_users: bool
+) -> tuple[list[tuple[pd.DataFrame, pd.DataFrame | None]], TableReport] | None:
+    """The event pass of every snapshot in two scans (`snapshot_pass.py`), or None where the dialect or the window
+    keeps one pass per snapshot (then `read_window` runs it)."""
+    if not GROUPED or not grouped_pass(opened.conn.dialect.name, settings.scoring.window_days):
+        return None
+    return read_event_rows(opened, settings, snapshots, now, with_users=with_users)
 
 
 def _trial_span(accounts: pd.DataFrame, settings: Settings, snapshots: list[datetime]) -> TrialRange | None:

@@ -138,6 +138,8 @@ class SharedReads:
     per_event: pd.DataFrame | None = None
     trial: pd.DataFrame | None = None
     entities: tuple[pd.DataFrame, pd.DataFrame] | None = None  # the accounts and users tables as fetched
+    # the event pass's (account rows, user rows, events report), computed for every snapshot at once
+    event_rows: tuple[pd.DataFrame, pd.DataFrame | None, TableReport] | None = None
 
 
 def read_window(
@@ -155,9 +157,9 @@ def read_window(
     window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
     label = f"aggregating {tables.labels['events']}"
     events = _classified(conn, tables, window)  # the one classification every events query builds on
-    with _concurrently(conn, label, lambda session: _event_pass(session, events, settings, window, with_users)) as (
-        passed
-    ):
+    with _event_rows(
+        conn, label, lambda session: _event_pass(session, events, settings, window, with_users), shared
+    ) as (passed):
         if shared is None or shared.entities is None:
             raw_accounts, raw_users = _fetch(conn, tables, "accounts"), _fetch(conn, tables, "users")
         else:
@@ -184,7 +186,7 @@ def read_window(
         account_raw = _with_event_counts(account_raw, per_event, settings.scoring)
         if trial is not None:
             account_raw = with_trial_events(account_raw, trial)
-        if events_report.rejected and source.sample_rows > 0:
+        if events_report.rejected and source.sample_rows > 0 and not events_report.samples:
             events_report.samples = _samples(
                 conn, tables, events, list(events_report.rejected), source.sample_rows, window
             )
@@ -235,6 +237,16 @@ def _concurrently(conn: sa.Connection, label: str, work: Callable[[sa.Connection
         except BaseException:
             _cancel(session.get("conn"))
             raise
+
+
+def _event_rows(
+    conn: sa.Connection, label: str, work: Callable[[sa.Connection], _T], shared: SharedReads | None
+) -> contextlib.AbstractContextManager[Callable[[], _T]]:
+    """:func:`_concurrently` running the event pass, or the rows the caller already holds (`shared.event_rows`)."""
+    if shared is None or shared.event_rows is None:
+        return _concurrently(conn, label, work)
+    held: Any = shared.event_rows
+    return contextlib.nullcontext(lambda: held)
 
 
 def _cancel(conn: sa.Connection | None) -> None:

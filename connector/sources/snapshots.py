@@ -2,8 +2,9 @@
 snapshot's window (one scan for all snapshots), and the outcomes table.
 
 The score table of each snapshot is the ordinary read (`load.read_window`) with `as_of` = the snapshot, on the
-source opened once (`load.opened_source`): its windows end strictly before `as_of`, so no event at or after a
-snapshot reaches that snapshot's scores.
+source opened once (`load.opened_source`), fed with rows read once for every snapshot (`load.SharedReads`; the event
+pass: `snapshot_pass.py`): its windows end strictly before `as_of`, so no event at or after a snapshot reaches that
+snapshot's scores.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -49,45 +51,57 @@ def read_accounts(raw: pd.DataFrame, now: datetime) -> pd.DataFrame:
 
 
 def count_query(rows: sa.Subquery, snapshots: Sequence[float], window_days: int) -> sa.Select[Any]:
-    """Per snapshot, account and event: the accepted events in W = [snapshot - window, snapshot) (`w`) and in the
-    window before it, P (`p`), for every snapshot in one scan of the events.
+    """Per account, event and instant (per UTC day, `floor(ts / 86400) * 86400`, when every snapshot lies on a UTC
+    midnight: a day lies wholly inside or outside each window then) the accepted events (`n`) from the first
+    snapshot's P to the last snapshot: the rows :func:`event_counts` sums over each snapshot's W and P.
 
-    The snapshots are a UNION ALL of literals joined to the events on the two windows' range. When every snapshot
-    lies on a UTC midnight (the defaults, and dates given as --from) the events are first counted per account, event
-    and UTC day (`floor(ts / 86400)`), and those rows are joined instead: a day lies wholly inside or outside each
-    window, and the join reads a few rows per account and day instead of every event once per snapshot.
+    One scan whatever the number of snapshots. (A join to the snapshot list grouped by snapshot in the database
+    multiplies every row by the snapshots whose windows hold it: at the benchmark's 4-day spacing 3.1M day rows
+    became ~25M joined rows, a GROUP BY that spilled out of the files source's memory cap, 57 s on a loaded machine.)
     """
-    parts = [sa.select(sa.literal(float(moment), sa.Float()).label("snap")) for moment in snapshots]
-    snaps = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("hs_snapshots")
-    span = window_days * DAY
-    if all(moment % DAY == 0 for moment in snapshots):
-        day = DayFloor(rows.c.ts / sa.literal(DAY, sa.Float()))
-        daily = (
-            sa.select(rows.c.account_key, rows.c.event, day.label("day"), sa.func.count().label("n"))
-            .group_by(rows.c.account_key, rows.c.event, day)
-            .subquery("hs_daily")
-        )
-        start = daily.c.day * sa.literal(DAY, sa.Float())
-        account, event, weight = daily.c.account_key, daily.c.event, daily.c.n
-        source: sa.FromClause = daily
-    else:
-        start, account, event, weight = rows.c.ts, rows.c.account_key, rows.c.event, sa.literal(1, sa.Integer())
-        source = rows
-    lower, upper = snaps.c.snap - sa.literal(span, sa.Float()), snaps.c.snap
-    in_w = sa.and_(start >= lower, start < upper)
-    zero = sa.literal(0, sa.Integer())
-    joined = source.join(snaps, sa.and_(start >= lower - sa.literal(span, sa.Float()), start < upper))
-    keys = (snaps.c.snap, account, event)
-    return (
-        sa.select(
-            *keys,
-            sa.func.sum(sa.case((in_w, weight), else_=zero)).label("w"),
-            sa.func.sum(sa.case((in_w, zero), else_=weight)).label("p"),
-        )
-        .select_from(joined)
-        .group_by(*keys)
-        .order_by(*keys)
+    span = 2 * window_days * DAY
+    near = sa.and_(
+        rows.c.ts >= sa.literal(min(snapshots) - span, sa.Float()), rows.c.ts < sa.literal(max(snapshots), sa.Float())
     )
+    if all(moment % DAY == 0 for moment in snapshots):
+        instant: sa.ColumnElement[Any] = DayFloor(rows.c.ts / sa.literal(DAY, sa.Float())) * sa.literal(DAY, sa.Float())
+    else:
+        instant = rows.c.ts
+    keys = (rows.c.account_key, rows.c.event, instant)
+    return sa.select(*keys[:2], instant.label("ts"), sa.func.count().label("n")).where(near).group_by(*keys)
+
+
+def window_counts(frame: pd.DataFrame, snapshots: Sequence[float], window_days: int) -> pd.DataFrame:
+    """Per snapshot, account and event with an event in W or P: `w` (events in W = [snapshot - window, snapshot))
+    and `p` (in the window before), from the rows of :func:`count_query`; sorted by snapshot, account and event."""
+    codes, pairs = pd.factorize(pd.MultiIndex.from_frame(frame.loc[:, ["account_key", "event"]].astype(str)))
+    ts = pd.to_numeric(frame["ts"], errors="coerce").to_numpy(dtype=np.float64)
+    order = np.argsort(ts, kind="stable")
+    ts, codes = ts[order], np.asarray(codes)[order]
+    n = pd.to_numeric(frame["n"]).to_numpy(dtype=np.float64)[order]
+    span = window_days * DAY
+    parts = []
+    for moment in snapshots:
+        start, middle, end = np.searchsorted(ts, [moment - 2 * span, moment - span, moment], "left")
+        w = np.rint(np.bincount(codes[middle:end], weights=n[middle:end], minlength=len(pairs))).astype(np.int64)
+        p = np.rint(np.bincount(codes[start:middle], weights=n[start:middle], minlength=len(pairs))).astype(np.int64)
+        found = np.flatnonzero(w + p)
+        chosen = pairs[found]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "snapshot": pd.Timestamp(round(moment), unit="s", tz="UTC"),
+                    "account_id": chosen.get_level_values(0).astype(str),
+                    "event": chosen.get_level_values(1).astype(str),
+                    "w": w[found],
+                    "p": p[found],
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame({"snapshot": [], "account_id": [], "event": [], "w": [], "p": []})
+    counted = pd.concat(parts, ignore_index=True)
+    return counted.sort_values(["snapshot", "account_id", "event"], kind="stable").reset_index(drop=True)
 
 
 def event_counts(opened: OpenedSource, snapshots: Sequence[datetime], window_days: int, now: datetime) -> pd.DataFrame:
@@ -95,17 +109,10 @@ def event_counts(opened: OpenedSource, snapshots: Sequence[datetime], window_day
     in the window before it."""
     if not snapshots:
         return pd.DataFrame({"snapshot": [], "account_id": [], "event": [], "w": [], "p": []})
-    query = count_query(_accepted(opened, now), [moment.timestamp() for moment in snapshots], window_days)
+    moments = [moment.timestamp() for moment in snapshots]
     with _translated(f"counting {opened.tables.labels['events']} per snapshot"):
-        frame = _frame(opened.conn, query)
-    frame = frame.rename(columns={"snap": "snapshot", "account_key": "account_id"})
-    return frame.assign(
-        snapshot=pd.to_datetime(pd.to_numeric(frame["snapshot"]).round(), unit="s", utc=True),
-        account_id=frame["account_id"].astype(str),
-        event=frame["event"].astype(str),
-        w=pd.to_numeric(frame["w"]).astype("int64"),
-        p=pd.to_numeric(frame["p"]).astype("int64"),
-    )
+        frame = _frame(opened.conn, count_query(_accepted(opened, now), moments, window_days))
+    return window_counts(frame, moments, window_days)
 
 
 def read_outcomes(opened: OpenedSource, settings: Settings) -> pd.DataFrame | None:

@@ -1,0 +1,257 @@
+"""The backtest's grouped event pass (`connector/sources/snapshot_pass.py`) against one ordinary pass per snapshot.
+
+A product with personas, workflows (one looking back further than two windows), features, a share, activation
+steps, fractional weights, events exactly at midnight, duplicated event ids, rejected rows, an unknown account, a
+user missing from the users table and a user active only after the last snapshot: the score tables of every
+snapshot are equal, column by column, on DuckDB (files), SQLite and PostgreSQL, for snapshots on UTC midnights (the
+events counted per day first) and off them (per event).
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from healthsync.connector.backtest.replay import TABLE_COLUMNS, BacktestRequest, replay
+from healthsync.connector.settings import load_settings
+from healthsync.connector.sources import load, snapshot_pass
+from healthsync.connector.sources.load import SourceData
+from healthsync.connector.sources.pushdown import DAY
+from healthsync.connector.sources.snapshot_pass import Daily, _mask, _sums, cumulative, grouped_pass, reach_days
+from healthsync.connector.sources.snapshots import window_counts
+from healthsync.scoring.config import ScoringConfig
+from tests.backtest.product import END, START, make_product
+
+replay_module = importlib.import_module("healthsync.connector.backtest.replay")  # the package exports replay()
+NOW = END + timedelta(days=1)
+RICH: dict[str, Any] = {
+    "as_of": END.isoformat(),
+    "window_days": 30,
+    "weights": {"core_action": 2.5, "noise_action": 0.5, "report_viewed": 3},
+    "features": {"core": ["core_action"], "reports": ["report_viewed"], "noise": ["noise_action"]},
+    "activation_steps": [
+        {"event": "core_action", "min_count": 15},
+        {"event": "noise_action", "min_count": 5},
+        {"event": "report_viewed"},
+    ],
+    "personas": {
+        "member": {
+            "label": "member",
+            "workflows": [
+                {"name": "core", "event": "core_action", "min_count": 3, "within_days": 7},
+                {"name": "reports", "event": "report_viewed", "min_count": 1, "within_days": 90},
+            ],
+        },
+        "admin": {
+            "label": "admin",
+            "key": False,
+            "workflows": [{"name": "noise", "event": "noise_action", "min_count": 1, "within_days": 30}],
+        },
+    },
+    "shares": {"noise": {"events": ["noise_action"], "among": ["core_action", "noise_action"], "label": "noise"}},
+}
+PLAIN: dict[str, Any] = {
+    "as_of": END.isoformat(),
+    "window_days": 21,
+    "weights": {"core_action": 1, "noise_action": 10},
+    "features": {"core": ["core_action"]},
+    "activation_steps": [{"event": "core_action", "min_count": 15}],
+    "plays": {"multi_user_activation": {"enabled": False}},
+}
+
+
+def _frames(folder: Path) -> dict[str, pd.DataFrame]:
+    """The product's tables with the awkward rows added (see the module docstring)."""
+    product = make_product(folder, accounts=40, seed=5)
+    events = product.events.copy()
+    rng = np.random.default_rng(1)
+    midnight = rng.choice(len(events), 300, replace=False)
+    stamps = pd.to_datetime(events["timestamp"], utc=True)
+    events.loc[midnight, "timestamp"] = stamps.iloc[midnight].dt.floor("D").map(pd.Timestamp.isoformat).to_numpy()
+    reports = events.sample(400, random_state=2).assign(event="report_viewed")
+    extra = [
+        ("acc0001", "acc0001-extra", "core_action", (START + timedelta(days=200, hours=3)).isoformat()),
+        ("ghost", "ghost-u0", "core_action", (START + timedelta(days=300)).isoformat()),
+        ("acc0002", None, "core_action", (START + timedelta(days=301)).isoformat()),
+        ("acc0003", "acc0003-u0", "core_action", "not a date"),
+        ("acc0004", "acc0004-late", "noise_action", (END - timedelta(days=2)).isoformat()),
+    ]
+    events = pd.concat([events, reports, pd.DataFrame(extra, columns=events.columns)], ignore_index=True)
+    events["event_id"] = [f"e{index}" for index in range(len(events))]
+    events = pd.concat([events, events.sample(50, random_state=3)], ignore_index=True)  # duplicated ids
+    users = pd.read_csv(folder / "users.csv", dtype=str)
+    users.loc[users["user_id"].str.endswith("-u2"), "role"] = "admin"
+    accounts = pd.read_csv(folder / "accounts.csv", dtype=str, keep_default_na=False)
+    return {"events": events, "accounts": accounts, "users": users}
+
+
+def _write(folder: Path, frames: dict[str, pd.DataFrame], source: str, url: str, scoring: dict[str, Any]) -> Path:
+    body: dict[str, Any] = {"scoring": scoring, "state": {"url": f"sqlite:///{folder / 'state.db'}"}}
+    if source == "files":
+        for name, frame in frames.items():
+            frame.to_csv(folder / f"{name}.csv", index=False)
+        body["source"] = {"kind": "files", **{name: f"{name}.csv" for name in frames}}
+    else:
+        engine = sa.create_engine(url)
+        try:
+            with engine.begin() as conn:
+                for name, frame in frames.items():
+                    frame.to_sql(name, conn, index=False, if_exists="replace")
+        finally:
+            engine.dispose()
+        body["source"] = {"kind": "sql", "url": url, **{name: name for name in frames}}
+    config = folder / f"healthsync_{source}.yaml"
+    config.write_text(yaml.safe_dump(body))
+    return config
+
+
+def _tables(
+    config: Path, request: BacktestRequest, grouped: bool, monkeypatch: pytest.MonkeyPatch
+) -> tuple[pd.DataFrame, list[SourceData]]:
+    """The score tables of every snapshot, and what each snapshot's read returned (activity frames, reports)."""
+    calls: list[int] = []
+    reads: list[SourceData] = []
+    real_rows, real_read = snapshot_pass.read_event_rows, load.read_window
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real_rows(*args, **kwargs)
+
+    def kept(*args: Any, **kwargs: Any) -> SourceData:
+        data = real_read(*args, **kwargs)
+        reads.append(data)
+        return data
+
+    monkeypatch.setattr(replay_module, "GROUPED", grouped)
+    monkeypatch.setattr(replay_module, "read_event_rows", counted)
+    monkeypatch.setattr(replay_module, "read_window", kept)
+    result = replay(load_settings(config), request, NOW)
+    assert len(calls) == int(grouped)
+    return result.tables.loc[:, [*TABLE_COLUMNS, "snapshot"]], reads
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
+    return _frames(tmp_path_factory.mktemp("grouped"))
+
+
+@pytest.mark.parametrize("source", ["files", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    ("scoring", "start", "every"),
+    [(RICH, datetime(2024, 6, 1, tzinfo=UTC), 30), (PLAIN, datetime(2024, 5, 20, 6, 30, tzinfo=UTC), 23)],
+    ids=["rich-midnight", "plain-offset"],
+)
+def test_the_grouped_pass_gives_the_per_snapshot_tables(
+    request: pytest.FixtureRequest,
+    frames: dict[str, pd.DataFrame],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+    scoring: dict[str, Any],
+    start: datetime,
+    every: int,
+) -> None:
+    url = {"files": "", "sqlite": f"sqlite:///{tmp_path / 'product.db'}"}.get(source)
+    if url is None:
+        url = str(request.getfixturevalue("pg_url"))
+    config = _write(tmp_path, frames, source, url, scoring)
+    wanted = BacktestRequest(start=start, every_days=every, horizon_days=90, outcomes=("churn",))
+    expected, expected_reads = _tables(config, wanted, False, monkeypatch)
+    got, got_reads = _tables(config, wanted, True, monkeypatch)
+    assert expected["snapshot"].nunique() >= 8
+    assert (expected["raw_score"] > 0).any()
+    assert expected["health_tier"].nunique() == 3
+    pd.testing.assert_frame_equal(got, expected)
+    for got_read, expected_read in zip(got_reads, expected_reads, strict=True):  # every count, not only the scores
+        pd.testing.assert_frame_equal(got_read.account_activity, expected_read.account_activity)
+        if expected_read.user_activity is None:
+            assert got_read.user_activity is None
+        else:
+            assert got_read.user_activity is not None
+            pd.testing.assert_frame_equal(got_read.user_activity, expected_read.user_activity)
+        assert got_read.reports["events"] == expected_read.reports["events"]
+    report = expected_reads[0].reports["events"]
+    assert set(report.rejected) == {"missing_user_id", "unparseable_timestamp", "duplicate_event_id", "unknown_account"}
+    assert (scoring is RICH) == (expected_reads[0].user_activity is not None)
+
+
+def test_reach_covers_two_windows_the_last_week_and_the_longest_workflow() -> None:
+    assert reach_days(ScoringConfig.model_validate(PLAIN)) == 42
+    assert reach_days(ScoringConfig.model_validate(RICH)) == 90
+    assert reach_days(ScoringConfig.model_validate({"window_days": 3})) == 7
+
+
+def test_grouped_where_a_day_mask_holds_the_window() -> None:
+    assert grouped_pass("duckdb", 30)
+    assert grouped_pass("postgresql", 62)
+    assert grouped_pass("sqlite", 30)
+    assert not grouped_pass("duckdb", 63)
+    assert not grouped_pass("snowflake", 30)
+
+
+def test_cumulative_runs_the_intervals_up_to_each_snapshot() -> None:
+    history = pd.DataFrame(
+        {
+            "account_id": ["a", "a", "a", "b", None, "c"],
+            "user_id": ["u", "u", "v", "w", None, "x"],
+            "reason": [None, None, None, None, "missing_event", "unknown_account"],
+            "hs_interval": [0, 2, 3, 1, 3, 0],
+            "n_rows": [1, 2, 1, 1, 5, 1],
+            "last_ts": [10.0, 30.0, 45.0, 20.0, None, 5.0],
+            "step_0": [1, 2, 1, 0, 0, 9],
+        }
+    )
+    found = cumulative(history, 3, 1)
+    # unknown accounts and rejected rows have no key; every accepted (account, user) has a row at every snapshot
+    assert list(found.keys.itertuples(index=False, name=None)) == [("a", "u"), ("a", "v"), ("b", "w")]
+    np.testing.assert_array_equal(found.last, [[10.0, 10.0, 30.0], [np.nan] * 3, [np.nan, 20.0, 20.0]])
+    np.testing.assert_array_equal(found.steps[0], [[1, 1, 3], [0, 0, 0], [0, 0, 0]])
+
+
+def test_daily_rows_keep_known_keys_in_instant_order_and_mask_their_day_buckets() -> None:
+    keys = pd.DataFrame({"account_id": ["a", "b"], "user_id": ["u", "w"]})
+    frame = pd.DataFrame(
+        {
+            "account_id": ["b", "ghost", "a", "a"],
+            "user_id": ["w", "g", "u", "u"],
+            "ts": [3 * DAY + 1, DAY, 2 * DAY, DAY + 1],
+            "n": [1, 5, 2, 3],
+            "wsum": [0.5, 1.0, 2.0, 3.0],
+        }
+    )
+    daily = Daily.of(frame, keys)
+    assert list(daily.code) == [0, 0, 1]  # the unknown account's row is left out
+    assert list(daily.ts) == [DAY + 1, 2 * DAY, 3 * DAY + 1]
+    rows = daily.within(2 * DAY, 4 * DAY)
+    assert list(daily.ts[rows]) == [2 * DAY, 3 * DAY + 1]
+    # floor((4 days - ts) / 1 day): 2 days exactly -> bucket 2; 3 days + 1 s -> bucket 0
+    assert list(_mask(daily, rows, 4 * DAY, 1, 2)) == [0b100, 0b1]
+    assert list(_sums(daily, daily.within(0, 4 * DAY), "n", 2)) == [5, 1]
+
+
+def test_window_counts_sum_each_snapshots_two_windows() -> None:
+    # window 1 day: snapshot at 3 days has W = [2, 3) days and P = [1, 2) days
+    frame = pd.DataFrame(
+        {
+            "account_key": ["a", "a", "a", "b", "b"],
+            "event": ["x", "x", "x", "y", "x"],
+            "ts": [1 * DAY, 2 * DAY, 3 * DAY, 2 * DAY, 0.0],
+            "n": [2, 3, 7, 1, 4],
+        }
+    )
+    counted = window_counts(frame, [3 * DAY, 4 * DAY], 1)
+    rows = [(str(r.snapshot.date()), r.account_id, r.event, r.w, r.p) for r in counted.itertuples(index=False)]
+    assert rows == [
+        ("1970-01-04", "a", "x", 3, 2),
+        ("1970-01-04", "b", "y", 1, 0),
+        ("1970-01-05", "a", "x", 7, 3),
+        ("1970-01-05", "b", "y", 0, 1),
+    ]
