@@ -44,12 +44,14 @@ check-fast: lint types
 # at its floor (constraints-minimum.txt; test tools float), and this subset of the suite touches each of them:
 # sources on DuckDB, SQLite, PostgreSQL and files (CSV, JSONL, Parquet, Segment), the warehouse dialects, scoring,
 # settings and YAML, the CLI and its output, the state store and its alembic migrations, the retry layer, and the
-# HubSpot, Intercom and Slack SDK destinations against the sandboxes, and the backtest's HTML report (matplotlib).
+# HubSpot, Intercom and Slack SDK destinations against the sandboxes, and the backtest's HTML report (matplotlib)
+# and suggested weights (scikit-learn).
 # 2-4 minutes on 2 cores, venv included.
 MINIMUM_TESTS = \
 	tests/sources/test_parity.py tests/sources/test_postgres.py tests/sources/test_dialects.py \
 	tests/scoring/test_table.py tests/scoring/test_metrics.py tests/scoring/test_normalize.py \
-	tests/scoring/test_explain.py tests/backtest/test_report.py \
+	tests/scoring/test_explain.py tests/backtest/test_report.py tests/backtest/test_metrics.py \
+	tests/backtest/test_backtest.py::test_weights_on_the_causal_event_warn_better_and_the_suggestion_moves_weight_there \
 	tests/state/test_schema.py tests/state/test_store.py tests/state/test_history.py tests/sync/test_retry.py \
 	tests/test_config.py::test_the_reference_configuration_is_accepted_as_written \
 	tests/test_config.py::test_environment_overrides_the_file_and_is_named_in_errors \
