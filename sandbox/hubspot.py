@@ -1,4 +1,5 @@
-"""The HubSpot sandbox: CRM v3 objects, properties, owners and v4 associations as the official SDK calls them.
+"""The HubSpot sandbox: CRM objects, properties, owners and associations at HubSpot's date-versioned 2026-09 paths
+and at the legacy v3/v4 paths (:mod:`healthsync.sandbox.hubspot_versions`: shapes, counted legacy requests).
 
 Requests need ``Authorization: Bearer <token>``; scopes and ``PUT /_sandbox/tokens`` are described in
 :mod:`healthsync.sandbox.hubspot_scopes` (the token "forbidden-token" lacks every scope). The per-app
@@ -14,7 +15,8 @@ import time
 import uuid
 from typing import Any
 
-from healthsync.sandbox.base import JSON, RateWindow, Request, Response, Sandbox
+from healthsync.sandbox import hubspot_versions as versions
+from healthsync.sandbox.base import JSON, Handler, RateWindow, Request, Response, Sandbox
 from healthsync.sandbox.hubspot_associations import association_routes
 from healthsync.sandbox.hubspot_errors import OBJECT_NOT_FOUND, ApiError, iso
 from healthsync.sandbox.hubspot_merge import expand, merge
@@ -100,6 +102,7 @@ class HubSpotSandbox(Sandbox):
             },
             "associations": [link.to_json() for link in self.records.associations.links],
             "owners": [dict(owner) for owner in self.owners],
+            "legacy_requests": sum(1 for entry in self.log if entry.get("legacy")),
         }
 
     def configure_extra_limits(self, settings: JSON) -> JSON:
@@ -161,9 +164,18 @@ class HubSpotSandbox(Sandbox):
         if denied is not None:
             return denied
         try:
-            return super().dispatch(request)
+            current = not versions.is_legacy(request.path)
+            if current:
+                versions.check(request)
+            response = super().dispatch(request)
         except ApiError as error:
             return self._error(error)
+        if current:
+            versions.reshape(request, response)
+        return response
+
+    def is_legacy(self, request: Request) -> bool:
+        return versions.is_legacy(request.path)
 
     def _authenticate(self, request: Request) -> Response | None:
         if request.path == TOKEN_INFO_PATH:  # the token to look at is in the body, no Authorization needed
@@ -184,6 +196,13 @@ class HubSpotSandbox(Sandbox):
         return None
 
     # -- routes ----------------------------------------------------------------------------------------------------
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        """Every route at its legacy path and, where 2026-09 has one, at its 2026-09 path."""
+        super().route(method, pattern, handler)
+        current = versions.dated(pattern)
+        if current is not None:
+            super().route(method, current, handler)
+
     def register(self) -> None:
         route = self.route
         route("POST", TOKEN_INFO_PATH, lambda request: Response(200, self.tokens.info(request.json())))

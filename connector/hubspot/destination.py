@@ -341,7 +341,7 @@ class HubSpotDestination:
         failed = self._reject(errors, records, ctx, object_type)
         acks: list[Ack] = []
         for result in results:
-            record = by_remote.get(str(result.get("id"))) or by_key.get(str(result.get("object_write_trace_id")))
+            record = by_remote.get(str(result.get("id"))) or by_key.get(str(result.get("objectWriteTraceId")))
             if record is None and kind == "create":
                 prop = self.mapping.companies.account_id_property.name
                 record = by_key.get(str((result.get("properties") or {}).get(prop)))
