@@ -108,11 +108,14 @@ class HubSpotSandbox(Sandbox):
     def configure_extra_limits(self, settings: JSON) -> JSON:
         if "search_index_lag_seconds" in settings:
             self.records.index_lag = float(settings["search_index_lag_seconds"])
+        if "missing_fails_batch" in settings:  # a guess made testable: is a missing id a whole-batch 404?
+            self.records.missing_fails_batch = bool(settings["missing_fails_batch"])
         if "search_requests_per_second" in settings:
             self.search_window = RateWindow(int(settings["search_requests_per_second"]), 1.0)
         return {
             "search_index_lag_seconds": self.records.index_lag,
             "search_requests_per_second": self.search_window.limit,
+            "missing_fails_batch": self.records.missing_fails_batch,
         }
 
     # -- limits, errors and headers -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
-from healthsync.connector.errors import RetriableError
+from healthsync.connector.errors import RejectedRecordError, RetriableError
 from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
 from healthsync.connector.sync.destination import SyncContext, chunks
 from healthsync.connector.sync.plan import SyncCounts
@@ -27,6 +27,7 @@ from healthsync.mappings.models import TaskRule
 from healthsync.mappings.template import render
 
 log = logging.getLogger("healthsync.hubspot")
+OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
 TASK_TO_COMPANY = 192  # HUBSPOT_DEFINED association type task -> company
 DESTINATION = "hubspot"
 
@@ -177,24 +178,41 @@ class TaskWriter:
             ctx.progress("hubspot tasks completed", len(closing), len(chunk))
 
     def _complete(self, plans: list[TaskPlan], ctx: SyncContext, counts: SyncCounts) -> None:
+        """Complete open tasks; a whole-batch 4xx is narrowed down task by task, so one task refused (or
+        deleted: 404) never keeps the others open."""
         inputs = [{"id": p.remote_id, "properties": {"hs_task_status": "COMPLETED"}} for p in plans]
-        results, errors = self.client.batch_write("update", "tasks", inputs)
+        try:
+            results, errors = self.client.batch_write("update", "tasks", inputs)
+        except RejectedRecordError as exc:
+            if len(plans) > 1:
+                for plan in plans:
+                    self._complete([plan], ctx, counts)
+                return
+            gone = exc.status == 404
+            results, errors = [], [] if gone else [{"message": str(exc), "context": {"ids": [plans[0].remote_id]}}]
+            if gone:
+                self._forget(plans[0], ctx)
         done = {str(result["id"]) for result in results}
-        gone = {
-            str(i)
-            for e in errors
-            if e.get("category") == "OBJECT_NOT_FOUND"
-            for i in (e.get("context") or {}).get("ids") or []
+        gone_ids = {str(i) for e in errors if e.get("category") == OBJECT_NOT_FOUND for i in _ids(e)}
+        refused = {
+            str(i): str(e.get("message")) for e in errors if e.get("category") != OBJECT_NOT_FOUND for i in _ids(e)
         }
         for plan in plans:
             if plan.remote_id in done:
                 ctx.store.task_completed(DESTINATION, plan.identity)
                 counts.tasks_completed += 1
-            elif plan.remote_id in gone:
-                log.info(
-                    "task deleted in HubSpot; forgotten", extra={"task": plan.remote_id, "identity": plan.identity}
+            elif plan.remote_id in gone_ids:
+                self._forget(plan, ctx)
+            elif plan.remote_id in refused:
+                log.warning(
+                    "task completion refused", extra={"task": plan.remote_id, "reason": refused[plan.remote_id]}
                 )
-                ctx.store.task_completed(DESTINATION, plan.identity)
+                counts.rejected += 1
+
+    @staticmethod
+    def _forget(plan: TaskPlan, ctx: SyncContext) -> None:
+        log.info("task deleted in HubSpot; forgotten", extra={"task": plan.remote_id, "identity": plan.identity})
+        ctx.store.task_completed(DESTINATION, plan.identity)
 
     def _owners(self, company_ids: list[str]) -> dict[str, str]:
         owners: dict[str, str] = {}
@@ -291,6 +309,10 @@ class TaskWriter:
                 ctx.store.task_created(DESTINATION, identity, remote_id)
                 counts.tasks_created += 1
                 del pending[identity]
+
+
+def _ids(error: dict[str, Any]) -> list[str]:
+    return [str(i) for i in (error.get("context") or {}).get("ids") or []]
 
 
 def _identity_in(body: str) -> str | None:
