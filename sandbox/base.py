@@ -321,7 +321,8 @@ class Sandbox:
                     response = self.bad_json(request)
             self.decorate(request, response)
             entry["status"] = response.status
-            entry["response"] = response.body
+            body = response.body
+            entry["response"] = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
             drop = 200 <= response.status < 300 and self._chance(self.faults.drop_after_commit_rate)
             if drop:
                 entry["fault"] = "dropped_after_commit"
