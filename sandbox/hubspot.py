@@ -64,6 +64,11 @@ class HubSpotSandbox(Sandbox):
         self.tokens = Tokens(MISSING_SCOPES_TOKEN)
 
     def extra_control(self, request: Request, action: str) -> Response | None:
+        if request.method == "PUT" and action == "required_properties":
+            try:
+                return Response(200, self.records.require_properties(request.json()))
+            except ApiError as error:
+                return self._error(error)
         if request.method == "PUT" and action == "tokens":
             try:
                 return Response(200, self.tokens.register(request.json()))
@@ -168,6 +173,7 @@ class HubSpotSandbox(Sandbox):
             return denied
         try:
             current = not versions.is_legacy(request.path)
+            self.records.enforce_required = current
             if current:
                 versions.check(request)
             response = super().dispatch(request)

@@ -66,6 +66,17 @@ def missing_scopes(body: JSON) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def describe(error: JSON) -> str:
+    """One refused input's reason, naming each property HubSpot names (`errors[].context.propertyName`), e.g. a
+    required property the portal's rules demand: `Property "industry" is required (REQUIRED_PROPERTY: industry)`."""
+    parts = []
+    for detail in error.get("errors") or []:
+        names = (detail.get("context") or {}).get("propertyName") or [] if isinstance(detail, dict) else []
+        if names:
+            parts.append(f"{detail.get('message')} ({detail.get('code')}: {', '.join(map(str, names))})")
+    return "; ".join(parts) or str(error.get("message") or error.get("category") or "rejected")
+
+
 def translate(exc: Exception, what: str) -> Exception:
     """An SDK or network exception -> a healthsync error whose message carries no header or token."""
     status = getattr(exc, "status", None)

@@ -27,6 +27,7 @@ from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_k
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
 from healthsync.connector.sync.values import hubspot_value, normalize_domain
 from healthsync.mappings.models import HubSpotField, HubSpotMapping
+from healthsync.mappings.template import render
 from healthsync.state import Ack
 
 log = logging.getLogger("healthsync.hubspot")
@@ -269,7 +270,9 @@ class HubSpotDestination:
             if record.action in ("update", "create"):
                 desired = self._desired(fields, accounts[key])
                 if record.action == "create":
-                    desired = {"name": str(accounts[key].get("name") or key), **desired}
+                    on_create = self.mapping.companies.on_create.items()
+                    extra = {name: render(value, accounts[key]) for name, value in on_create}
+                    desired = {"name": str(accounts[key].get("name") or key), **extra, **desired}
                     desired["domain"] = normalize_domain(accounts[key].get("domain")) or ""
                 record.changes = diff(against.get(key, {}), desired, full=ctx.full)
                 if not record.changes:

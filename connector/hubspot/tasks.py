@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
 from healthsync.connector.errors import RejectedRecordError, RetriableError
-from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
+from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient, describe
 from healthsync.connector.sync.destination import SyncContext, chunks
 from healthsync.connector.sync.plan import SyncCounts
 from healthsync.mappings.models import TaskRule
@@ -76,6 +76,7 @@ class TaskPlan:
     due: datetime | None = None
     remote_id: str | None = None
     period: str = ""
+    extra: dict[str, str] = field(default_factory=dict)  # the rule's `properties`, rendered
 
     @property
     def target(self) -> str:
@@ -127,6 +128,7 @@ def plan_tasks(
                     priority_of(rule, row),
                     as_of + timedelta(days=rule.due_in_days),
                     period=period_key(rule, as_of),
+                    extra={name: render(value, values) for name, value in rule.properties.items()},
                 )
             )
     if complete_cleared:
@@ -251,10 +253,19 @@ class TaskWriter:
                 if identity:
                     created[identity] = str(result["id"])
             self._found(created, pending, ctx, counts)
-            for error in errors:
-                log.warning("task rejected", extra={"reason": error.get("message")})
-            counts.rejected += len(errors)
+            self._rejected(errors, ctx, counts)
             return
+
+    @staticmethod
+    def _rejected(errors: list[dict[str, Any]], ctx: SyncContext, counts: SyncCounts) -> None:
+        """Each refused task create, by its identity (the trace id) and reason; it is retried on the next run."""
+        for error in errors:
+            identities = [str(i) for i in (error.get("context") or {}).get("objectWriteTraceId") or []] or ["?"]
+            for identity in identities:
+                log.warning("task rejected", extra={"identity": identity, "reason": describe(error)})
+                if ctx.run_id is not None:
+                    ctx.store.reject(ctx.run_id, DESTINATION, "tasks", identity, describe(error))
+                counts.rejected += 1
 
     @staticmethod
     def _drop_advanced(pending: dict[str, TaskPlan], ctx: SyncContext) -> None:
@@ -269,6 +280,7 @@ class TaskWriter:
         inputs = []
         for plan in pending.values():
             properties = {
+                **plan.extra,
                 "hs_task_subject": plan.subject,
                 "hs_task_body": plan.body,
                 "hs_task_status": "NOT_STARTED",
