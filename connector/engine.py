@@ -98,6 +98,7 @@ def build_destination(
         client = HubSpotClient(
             secrets.token(name),
             base_url=hub.base_url,
+            api_version=hub.api_version,
             timeout=hub.timeout_seconds,
             policy=policy,
             limiter=RateLimiter(hub.requests_per_10s, 10.0, sleep=pause, clock=now),

@@ -143,7 +143,14 @@ class HubSpotConfig(DestinationConfig):
     create_companies: bool = False
     complete_cleared_tasks: bool = True
     requests_per_10s: int = Field(default=100, ge=1)
-    searches_per_second: int = Field(default=4, ge=1)
+    searches_per_second: int = Field(
+        default=4, ge=1, description="search requests per second; the portal allows 5, shared by every app"
+    )
+    api_version: str = Field(
+        default="2026-09",
+        pattern=r"^\d{4}-\d{2}$",
+        description="HubSpot's date-based API version in every path (/crm/objects/2026-09/...)",
+    )
 
 
 class IntercomConfig(DestinationConfig):

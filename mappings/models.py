@@ -85,6 +85,17 @@ class HubSpotCompanies(_Strict):
     account_id_property: AccountIdProperty = Field(default_factory=AccountIdProperty)
     match_by_domain: bool = True
     fields: list[HubSpotField] = Field(min_length=1)
+    on_create: dict[str, str] = Field(
+        default_factory=dict,
+        description="property -> value template set only on companies healthsync creates (e.g. a required property)",
+    )
+
+    @field_validator("on_create")
+    @classmethod
+    def _templates(cls, values: dict[str, str]) -> dict[str, str]:
+        for value in values.values():
+            placeholders(value)
+        return values
 
 
 class HubSpotContacts(_Strict):
@@ -113,6 +124,16 @@ class TaskRule(_Strict):
     due_in_days: int = Field(default=3, ge=0, le=365)
     period: Literal["week", "month", "quarter"] = "week"
     escalate: Escalation | None = Field(default=None, description="a higher priority above an MRR threshold")
+    properties: dict[str, str] = Field(
+        default_factory=dict, description="more task properties, value templates (e.g. a property the portal requires)"
+    )
+
+    @field_validator("properties")
+    @classmethod
+    def _property_templates(cls, values: dict[str, str]) -> dict[str, str]:
+        for value in values.values():
+            placeholders(value)
+        return values
 
     @field_validator("subject", "body")
     @classmethod

@@ -262,6 +262,10 @@ class Sandbox:
             return own
         return Response(404, {"message": f"unknown control call {request.method} {request.path}"})
 
+    def is_legacy(self, request: Request) -> bool:
+        """Whether the request uses an API generation the vendor has superseded (flagged in the request log)."""
+        return False
+
     def extra_control(self, request: Request, action: str) -> Response | None:
         """A sandbox's own control calls (HubSpot: ``PUT /_sandbox/tokens``); None when `action` is not one."""
         return None
@@ -295,6 +299,7 @@ class Sandbox:
                 "query": {key: values[0] for key, values in request.query.items()},
                 "timestamp": time.time(),
                 "write": self.is_write(request),
+                "legacy": self.is_legacy(request),
                 "status": None,
                 "body": _logged_body(request),
             }
@@ -316,6 +321,8 @@ class Sandbox:
                     response = self.bad_json(request)
             self.decorate(request, response)
             entry["status"] = response.status
+            body = response.body
+            entry["response"] = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
             drop = 200 <= response.status < 300 and self._chance(self.faults.drop_after_commit_rate)
             if drop:
                 entry["fault"] = "dropped_after_commit"

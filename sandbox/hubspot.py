@@ -1,4 +1,5 @@
-"""The HubSpot sandbox: CRM v3 objects, properties, owners and v4 associations as the official SDK calls them.
+"""The HubSpot sandbox: CRM objects, properties, owners and associations at HubSpot's date-versioned 2026-09 paths
+and at the legacy v3/v4 paths (:mod:`healthsync.sandbox.hubspot_versions`: shapes, counted legacy requests).
 
 Requests need ``Authorization: Bearer <token>``; scopes and ``PUT /_sandbox/tokens`` are described in
 :mod:`healthsync.sandbox.hubspot_scopes` (the token "forbidden-token" lacks every scope). The per-app
@@ -14,7 +15,8 @@ import time
 import uuid
 from typing import Any
 
-from healthsync.sandbox.base import JSON, RateWindow, Request, Response, Sandbox
+from healthsync.sandbox import hubspot_versions as versions
+from healthsync.sandbox.base import JSON, Handler, RateWindow, Request, Response, Sandbox
 from healthsync.sandbox.hubspot_associations import association_routes
 from healthsync.sandbox.hubspot_errors import OBJECT_NOT_FOUND, ApiError, iso
 from healthsync.sandbox.hubspot_merge import expand, merge
@@ -62,6 +64,11 @@ class HubSpotSandbox(Sandbox):
         self.tokens = Tokens(MISSING_SCOPES_TOKEN)
 
     def extra_control(self, request: Request, action: str) -> Response | None:
+        if request.method == "PUT" and action == "required_properties":
+            try:
+                return Response(200, self.records.require_properties(request.json()))
+            except ApiError as error:
+                return self._error(error)
         if request.method == "PUT" and action == "tokens":
             try:
                 return Response(200, self.tokens.register(request.json()))
@@ -100,16 +107,20 @@ class HubSpotSandbox(Sandbox):
             },
             "associations": [link.to_json() for link in self.records.associations.links],
             "owners": [dict(owner) for owner in self.owners],
+            "legacy_requests": sum(1 for entry in self.log if entry.get("legacy")),
         }
 
     def configure_extra_limits(self, settings: JSON) -> JSON:
         if "search_index_lag_seconds" in settings:
             self.records.index_lag = float(settings["search_index_lag_seconds"])
+        if "missing_fails_batch" in settings:  # a guess made testable: is a missing id a whole-batch 404?
+            self.records.missing_fails_batch = bool(settings["missing_fails_batch"])
         if "search_requests_per_second" in settings:
             self.search_window = RateWindow(int(settings["search_requests_per_second"]), 1.0)
         return {
             "search_index_lag_seconds": self.records.index_lag,
             "search_requests_per_second": self.search_window.limit,
+            "missing_fails_batch": self.records.missing_fails_batch,
         }
 
     # -- limits, errors and headers -----------------------------------------------------------------------------
@@ -161,9 +172,19 @@ class HubSpotSandbox(Sandbox):
         if denied is not None:
             return denied
         try:
-            return super().dispatch(request)
+            current = not versions.is_legacy(request.path)
+            self.records.enforce_required = current
+            if current:
+                versions.check(request)
+            response = super().dispatch(request)
         except ApiError as error:
             return self._error(error)
+        if current:
+            versions.reshape(request, response)
+        return response
+
+    def is_legacy(self, request: Request) -> bool:
+        return versions.is_legacy(request.path)
 
     def _authenticate(self, request: Request) -> Response | None:
         if request.path == TOKEN_INFO_PATH:  # the token to look at is in the body, no Authorization needed
@@ -184,6 +205,13 @@ class HubSpotSandbox(Sandbox):
         return None
 
     # -- routes ----------------------------------------------------------------------------------------------------
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        """Every route at its legacy path and, where 2026-09 has one, at its 2026-09 path."""
+        super().route(method, pattern, handler)
+        current = versions.dated(pattern)
+        if current is not None:
+            super().route(method, current, handler)
+
     def register(self) -> None:
         route = self.route
         route("POST", TOKEN_INFO_PATH, lambda request: Response(200, self.tokens.info(request.json())))

@@ -100,6 +100,7 @@ _DEFAULTS: Mapping[str, tuple[_Spec, ...]] = MappingProxyType(
 )
 OPTION_KEYS = ("label", "value", "description", "displayOrder", "hidden")  # OptionInput (properties v3 spec)
 _PLAIN_NUMBER = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)$")
+MAX_UNIQUE = 10  # "up to 10 unique identifier properties for each object" (HubSpot's Properties guide)
 UNIQUE_BY_DEFAULT: Mapping[str, frozenset[str]] = MappingProxyType(
     {"contacts": frozenset({"email", "hs_object_id"}), "companies": frozenset({"hs_object_id"}), "tasks": frozenset()}
 )
@@ -351,6 +352,12 @@ class Catalogue:
             options=_options(body.get("options") or []),
         )
         self._check_definition(object_type, prop)
+        if prop.has_unique_value and len(self.unique_names(object_type)) >= MAX_UNIQUE:
+            raise ApiError.validation(  # the limit is documented; the message is a guess
+                f"You can have at most {MAX_UNIQUE} unique value properties per object; {object_type} has "
+                f"{MAX_UNIQUE} already.",
+                limit=[str(MAX_UNIQUE)],
+            )
         self.properties[object_type][name] = prop
         return prop
 

@@ -18,6 +18,7 @@ from typing import Any
 from healthsync.sandbox.hubspot_associations import Associations, Link
 from healthsync.sandbox.hubspot_errors import CONFLICT, JSON, OBJECT_NOT_FOUND, ApiError, Problem, iso
 from healthsync.sandbox.hubspot_properties import OBJECT_TYPE_IDS, SINGULAR, Catalogue
+from healthsync.sandbox.hubspot_properties import object_type as canonical_type
 
 MAX_BATCH = 100
 DEFAULT_PROPERTIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -74,6 +75,29 @@ class _Plan:
 
 
 class Records:
+    # A batch update/upsert naming a missing record: HubSpot does not document whether that input alone fails
+    # (207) or the whole request (404); per input by default, `PUT /_sandbox/limits {"missing_fails_batch": true}`
+    # makes it the whole request, so both readings are tested.
+    missing_fails_batch = False
+    # The portal's required-property rules (`PUT /_sandbox/required_properties`), enforced on creates and updates
+    # of the date-versioned API only ("CRM API write validation enforcement starting with the 2026-09 API
+    # version"); set per request by the server. An update is refused when the record would still lack a
+    # required property after it (the most conservative reading: HubSpot does not say how partial updates count).
+    enforce_required = False
+
+    def required_by_portal(self, object_type: str) -> tuple[str, ...]:
+        rules: dict[str, tuple[str, ...]] = getattr(self, "portal_required", {})
+        return rules.get(object_type, ()) if self.enforce_required else ()
+
+    def require_properties(self, body: Any) -> JSON:
+        if not isinstance(body, dict) or not isinstance(body.get("properties"), list):
+            raise ApiError.validation('expected {"object_type": "companies", "properties": ["industry"]}')
+        kind = canonical_type(str(body.get("object_type")))
+        rules = dict(getattr(self, "portal_required", {}))
+        rules[kind] = tuple(str(name) for name in body["properties"])
+        self.portal_required = rules
+        return {"object_type": kind, "properties": list(rules[kind])}
+
     def __init__(
         self,
         catalogue: Catalogue,
@@ -204,7 +228,7 @@ class Records:
             try:
                 plans.append(plan(object_type, item, claimed))
             except ApiError as error:
-                if not multi and error.category != OBJECT_NOT_FOUND:
+                if not multi and (error.category != OBJECT_NOT_FOUND or self.missing_fails_batch):
                     raise
                 errors.append(error.standard_error(item.get("objectWriteTraceId")))
         results = [self._commit(object_type, planned) for planned in plans]
@@ -233,7 +257,8 @@ class Records:
     # -- planning and committing ------------------------------------------------------------------------------
     def _plan_create(self, object_type: str, item: JSON, claimed: set[tuple[str, str]]) -> _Plan:
         values = self._clean(object_type, item.get("properties"))
-        missing = [name for name in _REQUIRED.get(object_type, ()) if not values.get(name)]
+        required = (*_REQUIRED.get(object_type, ()), *self.required_by_portal(object_type))
+        missing = [name for name in dict.fromkeys(required) if not values.get(name)]
         if missing:
             problems = [Problem("REQUIRED_PROPERTY", name, f'Property "{name}" is required') for name in missing]
             raise ApiError.invalid_values(problems)
@@ -250,6 +275,11 @@ class Records:
             )
         record = self.require(object_type, object_id, id_property)
         values = self._clean(object_type, item.get("properties"))
+        after = {**record.properties, **values}
+        missing = [name for name in self.required_by_portal(object_type) if not after.get(name)]
+        if missing:
+            problems = [Problem("REQUIRED_PROPERTY", name, f'Property "{name}" is required') for name in missing]
+            raise ApiError.invalid_values(problems)
         self._claim_unique(object_type, record, values, claimed)
         return _Plan(record, values, item.get("objectWriteTraceId"))
 

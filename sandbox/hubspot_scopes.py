@@ -53,6 +53,8 @@ def required_scopes(request: Request) -> list[str]:
 
 def _required(request: Request) -> list[str]:
     parts = request.path.strip("/").split("/")
+    if len(parts) > 2 and parts[1] not in ("v3", "v4"):  # /crm/objects/2026-09/... as /crm/2026-09/objects/...
+        parts[1], parts[2] = parts[2], parts[1]
     access = "read" if request.method == "GET" or request.path.endswith(_READS) else "write"
     if len(parts) < 4 or parts[0] != "crm":
         return []

@@ -52,7 +52,7 @@ def seed_hubspot(base_url: str, accounts: pd.DataFrame, users: pd.DataFrame, pla
     result = SeedResult()
     headers = {"Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
-        owners = client.get("/crm/v3/owners").json().get("results", []) if plan.owners else []
+        owners = client.get("/crm/owners/2026-09").json().get("results", []) if plan.owners else []
         inputs = []
         for position, row in enumerate(accounts.to_dict("records")):
             key, domain = str(row["account_id"]), str(row["domain"])
@@ -66,19 +66,22 @@ def seed_hubspot(base_url: str, accounts: pd.DataFrame, users: pd.DataFrame, pla
                 result.hubspot_other_domain.append(key)
             if owners:
                 props["hubspot_owner_id"] = str(owners[position % len(owners)]["id"])
-            inputs.append({"properties": props})
+            inputs.append({"properties": props, "associations": []})
             if position < plan.ambiguous:
-                inputs.append({"properties": {**props, "name": f"{row['name']} (duplicate)"}})
+                inputs.append({"properties": {**props, "name": f"{row['name']} (duplicate)"}, "associations": []})
                 result.hubspot_ambiguous.append(key)
         for start in range(0, len(inputs), 100):
-            _post(client, "/crm/v3/objects/companies/batch/create", {"inputs": inputs[start : start + 100]})
+            _post(client, "/crm/objects/2026-09/companies/batch/create", {"inputs": inputs[start : start + 100]})
         people = [
-            {"properties": {"email": str(u["email"]), "firstname": str(u["user_id"]).split("_")[-1]}}
+            {
+                "properties": {"email": str(u["email"]), "firstname": str(u["user_id"]).split("_")[-1]},
+                "associations": [],
+            }
             for position, u in enumerate(users.to_dict("records"))
             if _every(position, plan.contacts_every)
         ]
         for start in range(0, len(people), 100):
-            _post(client, "/crm/v3/objects/contacts/batch/create", {"inputs": people[start : start + 100]})
+            _post(client, "/crm/objects/2026-09/contacts/batch/create", {"inputs": people[start : start + 100]})
         result.contacts = len(people)
     return result
 

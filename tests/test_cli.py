@@ -127,4 +127,4 @@ def test_state_shows_runs_and_reset_costs_reads_not_writes(world: World) -> None
     # The destinations are the truth: a forgotten state is read back from HubSpot, nothing is resent.
     assert writes(world.hubspot, before) == []
     reads = control(world.hubspot, "GET", "requests")[before:]
-    assert any(e["path"] == "/crm/v3/objects/companies/batch/read" for e in reads)
+    assert any(e["path"] == "/crm/objects/2026-09/companies/batch/read" for e in reads)

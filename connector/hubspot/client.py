@@ -1,5 +1,14 @@
-"""The boundary to `hubspot-api-client`: every call is rate-limited, retried by our one retry layer, and its
-errors are translated into the healthsync error tree. The SDK's own urllib3 retries are off (`retry=False`).
+"""The boundary to HubSpot: every call is rate-limited, retried by our one retry layer, and its errors are
+translated into the healthsync error tree.
+
+Every CRM call goes to HubSpot's date-versioned paths (`/crm/objects/{version}/...`, default 2026-09; the paths
+and shapes are HubSpot's descriptions in HubSpot/HubSpot-public-api-spec-collection,
+`PublicApiSpecs/CRM/{Objects,Companies,Tasks}/Rollouts/424/2026-09/*.json`,
+`CRM/Associations/Rollouts/130902/2026-09/associations.json`, `CRM/Properties/Rollouts/145899/2026-09/properties.json`,
+`CRM/Crm Owners/Rollouts/146888/2026-09/crmOwners.json`). They are sent through `hubspot-api-client`'s generic
+request call (`ApiClient.call_api`: its connection pool and error type, the SDK's own urllib3 retries off with
+`retry=False`), raw JSON in and out: the bodies are checked against our own models
+(connector/hubspot/models.py) in the tests, not deserialised by the SDK's v3 models.
 """
 
 from __future__ import annotations
@@ -13,12 +22,14 @@ import urllib3
 from hubspot import HubSpot
 
 from healthsync.connector.errors import AuthError, FatalDestinationError, RejectedRecordError, RetriableError
+from healthsync.connector.hubspot.paths import Paths
 from healthsync.connector.sync.ratelimit import RateLimiter
 from healthsync.connector.sync.retry import RetryPolicy
 
 JSON = dict[str, Any]
 BATCH_SIZE = 100
-ASSOCIATION_BATCH = 1000  # v4 batch association reads take at most 1,000 inputs per call
+ASSOCIATION_BATCH = 1000  # batch association reads take at most 1,000 inputs per call
+API_VERSION = "2026-09"
 TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"
 _SCOPES_IN_TEXT = re.compile(r"missingScopes=\[([^\]]*)\]")
 
@@ -55,6 +66,17 @@ def missing_scopes(body: JSON) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def describe(error: JSON) -> str:
+    """One refused input's reason, naming each property HubSpot names (`errors[].context.propertyName`), e.g. a
+    required property the portal's rules demand: `Property "industry" is required (REQUIRED_PROPERTY: industry)`."""
+    parts = []
+    for detail in error.get("errors") or []:
+        names = (detail.get("context") or {}).get("propertyName") or [] if isinstance(detail, dict) else []
+        if names:
+            parts.append(f"{detail.get('message')} ({detail.get('code')}: {', '.join(map(str, names))})")
+    return "; ".join(parts) or str(error.get("message") or error.get("category") or "rejected")
+
+
 def translate(exc: Exception, what: str) -> Exception:
     """An SDK or network exception -> a healthsync error whose message carries no header or token."""
     status = getattr(exc, "status", None)
@@ -82,7 +104,7 @@ def translate(exc: Exception, what: str) -> Exception:
 
 
 class HubSpotClient:
-    """A small facade over the SDK's generic CRM APIs, with the reliability policy applied to every call."""
+    """A small facade over HubSpot's date-versioned CRM API, with the reliability policy applied to every call."""
 
     def __init__(
         self,
@@ -94,17 +116,14 @@ class HubSpotClient:
         limiter: RateLimiter,
         search_limiter: RateLimiter,
         fence: Callable[[], None] | None = None,
+        api_version: str = API_VERSION,
     ) -> None:
         options: dict[str, Any] = {"access_token": token, "retry": False}
         if base_url:
             options["host"] = base_url.rstrip("/")
-        crm = HubSpot(**options).crm  # every attribute access builds a new API client: build each one once
-        self._groups = crm.properties.groups_api
-        self._properties = crm.properties.core_api
-        self._batch = crm.objects.batch_api
-        self._search = crm.objects.search_api
-        self._owners = crm.owners.owners_api
-        self._associations = crm.associations.v4.batch_api
+        self._api = HubSpot(**options).crm.owners.owners_api.api_client  # one pool, one configuration
+        self._token = token
+        self.paths = Paths(api_version)
         self._timeout = timeout
         self._policy = policy
         self._limiter = limiter
@@ -113,109 +132,124 @@ class HubSpotClient:
         self.calls = 0
 
     def close(self) -> None:
-        """Close the connection pools of the API clients."""
-        for api in (self._groups, self._properties, self._batch, self._search, self._owners, self._associations):
-            api.api_client.rest_client.pool_manager.clear()
+        """Close the connection pool."""
+        self._api.rest_client.pool_manager.clear()
 
     @property
     def retries(self) -> int:
         return self._policy.retries
 
+    def _send(self, method: str, path: str, body: Any, query: list[tuple[str, str]], auth: bool) -> tuple[Any, Any]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self._token}"
+        response = self._api.call_api(
+            path,
+            method,
+            query_params=query,
+            header_params=headers,
+            body=body,
+            auth_settings=[],
+            _preload_content=False,
+            _request_timeout=self._timeout,
+        )
+        try:
+            raw = response.data
+        finally:
+            response.release_conn()
+        return (json.loads(raw) if raw else None), response.headers
+
     def _call(
         self,
         what: str,
-        fn: Callable[..., Any],
-        *args: Any,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: list[tuple[str, str]] | None = None,
         search: bool = False,
         retry: bool = True,
         write: bool = False,
-    ) -> tuple[Any, int]:
-        def attempt() -> tuple[Any, int]:
+        auth: bool = True,
+    ) -> Any:
+        def attempt() -> Any:
             (self._search_limiter if search else self._limiter).acquire()
             if write and self._fence is not None:
                 self._fence()  # the lease fence, right before each attempt of a write leaves
             self.calls += 1
             try:
-                data, status, headers = fn(*args, _request_timeout=self._timeout)
+                data, headers = self._send(method, path, body, query or [], auth)
             except Exception as exc:
                 raise translate(exc, what) from exc
             remaining = _header(headers, "X-HubSpot-RateLimit-Remaining")
             interval = _header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
             if remaining is not None and interval is not None and not search:
                 self._limiter.observe(int(remaining), int(interval) / 1000)
-            return data, status
+            return data
 
         return self._policy.call(attempt) if retry else attempt()
 
     # -- properties ----------------------------------------------------------------------------------------
     def groups(self, object_type: str) -> list[JSON]:
-        data, _ = self._call("read property groups", self._groups.get_all_with_http_info, object_type)
-        return [group.to_dict() for group in data.results]
+        return list(self._call("read property groups", "GET", self.paths.groups(object_type))["results"])
 
     def create_group(self, object_type: str, name: str, label: str) -> None:
         body = {"name": name, "label": label, "displayOrder": -1}
-        self._call("create property group", self._groups.create_with_http_info, object_type, body, write=True)
+        self._call("create property group", "POST", self.paths.groups(object_type), body, write=True)
 
     def properties(self, object_type: str) -> list[JSON]:
-        data, _ = self._call("read properties", self._properties.get_all_with_http_info, object_type)
-        return [prop.to_dict() for prop in data.results]
+        return list(self._call("read properties", "GET", self.paths.properties(object_type))["results"])
 
     def create_property(self, object_type: str, body: JSON) -> None:
-        self._call("create property", self._properties.create_with_http_info, object_type, body, write=True)
+        self._call("create property", "POST", self.paths.properties(object_type), body, write=True)
 
     def update_property(self, object_type: str, name: str, body: JSON) -> None:
-        api = self._properties
-        self._call("update property", api.update_with_http_info, object_type, name, body, write=True)
+        self._call("update property", "PATCH", self.paths.property(object_type, name), body, write=True)
 
     # -- objects -------------------------------------------------------------------------------------------
     def batch_read(
         self, object_type: str, ids: list[str], id_property: str | None, properties: list[str]
     ) -> list[JSON]:
         """Records found among `ids` (by record id, or by a unique `id_property`); missing ones are skipped."""
-        body: JSON = {"inputs": [{"id": value} for value in ids], "properties": properties}
+        body: JSON = {"inputs": [{"id": value} for value in ids], "properties": properties, "propertiesWithHistory": []}
         if id_property:
             body["idProperty"] = id_property
-        data, _ = self._call("batch read", self._batch.read_with_http_info, object_type, body)
-        return [record.to_dict() for record in data.results]
+        data = self._call("batch read", "POST", self.paths.batch(object_type, "read"), body)
+        return list(data.get("results") or [])
 
     def search(self, object_type: str, body: JSON) -> JSON:
-        api = self._search
-        data, _ = self._call("search", api.do_search_with_http_info, object_type, body, search=True)
-        result: JSON = data.to_dict()
+        """One page of a search; the 2026-09 request requires `after`, `limit`, `properties` and `sorts`."""
+        sent = {"after": "0", "sorts": [], "properties": [], "limit": 100, **body}
+        result: JSON = self._call("search", "POST", self.paths.search(object_type), sent, search=True)
         return result
 
     def batch_write(
         self, kind: str, object_type: str, inputs: list[JSON], *, retry: bool = True
     ) -> tuple[list[JSON], list[JSON]]:
-        """Batch `create`, `update` or `upsert`: (results, per-input errors of a 207 partial failure).
+        """Batch `create`, `update` or `upsert`: (results, per-input errors of a partial failure).
 
         `retry=False` makes one attempt: a create is not idempotent, so its caller recovers from an ambiguous
         failure itself (looking for what was committed) instead of blindly sending it again.
         """
-        api = self._batch
-        fn = {"create": api.create_with_http_info, "update": api.update_with_http_info}.get(kind)
-        fn = fn or api.upsert_with_http_info
-        data, _ = self._call(f"batch {kind}", fn, object_type, {"inputs": inputs}, retry=retry, write=True)
-        payload = data.to_dict()
-        return list(payload.get("results") or []), list(payload.get("errors") or [])
+        path = self.paths.batch(object_type, kind)
+        data = self._call(f"batch {kind}", "POST", path, {"inputs": inputs}, retry=retry, write=True)
+        return list(data.get("results") or []), list(data.get("errors") or [])
 
     def associated(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
-        """Record id -> ids of every `to_type` record associated with it (v4 batch read, not search: no lag).
+        """Record id -> ids of every `to_type` record associated with it (batch read, not search: no lag).
 
         Each input's results are paged (`paging.next.after`); inputs with more pages are read again with their
         `after` until every one is done. At most 1,000 inputs per call, HubSpot's limit.
         """
         found: dict[str, list[str]] = {value: [] for value in ids}
         pending: list[JSON] = [{"id": value} for value in ids]
+        path = self.paths.association_read(from_type, to_type)
         while pending:
             batch, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
-            api = self._associations
-            data, _ = self._call(
-                "read associations", api.get_page_with_http_info, from_type, to_type, {"inputs": batch}
-            )
-            for result in data.to_dict().get("results") or []:
-                source = str((result.get("_from") or result.get("from") or {}).get("id"))
-                found.setdefault(source, []).extend(str(item.get("to_object_id")) for item in result.get("to") or [])
+            data = self._call("read associations", "POST", path, {"inputs": batch})
+            for result in data.get("results") or []:
+                source = str(result["from"]["id"])
+                found.setdefault(source, []).extend(str(item["toObjectId"]) for item in result.get("to") or [])
                 after = ((result.get("paging") or {}).get("next") or {}).get("after")
                 if after:
                     pending.append({"id": source, "after": str(after)})
@@ -224,25 +258,9 @@ class HubSpotClient:
     def token_scopes(self) -> list[str] | None:
         """The private-app token's scopes (HubSpot's access-token-info endpoint; the token goes in the body,
         never in a URL); None when the endpoint does not know the token (e.g. an OAuth token)."""
-        client = self._owners.api_client
-        token = client.configuration.access_token
-        call = client.call_api
-
-        def info(*_args: Any, _request_timeout: float) -> tuple[Any, int, Any]:
-            result = call(
-                TOKEN_INFO_PATH,
-                "POST",
-                header_params={"Content-Type": "application/json", "Accept": "application/json"},
-                body={"tokenKey": token},
-                response_types_map={200: "object"},
-                auth_settings=[],
-                _return_http_data_only=False,
-                _request_timeout=_request_timeout,
-            )
-            return result[0], result[1], result[2]
-
+        body = {"tokenKey": self._token}
         try:
-            data, _ = self._call("read token info", info)
+            data = self._call("read token info", "POST", TOKEN_INFO_PATH, body, auth=False)
         except RejectedRecordError:
             return None
         scopes = data.get("scopes") if isinstance(data, dict) else None
@@ -257,5 +275,13 @@ class HubSpotClient:
         return self._policy.max_attempts
 
     def owners(self) -> list[JSON]:
-        data, _ = self._call("read owners", self._owners.get_page_with_http_info)
-        return [owner.to_dict() for owner in data.results]
+        """Every owner, page by page (`paging.next.after`)."""
+        owners: list[JSON] = []
+        query = [("limit", "500")]
+        while True:
+            data = self._call("read owners", "GET", self.paths.owners(), query=query)
+            owners += data.get("results") or []
+            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return owners
+            query = [("limit", "500"), ("after", str(after))]

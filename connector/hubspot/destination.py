@@ -27,11 +27,12 @@ from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_k
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
 from healthsync.connector.sync.values import hubspot_value, normalize_domain
 from healthsync.mappings.models import HubSpotField, HubSpotMapping
+from healthsync.mappings.template import render
 from healthsync.state import Ack
 
 log = logging.getLogger("healthsync.hubspot")
 SEARCH_PAGE = 200
-ADDITIONAL_DOMAINS_PER_SEARCH = 5
+SEARCH_CAP = 10_000  # HubSpot's search returns at most 10,000 results per query
 
 
 class HubSpotDestination:
@@ -84,6 +85,8 @@ class HubSpotDestination:
                 body = {"name": self.mapping.group.name, "label": self.mapping.group.label}
                 needed.append(Provision(object_type, "create group", self.mapping.group.name, body))
             existing = {prop["name"]: prop for prop in self.client.properties(object_type)}
+            if object_type == "companies" and (problem := preflight.unique_id_problem(existing, fields[0].property)):
+                raise ConfigError(problem)
             for field in fields:
                 needed += self._property_needs(object_type, field, existing.get(field.property))
         self._id_property_exists = not any(
@@ -161,22 +164,23 @@ class HubSpotDestination:
                 found[str(record["properties"][prop])] = str(record["id"])
         return found
 
-    def _search_all(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+    def _search_all(self, body: dict[str, Any], cap: int = SEARCH_CAP) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
         after: str | None = None
-        while True:
+        while len(results) < cap:
             page = self.client.search(
                 "companies", {**body, "limit": SEARCH_PAGE, **({"after": after} if after else {})}
             )
             results += page.get("results") or []
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not after:
-                return results
+                break
+        return results
 
     def _domain_candidates(self, domains: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """domain -> {company id -> company}: by primary domain, then by additional domains for the rest.
 
-        A primary-domain match wins; additional domains are searched only for domains no company holds as
+        A primary-domain match wins; additional domains are looked at only for domains no company holds as
         its primary domain (HubSpot search is limited to a few requests per second).
         """
         props = ["domain", "hs_additional_domains", self.mapping.companies.account_id_property.name, "name"]
@@ -189,18 +193,30 @@ class HubSpotDestination:
                 domain = normalize_domain(company["properties"].get("domain"))
                 if domain:
                     found[domain][str(company["id"])] = company
-        rest = [domain for domain in domains if domain not in found]
-        for chunk in chunks(rest, ADDITIONAL_DOMAINS_PER_SEARCH):
-            groups = [
-                {"filters": [{"propertyName": "hs_additional_domains", "operator": "CONTAINS_TOKEN", "value": d}]}
-                for d in chunk
-            ]
-            for company in self._search_all({"filterGroups": groups, "properties": props}):
+        rest = {domain for domain in domains if domain not in found}
+        if rest:
+            for company in self._with_additional_domains(props):
                 extra = str(company["properties"].get("hs_additional_domains") or "").split(";")
-                for domain in {normalize_domain(d) for d in extra} & set(chunk):
+                for domain in {normalize_domain(d) for d in extra} & rest:
                     if domain:
                         found[domain][str(company["id"])] = company
         return found
+
+    def _with_additional_domains(self, props: list[str]) -> list[dict[str, Any]]:
+        """Every company with additional domains (HAS_PROPERTY, paged), matched client-side by splitting on `;`.
+
+        HubSpot documents no tokenizer for CONTAINS_TOKEN on the multi-valued `hs_additional_domains` (`b.com`
+        inside `a.com;b.com`), so the match is not left to it. Search returns at most 10,000 results per query:
+        a portal with more companies with additional domains is warned about (the rest may stay unmatched).
+        """
+        body = {"filterGroups": [{"filters": [{"propertyName": "hs_additional_domains", "operator": "HAS_PROPERTY"}]}]}
+        companies = self._search_all({**body, "properties": props}, cap=SEARCH_CAP)
+        if len(companies) >= SEARCH_CAP:
+            log.warning(
+                "more companies with additional domains than one search returns; some may stay unmatched",
+                extra={"destination": self.name, "cap": SEARCH_CAP},
+            )
+        return companies
 
     def _match(self, accounts: dict[str, dict[str, Any]], remembered: dict[str, str]) -> dict[str, RecordPlan]:
         matched = {key: RecordPlan("companies", key, "update", remote) for key, remote in remembered.items()}
@@ -254,7 +270,9 @@ class HubSpotDestination:
             if record.action in ("update", "create"):
                 desired = self._desired(fields, accounts[key])
                 if record.action == "create":
-                    desired = {"name": str(accounts[key].get("name") or key), **desired}
+                    on_create = self.mapping.companies.on_create.items()
+                    extra = {name: render(value, accounts[key]) for name, value in on_create}
+                    desired = {"name": str(accounts[key].get("name") or key), **extra, **desired}
                     desired["domain"] = normalize_domain(accounts[key].get("domain")) or ""
                 record.changes = diff(against.get(key, {}), desired, full=ctx.full)
                 if not record.changes:
@@ -341,7 +359,7 @@ class HubSpotDestination:
         failed = self._reject(errors, records, ctx, object_type)
         acks: list[Ack] = []
         for result in results:
-            record = by_remote.get(str(result.get("id"))) or by_key.get(str(result.get("object_write_trace_id")))
+            record = by_remote.get(str(result.get("id"))) or by_key.get(str(result.get("objectWriteTraceId")))
             if record is None and kind == "create":
                 prop = self.mapping.companies.account_id_property.name
                 record = by_key.get(str((result.get("properties") or {}).get(prop)))

@@ -7,12 +7,37 @@ object scopes): see `required_scopes`, the README lists the same table.
 from __future__ import annotations
 
 from healthsync.connector.errors import AuthError, DestinationError
-from healthsync.connector.hubspot.client import HubSpotClient
+from healthsync.connector.hubspot.client import JSON, HubSpotClient
 from healthsync.connector.settings import HubSpotConfig
 from healthsync.connector.sync.check import Finding, error, ok
 from healthsync.mappings.models import HubSpotField, HubSpotMapping
 
 NAME = "hubspot"
+MAX_UNIQUE_PROPERTIES = 10  # HubSpot: "up to 10 unique identifier properties for each object" (Properties guide)
+
+
+def unique_id_problem(existing: dict[str, JSON], name: str) -> str | None:
+    """Why the account-id property `name` cannot serve as healthsync's unique key in this portal, or None.
+
+    A property without unique values makes HubSpot refuse every read and upsert by it ("read by non-unique
+    property"), and `hasUniqueValue` cannot be changed once a property exists (PropertyCreate in
+    CRM/Properties/Rollouts/145899/2026-09/properties.json); a portal at the unique-property maximum refuses ours.
+    """
+    current = existing.get(name)
+    fix = "or set companies.account_id_property.name in the mapping to another name"
+    if current is not None and not current.get("hasUniqueValue"):
+        return (
+            f"companies property {name!r} exists without unique values (hasUniqueValue false), so HubSpot refuses "
+            f"reads and upserts by it and cannot make it unique later; delete or rename it in HubSpot, {fix}"
+        )
+    unique = [p for p, body in existing.items() if body.get("hasUniqueValue") and not p.startswith("hs_")]
+    if current is None and len(unique) >= MAX_UNIQUE_PROPERTIES:
+        return (
+            f"the portal already has {len(unique)} unique-value company properties, HubSpot's limit of "
+            f"{MAX_UNIQUE_PROPERTIES}, so it refuses the unique property {name!r}; archive one of "
+            f"{', '.join(sorted(unique))} in HubSpot, {fix.replace('another name', 'one of them')}"
+        )
+    return None
 
 
 def required_scopes(mapping: HubSpotMapping, config: HubSpotConfig) -> dict[str, str]:
@@ -69,6 +94,8 @@ def _clashes(client: HubSpotClient, wanted: dict[str, list[HubSpotField]]) -> li
         except AuthError as exc:
             found.append(error(NAME, f"cannot read {object_type} properties: {exc}", "auth"))
             continue
+        if object_type == "companies" and (problem := unique_id_problem(existing, fields[0].property)):
+            found.append(error(NAME, problem, "config"))
         clashes = [f for f in fields if f.property in existing and existing[f.property].get("type") != f.type]
         for field in clashes:
             have = existing[field.property].get("type")

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
-from healthsync.connector.errors import RetriableError
-from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
+from healthsync.connector.errors import RejectedRecordError, RetriableError
+from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient, describe
 from healthsync.connector.sync.destination import SyncContext, chunks
 from healthsync.connector.sync.plan import SyncCounts
 from healthsync.mappings.models import TaskRule
 from healthsync.mappings.template import render
 
 log = logging.getLogger("healthsync.hubspot")
+OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
 TASK_TO_COMPANY = 192  # HUBSPOT_DEFINED association type task -> company
 DESTINATION = "hubspot"
 
@@ -75,6 +76,7 @@ class TaskPlan:
     due: datetime | None = None
     remote_id: str | None = None
     period: str = ""
+    extra: dict[str, str] = field(default_factory=dict)  # the rule's `properties`, rendered
 
     @property
     def target(self) -> str:
@@ -126,6 +128,7 @@ def plan_tasks(
                     priority_of(rule, row),
                     as_of + timedelta(days=rule.due_in_days),
                     period=period_key(rule, as_of),
+                    extra={name: render(value, values) for name, value in rule.properties.items()},
                 )
             )
     if complete_cleared:
@@ -177,24 +180,41 @@ class TaskWriter:
             ctx.progress("hubspot tasks completed", len(closing), len(chunk))
 
     def _complete(self, plans: list[TaskPlan], ctx: SyncContext, counts: SyncCounts) -> None:
+        """Complete open tasks; a whole-batch 4xx is narrowed down task by task, so one task refused (or
+        deleted: 404) never keeps the others open."""
         inputs = [{"id": p.remote_id, "properties": {"hs_task_status": "COMPLETED"}} for p in plans]
-        results, errors = self.client.batch_write("update", "tasks", inputs)
+        try:
+            results, errors = self.client.batch_write("update", "tasks", inputs)
+        except RejectedRecordError as exc:
+            if len(plans) > 1:
+                for plan in plans:
+                    self._complete([plan], ctx, counts)
+                return
+            gone = exc.status == 404
+            results, errors = [], [] if gone else [{"message": str(exc), "context": {"ids": [plans[0].remote_id]}}]
+            if gone:
+                self._forget(plans[0], ctx)
         done = {str(result["id"]) for result in results}
-        gone = {
-            str(i)
-            for e in errors
-            if e.get("category") == "OBJECT_NOT_FOUND"
-            for i in (e.get("context") or {}).get("ids") or []
+        gone_ids = {str(i) for e in errors if e.get("category") == OBJECT_NOT_FOUND for i in _ids(e)}
+        refused = {
+            str(i): str(e.get("message")) for e in errors if e.get("category") != OBJECT_NOT_FOUND for i in _ids(e)
         }
         for plan in plans:
             if plan.remote_id in done:
                 ctx.store.task_completed(DESTINATION, plan.identity)
                 counts.tasks_completed += 1
-            elif plan.remote_id in gone:
-                log.info(
-                    "task deleted in HubSpot; forgotten", extra={"task": plan.remote_id, "identity": plan.identity}
+            elif plan.remote_id in gone_ids:
+                self._forget(plan, ctx)
+            elif plan.remote_id in refused:
+                log.warning(
+                    "task completion refused", extra={"task": plan.remote_id, "reason": refused[plan.remote_id]}
                 )
-                ctx.store.task_completed(DESTINATION, plan.identity)
+                counts.rejected += 1
+
+    @staticmethod
+    def _forget(plan: TaskPlan, ctx: SyncContext) -> None:
+        log.info("task deleted in HubSpot; forgotten", extra={"task": plan.remote_id, "identity": plan.identity})
+        ctx.store.task_completed(DESTINATION, plan.identity)
 
     def _owners(self, company_ids: list[str]) -> dict[str, str]:
         owners: dict[str, str] = {}
@@ -233,10 +253,19 @@ class TaskWriter:
                 if identity:
                     created[identity] = str(result["id"])
             self._found(created, pending, ctx, counts)
-            for error in errors:
-                log.warning("task rejected", extra={"reason": error.get("message")})
-            counts.rejected += len(errors)
+            self._rejected(errors, ctx, counts)
             return
+
+    @staticmethod
+    def _rejected(errors: list[dict[str, Any]], ctx: SyncContext, counts: SyncCounts) -> None:
+        """Each refused task create, by its identity (the trace id) and reason; it is retried on the next run."""
+        for error in errors:
+            identities = [str(i) for i in (error.get("context") or {}).get("objectWriteTraceId") or []] or ["?"]
+            for identity in identities:
+                log.warning("task rejected", extra={"identity": identity, "reason": describe(error)})
+                if ctx.run_id is not None:
+                    ctx.store.reject(ctx.run_id, DESTINATION, "tasks", identity, describe(error))
+                counts.rejected += 1
 
     @staticmethod
     def _drop_advanced(pending: dict[str, TaskPlan], ctx: SyncContext) -> None:
@@ -251,6 +280,7 @@ class TaskWriter:
         inputs = []
         for plan in pending.values():
             properties = {
+                **plan.extra,
                 "hs_task_subject": plan.subject,
                 "hs_task_body": plan.body,
                 "hs_task_status": "NOT_STARTED",
@@ -291,6 +321,10 @@ class TaskWriter:
                 ctx.store.task_created(DESTINATION, identity, remote_id)
                 counts.tasks_created += 1
                 del pending[identity]
+
+
+def _ids(error: dict[str, Any]) -> list[str]:
+    return [str(i) for i in (error.get("context") or {}).get("ids") or []]
 
 
 def _identity_in(body: str) -> str | None:

@@ -14,6 +14,7 @@ import duckdb
 import httpx
 import pytest
 
+from healthsync.connector.hubspot.models import check_exchange
 from tests.world import healthsync
 
 
@@ -83,8 +84,11 @@ def test_keep_running_leaves_the_sandboxes_up_to_inspect(tmp_path: Path) -> None
                 if "sandboxes keep running" in line or not line:
                     break
             assert hubspot is not None
-            companies = httpx.get(f"{hubspot}/_sandbox/state", timeout=10).json()["companies"]
-            assert any("healthsync_health_score" in c["properties"] for c in companies)
+            state = httpx.get(f"{hubspot}/_sandbox/state", timeout=10).json()
+            assert any("healthsync_health_score" in c["properties"] for c in state["companies"])
+            assert state["legacy_requests"] == 0, "the demo (seed and both runs) sent a /crm/v3 or /crm/v4 request"
+            for entry in httpx.get(f"{hubspot}/_sandbox/requests", timeout=10).json():
+                check_exchange(entry["method"], entry["path"], entry["status"], entry["body"], entry["response"])
         finally:
             demo.send_signal(signal.SIGTERM)
             demo.wait(timeout=20)

@@ -16,7 +16,7 @@ from healthsync.sandbox.base import SandboxServer
 from tests.hubspot.crm import cli, duplicates, hubspot_only, marked, set_config, token_env
 from tests.world import World, build_world, control
 
-CREATE = "/crm/v3/objects/tasks/batch/create"
+CREATE = "/crm/objects/2026-09/tasks/batch/create"
 
 
 @pytest.mark.slow

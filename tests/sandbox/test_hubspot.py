@@ -430,7 +430,16 @@ def test_state_snapshot_and_write_classification(client: HubSpot, hubspot: Sandb
     client.crm.companies.batch_api.read({"inputs": [{"id": "1"}]})
     client.crm.companies.search_api.do_search({"limit": 1})
     state = control(hubspot, "state")
-    assert set(state) == {"property_groups", "properties", "companies", "contacts", "tasks", "associations", "owners"}
+    assert set(state) == {
+        "property_groups",
+        "properties",
+        "companies",
+        "contacts",
+        "tasks",
+        "associations",
+        "owners",
+        "legacy_requests",
+    }
     assert [prop["name"] for prop in state["properties"]["companies"]] == [prop["name"] for prop in HEALTH_PROPERTIES]
     assert set(state["companies"][0]) == {"id", "properties", "createdAt", "updatedAt", "archived"}
     writes = {

@@ -108,15 +108,15 @@ def test_second_run_with_unchanged_input_makes_no_write_call(world: World) -> No
 def test_company_writes_are_batched_by_hundred(world: World) -> None:
     summary = world.run()
     matched = sum(1 for r in summary.plans["hubspot"].records if r.object_type == "companies" and r.action == "update")
-    updates = [e for e in writes(world.hubspot) if e["path"] == "/crm/v3/objects/companies/batch/update"]
+    updates = [e for e in writes(world.hubspot) if e["path"] == "/crm/objects/2026-09/companies/batch/update"]
     assert len(updates) == math.ceil(matched / 100)
     assert all(len(e["body"]["inputs"]) <= 100 for e in updates)
-    provisioning = [e for e in writes(world.hubspot) if e["path"].startswith("/crm/v3/properties/")]
+    provisioning = [e for e in writes(world.hubspot) if e["path"].startswith("/crm/properties/2026-09/")]
     assert len(provisioning) == len(summary.plans["hubspot"].provisioning)
     # provisioning is one-time: a full resend provisions nothing
     before = log_size(world.hubspot)
     world.run(full=True)
-    assert not [e for e in writes(world.hubspot, before) if e["path"].startswith("/crm/v3/properties/")]
+    assert not [e for e in writes(world.hubspot, before) if e["path"].startswith("/crm/properties/2026-09/")]
 
 
 def _quieter(world: World, keys: list[str]) -> None:
