@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
+
 from benchmarks.run import GIB, HERE, PYTHON, ensure_data, machine, measure, warm_cache, write_results
 
 TARGET = 3.0
