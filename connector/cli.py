@@ -135,17 +135,18 @@ def _days(value: str) -> int:
 
 
 def _instant(value: str | None, option: str) -> Any:
-    from datetime import UTC, datetime
+    from datetime import datetime
+
+    from healthsync.scoring.config import as_utc
 
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return as_utc(datetime.fromisoformat(value))  # Python 3.11 reads a trailing Z too
     except ValueError:
         raise click.BadParameter(
             f"{value!r}: expected a date (2025-01-31) or an ISO timestamp", param_hint=option
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @cli.command()

@@ -81,6 +81,13 @@ class AccountIdProperty(_Strict):
     label: str = "Account id (healthsync)"
 
 
+def _template_values(values: dict[str, str]) -> dict[str, str]:
+    """Property -> value templates, each checked by the template language (a bad one names its placeholder)."""
+    for value in values.values():
+        placeholders(value)
+    return values
+
+
 class HubSpotCompanies(_Strict):
     account_id_property: AccountIdProperty = Field(default_factory=AccountIdProperty)
     match_by_domain: bool = True
@@ -93,9 +100,7 @@ class HubSpotCompanies(_Strict):
     @field_validator("on_create")
     @classmethod
     def _templates(cls, values: dict[str, str]) -> dict[str, str]:
-        for value in values.values():
-            placeholders(value)
-        return values
+        return _template_values(values)
 
 
 class HubSpotContacts(_Strict):
@@ -131,9 +136,7 @@ class TaskRule(_Strict):
     @field_validator("properties")
     @classmethod
     def _property_templates(cls, values: dict[str, str]) -> dict[str, str]:
-        for value in values.values():
-            placeholders(value)
-        return values
+        return _template_values(values)
 
     @field_validator("subject", "body")
     @classmethod

@@ -18,6 +18,7 @@ Rules (README "Backtest"; `healthsync backtest --help`):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -117,23 +118,20 @@ def snapshot_dates(
     return kept, notes
 
 
-def _as_of_then(data: SourceData, snapshot: datetime) -> SourceData:
+def _accounts_then(accounts: pd.DataFrame, snapshot: datetime) -> pd.DataFrame:
     """The accounts as they were at the snapshot: churned later means live (status `paying`) there."""
-    accounts = data.accounts
     if "churned_at" not in accounts or "status" not in accounts:
-        return data
+        return accounts
     later = utc(accounts["churned_at"]) > pd.Timestamp(snapshot)
     live = later & accounts["status"].astype(str).eq("churned")
     if not live.any():
-        return data
-    status = accounts["status"].astype(object).where(~live, "paying")
-    return SourceData(
-        accounts=accounts.assign(status=status),
-        users=data.users,
-        account_activity=data.account_activity,
-        user_activity=data.user_activity,
-        reports=data.reports,
-    )
+        return accounts
+    return accounts.assign(status=accounts["status"].astype(object).where(~live, "paying"))
+
+
+def _as_of_then(data: SourceData, snapshot: datetime) -> SourceData:
+    """The source data with the accounts as they were at the snapshot (:func:`_accounts_then`)."""
+    return dataclasses.replace(data, accounts=_accounts_then(data.accounts, snapshot))
 
 
 def _entity_columns(accounts: pd.DataFrame, wanted: tuple[Outcome, ...]) -> pd.DataFrame:
@@ -242,8 +240,7 @@ def _trial_span(accounts: pd.DataFrame, settings: Settings, snapshots: list[date
     """The account starts whose trial events any snapshot's trial signal reads (the union of each snapshot's)."""
     spans = []
     for snapshot in snapshots:
-        then = _as_of_then(SourceData(accounts, accounts.iloc[:0], accounts.iloc[:0], None), snapshot).accounts
-        found = trial_range(then, settings.scoring, snapshot)
+        found = trial_range(_accounts_then(accounts, snapshot), settings.scoring, snapshot)
         if found is not None:
             spans.append(found)
     if not spans:
@@ -325,8 +322,7 @@ def describe(replay_: Replay, request: BacktestRequest) -> dict[str, Any]:
     """The header of the JSON result: snapshots, horizon, cadence, end of data and notes."""
     from healthsync.scoring.backtest import iso, tier_mix
 
-    pairs_union = pd.concat(list(replay_.pairs.values())) if replay_.pairs else replay_.tables.iloc[:0]
-    counted_rows = pairs_union.drop_duplicates(["snapshot", "account_id"])
+    counted_rows = replay_.tables[counted(replay_.tables, replay_.data_end, request.horizon_days)]
     return {
         "snapshots": [iso(moment) for moment in replay_.snapshots],
         "horizon_days": request.horizon_days,

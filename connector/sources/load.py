@@ -131,8 +131,9 @@ def opened_source(settings: Settings) -> Iterator[OpenedSource]:
 @dataclass(frozen=True)
 class SharedReads:
     """Results a caller already holds for this `as_of` (the backtest reads them once for every snapshot): the
-    activation moments (`activated_epoch` per account) and the per-event counts (`account_id`, `event`, `w`, `p`
-    of the weighted events) and the trial events (`account_id`, `trial_events`); None = read them here."""
+    activation moments (`activated_epoch` per account), the per-event counts (`account_id`, `event`, `w`, `p` of
+    the weighted events), the trial events (`account_id`, `trial_events`), the entity tables as fetched and the
+    event pass's rows; None = read them here."""
 
     moments: pd.DataFrame | None = None
     per_event: pd.DataFrame | None = None
@@ -152,6 +153,7 @@ def read_window(
     shared: SharedReads | None = None,
 ) -> SourceData:
     """One read of the opened source as of `as_of` (see :func:`load_source`)."""
+    shared = shared or SharedReads()
     source = settings.source
     conn, tables, file_rejects = opened.conn, opened.tables, opened.file_rejects
     window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
@@ -160,26 +162,20 @@ def read_window(
     with _event_rows(
         conn, label, lambda session: _event_pass(session, events, settings, window, with_users), shared
     ) as (passed):
-        if shared is None or shared.entities is None:
-            raw_accounts, raw_users = _fetch(conn, tables, "accounts"), _fetch(conn, tables, "users")
-        else:
-            raw_accounts, raw_users = shared.entities
+        raw_accounts, raw_users = shared.entities or (_fetch(conn, tables, "accounts"), _fetch(conn, tables, "users"))
         accounts, accounts_report = accounts_frame(raw_accounts, source.sample_rows, window.as_of)
         rejected_ids = file_rejects["accounts"].ids if "accounts" in file_rejects else set()
         users, users_report = users_frame(raw_users, source.sample_rows, accounts, rejected_ids)
         with _translated(label):
-            if shared is None or shared.moments is None:
+            moments = shared.moments
+            if moments is None:
                 moments = _activation(conn, events, settings, window)
-            else:
-                moments = shared.moments
-            if shared is None or shared.per_event is None:
+            per_event = shared.per_event
+            if per_event is None:
                 per_event = _per_event(conn, events, settings, window)
-            else:
-                per_event = shared.per_event
-            if shared is None or shared.trial is None:
+            trial = shared.trial
+            if trial is None:
                 trial = _trial_counts(conn, tables, settings, window, as_of, accounts)
-            else:
-                trial = shared.trial
             account_raw, user_raw, events_report = passed()
     with _translated(label):
         account_raw = _with_moments(account_raw, moments)
@@ -240,10 +236,10 @@ def _concurrently(conn: sa.Connection, label: str, work: Callable[[sa.Connection
 
 
 def _event_rows(
-    conn: sa.Connection, label: str, work: Callable[[sa.Connection], _T], shared: SharedReads | None
+    conn: sa.Connection, label: str, work: Callable[[sa.Connection], _T], shared: SharedReads
 ) -> contextlib.AbstractContextManager[Callable[[], _T]]:
     """:func:`_concurrently` running the event pass, or the rows the caller already holds (`shared.event_rows`)."""
-    if shared is None or shared.event_rows is None:
+    if shared.event_rows is None:
         return _concurrently(conn, label, work)
     held: Any = shared.event_rows
     return contextlib.nullcontext(lambda: held)

@@ -71,6 +71,10 @@ def count_query(rows: sa.Subquery, snapshots: Sequence[float], window_days: int)
     return sa.select(*keys[:2], instant.label("ts"), sa.func.count().label("n")).where(near).group_by(*keys)
 
 
+def _no_counts() -> pd.DataFrame:
+    return pd.DataFrame({"snapshot": [], "account_id": [], "event": [], "w": [], "p": []})
+
+
 def window_counts(frame: pd.DataFrame, snapshots: Sequence[float], window_days: int) -> pd.DataFrame:
     """Per snapshot, account and event with an event in W or P: `w` (events in W = [snapshot - window, snapshot))
     and `p` (in the window before), from the rows of :func:`count_query`; sorted by snapshot, account and event."""
@@ -99,7 +103,7 @@ def window_counts(frame: pd.DataFrame, snapshots: Sequence[float], window_days: 
             )
         )
     if not parts:
-        return pd.DataFrame({"snapshot": [], "account_id": [], "event": [], "w": [], "p": []})
+        return _no_counts()
     counted = pd.concat(parts, ignore_index=True)
     return counted.sort_values(["snapshot", "account_id", "event"], kind="stable").reset_index(drop=True)
 
@@ -108,7 +112,7 @@ def event_counts(opened: OpenedSource, snapshots: Sequence[datetime], window_day
     """Columns `snapshot` (UTC), `account_id`, `event`, `w`, `p`: every event's count in each snapshot's window and
     in the window before it."""
     if not snapshots:
-        return pd.DataFrame({"snapshot": [], "account_id": [], "event": [], "w": [], "p": []})
+        return _no_counts()
     moments = [moment.timestamp() for moment in snapshots]
     with _translated(f"counting {opened.tables.labels['events']} per snapshot"):
         frame = _frame(opened.conn, count_query(_accepted(opened, now), moments, window_days))
