@@ -221,9 +221,25 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
             frames.append(table.loc[:, list(TABLE_COLUMNS)].assign(snapshot=pd.Timestamp(snapshot)))
             log.info("backtest snapshot %d/%d (%s) scored", index + 1, len(snapshots), f"{snapshot:%Y-%m-%d}")
         outcomes = read_outcomes(opened, settings) if "expansion" in wanted else None
+    if outcomes is not None:
+        notes += _outcome_notes(outcomes, accounts)
     tables = pd.concat(frames, ignore_index=True).merge(entities, on="account_id", how="left")
     pairs = {outcome: _pairs(tables, outcome, outcomes, data_end, request) for outcome in wanted}
     return Replay(snapshots, data_end, tables, counts, pairs, notes)
+
+
+def _outcome_notes(outcomes: pd.DataFrame, accounts: pd.DataFrame) -> list[str]:
+    """What of the outcomes table the backtest does not use, counted (nothing is dropped without a word)."""
+    notes = []
+    other = outcomes[~outcomes["outcome"].eq("expansion")]
+    if len(other):
+        kinds = ", ".join(sorted(other["outcome"].unique())[:5])
+        notes.append(f"outcomes: {len(other)} of {len(outcomes)} rows are not `expansion` ({kinds}) and are not used")
+    unknown = ~outcomes["account_id"].isin(accounts["account_id"].astype(str))
+    if unknown.any():
+        first = outcomes.loc[unknown, "account_id"].iloc[0]
+        notes.append(f"outcomes: {int(unknown.sum())} rows name an account not in the accounts table (e.g. {first!r})")
+    return notes
 
 
 def _grouped_rows(

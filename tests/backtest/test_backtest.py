@@ -230,7 +230,9 @@ def test_expansion_is_read_from_the_outcomes_table(
     outcomes = pd.DataFrame(
         {"account": chosen, "kind": "Expansion", "at": [m.isoformat() for m in moments], "value": 100.0}
     )
-    outcomes.to_csv(folder / "upsells.csv", index=False)
+    noise = pd.DataFrame({"account": ["acc9999", chosen.iloc[0]], "kind": ["Expansion", "renewal"],
+                          "at": [moments[0].isoformat()] * 2, "value": 1.0})  # fmt: skip
+    pd.concat([outcomes, noise]).to_csv(folder / "upsells.csv", index=False)
     document = yaml.safe_load((folder / "healthsync.yaml").read_text())
     document["source"]["outcomes"] = "upsells.csv"
     document["source"]["columns"] = {"outcomes": {"account_id": "account", "outcome": "kind", "occurred_at": "at"}}
@@ -239,6 +241,8 @@ def test_expansion_is_read_from_the_outcomes_table(
         capsys, folder / "healthsync.yaml", "--outcome", "expansion", "--pairs", str(tmp_path / "p.csv")
     )
     assert list(result["outcomes"]) == ["expansion"]
+    assert "outcomes: 1 of 32 rows are not `expansion` (renewal) and are not used" in result["notes"]
+    assert "outcomes: 1 rows name an account not in the accounts table (e.g. 'acc9999')" in result["notes"]
     pairs = pd.read_csv(tmp_path / "p.csv")
     expected = 0
     for account, moment in zip(chosen, moments, strict=True):
