@@ -330,11 +330,16 @@ class Sandbox:
 
 
 def _logged_body(request: Request) -> Any:
-    """The JSON body for the request log (None when absent or not JSON); headers are never logged."""
+    """The JSON body for the request log (None when absent or not JSON), any top-level key naming a token or a
+    secret redacted (HubSpot's token-info call carries the token in its body); headers are never logged."""
     try:
-        return request.json()
+        body = request.json()
     except BadJson:
         return None
+    if not isinstance(body, dict):
+        return body
+    secret = ("token", "secret")
+    return {key: "[redacted]" if any(word in key.lower() for word in secret) else value for key, value in body.items()}
 
 
 def _abort(sock: socket.socket) -> None:

@@ -80,3 +80,12 @@ def test_an_upserted_record_has_no_null_property(hubspot: SandboxServer) -> None
     body = {"inputs": [{"id": "a1", "idProperty": "acct", "properties": {"name": "A1"}}]}
     upserted = call(hubspot, "POST", f"/crm/objects/{V}/companies/batch/upsert", body).json()["results"][0]
     assert None not in upserted["properties"].values()
+
+
+def test_the_request_log_never_holds_a_token_sent_in_a_body(hubspot: SandboxServer) -> None:
+    token = "pat-na1-secret-in-a-body-0003"
+    httpx.post(f"{hubspot.base_url}/oauth/v2/private-apps/get/access-token-info", json={"tokenKey": token}, timeout=10)
+    log = httpx.get(f"{hubspot.base_url}/_sandbox/requests", timeout=10)
+    assert token not in log.text
+    entry = next(item for item in log.json() if item["path"].endswith("access-token-info"))
+    assert entry["body"] == {"tokenKey": "[redacted]"}
