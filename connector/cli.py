@@ -194,6 +194,7 @@ def backtest(
     - at a snapshot, an account that churned later is live (status churned read as paying).
     Reports pairs, base rate, ROC AUC (95% bootstrap interval), rates and lift by tier and decile, coverage, plays,
     the AUC of total_users alone, and suggested weights and tiers (extra `backtest`), never applied.
+    The snapshots are scored in forked processes, one per core up to 4 (HEALTHSYNC_BACKTEST_PROCESSES=N; Linux).
     Exit 2 when the outcome's data is not mapped.
     """
     import json

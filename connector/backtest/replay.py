@@ -20,6 +20,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import multiprocessing
+import os
+import sys
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,14 +44,16 @@ from healthsync.connector.sources.load import (
     read_entities,
     read_trial,
     read_window,
+    validated_users,
 )
-from healthsync.connector.sources.snapshot_pass import grouped_pass, read_event_rows
+from healthsync.connector.sources.snapshot_pass import EventRows, grouped_pass, read_event_rows
 from healthsync.connector.sources.snapshots import event_counts, event_span, read_accounts, read_outcomes
 from healthsync.connector.sources.trial import TrialRange, trial_range
 from healthsync.scoring.backtest import Outcome
 
 log = logging.getLogger("healthsync")
 DEFAULT_SNAPSHOTS = 12
+MAX_PROCESSES = 4  # the snapshots' scoring, spread over forked processes (each holds a score table's working set)
 GROUPED = True  # False: one event pass per snapshot on every dialect (the parity tests' reference)
 TABLE_COLUMNS = (
     "account_id",
@@ -207,25 +214,75 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
         trial = None if span is None else read_trial(opened, span, snapshots[-1], now, scoring.window_days)
         with_users = scoring.needs_user_activity()
         grouped = _grouped_rows(opened, settings, snapshots, now, with_users)
-        frames = []
-        for index, snapshot in enumerate(snapshots):
+        users = validated_users(opened, entities_raw[1], accounts, settings.source.sample_rows)
+
+        def scored(index: int) -> pd.DataFrame:
+            snapshot = snapshots[index]
+            rows = None if grouped is None else (*grouped[0].at(index), copy.deepcopy(grouped[1]))
             shared = SharedReads(
                 _moments_at(moments, snapshot),
                 _per_event_at(counts, snapshot, scoring.weights),
                 _trial_at(trial, accounts, snapshot, span),
                 entities_raw,
-                None if grouped is None else (*grouped[0][index], copy.deepcopy(grouped[1])),
+                rows,
+                users,
             )
             data = read_window(opened, settings, snapshot, now, with_users=with_users, shared=shared)
             table = score_data(_as_of_then(data, snapshot), scoring, snapshot, with_users=False).accounts
-            frames.append(table.loc[:, list(TABLE_COLUMNS)].assign(snapshot=pd.Timestamp(snapshot)))
             log.info("backtest snapshot %d/%d (%s) scored", index + 1, len(snapshots), f"{snapshot:%Y-%m-%d}")
+            return table.loc[:, list(TABLE_COLUMNS)].assign(snapshot=pd.Timestamp(snapshot))
+
+        frames = each_snapshot(scored, len(snapshots), parallel=grouped is not None)
         outcomes = read_outcomes(opened, settings) if "expansion" in wanted else None
     if outcomes is not None:
         notes += _outcome_notes(outcomes, accounts)
     tables = pd.concat(frames, ignore_index=True).merge(entities, on="account_id", how="left")
     pairs = {outcome: _pairs(tables, outcome, outcomes, data_end, request) for outcome in wanted}
     return Replay(snapshots, data_end, tables, counts, pairs, notes)
+
+
+def processes(count: int) -> int:
+    """How many processes score the snapshots: `HEALTHSYNC_BACKTEST_PROCESSES` when set, else one per available
+    core up to :data:`MAX_PROCESSES`; 1 where `fork` is not the platform's safe default (only Linux here) or with
+    fewer than two snapshots."""
+    setting = os.environ.get("HEALTHSYNC_BACKTEST_PROCESSES", "").strip()
+    if setting:
+        try:
+            wanted = int(setting)
+        except ValueError:
+            raise ConfigError(f"HEALTHSYNC_BACKTEST_PROCESSES={setting!r} is not a whole number") from None
+    else:
+        wanted = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, MAX_PROCESSES)
+    if sys.platform != "linux" or count < 2:
+        return 1
+    return max(1, min(wanted, count))
+
+
+_WORK: list[Callable[[int], pd.DataFrame]] = []  # what a forked worker runs (inherited, never pickled)
+
+
+def _forked(index: int) -> pd.DataFrame:
+    return _WORK[0](index)
+
+
+def each_snapshot(work: Callable[[int], pd.DataFrame], count: int, *, parallel: bool) -> list[pd.DataFrame]:
+    """`work(i)` for every snapshot i, in order: spread over :func:`processes` forked processes when `parallel`.
+
+    The snapshots' scoring is pandas work that holds the GIL, so threads would not help; forked workers inherit
+    the rows read once (nothing is pickled on the way in, only each 10k-row score table on the way back) and never
+    touch the source: every read they need was made before the fork (`parallel` says so: the grouped pass ran)."""
+    workers = processes(count) if parallel else 1
+    if workers == 1:
+        return [work(index) for index in range(count)]
+    _WORK[:] = [work]
+    try:
+        with warnings.catch_warnings():  # Python 3.12+ warns on fork in a process with threads (the database's)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context = multiprocessing.get_context("fork")
+            with context.Pool(workers) as pool:
+                return pool.map(_forked, range(count), chunksize=1)
+    finally:
+        _WORK.clear()
 
 
 def _outcome_notes(outcomes: pd.DataFrame, accounts: pd.DataFrame) -> list[str]:
@@ -244,7 +301,7 @@ def _outcome_notes(outcomes: pd.DataFrame, accounts: pd.DataFrame) -> list[str]:
 
 def _grouped_rows(
     opened: OpenedSource, settings: Settings, snapshots: list[datetime], now: datetime, with_users: bool
-) -> tuple[list[tuple[pd.DataFrame, pd.DataFrame | None]], TableReport] | None:
+) -> tuple[EventRows, TableReport] | None:
     """The event pass of every snapshot in two scans (`snapshot_pass.py`), or None where the dialect or the window
     keeps one pass per snapshot (then `read_window` runs it)."""
     if not GROUPED or not grouped_pass(opened.conn.dialect.name, settings.scoring.window_days):

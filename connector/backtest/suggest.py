@@ -35,7 +35,7 @@ EXTRA_HINT = "pip install 'healthsync[backtest]'"
 
 def counts_matrix(counts: pd.DataFrame, tables: pd.DataFrame) -> pd.DataFrame:
     """One row per (snapshot, account) of the score tables, one column per event (sorted), zero-filled."""
-    wide = counts.pivot_table(index=["snapshot", "account_id"], columns="event", values="w", aggfunc="sum")
+    wide = counts.set_index(["snapshot", "account_id", "event"])["w"].unstack("event")  # one row per key already
     index = pd.MultiIndex.from_frame(tables[["snapshot", "account_id"]])
     return wide.reindex(index).fillna(0.0).sort_index(axis=1)
 

@@ -9,6 +9,7 @@ files; `segment` maps the Segment/RudderStack warehouse schema (`segment.py`).
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import warnings
 from collections.abc import Callable, Iterator
@@ -68,6 +69,7 @@ __all__ = [
     "read_entities",
     "read_trial",
     "read_window",
+    "validated_users",
 ]
 
 _T = TypeVar("_T")
@@ -141,6 +143,9 @@ class SharedReads:
     entities: tuple[pd.DataFrame, pd.DataFrame] | None = None  # the accounts and users tables as fetched
     # the event pass's (account rows, user rows, events report), computed for every snapshot at once
     event_rows: tuple[pd.DataFrame, pd.DataFrame | None, TableReport] | None = None
+    # the accepted users and their report (`users_frame`): they depend on which accounts are accepted, and that
+    # does not depend on `as_of` (a later `created_at` is nulled, the account stays)
+    users: tuple[pd.DataFrame, TableReport] | None = None
 
 
 def read_window(
@@ -164,8 +169,10 @@ def read_window(
     ) as (passed):
         raw_accounts, raw_users = shared.entities or (_fetch(conn, tables, "accounts"), _fetch(conn, tables, "users"))
         accounts, accounts_report = accounts_frame(raw_accounts, source.sample_rows, window.as_of)
-        rejected_ids = file_rejects["accounts"].ids if "accounts" in file_rejects else set()
-        users, users_report = users_frame(raw_users, source.sample_rows, accounts, rejected_ids)
+        if shared.users is not None:
+            users, users_report = shared.users[0], copy.deepcopy(shared.users[1])
+        else:
+            users, users_report = validated_users(opened, raw_users, accounts, source.sample_rows)
         with _translated(label):
             moments = shared.moments
             if moments is None:
@@ -198,6 +205,14 @@ def read_window(
         user_activity=None if user_raw is None else activity_frame(user_raw, settings.scoring, by_user=True),
         reports=reports,
     )
+
+
+def validated_users(
+    opened: OpenedSource, raw_users: pd.DataFrame, accounts: pd.DataFrame, sample_rows: int
+) -> tuple[pd.DataFrame, TableReport]:
+    """The accepted users of the fetched users table and their report (`frames.users_frame`)."""
+    rejected_ids = opened.file_rejects["accounts"].ids if "accounts" in opened.file_rejects else set()
+    return users_frame(raw_users, sample_rows, accounts, rejected_ids)
 
 
 # Dialects where the events scan runs in a second session, concurrently with the entity reads and the small queries

@@ -1,16 +1,19 @@
-"""The event pass of every backtest snapshot in two scans, not one full read per snapshot (issue 20, item 8).
+"""The event pass of every backtest snapshot in one scan, not one full read per snapshot (issue 20, item 8).
 
 A snapshot's ordinary read (`load.read_window` -> `rollup.user_pass_query`) groups every event by (account, user)
-with the window's instants as literals. Here two queries serve all the snapshots:
+with the window's instants as literals. Here one query (:func:`pass_query`) serves all the snapshots: every
+classified event GROUP BY (account, user, reason, part), unknown accounts classified on the grouped rows as the
+ordinary read does, where
 
-    daily     the accepted events within reach of some snapshot (from the first snapshot - reach to the last;
-              reach = the longest look-back of any column: 2 windows, the last 7 days, the longest workflow)
-              GROUP BY (account, user, day part): events, summed weights, feature flags, share and workflow counts
-              of that day, the per-event conditions folded into columns;
-    history   every classified event GROUP BY (account, user, reason, interval), interval = the number of snapshots
-              at or before ts (an event counts for snapshot j exactly when interval <= j, i.e. ts < snapshot j):
-              rows read (and duplicates folded in), the latest instant, the activation step counts; unknown
-              accounts classified on the grouped rows as the ordinary read does.
+    part >= 0   an accepted event within reach of some snapshot (from the first snapshot - reach to the last; reach
+                = the longest look-back of any column: 2 windows, the last 7 days, the longest workflow), placed on
+                its day part: its daily row (events, summed weights, feature flags, share and workflow counts of
+                that day, the per-event conditions folded into columns);
+    part < 0    any other event, by interval = the number of snapshots at or before ts (`part` = -1 - interval; an
+                event counts for snapshot j exactly when interval <= j, i.e. ts < snapshot j);
+
+and every row carries the rows read (and duplicates folded in), the latest instant and the activation step counts.
+A daily row's interval is that of its placement (:func:`with_intervals`), the same number as its events' instants.
 
 Each snapshot's window columns are then sums over a slice of the daily rows sorted by instant (`np.bincount` per
 key, W = [snap - window, snap), P, the last 7 days, each workflow's days), and its day masks the OR of
@@ -24,7 +27,8 @@ report (read, accepted, rejected per reason, with samples) does not depend on th
 Why not a join of the events to the snapshot list grouped by (snapshot, account, user) in the database: every event
 joins each snapshot whose reach holds it, about reach / spacing of them (the benchmark's 12 snapshots 4 days apart:
 55M joined rows out of 7.9M events), and that GROUP BY spilled out of the files source's memory cap (136 s on the
-loaded machine, 71 s with the daily rows joined instead; the daily rows and the slices: 15 s + 16 s).
+loaded machine, 71 s with the daily rows joined instead; the daily rows and the slices: 15 s + 16 s). Two scans,
+one for the daily rows and one for the intervals, cost a second full scan of the events (about 4 s at 10M).
 
 Why the day rows are exact: with snapshots on UTC midnights and whole-day windows every bound is a midnight, so an
 event belongs to a window exactly when any instant strictly inside its day does; its day bucket is that of the
@@ -58,6 +62,8 @@ from healthsync.scoring.config import ScoringConfig
 
 GROUPED_DIALECTS = frozenset({"duckdb", "postgresql", "sqlite"})
 KEYS = ("account_id", "user_id")
+FOLDED = ("n", "wsum")  # the columns of the accepted rows a snapshot's windows sum (`f_<i>`, ... below)
+FOLDED_PREFIXES = ("f_", "sn_", "sd_", "wf_")
 
 
 def grouped_pass(dialect: str, window_days: int) -> bool:
@@ -81,58 +87,63 @@ def _double(value: float) -> ColumnElement[float]:
     return sa.cast(sa.literal(float(value), sa.Float()), sa.Double())
 
 
-def daily_query(events: Classified, config: ScoringConfig, snapshots: Sequence[float]) -> Select[Any]:
-    """The accepted events any snapshot's windows can hold, with the per-event columns folded in (`n` events, `wsum`
-    their weights, `f_<i>` feature flags, `sn_<i>`/`sd_<i>` share counts, `wf_<i>` workflow counts): one row per
-    account, user and day part when every snapshot is a UTC midnight (see the module docstring), else one per
-    account, user and instant."""
-    rows = events.accepted
+def pass_query(events: Classified, config: ScoringConfig, snapshots: Sequence[float]) -> Select[Any]:
+    """Every classified event in one scan, per (account, user, reason, `part`), unknown accounts classified
+    (`pushdown.known_or_unknown`): `n_rows` (and `duplicates`), the latest instant `last_ts`, the activation step
+    counts `step_<i>`, and the per-event columns folded in (`wsum` the weights, `f_<i>` feature flags,
+    `sn_<i>`/`sd_<i>` share counts, `wf_<i>` workflow counts).
+
+    `part` >= 0: an accepted event any snapshot's windows can hold, placed on its day part (every snapshot a UTC
+    midnight; see the module docstring) or at its instant; `part` < 0: any other event, by the number of snapshots
+    at or before it (`-1 - interval`), which is all the "ever" columns need of it."""
+    rows = events.rows
     reach = reach_days(config) * DAY
     near = sa.and_(
-        rows.c.ts >= sa.literal(min(snapshots) - reach, sa.Float()), rows.c.ts < sa.literal(max(snapshots), sa.Float())
+        rows.c.reason.is_(None),
+        rows.c.ts >= sa.literal(min(snapshots) - reach, sa.Float()),
+        rows.c.ts < sa.literal(max(snapshots), sa.Float()),
     )
-    default = _double(config.default_weight)
-    weights = {event: _double(value) for event, value in config.weights.items()}
-    weight = sa.case(weights, value=rows.c.event, else_=default) if weights else default
-    one, zero = sa.literal_column("1", sa.Integer()), sa.literal_column("0", sa.Integer())
-    folded: list[ColumnElement[Any]] = [sa.func.count().label("n"), sa.func.sum(weight).label("wsum")]
-    for index, names in enumerate(config.features.values()):
-        folded.append(sa.func.max(sa.case((rows.c.event.in_(names), one), else_=zero)).label(f"f_{index}"))
-    for index, share in enumerate(config.shares.values()):
-        folded.append(CountIf(rows.c.event.in_(share.events)).label(f"sn_{index}"))
-        folded.append(CountIf(rows.c.event.in_(share.among)).label(f"sd_{index}"))
-    for index, (_, flow) in enumerate(config.workflows() if config.personas else []):
-        folded.append(CountIf(rows.c.event == flow.event).label(f"wf_{index}"))
     if all(moment % DAY == 0 for moment in snapshots):
         midnight = DayFloor(rows.c.ts / sa.literal(DAY, sa.Float())) * sa.literal(DAY, sa.Float())
         placed = midnight + sa.case((rows.c.ts > midnight, _double(1.0)), else_=_double(0.0))
     else:  # one group per instant: the same sums as one row per event
         placed = rows.c.ts
-    keys = (rows.c.account_key, rows.c.user_key, placed)
-    labels = (rows.c.account_key.label("account_id"), rows.c.user_key.label("user_id"), placed.label("ts"))
-    return sa.select(*labels, *folded).where(near).group_by(*keys)
-
-
-def history_query(events: Classified, config: ScoringConfig, snapshots: Sequence[float]) -> Select[Any]:
-    """Per (account, user, reason, interval) over every classified event: `n_rows` (and `duplicates`), the latest
-    instant `last_ts` and the activation step counts, unknown accounts classified (`pushdown.known_or_unknown`)."""
-    rows = events.rows
-    interval = interval_of(rows.c.ts, snapshots)
+    part = sa.case((near, placed), else_=_double(-1.0) - interval_of(rows.c.ts, snapshots))
+    default = _double(config.default_weight)
+    weights = {event: _double(value) for event, value in config.weights.items()}
+    weight = sa.case(weights, value=rows.c.event, else_=default) if weights else default
+    one, zero = sa.literal_column("1", sa.Integer()), sa.literal_column("0", sa.Integer())
     columns: list[ColumnElement[Any]] = [sa.func.count().label("n_rows")]
     if "hs_dups" in rows.c:
         columns.append(sa.func.sum(rows.c.hs_dups).label("duplicates"))
     columns.append(sa.func.max(rows.c.ts).label("last_ts"))
     for index, step in enumerate(config.activation_steps):
         columns.append(CountIf(rows.c.event == step.event).label(f"step_{index}"))
-    keys = (rows.c.account_key, rows.c.user_key, rows.c.reason, interval)
+    columns.append(sa.func.sum(weight).label("wsum"))
+    for index, names in enumerate(config.features.values()):
+        columns.append(sa.func.max(sa.case((rows.c.event.in_(names), one), else_=zero)).label(f"f_{index}"))
+    for index, share in enumerate(config.shares.values()):
+        columns.append(CountIf(rows.c.event.in_(share.events)).label(f"sn_{index}"))
+        columns.append(CountIf(rows.c.event.in_(share.among)).label(f"sd_{index}"))
+    for index, (_, flow) in enumerate(config.workflows() if config.personas else []):
+        columns.append(CountIf(rows.c.event == flow.event).label(f"wf_{index}"))
+    keys = (rows.c.account_key, rows.c.user_key, rows.c.reason, part)
     query = sa.select(
         rows.c.account_key.label("account_id"),
         rows.c.user_key.label("user_id"),
         rows.c.reason,
-        interval.label("hs_interval"),
+        part.label("part"),
         *columns,
     ).group_by(*keys)
     return known_or_unknown(query, events.accounts)
+
+
+def with_intervals(raw: pd.DataFrame, snapshots: Sequence[float]) -> pd.DataFrame:
+    """The rows of :func:`pass_query` with `hs_interval`, the number of (sorted) snapshots at or before each row's
+    events (a day part's placement gives the same number as its events' instants: see the module docstring)."""
+    part = pd.to_numeric(raw["part"], errors="coerce").to_numpy(dtype=np.float64)
+    placed = np.searchsorted(np.asarray(snapshots, dtype=np.float64), part, side="right")
+    return raw.assign(hs_interval=np.where(part >= 0, placed, -1 - part).astype(np.int64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,14 +154,39 @@ class History:
     keys: pd.DataFrame
     last: np.ndarray[Any, np.dtype[np.float64]]
     steps: list[np.ndarray[Any, np.dtype[np.int64]]]
+    coder: KeyCoder
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyCoder:
+    """The distinct (account, user) keys of some rows in the order they first occur (`keys`) and each row's position
+    among them (`row`): integer codes per column combined, not a MultiIndex of text (a tenth of the time at
+    millions of rows)."""
+
+    keys: pd.DataFrame
+    row: np.ndarray[Any, np.dtype[np.intp]]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> KeyCoder:
+        accounts, account_values = pd.factorize(frame["account_id"], use_na_sentinel=False)
+        users, user_values = pd.factorize(frame["user_id"], use_na_sentinel=False)
+        row, pairs = pd.factorize(accounts.astype(np.int64) * max(len(user_values), 1) + users)
+        first_account, first_user = np.divmod(np.asarray(pairs, dtype=np.int64), max(len(user_values), 1))
+        keys = pd.DataFrame(
+            {
+                "account_id": pd.Index(account_values).take(first_account),
+                "user_id": pd.Index(user_values).take(first_user),
+            }
+        )
+        return cls(keys, row)
 
 
 def cumulative(history: pd.DataFrame, snapshots: int, steps: int) -> History:
     """The "ever" columns of each snapshot from the rows of :func:`history_query` (accepted rows only count)."""
     accepted = history[history["reason"].isna()]
-    keys = accepted.loc[:, list(KEYS)].drop_duplicates().reset_index(drop=True)
-    index = pd.MultiIndex.from_frame(keys)
-    row = index.get_indexer(pd.MultiIndex.from_frame(accepted.loc[:, list(KEYS)]))
+    coder = KeyCoder.of(accepted)
+    row = coder.row
+    keys = coder.keys
     interval = pd.to_numeric(accepted["hs_interval"]).to_numpy(dtype=np.int64)
     last = np.full((len(keys), snapshots + 1), -np.inf)
     latest = pd.to_numeric(accepted["last_ts"], errors="coerce").to_numpy(dtype=np.float64)
@@ -162,27 +198,27 @@ def cumulative(history: pd.DataFrame, snapshots: int, steps: int) -> History:
         values = pd.to_numeric(accepted[f"step_{step}"]).fillna(0).to_numpy(dtype=np.int64)
         np.add.at(grid, (row, interval), values)
         counts.append(np.cumsum(grid, axis=1)[:, :snapshots])
-    return History(keys, np.where(np.isneginf(running), np.nan, running), counts)
+    return History(keys, np.where(np.isneginf(running), np.nan, running), counts, coder)
 
 
 @dataclasses.dataclass(frozen=True)
 class Daily:
-    """The rows of :func:`daily_query` of known (account, user) keys, sorted by instant: `code` the key's position
-    in :attr:`History.keys`, `ts` the instant (epoch seconds), and the folded columns."""
+    """The daily rows (`part` >= 0) of :func:`pass_query` of known (account, user) keys, sorted by instant: `code`
+    the key's position in :attr:`History.keys`, `ts` the instant (epoch seconds), and the folded columns."""
 
     code: np.ndarray[Any, np.dtype[np.intp]]
     ts: np.ndarray[Any, np.dtype[np.float64]]
     columns: dict[str, np.ndarray[Any, Any]]
 
     @classmethod
-    def of(cls, frame: pd.DataFrame, keys: pd.DataFrame) -> Daily:
-        code = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(frame.loc[:, list(KEYS)]))
+    def of(cls, frame: pd.DataFrame, code: np.ndarray[Any, np.dtype[np.intp]]) -> Daily:
+        """`frame`'s rows (`ts` their instant, the folded columns) whose key position `code` is known (>= 0)."""
         ts = pd.to_numeric(frame["ts"], errors="coerce").to_numpy(dtype=np.float64)
         order = np.argsort(ts, kind="stable")
         order = order[code[order] >= 0]  # an unknown account's rows have no key
         columns = {}
         for name in frame.columns:
-            if name not in (*KEYS, "ts"):
+            if name in FOLDED or name.startswith(FOLDED_PREFIXES):
                 dtype = np.float64 if name == "wsum" else np.int64
                 columns[name] = pd.to_numeric(frame[name], errors="coerce").fillna(0).to_numpy(dtype=dtype)[order]
         return cls(code[order], ts[order], columns)
@@ -235,29 +271,43 @@ def snapshot_rows(history: History, daily: Daily, position: int, snap: float, co
     return frame
 
 
+@dataclasses.dataclass(frozen=True)
+class EventRows:
+    """The event pass of every snapshot, rolled up on demand (:meth:`at`), so each snapshot's work can run where
+    its scoring runs (`backtest.replay` spreads the snapshots over processes)."""
+
+    history: History
+    daily: Daily
+    snapshots: Sequence[float]
+    config: ScoringConfig
+    with_users: bool
+
+    def at(self, position: int) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """(account rows, user rows when `with_users`) of snapshot number `position`, as `load._event_pass`
+        returns them."""
+        rows = snapshot_rows(self.history, self.daily, position, self.snapshots[position], self.config)
+        accounts, users = roll_up(rows, self.config)
+        return accounts, users if self.with_users else None
+
+
 def event_rows(
-    raw_history: pd.DataFrame,
-    raw_daily: pd.DataFrame,
-    snapshots: Sequence[float],
-    config: ScoringConfig,
-    *,
-    with_users: bool,
-) -> tuple[list[tuple[pd.DataFrame, pd.DataFrame | None]], TableReport]:
-    """Per snapshot, (account rows, user rows when `with_users`) as `load._event_pass` returns them, and the one
-    events report."""
-    history = cumulative(raw_history, len(snapshots), len(config.activation_steps))
-    daily = Daily.of(raw_daily, history.keys)
-    out: list[tuple[pd.DataFrame, pd.DataFrame | None]] = []
-    for position, snap in enumerate(snapshots):
-        accounts, users = roll_up(snapshot_rows(history, daily, position, snap, config), config)
-        out.append((accounts, users if with_users else None))
-    return out, reason_counts("events", raw_history)
+    raw: pd.DataFrame, snapshots: Sequence[float], config: ScoringConfig, *, with_users: bool
+) -> tuple[EventRows, TableReport]:
+    """The event rows of every snapshot (:class:`EventRows`) from the rows of :func:`pass_query`, and the one events
+    report."""
+    raw = with_intervals(raw, snapshots)
+    history = cumulative(raw, len(snapshots), len(config.activation_steps))
+    accepted = raw[raw["reason"].isna()]
+    near = (pd.to_numeric(accepted["part"], errors="coerce") >= 0).to_numpy()
+    daily_rows = accepted.loc[near].rename(columns={"part": "ts", "n_rows": "n"})
+    daily = Daily.of(daily_rows, history.coder.row[near])
+    return EventRows(history, daily, snapshots, config, with_users), reason_counts("events", raw)
 
 
 def read_event_rows(
     opened: OpenedSource, settings: Settings, snapshots: Sequence[datetime], now: datetime, *, with_users: bool
-) -> tuple[list[tuple[pd.DataFrame, pd.DataFrame | None]], TableReport]:
-    """The event pass of every snapshot (sorted, distinct) in two queries; the report with its samples, once."""
+) -> tuple[EventRows, TableReport]:
+    """The event pass of every snapshot (sorted, distinct) in one query; the report with its samples, once."""
     conn, tables = opened.conn, opened.tables
     config = settings.scoring
     window = Window(snapshots[-1].timestamp(), now.timestamp(), config.window_days)
@@ -265,9 +315,9 @@ def read_event_rows(
     moments = [moment.timestamp() for moment in snapshots]
     label = f"aggregating {tables.labels['events']} per snapshot"
     with _translated(label):
-        daily = _frame(conn, daily_query(events, config, moments))
-        history = _frame(conn, history_query(events, config, moments))
-        rows, report = event_rows(history, daily, moments, config, with_users=with_users)
+        rows, report = event_rows(
+            _frame(conn, pass_query(events, config, moments)), moments, config, with_users=with_users
+        )
         if report.rejected and settings.source.sample_rows > 0:
             report.samples = _samples(conn, tables, events, list(report.rejected), settings.source.sample_rows, window)
     return rows, report

@@ -22,7 +22,8 @@ from healthsync.connector.settings import Settings
 from healthsync.connector.sources.files import file_view
 from healthsync.connector.sources.frames import accounts_frame, utc
 from healthsync.connector.sources.load import OpenedSource, _frame, _translated, logical_table, reflect
-from healthsync.connector.sources.pushdown import DAY, DayFloor, classified
+from healthsync.connector.sources.pushdown import DAY, classified
+from healthsync.connector.sources.sqlfunctions import CountIf
 
 __all__ = ["event_counts", "event_span", "read_accounts", "read_outcomes"]
 
@@ -50,73 +51,93 @@ def read_accounts(raw: pd.DataFrame, now: datetime) -> pd.DataFrame:
     return frame
 
 
-def count_query(rows: sa.Subquery, snapshots: Sequence[float], window_days: int) -> sa.Select[Any]:
-    """Per account, event and instant (per UTC day, `floor(ts / 86400) * 86400`, when every snapshot lies on a UTC
-    midnight: a day lies wholly inside or outside each window then) the accepted events (`n`) from the first
-    snapshot's P to the last snapshot: the rows :func:`event_counts` sums over each snapshot's W and P.
+# Snapshots per counting query: two columns each (PostgreSQL allows 1,664 result columns, SQLite 2,000 by default).
+SNAPSHOTS_PER_QUERY = 100
 
-    One scan whatever the number of snapshots. (A join to the snapshot list grouped by snapshot in the database
-    multiplies every row by the snapshots whose windows hold it: at the benchmark's 4-day spacing 3.1M day rows
-    became ~25M joined rows, a GROUP BY that spilled out of the files source's memory cap, 57 s on a loaded machine.)
+
+def count_query(rows: sa.Subquery, snapshots: Sequence[float], window_days: int) -> sa.Select[Any]:
+    """Per account and event with an accepted event from the first snapshot's P to the last snapshot, each
+    snapshot's counts as two columns: `w_<j>` (events in W = [snapshot j - window, snapshot j)) and `p_<j>` (in the
+    window before it).
+
+    One scan for up to :data:`SNAPSHOTS_PER_QUERY` snapshots, conditional counts the database computes while it
+    scans, and a result of one row per (account, event): no per-day rows to sum in pandas afterwards, and exact for
+    any instant. (A join to the snapshot list grouped by snapshot multiplies every row by the snapshots whose windows
+    hold it: at the benchmark's 4-day spacing ~25M joined rows, a GROUP BY that spilled out of the files source's
+    memory cap.)
     """
-    span = 2 * window_days * DAY
+    span = window_days * DAY
     near = sa.and_(
-        rows.c.ts >= sa.literal(min(snapshots) - span, sa.Float()), rows.c.ts < sa.literal(max(snapshots), sa.Float())
+        rows.c.ts >= sa.literal(min(snapshots) - 2 * span, sa.Float()),
+        rows.c.ts < sa.literal(max(snapshots), sa.Float()),
     )
-    if all(moment % DAY == 0 for moment in snapshots):
-        instant: sa.ColumnElement[Any] = DayFloor(rows.c.ts / sa.literal(DAY, sa.Float())) * sa.literal(DAY, sa.Float())
-    else:
-        instant = rows.c.ts
-    keys = (rows.c.account_key, rows.c.event, instant)
-    return sa.select(*keys[:2], instant.label("ts"), sa.func.count().label("n")).where(near).group_by(*keys)
+
+    def between(start: float, end: float) -> sa.ColumnElement[bool]:
+        return sa.and_(rows.c.ts >= sa.literal(start, sa.Float()), rows.c.ts < sa.literal(end, sa.Float()))
+
+    columns: list[sa.ColumnElement[Any]] = []
+    for index, moment in enumerate(snapshots):
+        columns.append(CountIf(between(moment - span, moment)).label(f"w_{index}"))
+        columns.append(CountIf(between(moment - 2 * span, moment - span)).label(f"p_{index}"))
+    keys = (rows.c.account_key, rows.c.event)
+    return sa.select(*keys, *columns).where(near).group_by(*keys)
 
 
 def _no_counts() -> pd.DataFrame:
     return pd.DataFrame({"snapshot": [], "account_id": [], "event": [], "w": [], "p": []})
 
 
-def window_counts(frame: pd.DataFrame, snapshots: Sequence[float], window_days: int) -> pd.DataFrame:
-    """Per snapshot, account and event with an event in W or P: `w` (events in W = [snapshot - window, snapshot))
-    and `p` (in the window before), from the rows of :func:`count_query`; sorted by snapshot, account and event."""
-    codes, pairs = pd.factorize(pd.MultiIndex.from_frame(frame.loc[:, ["account_key", "event"]].astype(str)))
-    ts = pd.to_numeric(frame["ts"], errors="coerce").to_numpy(dtype=np.float64)
-    order = np.argsort(ts, kind="stable")
-    ts, codes = ts[order], np.asarray(codes)[order]
-    n = pd.to_numeric(frame["n"]).to_numpy(dtype=np.float64)[order]
-    span = window_days * DAY
+def text_codes(values: pd.Series) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, Any]]:
+    """Integer codes of `values` numbered in the order of their text, and the texts (a sort by code is a sort by
+    text): the values factorised as they are, only the distinct ones turned into text."""
+    codes, uniques = pd.factorize(values)
+    texts = np.asarray(pd.Index(uniques).astype(str), dtype=object)
+    order = np.argsort(texts, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[codes], texts[order]
+
+
+def window_counts(frame: pd.DataFrame, snapshots: Sequence[float]) -> pd.DataFrame:
+    """The rows of :func:`count_query` per snapshot: `snapshot`, `account_id`, `event`, `w`, `p` where w + p > 0,
+    sorted by snapshot, account and event."""
+    accounts, account_texts = text_codes(frame["account_key"])
+    events, event_texts = text_codes(frame["event"])
+    order = np.lexsort((events, accounts))
+    account_texts, event_texts = account_texts[accounts[order]], event_texts[events[order]]
     parts = []
-    for moment in snapshots:
-        start, middle, end = np.searchsorted(ts, [moment - 2 * span, moment - span, moment], "left")
-        w = np.rint(np.bincount(codes[middle:end], weights=n[middle:end], minlength=len(pairs))).astype(np.int64)
-        p = np.rint(np.bincount(codes[start:middle], weights=n[start:middle], minlength=len(pairs))).astype(np.int64)
+    for index, moment in sorted(enumerate(snapshots), key=lambda pair: pair[1]):
+        w = pd.to_numeric(frame[f"w_{index}"]).to_numpy(dtype=np.int64)[order]
+        p = pd.to_numeric(frame[f"p_{index}"]).to_numpy(dtype=np.int64)[order]
         found = np.flatnonzero(w + p)
-        chosen = pairs[found]
         parts.append(
             pd.DataFrame(
                 {
                     "snapshot": pd.Timestamp(round(moment), unit="s", tz="UTC"),
-                    "account_id": chosen.get_level_values(0).astype(str),
-                    "event": chosen.get_level_values(1).astype(str),
+                    "account_id": account_texts[found],
+                    "event": event_texts[found],
                     "w": w[found],
                     "p": p[found],
                 }
             )
         )
-    if not parts:
-        return _no_counts()
-    counted = pd.concat(parts, ignore_index=True)
-    return counted.sort_values(["snapshot", "account_id", "event"], kind="stable").reset_index(drop=True)
+    return pd.concat(parts, ignore_index=True) if parts else _no_counts()
 
 
 def event_counts(opened: OpenedSource, snapshots: Sequence[datetime], window_days: int, now: datetime) -> pd.DataFrame:
     """Columns `snapshot` (UTC), `account_id`, `event`, `w`, `p`: every event's count in each snapshot's window and
-    in the window before it."""
-    if not snapshots:
-        return _no_counts()
+    in the window before it (one scan per :data:`SNAPSHOTS_PER_QUERY` snapshots)."""
     moments = [moment.timestamp() for moment in snapshots]
-    with _translated(f"counting {opened.tables.labels['events']} per snapshot"):
-        frame = _frame(opened.conn, count_query(_accepted(opened, now), moments, window_days))
-    return window_counts(frame, moments, window_days)
+    parts = []
+    for first in range(0, len(moments), SNAPSHOTS_PER_QUERY):
+        chunk = moments[first : first + SNAPSHOTS_PER_QUERY]
+        with _translated(f"counting {opened.tables.labels['events']} per snapshot"):
+            frame = _frame(opened.conn, count_query(_accepted(opened, now), chunk, window_days))
+        parts.append(window_counts(frame, chunk))
+    if not parts:
+        return _no_counts()
+    counted = pd.concat(parts, ignore_index=True)
+    return counted if len(parts) == 1 else counted.sort_values(["snapshot", "account_id", "event"], kind="stable")
 
 
 def read_outcomes(opened: OpenedSource, settings: Settings) -> pd.DataFrame | None:

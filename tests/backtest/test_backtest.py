@@ -277,3 +277,20 @@ def test_without_the_extra_the_metrics_print_and_say_how_to_get_suggestions_and_
     code, _, err = cli(capsys, "backtest", "--config", str(config), "--every", "90d", "--format", "html")
     assert code != 0
     assert "pip install 'healthsync[backtest]'" in err
+
+
+def test_snapshots_scored_in_forked_processes_equal_one_process(
+    capsys: pytest.CaptureFixture[str], product: Product, baseline: tuple[dict[str, Any], pd.DataFrame],
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    pairs = tmp_path / "pairs.csv"
+    monkeypatch.setenv("HEALTHSYNC_BACKTEST_PROCESSES", "1")
+    result = backtest_json(capsys, product.config, "--pairs", str(pairs))
+    assert result == baseline[0]  # the baseline ran with the default: one process per core, up to 4
+    pd.testing.assert_frame_equal(pd.read_csv(pairs), baseline[1])
+    monkeypatch.setenv("HEALTHSYNC_BACKTEST_PROCESSES", "3")
+    assert backtest_json(capsys, product.config) == baseline[0]
+    monkeypatch.setenv("HEALTHSYNC_BACKTEST_PROCESSES", "two")
+    code, _, err = cli(capsys, "backtest", "--config", str(product.config), "--format", "json")
+    assert code == 2
+    assert "HEALTHSYNC_BACKTEST_PROCESSES='two' is not a whole number" in err

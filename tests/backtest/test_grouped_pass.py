@@ -25,8 +25,15 @@ from healthsync.connector.settings import load_settings
 from healthsync.connector.sources import load, snapshot_pass
 from healthsync.connector.sources.load import SourceData
 from healthsync.connector.sources.pushdown import DAY
-from healthsync.connector.sources.snapshot_pass import Daily, _mask, _sums, cumulative, grouped_pass, reach_days
-from healthsync.connector.sources.snapshots import window_counts
+from healthsync.connector.sources.snapshot_pass import (
+    Daily,
+    _mask,
+    _sums,
+    cumulative,
+    grouped_pass,
+    reach_days,
+)
+from healthsync.connector.sources.snapshots import count_query, window_counts
 from healthsync.scoring.config import ScoringConfig
 from tests.backtest.product import END, START, make_product
 
@@ -131,6 +138,7 @@ def _tables(
         return data
 
     monkeypatch.setattr(replay_module, "GROUPED", grouped)
+    monkeypatch.setenv("HEALTHSYNC_BACKTEST_PROCESSES", "1")  # the reads are counted in this process
     monkeypatch.setattr(replay_module, "read_event_rows", counted)
     monkeypatch.setattr(replay_module, "read_window", kept)
     result = replay(load_settings(config), request, NOW)
@@ -217,7 +225,6 @@ def test_cumulative_runs_the_intervals_up_to_each_snapshot() -> None:
 
 
 def test_daily_rows_keep_known_keys_in_instant_order_and_mask_their_day_buckets() -> None:
-    keys = pd.DataFrame({"account_id": ["a", "b"], "user_id": ["u", "w"]})
     frame = pd.DataFrame(
         {
             "account_id": ["b", "ghost", "a", "a"],
@@ -227,7 +234,7 @@ def test_daily_rows_keep_known_keys_in_instant_order_and_mask_their_day_buckets(
             "wsum": [0.5, 1.0, 2.0, 3.0],
         }
     )
-    daily = Daily.of(frame, keys)
+    daily = Daily.of(frame, np.array([1, -1, 0, 0]))  # the keys (a, u) and (b, w); the unknown account's row: -1
     assert list(daily.code) == [0, 0, 1]  # the unknown account's row is left out
     assert list(daily.ts) == [DAY + 1, 2 * DAY, 3 * DAY + 1]
     rows = daily.within(2 * DAY, 4 * DAY)
@@ -237,21 +244,27 @@ def test_daily_rows_keep_known_keys_in_instant_order_and_mask_their_day_buckets(
     assert list(_sums(daily, daily.within(0, 4 * DAY), "n", 2)) == [5, 1]
 
 
-def test_window_counts_sum_each_snapshots_two_windows() -> None:
-    # window 1 day: snapshot at 3 days has W = [2, 3) days and P = [1, 2) days
-    frame = pd.DataFrame(
+def test_window_counts_count_each_snapshots_two_windows_in_one_query() -> None:
+    # window 1 day: the snapshot at 3 days has W = [2, 3) days and P = [1, 2) days
+    events = pd.DataFrame(
         {
-            "account_key": ["a", "a", "a", "b", "b"],
-            "event": ["x", "x", "x", "y", "x"],
-            "ts": [1 * DAY, 2 * DAY, 3 * DAY, 2 * DAY, 0.0],
-            "n": [2, 3, 7, 1, 4],
+            "account_key": ["a", "a", "a", "b", "b", "a"],
+            "event": ["x", "x", "x", "y", "x", "x"],
+            "ts": [1 * DAY, 2 * DAY, 3 * DAY, 2 * DAY, 0.0, 2 * DAY + 5],
         }
     )
-    counted = window_counts(frame, [3 * DAY, 4 * DAY], 1)
-    rows = [(str(r.snapshot.date()), r.account_id, r.event, r.w, r.p) for r in counted.itertuples(index=False)]
-    assert rows == [
-        ("1970-01-04", "a", "x", 3, 2),
+    engine = sa.create_engine("duckdb:///:memory:")
+    with engine.connect() as conn:
+        conn.execute(sa.text("CREATE TABLE ev (account_key VARCHAR, event VARCHAR, ts DOUBLE)"))
+        conn.execute(sa.text("INSERT INTO ev VALUES (:account_key, :event, :ts)"), events.to_dict("records"))
+        rows = sa.table("ev", sa.column("account_key"), sa.column("event"), sa.column("ts")).alias("rows")
+        query = count_query(sa.select(rows).subquery(), [4 * DAY, 3 * DAY], 1)
+        frame = pd.DataFrame(conn.execute(query).mappings().all())
+    counted = window_counts(frame, [4 * DAY, 3 * DAY])
+    found = [(str(r.snapshot.date()), r.account_id, r.event, r.w, r.p) for r in counted.itertuples(index=False)]
+    assert found == [
+        ("1970-01-04", "a", "x", 2, 1),
         ("1970-01-04", "b", "y", 1, 0),
-        ("1970-01-05", "a", "x", 7, 3),
+        ("1970-01-05", "a", "x", 1, 2),
         ("1970-01-05", "b", "y", 0, 1),
     ]
