@@ -147,3 +147,12 @@ def test_rate_limiter_keeps_under_the_window_and_obeys_the_server() -> None:
     limiter.observe(remaining=0, resets_in=4.0)
     limiter.acquire()
     assert slept[-1] == pytest.approx(4.0)
+
+
+def test_own_backoff_is_short_for_a_one_off_fault_and_about_a_minute_for_a_persistent_one() -> None:
+    policy = RetryPolicy(max_attempts=8)
+    ceilings = [0.1, 0.3, 0.9, 2.7, 8.1, 24.3, 30.0]  # 0.1 s x 3 per attempt, at most max_wait (30 s)
+    for attempt, ceiling in enumerate(ceilings, start=1):
+        waits = [policy.backoff(attempt) for _ in range(200)]
+        assert all(ceiling / 2 <= wait <= ceiling + 1e-9 for wait in waits), (attempt, min(waits), max(waits))
+    assert 0.5 * sum(ceilings) <= sum(policy.backoff(n) for n in range(1, 8)) <= sum(ceilings) + 1e-9
