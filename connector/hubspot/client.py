@@ -184,7 +184,7 @@ class HubSpotClient:
             remaining = _header(headers, "X-HubSpot-RateLimit-Remaining")
             interval = _header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
             if remaining is not None and interval is not None and not search:
-                self._limiter.observe(int(remaining), int(interval) / 1000)
+                self._limiter.observe_window(int(remaining), int(interval) / 1000)
             return data
 
         return self._policy.call(attempt) if retry else attempt()

@@ -53,3 +53,18 @@ class RateLimiter:
         if remaining is not None and remaining <= 0 and resets_in is not None and resets_in > 0:
             with self._lock:
                 self._blocked_until = max(self._blocked_until, self._clock() + resets_in)
+
+    def observe_window(self, remaining: int | None, window_seconds: float | None) -> None:
+        """Record a server's count of calls left in its window when it gives no time to reset (HubSpot sends the
+        window's length, `X-HubSpot-RateLimit-Interval-Milliseconds`, not when it ends): with none left, the next call
+        waits until the oldest of our calls in that window leaves it, which is when the window has room again if
+        ours were the calls that filled it; the whole window when we made none in it. (Waiting the window's length
+        from the last call, as before, cost HubSpot syncs a quarter of their rate: 12.7-14.9 requests a second
+        instead of 19, issue 25.) A 429 still gets the server's Retry-After through the retry layer."""
+        if remaining is None or remaining > 0 or window_seconds is None or window_seconds <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            recent = [moment for moment in self._calls if now - moment < window_seconds]
+            until = recent[0] + window_seconds if recent else now + window_seconds
+            self._blocked_until = max(self._blocked_until, until)

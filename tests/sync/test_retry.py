@@ -156,3 +156,27 @@ def test_own_backoff_is_short_for_a_one_off_fault_and_about_a_minute_for_a_persi
         waits = [policy.backoff(attempt) for _ in range(200)]
         assert all(ceiling / 2 <= wait <= ceiling + 1e-9 for wait in waits), (attempt, min(waits), max(waits))
     assert 0.5 * sum(ceilings) <= sum(policy.backoff(n) for n in range(1, 8)) <= sum(ceilings) + 1e-9
+
+
+def test_an_exhausted_window_without_a_reset_time_waits_for_our_oldest_call_to_leave_it() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = RateLimiter(100, 10.0, clock=lambda: now[0], sleep=sleep)
+    for moment in (0.0, 3.0, 7.0):
+        now[0] = moment
+        limiter.acquire()
+    limiter.observe_window(remaining=0, window_seconds=10.0)  # HubSpot: 0 left of its 10-second window
+    limiter.acquire()
+    assert slept == [pytest.approx(3.0)]  # until the call at 0 s leaves the window (10 s), not 10 s from now
+    limiter.observe_window(remaining=5, window_seconds=10.0)
+    limiter.acquire()
+    assert len(slept) == 1
+    now[0] = 60.0  # none of our calls in the window: the portal's other apps spent it; wait it out whole
+    limiter.observe_window(remaining=0, window_seconds=10.0)
+    limiter.acquire()
+    assert slept[-1] == pytest.approx(10.0)
