@@ -43,6 +43,8 @@ than DuckDB, PostgreSQL and SQLite (the tested ones) keep the per-snapshot read 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -138,12 +140,37 @@ def pass_query(events: Classified, config: ScoringConfig, snapshots: Sequence[fl
     return known_or_unknown(query, events.accounts)
 
 
-def with_intervals(raw: pd.DataFrame, snapshots: Sequence[float]) -> pd.DataFrame:
-    """The rows of :func:`pass_query` with `hs_interval`, the number of (sorted) snapshots at or before each row's
-    events (a day part's placement gives the same number as its events' instants: see the module docstring)."""
-    part = pd.to_numeric(raw["part"], errors="coerce").to_numpy(dtype=np.float64)
+def fetched(conn: sa.Connection, query: Select[Any]) -> pd.DataFrame:
+    """A large result (millions of rows with text keys) as a DataFrame: on DuckDB with pyarrow installed (extra
+    `arrow`) through Arrow, its text columns kept Arrow-backed and its decimals (DuckDB's sums of integers) as
+    float64, the types `load._frame` gives (DuckDB's own `.df()` spent 6 of 8 s on the text of 3.9M rows);
+    elsewhere `load._frame`."""
+    if conn.dialect.name != "duckdb" or importlib.util.find_spec("pyarrow") is None:
+        return _frame(conn, query)
+    import pyarrow as pa
+
+    with conn.execute(query) as result, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
+        cursor = result.cursor
+        # DuckDB 1.5 added to_arrow_table (2.0 dropped fetch_arrow_table); the 1.4 LTS line has only the latter.
+        table = cursor.to_arrow_table() if hasattr(cursor, "to_arrow_table") else cursor.fetch_arrow_table()
+    columns = [column.cast(pa.float64()) if pa.types.is_decimal(column.type) else column for column in table.columns]
+    frame: pd.DataFrame = pa.table(columns, names=table.column_names).to_pandas()
+    return frame
+
+
+def intervals(part: np.ndarray[Any, np.dtype[np.float64]], snapshots: Sequence[float]) -> np.ndarray[Any, Any]:
+    """Per row of :func:`pass_query` (its `part`), the number of (sorted) snapshots at or before its events (a day
+    part's placement gives the same number as its events' instants: see the module docstring)."""
     placed = np.searchsorted(np.asarray(snapshots, dtype=np.float64), part, side="right")
-    return raw.assign(hs_interval=np.where(part >= 0, placed, -1 - part).astype(np.int64))
+    return np.where(part >= 0, placed, -1 - part).astype(np.int64)
+
+
+def _numbers(frame: pd.DataFrame, name: str, rows: np.ndarray[Any, np.dtype[np.bool_]]) -> np.ndarray[Any, Any]:
+    """Column `name` of the chosen rows as float64 (NaN where missing)."""
+    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    chosen: np.ndarray[Any, Any] = values[rows]
+    return chosen
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,24 +208,32 @@ class KeyCoder:
         return cls(keys, row)
 
 
-def cumulative(history: pd.DataFrame, snapshots: int, steps: int) -> History:
-    """The "ever" columns of each snapshot from the rows of :func:`history_query` (accepted rows only count)."""
-    accepted = history[history["reason"].isna()]
-    coder = KeyCoder.of(accepted)
-    row = coder.row
-    keys = coder.keys
-    interval = pd.to_numeric(accepted["hs_interval"]).to_numpy(dtype=np.int64)
-    last = np.full((len(keys), snapshots + 1), -np.inf)
-    latest = pd.to_numeric(accepted["last_ts"], errors="coerce").to_numpy(dtype=np.float64)
-    np.maximum.at(last, (row, interval), np.nan_to_num(latest, nan=-np.inf))
-    running = np.maximum.accumulate(last, axis=1)[:, :snapshots]
+def cumulative(
+    history: pd.DataFrame, snapshots: int, steps: int, interval: np.ndarray[Any, Any] | None = None
+) -> History:
+    """The "ever" columns of each snapshot from the rows of :func:`pass_query` (accepted rows only count), each in
+    the snapshot interval `interval` (default: the column `hs_interval`)."""
+    accepted = history["reason"].isna().to_numpy(dtype=bool)
+    coder = KeyCoder.of(history.loc[accepted, list(KEYS)])
+    if interval is None:
+        interval = pd.to_numeric(history["hs_interval"]).to_numpy(dtype=np.int64)
+    width = snapshots + 1
+    cell = coder.row.astype(np.int64) * width + np.asarray(interval)[accepted]
+    size = len(coder.keys) * width
+    latest = np.nan_to_num(_numbers(history, "last_ts", accepted), nan=-np.inf)
+    order = np.argsort(cell, kind="stable")  # the maximum per cell, by runs of equal cells (ufunc.at is slow)
+    cells = cell[order]
+    starts = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]]) if len(cells) else np.array([], dtype=np.intp)
+    last = np.full(size, -np.inf)
+    if len(cells):
+        last[cells[starts]] = np.maximum.reduceat(latest[order], starts)
+    running = np.maximum.accumulate(last.reshape(-1, width), axis=1)[:, :snapshots]
     counts = []
     for step in range(steps):
-        grid = np.zeros((len(keys), snapshots + 1), dtype=np.int64)
-        values = pd.to_numeric(accepted[f"step_{step}"]).fillna(0).to_numpy(dtype=np.int64)
-        np.add.at(grid, (row, interval), values)
+        values = np.nan_to_num(_numbers(history, f"step_{step}", accepted), nan=0.0)
+        grid = np.rint(np.bincount(cell, weights=values, minlength=size)).astype(np.int64).reshape(-1, width)
         counts.append(np.cumsum(grid, axis=1)[:, :snapshots])
-    return History(keys, np.where(np.isneginf(running), np.nan, running), counts, coder)
+    return History(coder.keys, np.where(np.isneginf(running), np.nan, running), counts, coder)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,15 +248,27 @@ class Daily:
     @classmethod
     def of(cls, frame: pd.DataFrame, code: np.ndarray[Any, np.dtype[np.intp]]) -> Daily:
         """`frame`'s rows (`ts` their instant, the folded columns) whose key position `code` is known (>= 0)."""
-        ts = pd.to_numeric(frame["ts"], errors="coerce").to_numpy(dtype=np.float64)
+        every = np.ones(len(frame), dtype=bool)
+        names = [name for name in frame.columns if name in FOLDED or name.startswith(FOLDED_PREFIXES)]
+        return cls.of_columns(
+            _numbers(frame, "ts", every), code, {name: _numbers(frame, name, every) for name in names}
+        )
+
+    @classmethod
+    def of_columns(
+        cls,
+        ts: np.ndarray[Any, Any],
+        code: np.ndarray[Any, np.dtype[np.intp]],
+        columns: dict[str, np.ndarray[Any, Any]],
+    ) -> Daily:
+        """The rows (instants `ts`, key positions `code`, folded `columns`) whose key is known, sorted by instant."""
         order = np.argsort(ts, kind="stable")
         order = order[code[order] >= 0]  # an unknown account's rows have no key
-        columns = {}
-        for name in frame.columns:
-            if name in FOLDED or name.startswith(FOLDED_PREFIXES):
-                dtype = np.float64 if name == "wsum" else np.int64
-                columns[name] = pd.to_numeric(frame[name], errors="coerce").fillna(0).to_numpy(dtype=dtype)[order]
-        return cls(code[order], ts[order], columns)
+        typed = {}
+        for name, values in columns.items():
+            dtype = np.float64 if name == "wsum" else np.int64
+            typed[name] = np.nan_to_num(values[order], nan=0.0).astype(dtype)
+        return cls(code[order], ts[order], typed)
 
     def within(self, start: float, end: float) -> slice:
         """The rows with start <= ts < end."""
@@ -294,13 +341,15 @@ def event_rows(
     raw: pd.DataFrame, snapshots: Sequence[float], config: ScoringConfig, *, with_users: bool
 ) -> tuple[EventRows, TableReport]:
     """The event rows of every snapshot (:class:`EventRows`) from the rows of :func:`pass_query`, and the one events
-    report."""
-    raw = with_intervals(raw, snapshots)
-    history = cumulative(raw, len(snapshots), len(config.activation_steps))
-    accepted = raw[raw["reason"].isna()]
-    near = (pd.to_numeric(accepted["part"], errors="coerce") >= 0).to_numpy()
-    daily_rows = accepted.loc[near].rename(columns={"part": "ts", "n_rows": "n"})
-    daily = Daily.of(daily_rows, history.coder.row[near])
+    report. Columns are taken as arrays of the rows they serve: no copy of the whole frame per filter."""
+    part = _numbers(raw, "part", np.ones(len(raw), dtype=bool))
+    history = cumulative(raw, len(snapshots), len(config.activation_steps), intervals(part, snapshots))
+    accepted = raw["reason"].isna().to_numpy(dtype=bool)
+    near = accepted & (part >= 0)
+    folded = {"n": "n_rows", "wsum": "wsum"}
+    folded |= {name: name for name in raw.columns if str(name).startswith(FOLDED_PREFIXES)}
+    columns = {name: _numbers(raw, source, near) for name, source in folded.items()}
+    daily = Daily.of_columns(part[near], history.coder.row[near[accepted]], columns)
     return EventRows(history, daily, snapshots, config, with_users), reason_counts("events", raw)
 
 

@@ -23,6 +23,7 @@ from healthsync.connector.sources.files import file_view
 from healthsync.connector.sources.frames import accounts_frame, utc
 from healthsync.connector.sources.load import OpenedSource, _frame, _translated, logical_table, reflect
 from healthsync.connector.sources.pushdown import DAY, classified
+from healthsync.connector.sources.snapshot_pass import fetched
 from healthsync.connector.sources.sqlfunctions import CountIf
 
 __all__ = ["event_counts", "event_span", "read_accounts", "read_outcomes"]
@@ -132,7 +133,7 @@ def event_counts(opened: OpenedSource, snapshots: Sequence[datetime], window_day
     for first in range(0, len(moments), SNAPSHOTS_PER_QUERY):
         chunk = moments[first : first + SNAPSHOTS_PER_QUERY]
         with _translated(f"counting {opened.tables.labels['events']} per snapshot"):
-            frame = _frame(opened.conn, count_query(_accepted(opened, now), chunk, window_days))
+            frame = fetched(opened.conn, count_query(_accepted(opened, now), chunk, window_days))
         parts.append(window_counts(frame, chunk))
     if not parts:
         return _no_counts()
