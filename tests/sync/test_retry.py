@@ -19,6 +19,7 @@ from healthsync.connector.hubspot import client as hubspot_client
 from healthsync.connector.intercom import client as intercom_client
 from healthsync.connector.sync.ratelimit import RateLimiter
 from healthsync.connector.sync.retry import RetryPolicy
+from tests.clock import FakeTime
 
 SECRET = "pat-na1-secret-token"
 
@@ -159,24 +160,19 @@ def test_own_backoff_is_short_for_a_one_off_fault_and_about_a_minute_for_a_persi
 
 
 def test_an_exhausted_window_without_a_reset_time_waits_for_our_oldest_call_to_leave_it() -> None:
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    limiter = RateLimiter(100, 10.0, clock=lambda: now[0], sleep=sleep)
-    for moment in (0.0, 3.0, 7.0):
-        now[0] = moment
+    clock = FakeTime()
+    limiter = RateLimiter(100, 10.0, clock=clock.monotonic, sleep=clock.sleep)
+    start = clock.now
+    for offset in (0.0, 3.0, 7.0):
+        clock.now = start + offset
         limiter.acquire()
     limiter.observe_window(remaining=0, window_seconds=10.0)  # HubSpot: 0 left of its 10-second window
     limiter.acquire()
-    assert slept == [pytest.approx(3.0)]  # until the call at 0 s leaves the window (10 s), not 10 s from now
+    assert clock.slept == [pytest.approx(3.0)]  # until the call at 0 s leaves the window (10 s), not 10 s from now
     limiter.observe_window(remaining=5, window_seconds=10.0)
     limiter.acquire()
-    assert len(slept) == 1
-    now[0] = 60.0  # none of our calls in the window: the portal's other apps spent it; wait it out whole
+    assert len(clock.slept) == 1
+    clock.now += 60.0  # none of our calls in the window: the portal's other apps spent it; wait it out whole
     limiter.observe_window(remaining=0, window_seconds=10.0)
     limiter.acquire()
-    assert slept[-1] == pytest.approx(10.0)
+    assert clock.slept[-1] == pytest.approx(10.0)
