@@ -30,6 +30,9 @@ class Paths:
     def property(self, object_type: str, name: str) -> str:
         return f"{self.properties(object_type)}/{_seg(name)}"
 
+    def objects(self, object_type: str) -> str:
+        return f"/crm/objects/{self.version}/{_seg(object_type)}"
+
     def batch(self, object_type: str, kind: str) -> str:
         return f"/crm/objects/{self.version}/{_seg(object_type)}/batch/{kind}"
 
