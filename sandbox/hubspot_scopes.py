@@ -8,7 +8,8 @@ Sources:
   ``crm.objects.contacts.read`` / ``.write`` (developers.hubspot.com/docs/api-reference/latest/crm/activities/
   tasks/guide); properties need ``crm.schemas.<type>.read`` / ``.write``; owners ``crm.objects.owners.read``;
   associations need the read (or write) scope of both object types (a guess in its most conservative form:
-  HubSpot documents the v4 association scopes per object type).
+  HubSpot documents the v4 association scopes per object type); the object schema read needs
+  ``crm.schemas.custom.read`` (`CRM/Schemas/Rollouts/145900/2026-09/schemas.json`).
 - Token kinds: a legacy private-app access token, or a Service Key (developers.hubspot.com/docs/apps/
   developer-platform/build-apps/authentication/account-service-keys: a Service Key is sent as a Bearer token and is
   "configured with object-specific scopes"; HubSpot changelog "Legacy Private App Creation Being Disabled":
@@ -38,6 +39,7 @@ ALL_SCOPES = tuple(
     sorted(
         [f"crm.objects.{kind}.{access}" for kind in OBJECT_SCOPE_TYPES for access in ("read", "write")]
         + [f"crm.schemas.{kind}.{access}" for kind in ("companies", "contacts") for access in ("read", "write")]
+        + ["crm.schemas.custom.read"]
     )
 )
 MESSAGE = (
@@ -68,6 +70,8 @@ def _required(request: Request) -> list[str]:
     if len(parts) > 2 and parts[1] not in ("v3", "v4"):  # /crm/objects/2026-09/... as /crm/2026-09/objects/...
         parts[1], parts[2] = parts[2], parts[1]
     access = "read" if request.method == "GET" or request.path.endswith(_READS) else "write"
+    if parts[0] == "crm-object-schemas":  # the object schema read (hubspot_schemas.py)
+        return [f"crm.schemas.custom.{access}"]
     if len(parts) < 4 or parts[0] != "crm":
         return []
     if parts[2] == "owners":

@@ -270,6 +270,15 @@ class HubSpotClient:
             return []
         return []
 
+    def required_properties(self, object_type: str) -> list[str]:
+        """The properties the portal requires on a create of `object_type` (the object schema's
+        `requiredProperties`; HubSpot documents that read for custom objects, check also asks it of standard ones)."""
+        query = [
+            (f"include{part}", "false") for part in ("PropertyDefinitions", "AssociationDefinitions", "AuditMetadata")
+        ]
+        data = self._call("read object schema", "GET", self.paths.schema(object_type), query=query)
+        return [str(name) for name in (data or {}).get("requiredProperties") or []]
+
     def wait(self, seconds: float) -> None:
         """Sleep through the retry policy's (injectable) sleep."""
         self._policy.sleep(seconds)

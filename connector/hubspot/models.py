@@ -7,7 +7,7 @@ BatchResponseSimplePublicObject, BatchResponseSimplePublicUpsertObject, SimplePu
 `CRM/Associations/Rollouts/130902/2026-09/associations.json` (BatchInputPublicFetchAssociationsBatchRequest,
 BatchResponsePublicAssociationMultiWithLabel), `CRM/Properties/Rollouts/145899/2026-09/properties.json` (PropertyCreate,
 PropertyUpdate, PropertyGroupCreate, Property, PropertyGroup), `CRM/Crm Owners/Rollouts/146888/2026-09/crmOwners.json`
-(CollectionResponsePublicOwnerForwardPaging).
+(CollectionResponsePublicOwnerForwardPaging), `CRM/Schemas/Rollouts/145900/2026-09/schemas.json` (ObjectSchema).
 Only the fields healthsync uses or must tolerate are modelled; types are strict (an integer is not a string); our
 requests forbid undocumented fields, responses tolerate extra ones.
 
@@ -292,6 +292,23 @@ class ObjectPage(Read):
     paging: Paging | None = None
 
 
+class ObjectSchema(Read):
+    """ObjectSchema of `CRM/Schemas/Rollouts/145900/2026-09/schemas.json`: its required fields."""
+
+    allowsSensitiveProperties: bool
+    archived: bool
+    associations: list[dict[str, Any]]
+    fullyQualifiedName: str
+    id: str
+    labels: dict[str, str]
+    name: str
+    objectTypeId: str
+    properties: list[dict[str, Any]]
+    requiredProperties: list[str]
+    searchableProperties: list[str]
+    secondaryDisplayProperties: list[str]
+
+
 _V = r"\d{4}-\d{2}"
 _ASSOCIATIONS = rf"^/crm/associations/{_V}/[^/]+/[^/]+/batch/read$"
 Route = tuple[str, re.Pattern[str], type[BaseModel] | None, type[BaseModel] | None]
@@ -309,6 +326,7 @@ ROUTES: list[Route] = [
     ("PATCH", re.compile(rf"^/crm/properties/{_V}/[^/]+/[^/]+$"), PropertyUpdate, Property),
     ("GET", re.compile(rf"^/crm/owners/{_V}$"), None, Owners),
     ("GET", re.compile(rf"^/crm/objects/{_V}/[^/]+$"), None, ObjectPage),
+    ("GET", re.compile(rf"^/crm-object-schemas/{_V}/schemas/[^/]+$"), None, ObjectSchema),
 ]  # fmt: skip
 
 

@@ -42,5 +42,9 @@ class Paths:
     def association_read(self, from_type: str, to_type: str) -> str:
         return f"/crm/associations/{self.version}/{_seg(from_type)}/{_seg(to_type)}/batch/read"
 
+    def schema(self, object_type: str) -> str:
+        """The object schema (`requiredProperties`), `CRM/Schemas/Rollouts/145900/2026-09/schemas.json`."""
+        return f"/crm-object-schemas/{self.version}/schemas/{_seg(object_type)}"
+
     def owners(self) -> str:
         return f"/crm/owners/{self.version}"

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from healthsync.connector.errors import AuthError, DestinationError
+from healthsync.connector.errors import AuthError, DestinationError, RejectedRecordError
 from healthsync.connector.hubspot.client import JSON, HubSpotClient
+from healthsync.connector.hubspot.tasks import WRITTEN
 from healthsync.connector.settings import HubSpotConfig
 from healthsync.connector.sync.check import Finding, error, ok
 from healthsync.mappings.models import HubSpotField, HubSpotMapping
@@ -102,7 +103,48 @@ def findings(
         return [error(NAME, f"HubSpot did not answer: {exc}", "config")]
     found = _scopes(missing, needs)
     found += _clashes(client, wanted)
+    found += _unfilled(client, mapping, config)
     found.append(_owners(client))
+    return found
+
+
+def _creates(mapping: HubSpotMapping, config: HubSpotConfig) -> dict[str, dict[str, set[str]]]:
+    """object type -> what creates it (companies, the task rule of each play) -> the properties it always sets."""
+    creates: dict[str, dict[str, set[str]]] = {}
+    if config.create_companies:
+        prop = mapping.companies.account_id_property.name
+        fields = {field.property for field in mapping.companies.fields}
+        creates["companies"] = {"created companies": {"name", "domain", prop, *fields, *mapping.companies.on_create}}
+    if mapping.tasks:
+        creates["tasks"] = {f"tasks of play {rule.play}": {*WRITTEN, *rule.properties} for rule in mapping.tasks}
+    return creates
+
+
+def _unfilled(client: HubSpotClient, mapping: HubSpotMapping, config: HubSpotConfig) -> list[Finding]:
+    """The properties the portal requires on a create (the object schema's `requiredProperties`) that healthsync's
+    creates would not fill from the mapping: exit 2, naming them and the mapping key that supplies a value."""
+    found: list[Finding] = []
+    for object_type, creators in _creates(mapping, config).items():
+        try:
+            required = client.required_properties(object_type)
+        except (AuthError, RejectedRecordError) as exc:
+            found.append(
+                Finding(
+                    NAME,
+                    "warning",
+                    f"the portal's required {object_type} properties could not be read ({exc}); a create missing "
+                    "one is refused per record at run time (exit 4)",
+                )
+            )
+            continue
+        key = "companies.on_create" if object_type == "companies" else "tasks[].properties"
+        gaps = {what: [name for name in required if name not in sets] for what, sets in creators.items()}
+        for what, names in gaps.items():
+            if names:
+                message = f"the portal requires {', '.join(names)} on {object_type}, which {what} would not fill"
+                found.append(error(NAME, f"{message}; supply a value in the mapping ({key})", "config"))
+        if not any(gaps.values()):
+            found.append(ok(NAME, f"{object_type} creates fill every required property ({len(required)})"))
     return found
 
 

@@ -50,6 +50,9 @@ def period_key(rule: TaskRule, as_of: datetime) -> str:
 
 
 MARKER = "[healthsync:"
+# The properties every task create carries (hubspot_owner_id only when the company has an owner); a rule's
+# `properties` add to them.
+WRITTEN = ("hs_task_subject", "hs_task_body", "hs_task_status", "hs_task_priority", "hs_task_type", "hs_timestamp")
 
 
 def priority_of(rule: TaskRule, row: dict[str, Any]) -> str:
