@@ -279,6 +279,10 @@ class StateStore:
         of that answer (`created_at`) until a marker lookup settles it; never sent again blindly."""
         self._set_task(destination, identity, status="unconfirmed", created_at=_now())
 
+    def task_withdrawn(self, destination: str, identity: str) -> None:
+        """The create was refused (nothing was created): forget the intent so a later run creates it afresh."""
+        self.alert_withdrawn(destination, identity)
+
     def task_completed(self, destination: str, identity: str) -> None:
         self._set_task(destination, identity, status="completed", completed_at=_now())
 

@@ -264,7 +264,7 @@ class TaskWriter:
                 if identity:
                     created[identity] = str(result["id"])
             self._found(created, pending, ctx, counts)
-            self._rejected(errors, ctx, counts)
+            self._rejected(errors, pending, ctx, counts)
             return
 
     def _hold_in_flight(self, pending: dict[str, TaskPlan], counts: SyncCounts) -> None:
@@ -292,14 +292,19 @@ class TaskWriter:
         counts.tasks_unconfirmed += len(pending)
 
     @staticmethod
-    def _rejected(errors: list[dict[str, Any]], ctx: SyncContext, counts: SyncCounts) -> None:
-        """Each refused task create, by its identity (the trace id) and reason; it is retried on the next run."""
+    def _rejected(
+        errors: list[dict[str, Any]], pending: dict[str, TaskPlan], ctx: SyncContext, counts: SyncCounts
+    ) -> None:
+        """Each refused task create, by its identity (the trace id) and reason; it is retried on the next run.
+        HubSpot created nothing for it, so its intent is withdrawn: the next run creates it afresh, no wait."""
         for error in errors:
             identities = [str(i) for i in (error.get("context") or {}).get("objectWriteTraceId") or []] or ["?"]
             for identity in identities:
                 log.warning("task rejected", extra={"identity": identity, "reason": describe(error)})
                 if ctx.run_id is not None:
                     ctx.store.reject(ctx.run_id, DESTINATION, "tasks", identity, describe(error))
+                if identity in pending:
+                    ctx.store.task_withdrawn(DESTINATION, identity)
                 counts.rejected += 1
 
     @staticmethod

@@ -103,6 +103,14 @@ def test_a_task_missing_a_required_property_is_reported_by_its_identity(world: W
     assert len(tasks) == summary.counts["hubspot"].rejected > 0
     assert all("queue_name" in reason for reason in tasks.values())
     assert summary.counts["hubspot"].created > 0, "the companies were created all the same"
+    mapping = yaml.safe_load((world.root / "required.yaml").read_text())
+    for rule in mapping["tasks"]:
+        rule["properties"] = {"queue_name": "{{ play }} queue"}
+    (world.root / "required.yaml").write_text(yaml.safe_dump(mapping))
+    again = world.run()  # at once: a refused create left nothing that could still arrive, so no delivery bound
+    assert again.exit_code == 0, rejected(world)
+    assert again.counts["hubspot"].tasks_created == len(tasks)
+    assert again.counts["hubspot"].tasks_unconfirmed == 0
 
 
 def test_check_lists_the_required_properties_the_creates_would_not_fill(
