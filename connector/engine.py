@@ -105,7 +105,7 @@ def build_destination(
             search_limiter=RateLimiter(hub.searches_per_second, 1.0, sleep=pause, clock=now),
             fence=fence.check if fence else None,
         )
-        return HubSpotDestination(client, cast(HubSpotMapping, mapping), hub)
+        return HubSpotDestination(client, cast(HubSpotMapping, mapping), hub, settings.delivery_bound())
     if name == "slack":
         slack = settings.destinations.slack
         webhook = SlackClient(

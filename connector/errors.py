@@ -85,9 +85,14 @@ class FatalDestinationError(DestinationError):
 
 
 class AuthError(FatalDestinationError):
-    """The token is missing, invalid or lacks a scope."""
+    """The token is missing, invalid or lacks a scope (`missing_scopes`: those the destination named)."""
 
     exit_code = 5
+
+    def __init__(self, message: str, *, status: int | None = None, missing_scopes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.missing_scopes = missing_scopes
 
 
 class RejectedRecordError(DestinationError):

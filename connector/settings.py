@@ -146,6 +146,12 @@ class HubSpotConfig(DestinationConfig):
     searches_per_second: int = Field(
         default=4, ge=1, description="search requests per second; the portal allows 5, shared by every app"
     )
+    delivery_bound_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="seconds after which a task create whose answer was lost can no longer reach HubSpot; "
+        "default: state.lock_ttl_seconds + timeout_seconds",
+    )
     api_version: str = Field(
         default="2026-09",
         pattern=r"^\d{4}-\d{2}$",
@@ -241,6 +247,12 @@ class Settings(BaseSettings):
                     "a call is in flight and every retry attempt is fenced, but one request must fit in the lease"
                 )
         return self
+
+    def delivery_bound(self) -> float:
+        """Seconds after an ambiguous HubSpot create before a marker lookup may trust "not found" (README: Tasks)."""
+        hub = self.destinations.hubspot
+        bound = hub.delivery_bound_seconds
+        return float(self.state.lock_ttl_seconds + hub.timeout_seconds) if bound is None else bound
 
     def fence_margin(self) -> float:
         """Seconds of proven lease a write needs: the longest request timeout of the enabled destinations."""

@@ -22,6 +22,8 @@ from healthsync.sandbox.hubspot_errors import OBJECT_NOT_FOUND, ApiError, iso
 from healthsync.sandbox.hubspot_merge import expand, merge
 from healthsync.sandbox.hubspot_properties import OBJECT_TYPE_IDS, Catalogue, object_type
 from healthsync.sandbox.hubspot_records import Records
+from healthsync.sandbox.hubspot_schemas import PATH as SCHEMA_PATH
+from healthsync.sandbox.hubspot_schemas import object_schema
 from healthsync.sandbox.hubspot_scopes import TOKEN_INFO_PATH, Tokens, missing_scopes_error
 from healthsync.sandbox.hubspot_search import search
 
@@ -215,6 +217,7 @@ class HubSpotSandbox(Sandbox):
     def register(self) -> None:
         route = self.route
         route("POST", TOKEN_INFO_PATH, lambda request: Response(200, self.tokens.info(request.json())))
+        route("GET", SCHEMA_PATH, lambda request: object_schema(self.records, request))
         route("GET", "/crm/v3/owners", self._list_owners)
         route("GET", "/crm/v3/owners/{ownerId}", self._get_owner)
         properties = "/crm/v3/properties/{objectType}"

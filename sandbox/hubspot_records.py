@@ -89,6 +89,11 @@ class Records:
         rules: dict[str, tuple[str, ...]] = getattr(self, "portal_required", {})
         return rules.get(object_type, ()) if self.enforce_required else ()
 
+    def required_on_create(self, object_type: str) -> tuple[str, ...]:
+        """Every property a create of `object_type` must carry: the built-in ones and the portal's rules."""
+        rules: dict[str, tuple[str, ...]] = getattr(self, "portal_required", {})
+        return tuple(dict.fromkeys((*_REQUIRED.get(object_type, ()), *rules.get(object_type, ()))))
+
     def require_properties(self, body: Any) -> JSON:
         if not isinstance(body, dict) or not isinstance(body.get("properties"), list):
             raise ApiError.validation('expected {"object_type": "companies", "properties": ["industry"]}')

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-# Tasks: intent -> open -> completed. Slack alerts: intent -> sent, or unconfirmed (the post's outcome is unknown).
+# Tasks: intent -> open -> completed (intent -> unconfirmed -> open when a create's outcome was unknown).
+# Slack alerts: intent -> sent, or unconfirmed (the post's outcome is unknown).
 TaskStatus = Literal["intent", "open", "completed", "sent", "unconfirmed"]
 TASK_STATUSES: tuple[TaskStatus, ...] = ("intent", "open", "completed", "sent", "unconfirmed")
 

@@ -274,6 +274,15 @@ class StateStore:
         """The create call succeeded (or the task was found by its trace id): the task is open at `remote_id`."""
         self._set_task(destination, identity, status="open", remote_id=remote_id, created_at=_now())
 
+    def task_unconfirmed(self, destination: str, identity: str) -> None:
+        """The create's outcome is unknown (timeout, reset, 5xx): HubSpot may still receive it. Kept with the time
+        of that answer (`created_at`) until a marker lookup settles it; never sent again blindly."""
+        self._set_task(destination, identity, status="unconfirmed", created_at=_now())
+
+    def task_withdrawn(self, destination: str, identity: str) -> None:
+        """The create was refused (nothing was created): forget the intent so a later run creates it afresh."""
+        self.alert_withdrawn(destination, identity)
+
     def task_completed(self, destination: str, identity: str) -> None:
         self._set_task(destination, identity, status="completed", completed_at=_now())
 

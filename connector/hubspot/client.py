@@ -30,7 +30,6 @@ JSON = dict[str, Any]
 BATCH_SIZE = 100
 ASSOCIATION_BATCH = 1000  # batch association reads take at most 1,000 inputs per call
 API_VERSION = "2026-09"
-TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"
 _SCOPES_IN_TEXT = re.compile(r"missingScopes=\[([^\]]*)\]")
 
 
@@ -95,8 +94,8 @@ def translate(exc: Exception, what: str) -> Exception:
             scopes = missing_scopes(body)
             if scopes:
                 detail = f"HubSpot {what}: 403 MISSING_SCOPES: the access token lacks scope {', '.join(scopes)}"
-                detail += " (grant it to the private app; README: Scopes)"
-            return AuthError(detail)
+                detail += " (grant it to the Service Key or private app; README: Scopes)"
+            return AuthError(detail, status=status, missing_scopes=tuple(scopes))
         return RejectedRecordError(detail, status=status)
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
         return RetriableError(f"HubSpot {what}: network error ({type(exc).__name__})")
@@ -255,16 +254,30 @@ class HubSpotClient:
                     pending.append({"id": source, "after": str(after)})
         return found
 
-    def token_scopes(self) -> list[str] | None:
-        """The private-app token's scopes (HubSpot's access-token-info endpoint; the token goes in the body,
-        never in a URL); None when the endpoint does not know the token (e.g. an OAuth token)."""
-        body = {"tokenKey": self._token}
+    def lacks(
+        self, scope: str, method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None
+    ) -> list[str]:
+        """The scopes a harmless request for `scope` shows missing: [] when HubSpot let it past its scope check
+        (any answer but 401/403, a refusal of the record or property it names included); the scopes a 403 names
+        (or `scope` when it names none). A token HubSpot refuses outright (401) raises AuthError."""
         try:
-            data = self._call("read token info", "POST", TOKEN_INFO_PATH, body, auth=False)
+            self._call(f"check scope {scope}", method, path, body, query=query)
+        except AuthError as exc:
+            if exc.status != 403:
+                raise
+            return list(exc.missing_scopes) or [scope]
         except RejectedRecordError:
-            return None
-        scopes = data.get("scopes") if isinstance(data, dict) else None
-        return [str(scope) for scope in scopes] if isinstance(scopes, list) else None
+            return []
+        return []
+
+    def required_properties(self, object_type: str) -> list[str]:
+        """The properties the portal requires on a create of `object_type` (the object schema's
+        `requiredProperties`; HubSpot documents that read for custom objects, check also asks it of standard ones)."""
+        query = [
+            (f"include{part}", "false") for part in ("PropertyDefinitions", "AssociationDefinitions", "AuditMetadata")
+        ]
+        data = self._call("read object schema", "GET", self.paths.schema(object_type), query=query)
+        return [str(name) for name in (data or {}).get("requiredProperties") or []]
 
     def wait(self, seconds: float) -> None:
         """Sleep through the retry policy's (injectable) sleep."""

@@ -38,7 +38,10 @@ SEARCH_CAP = 10_000  # HubSpot's search returns at most 10,000 results per query
 class HubSpotDestination:
     name = "hubspot"
 
-    def __init__(self, client: HubSpotClient, mapping: HubSpotMapping, config: HubSpotConfig) -> None:
+    def __init__(
+        self, client: HubSpotClient, mapping: HubSpotMapping, config: HubSpotConfig, delivery_bound: float = 0.0
+    ) -> None:
+        self.tasks = TaskWriter(client, delivery_bound)
         self.client = client
         self.mapping = mapping
         self.config = config
@@ -289,7 +292,7 @@ class HubSpotDestination:
             }
             complete = self.config.complete_cleared_tasks
             plan.tasks = plan_tasks(self.mapping.tasks, accounts, companies, ctx, scores.as_of, complete)
-            TaskWriter(self.client).adopt(plan.tasks)
+            self.tasks.adopt(plan.tasks)
         return plan
 
     def _plan_contacts(self, scores: ScoreResult, ctx: SyncContext) -> list[RecordPlan]:
@@ -328,7 +331,7 @@ class HubSpotDestination:
                 for chunk in chunks(todo, BATCH_SIZE):
                     self._write(kind, object_type, list(chunk), ctx, counts)
                     ctx.progress(f"hubspot {object_type}", len(todo), len(chunk))
-        TaskWriter(self.client).apply(plan.tasks, ctx, counts)
+        self.tasks.apply(plan.tasks, ctx, counts)
         counts.calls = self.client.calls
         counts.retried = self.client.retries
         return counts

@@ -7,8 +7,9 @@ BatchResponseSimplePublicObject, BatchResponseSimplePublicUpsertObject, SimplePu
 `CRM/Associations/Rollouts/130902/2026-09/associations.json` (BatchInputPublicFetchAssociationsBatchRequest,
 BatchResponsePublicAssociationMultiWithLabel), `CRM/Properties/Rollouts/145899/2026-09/properties.json` (PropertyCreate,
 PropertyUpdate, PropertyGroupCreate, Property, PropertyGroup), `CRM/Crm Owners/Rollouts/146888/2026-09/crmOwners.json`
-(CollectionResponsePublicOwnerForwardPaging). Only the fields healthsync uses or must tolerate are modelled; types are
-strict (an integer is not a string); our requests forbid undocumented fields, responses tolerate extra ones.
+(CollectionResponsePublicOwnerForwardPaging), `CRM/Schemas/Rollouts/145900/2026-09/schemas.json` (ObjectSchema).
+Only the fields healthsync uses or must tolerate are modelled; types are strict (an integer is not a string); our
+requests forbid undocumented fields, responses tolerate extra ones.
 
 `check_exchange(method, path, status, request, response)` validates one logged exchange; the tests run it over
 every request of a full run.
@@ -145,10 +146,6 @@ class PropertyUpdate(Sent):
     label: str | None = None
     description: str | None = None
     groupName: str | None = None
-
-
-class TokenInfoRequest(Sent):
-    tokenKey: str
 
 
 # -- responses -----------------------------------------------------------------------------------------------
@@ -288,8 +285,28 @@ class Owners(Read):
     paging: Paging | None = None
 
 
-class TokenInfo(Read):
-    scopes: list[str]
+class ObjectPage(Read):
+    """CollectionResponseSimplePublicObjectWithAssociationsForwardPaging (check's read-scope probe)."""
+
+    results: list[SimplePublicObject]
+    paging: Paging | None = None
+
+
+class ObjectSchema(Read):
+    """ObjectSchema of `CRM/Schemas/Rollouts/145900/2026-09/schemas.json`: its required fields."""
+
+    allowsSensitiveProperties: bool
+    archived: bool
+    associations: list[dict[str, Any]]
+    fullyQualifiedName: str
+    id: str
+    labels: dict[str, str]
+    name: str
+    objectTypeId: str
+    properties: list[dict[str, Any]]
+    requiredProperties: list[str]
+    searchableProperties: list[str]
+    secondaryDisplayProperties: list[str]
 
 
 _V = r"\d{4}-\d{2}"
@@ -308,7 +325,8 @@ ROUTES: list[Route] = [
     ("POST", re.compile(rf"^/crm/properties/{_V}/[^/]+$"), PropertyCreate, Property),
     ("PATCH", re.compile(rf"^/crm/properties/{_V}/[^/]+/[^/]+$"), PropertyUpdate, Property),
     ("GET", re.compile(rf"^/crm/owners/{_V}$"), None, Owners),
-    ("POST", re.compile(r"^/oauth/v2/private-apps/get/access-token-info$"), TokenInfoRequest, TokenInfo),
+    ("GET", re.compile(rf"^/crm/objects/{_V}/[^/]+$"), None, ObjectPage),
+    ("GET", re.compile(rf"^/crm-object-schemas/{_V}/schemas/[^/]+$"), None, ObjectSchema),
 ]  # fmt: skip
 
 

@@ -30,6 +30,9 @@ class Paths:
     def property(self, object_type: str, name: str) -> str:
         return f"{self.properties(object_type)}/{_seg(name)}"
 
+    def objects(self, object_type: str) -> str:
+        return f"/crm/objects/{self.version}/{_seg(object_type)}"
+
     def batch(self, object_type: str, kind: str) -> str:
         return f"/crm/objects/{self.version}/{_seg(object_type)}/batch/{kind}"
 
@@ -38,6 +41,10 @@ class Paths:
 
     def association_read(self, from_type: str, to_type: str) -> str:
         return f"/crm/associations/{self.version}/{_seg(from_type)}/{_seg(to_type)}/batch/read"
+
+    def schema(self, object_type: str) -> str:
+        """The object schema (`requiredProperties`), `CRM/Schemas/Rollouts/145900/2026-09/schemas.json`."""
+        return f"/crm-object-schemas/{self.version}/schemas/{_seg(object_type)}"
 
     def owners(self) -> str:
         return f"/crm/owners/{self.version}"

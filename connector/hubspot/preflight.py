@@ -1,19 +1,33 @@
-"""`healthsync check` for HubSpot: token, scopes for the enabled features, property clashes, owners. Reads only.
+"""`healthsync check` for HubSpot: token, scopes for the enabled features, property clashes, owners. Writes nothing.
 
 Scopes per feature (HubSpot's API reference, "Scope requirements"; tasks are engagements and need the contact
 object scopes): see `required_scopes`, the README lists the same table.
+
+The token's scopes are verified the same way for a Service Key and a legacy private-app token: one harmless
+request per needed scope (`probe`), which HubSpot answers 403 MISSING_SCOPES when the scope is missing. The
+private-app access-token-info endpoint knows no Service Key, and the 2026-09 token introspection
+(`POST /oauth/2026-09/token/introspect`, HubSpot/HubSpot-public-api-spec-collection
+`PublicApiSpecs/Auth/Oauth/Rollouts/279897/2026-09/oauth.json`) needs an OAuth app's client id and secret, which
+neither kind has; so neither is used. A read scope is probed with a read (one record, the property list); a write
+scope with a write that cannot change anything: a batch update of record id 0 (HubSpot record ids are positive, so
+it is refused as not found) and an empty update of a property healthsync never creates. Only a 401 or 403 counts.
 """
 
 from __future__ import annotations
 
-from healthsync.connector.errors import AuthError, DestinationError
+from typing import Any
+
+from healthsync.connector.errors import AuthError, DestinationError, RejectedRecordError
 from healthsync.connector.hubspot.client import JSON, HubSpotClient
+from healthsync.connector.hubspot.tasks import WRITTEN
 from healthsync.connector.settings import HubSpotConfig
 from healthsync.connector.sync.check import Finding, error, ok
 from healthsync.mappings.models import HubSpotField, HubSpotMapping
 
 NAME = "hubspot"
 MAX_UNIQUE_PROPERTIES = 10  # HubSpot: "up to 10 unique identifier properties for each object" (Properties guide)
+PROBE_RECORD = "0"  # no HubSpot record has id 0
+PROBE_PROPERTY = "healthsync_scope_probe"  # never created: an empty update of it is refused as not found
 
 
 def unique_id_problem(existing: dict[str, JSON], name: str) -> str | None:
@@ -62,28 +76,85 @@ def required_scopes(mapping: HubSpotMapping, config: HubSpotConfig) -> dict[str,
     return needs
 
 
+def probe(client: HubSpotClient, scope: str) -> tuple[str, str, Any, list[tuple[str, str]] | None]:
+    """The harmless request (method, path, body, query) that HubSpot lets past its scope check only with `scope`."""
+    _, kind, object_type, access = scope.split(".")
+    paths = client.paths
+    if kind == "objects" and access == "read":
+        return "GET", paths.objects(object_type), None, [("limit", "1"), ("properties", "hs_object_id")]
+    if kind == "objects":
+        return "POST", paths.batch(object_type, "update"), {"inputs": [{"id": PROBE_RECORD, "properties": {}}]}, None
+    if access == "read":
+        return "GET", paths.properties(object_type), None, None
+    return "PATCH", paths.property(object_type, PROBE_PROPERTY), {}, None
+
+
 def findings(
     client: HubSpotClient, mapping: HubSpotMapping, config: HubSpotConfig, wanted: dict[str, list[HubSpotField]]
 ) -> list[Finding]:
+    needs = required_scopes(mapping, config)
     try:
-        granted = client.token_scopes()
+        missing = {
+            gap: needs.get(gap, "") for scope in sorted(needs) for gap in client.lacks(scope, *probe(client, scope))
+        }
     except AuthError as exc:
         return [error(NAME, f"the access token was refused: {exc}", "auth")]
     except DestinationError as exc:
         return [error(NAME, f"HubSpot did not answer: {exc}", "config")]
-    found = _scopes(granted, required_scopes(mapping, config))
+    found = _scopes(missing, needs)
     found += _clashes(client, wanted)
+    found += _unfilled(client, mapping, config)
     found.append(_owners(client))
     return found
 
 
-def _scopes(granted: list[str] | None, needs: dict[str, str]) -> list[Finding]:
-    if granted is None:
-        return [Finding(NAME, "warning", "the token's scopes could not be read (not a private-app token?)")]
-    missing = {scope: why for scope, why in sorted(needs.items()) if scope not in granted}
+def _creates(mapping: HubSpotMapping, config: HubSpotConfig) -> dict[str, dict[str, set[str]]]:
+    """object type -> what creates it (companies, the task rule of each play) -> the properties it always sets."""
+    creates: dict[str, dict[str, set[str]]] = {}
+    if config.create_companies:
+        prop = mapping.companies.account_id_property.name
+        fields = {field.property for field in mapping.companies.fields}
+        creates["companies"] = {"created companies": {"name", "domain", prop, *fields, *mapping.companies.on_create}}
+    if mapping.tasks:
+        creates["tasks"] = {f"tasks of play {rule.play}": {*WRITTEN, *rule.properties} for rule in mapping.tasks}
+    return creates
+
+
+def _unfilled(client: HubSpotClient, mapping: HubSpotMapping, config: HubSpotConfig) -> list[Finding]:
+    """The properties the portal requires on a create (the object schema's `requiredProperties`) that healthsync's
+    creates would not fill from the mapping: exit 2, naming them and the mapping key that supplies a value."""
+    found: list[Finding] = []
+    for object_type, creators in _creates(mapping, config).items():
+        try:
+            required = client.required_properties(object_type)
+        except (AuthError, RejectedRecordError) as exc:
+            found.append(
+                Finding(
+                    NAME,
+                    "warning",
+                    f"the portal's required {object_type} properties could not be read ({exc}); a create missing "
+                    "one is refused per record at run time (exit 4)",
+                )
+            )
+            continue
+        key = "companies.on_create" if object_type == "companies" else "tasks[].properties"
+        gaps = {what: [name for name in required if name not in sets] for what, sets in creators.items()}
+        for what, names in gaps.items():
+            if names:
+                message = f"the portal requires {', '.join(names)} on {object_type}, which {what} would not fill"
+                found.append(error(NAME, f"{message}; supply a value in the mapping ({key})", "config"))
+        if not any(gaps.values()):
+            found.append(ok(NAME, f"{object_type} creates fill every required property ({len(required)})"))
+    return found
+
+
+def _scopes(missing: dict[str, str], needs: dict[str, str]) -> list[Finding]:
     if missing:
-        return [error(NAME, f"missing scope {scope} (needed to {why})", "auth") for scope, why in missing.items()]
-    return [ok(NAME, f"token valid; scopes sufficient ({', '.join(sorted(needs))})")]
+        return [
+            error(NAME, f"missing scope {scope}" + (f" (needed to {why})" if why else ""), "auth")
+            for scope, why in sorted(missing.items())
+        ]
+    return [ok(NAME, f"token valid; scopes sufficient ({', '.join(sorted(needs))}; one request per scope)")]
 
 
 def _clashes(client: HubSpotClient, wanted: dict[str, list[HubSpotField]]) -> list[Finding]:

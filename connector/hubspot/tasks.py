@@ -3,11 +3,18 @@
 HubSpot task creates are not idempotent and search lags writes, so a naive search-then-create duplicates.
 Instead: the intent (identity and trace id) is recorded in the state store BEFORE the create call, and every
 task body carries a marker `[healthsync:<identity>]` (percent-encoded, so account ids with `]`, `[`, spaces or
-any length round-trip). Before a task is created (also with an empty or lost state store), after an ambiguous
-failure (a lost response, a reset, a 5xx), or when a run finds an intent from an interrupted run, the tasks
-associated with the company are read through the associations API (every page; not search: no index lag) and
-the marker tells whether the task exists. A task intent another run already advanced is skipped; a task
-deleted in HubSpot is forgotten (marked done) instead of failing the run.
+any length round-trip). Before a task is created (also with an empty or lost state store) the tasks associated
+with the company are read through the associations API (every page; not search: no index lag) and the marker
+tells whether the task exists.
+
+A create whose outcome is unknown (a timeout, a reset, a 5xx: HubSpot may have received it, or may still receive
+it from a proxy that holds it) is ambiguous. Its tasks are looked up by marker at once (what HubSpot committed is
+recorded) and the rest become `unconfirmed`: never sent again in that run. A later run looks them up again; one
+still not found is created only once the earlier request can no longer arrive, `delivery_bound` seconds after its
+ambiguous answer (or after the intent of an interrupted run): the lease TTL plus the client timeout unless
+configured (README: Tasks). A 429 is not ambiguous (HubSpot refused it unread) and is retried. A task intent
+another run already advanced is skipped; a task deleted in HubSpot is forgotten (marked done) instead of failing
+the run.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -43,6 +50,9 @@ def period_key(rule: TaskRule, as_of: datetime) -> str:
 
 
 MARKER = "[healthsync:"
+# The properties every task create carries (hubspot_owner_id only when the company has an owner); a rule's
+# `properties` add to them.
+WRITTEN = ("hs_task_subject", "hs_task_body", "hs_task_status", "hs_task_priority", "hs_task_type", "hs_timestamp")
 
 
 def priority_of(rule: TaskRule, row: dict[str, Any]) -> str:
@@ -77,6 +87,7 @@ class TaskPlan:
     remote_id: str | None = None
     period: str = ""
     extra: dict[str, str] = field(default_factory=dict)  # the rule's `properties`, rendered
+    sent_at: datetime | None = None  # recover: when an earlier request for it may have been sent (intent / answer)
 
     @property
     def target(self) -> str:
@@ -111,7 +122,7 @@ def plan_tasks(
                 continue
             identity = identity_of[key]
             state = known.get(identity)
-            if state is not None and state.status != "intent":
+            if state is not None and state.status not in ("intent", "unconfirmed"):
                 continue
             reasons = (row.get("play_reasons") or {}).get(rule.play) or []
             values = {**row, "play": rule.play, "reasons": "; ".join(reasons), "period": period_key(rule, as_of)}
@@ -129,6 +140,7 @@ def plan_tasks(
                     as_of + timedelta(days=rule.due_in_days),
                     period=period_key(rule, as_of),
                     extra={name: render(value, values) for name, value in rule.properties.items()},
+                    sent_at=None if state is None else state.created_at or state.intended_at,
                 )
             )
     if complete_cleared:
@@ -147,8 +159,9 @@ def _to_complete(known: dict[str, Any], rows: dict[str, dict[str, Any]]) -> list
 class TaskWriter:
     """Applies task plans with the exactly-once protocol described in the module docstring."""
 
-    def __init__(self, client: HubSpotClient) -> None:
+    def __init__(self, client: HubSpotClient, delivery_bound: float = 0.0) -> None:
         self.client = client
+        self.delivery_bound = delivery_bound  # seconds after which a request sent earlier can no longer arrive
 
     def adopt(self, plans: list[TaskPlan]) -> None:
         """Plans whose task already exists in HubSpot (found by marker) become `adopt`: recorded, not created."""
@@ -227,44 +240,71 @@ class TaskWriter:
 
     def _open(self, plans: list[TaskPlan], owners: dict[str, str], ctx: SyncContext, counts: SyncCounts) -> None:
         pending = {plan.identity: plan for plan in plans}
-        recover = [plan for plan in plans if plan.action == "recover"]
         for plan in plans:  # the intent is on record before any create call
             ctx.store.task_intent(DESTINATION, plan.identity, uuid.uuid4().hex, plan.account, plan.play, plan.period)
+        recover = [plan for plan in plans if plan.action == "recover"]
+        if recover:
+            self._found(self._lookup(recover), pending, ctx, counts)
+            self._hold_in_flight(pending, counts)
+        self._drop_advanced(pending, ctx)
         attempt = 0
         while pending:
-            if recover:
-                self._found(self._lookup(recover), pending, ctx, counts)
-            self._drop_advanced(pending, ctx)
-            if not pending:
-                return
             attempt += 1
             try:
                 results, errors = self.client.batch_write("create", "tasks", self._inputs(pending, owners), retry=False)
             except RetriableError as exc:
-                if attempt >= self.client.max_attempts:
-                    raise
-                log.info("task create failed ambiguously; looking for committed tasks", extra={"error": str(exc)})
-                recover = list(pending.values())
-                self.client.wait(min(2.0**attempt * 0.25, 10.0))
-                continue
+                if exc.status == 429 and attempt < self.client.max_attempts:  # refused unread: nothing created
+                    self.client.wait(exc.retry_after or min(2.0**attempt * 0.25, 10.0))
+                    continue
+                self._unconfirmed(pending, ctx, counts, exc)
+                return
             created = {}
             for result in results:
                 identity = _identity_in(str((result.get("properties") or {}).get("hs_task_body") or ""))
                 if identity:
                     created[identity] = str(result["id"])
             self._found(created, pending, ctx, counts)
-            self._rejected(errors, ctx, counts)
+            self._rejected(errors, pending, ctx, counts)
             return
 
+    def _hold_in_flight(self, pending: dict[str, TaskPlan], counts: SyncCounts) -> None:
+        """Recovered tasks not found whose earlier request may still reach HubSpot stay unconfirmed (not sent)."""
+        now = datetime.now(UTC)
+        for identity, plan in list(pending.items()):
+            if plan.action != "recover" or plan.sent_at is None:
+                continue
+            settles = plan.sent_at + timedelta(seconds=self.delivery_bound)
+            if now < settles:
+                log.warning(
+                    "task create still unconfirmed; its earlier request may yet arrive, so it is not sent again",
+                    extra={"identity": identity, "settles_at": settles.isoformat()},
+                )
+                counts.tasks_unconfirmed += 1
+                del pending[identity]
+
+    def _unconfirmed(self, pending: dict[str, TaskPlan], ctx: SyncContext, counts: SyncCounts, exc: Exception) -> None:
+        """An ambiguous create: every task in it is unconfirmed first; those HubSpot already committed are found by
+        marker at once; the rest wait for a later run (never re-sent in this one)."""
+        for identity in pending:
+            ctx.store.task_unconfirmed(DESTINATION, identity)
+        log.warning("task create failed ambiguously; not sent again in this run", extra={"error": str(exc)})
+        self._found(self._lookup(list(pending.values())), pending, ctx, counts)
+        counts.tasks_unconfirmed += len(pending)
+
     @staticmethod
-    def _rejected(errors: list[dict[str, Any]], ctx: SyncContext, counts: SyncCounts) -> None:
-        """Each refused task create, by its identity (the trace id) and reason; it is retried on the next run."""
+    def _rejected(
+        errors: list[dict[str, Any]], pending: dict[str, TaskPlan], ctx: SyncContext, counts: SyncCounts
+    ) -> None:
+        """Each refused task create, by its identity (the trace id) and reason; it is retried on the next run.
+        HubSpot created nothing for it, so its intent is withdrawn: the next run creates it afresh, no wait."""
         for error in errors:
             identities = [str(i) for i in (error.get("context") or {}).get("objectWriteTraceId") or []] or ["?"]
             for identity in identities:
                 log.warning("task rejected", extra={"identity": identity, "reason": describe(error)})
                 if ctx.run_id is not None:
                     ctx.store.reject(ctx.run_id, DESTINATION, "tasks", identity, describe(error))
+                if identity in pending:
+                    ctx.store.task_withdrawn(DESTINATION, identity)
                 counts.rejected += 1
 
     @staticmethod
@@ -272,7 +312,7 @@ class TaskWriter:
         """Intents another run already advanced (created or completed) are skipped, not created again."""
         for identity, plan in list(pending.items()):
             state = ctx.store.task_intent(DESTINATION, identity, uuid.uuid4().hex, plan.account, plan.play, plan.period)
-            if state.status != "intent":
+            if state.status not in ("intent", "unconfirmed"):
                 log.info("task already advanced by another run; skipped", extra={"identity": identity})
                 del pending[identity]
 

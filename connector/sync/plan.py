@@ -111,6 +111,7 @@ class SyncCounts:
     untagged: int = 0
     tasks_created: int = 0
     tasks_completed: int = 0
+    tasks_unconfirmed: int = 0  # task creates whose outcome is unknown: reconciled by marker on a later run
     gone: int = 0  # records deleted at the destination between plan and write (reported, skipped)
     truncated: int = 0  # values written cut to the destination's length limit (Intercom: 255 characters)
     scroll_waits: int = 0  # Intercom: broken company scrolls waited out (a minute each) before a new one

@@ -8,10 +8,12 @@ from collections import Counter
 from typing import Any
 from urllib.parse import unquote
 
+import pytest
 import yaml
 
+from healthsync.connector.cli import main
 from healthsync.sandbox.base import SandboxServer
-from tests.world import TOKENS, World, control, healthsync
+from tests.world import TOKENS, World, control, healthsync, writes
 
 TOKEN = TOKENS.hubspot_access_token.get_secret_value() if TOKENS.hubspot_access_token else ""
 
@@ -59,3 +61,26 @@ def set_config(world: World, *path: str, value: Any) -> None:
 
 def hubspot_only(world: World) -> None:
     set_config(world, "destinations", "intercom", "enabled", value=False)
+
+
+def run_main(capsys: pytest.CaptureFixture[str], world: World, *args: str, token: str | None = None) -> tuple[int, str]:
+    """`healthsync ARGS --config ...` in-process through the CLI's entry point: (exit code, stdout and stderr)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("HUBSPOT_ACCESS_TOKEN", "INTERCOM_ACCESS_TOKEN"):
+            patch.setenv(name, token_env(token)[name])
+        with pytest.raises(SystemExit) as exited:
+            main([*args, "--config", str(world.config)])
+    captured = capsys.readouterr()
+    return int(exited.value.code or 0), captured.out + captured.err
+
+
+def changes(server: SandboxServer, since: int = 0) -> list[dict[str, Any]]:
+    """Write requests that may have changed something: `check`'s scope probes (a batch update of record id 0, an
+    empty update of a property that does not exist) are writes by method that HubSpot refuses, so they are not."""
+    return [
+        entry
+        for entry in writes(server, since)
+        if entry["status"] is not None
+        and entry["status"] < 400
+        and not (isinstance(entry.get("response"), dict) and entry["response"].get("results") == [])
+    ]

@@ -1,4 +1,5 @@
-"""`healthsync check`: a read-only preflight through the CLI against the HubSpot sandbox over real HTTP."""
+"""`healthsync check`: a preflight that writes nothing, through the CLI against the HubSpot sandbox over real HTTP;
+its scope verification works alike for a Service Key and a legacy private-app token (issue 24, item 3)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import httpx
 import pytest
 
 from healthsync.sandbox.base import SandboxServer
-from tests.hubspot.crm import cli, hubspot_only
+from tests.hubspot.crm import changes, cli, hubspot_only, run_main
 from tests.world import World, build_world, control, log_size, writes
 
 EVERY_SCOPE = [
@@ -31,19 +32,55 @@ def world(tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer) -> Wo
     return built
 
 
-def limit_token(server: SandboxServer, token: str, scopes: list[str]) -> None:
-    control(server, "PUT", "tokens", {"token": token, "scopes": scopes})
+def limit_token(server: SandboxServer, token: str, scopes: list[str], kind: str = "private_app") -> None:
+    control(server, "PUT", "tokens", {"token": token, "scopes": scopes, "kind": kind})
 
 
-def test_check_passes_on_a_fresh_portal_and_makes_no_write_call(world: World) -> None:
-    before = log_size(world.hubspot)
+def test_check_passes_on_a_fresh_portal_and_changes_nothing(world: World) -> None:
+    before, state = log_size(world.hubspot), control(world.hubspot, "GET", "state")
     result = cli(world, "check")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert any(line.startswith("source: ok:") for line in lines)
     assert any(line.startswith("hubspot: ok: token valid; scopes sufficient") for line in lines)
     assert any("owners resolvable" in line for line in lines)
-    assert writes(world.hubspot, before) == []
+    assert changes(world.hubspot, before) == []
+    assert len(writes(world.hubspot, before)) == 4, "one refused write per write scope (the probes)"
+    assert control(world.hubspot, "GET", "state") == state
+
+
+def test_a_service_key_passes_check_and_runs(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    limit_token(world.hubspot, "sk-na1-healthsync", EVERY_SCOPE, kind="service_key")
+    info = httpx.post(
+        f"{world.hubspot.base_url}/oauth/v2/private-apps/get/access-token-info",
+        json={"tokenKey": "sk-na1-healthsync"},
+        timeout=10,
+    )
+    assert info.status_code == 404, "the private-app endpoint knows no Service Key, as at HubSpot"
+    before = log_size(world.hubspot)
+    code, output = run_main(capsys, world, "check", token="sk-na1-healthsync")
+    assert code == 0, output
+    assert "hubspot: ok: token valid; scopes sufficient" in output
+    code, output = run_main(capsys, world, "run", token="sk-na1-healthsync")
+    assert code == 0, output
+    assert control(world.hubspot, "GET", "state")["tasks"], "the run wrote its tasks"
+    sent = control(world.hubspot, "GET", "requests")[before:]
+    assert not any(entry["path"].endswith("access-token-info") for entry in sent)
+
+
+def test_a_service_key_without_companies_write_fails_check_naming_it_and_writes_nothing(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scopes = [s for s in EVERY_SCOPE if s != "crm.objects.companies.write"]
+    limit_token(world.hubspot, "sk-na1-limited", scopes, kind="service_key")
+    before, state = log_size(world.hubspot), control(world.hubspot, "GET", "state")
+    code, output = run_main(capsys, world, "check", token="sk-na1-limited")
+    assert code == 5, output
+    missing = [line for line in output.splitlines() if line.startswith("hubspot: error: missing scope")]
+    assert missing == ["hubspot: error: missing scope crm.objects.companies.write (needed to write company properties)"]
+    assert changes(world.hubspot, before) == []
+    assert control(world.hubspot, "GET", "state") == state
+    assert "sk-na1-limited" not in output
 
 
 def test_a_token_without_companies_write_makes_check_and_run_exit_5_naming_it(world: World) -> None:

@@ -1,7 +1,7 @@
 """Required properties (issue 24, item 4): a portal's required-property rules, enforced by HubSpot from the 2026-09
 API on, refuse creates and updates per record; healthsync reports each refused record naming the property (exit 4)
 and never aborts the batch; the mapping supplies values for created companies (`companies.on_create`) and tasks
-(`tasks[].properties`)."""
+(`tasks[].properties`); `check` lists the required properties its creates would not fill (exit 2)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import yaml
 from healthsync.sandbox.base import SandboxServer
 from healthsync.sandbox.seed import SeedPlan
 from healthsync.state import StateStore
-from tests.hubspot.crm import hubspot_only, sandbox_tasks, set_config
+from tests.hubspot.crm import changes, hubspot_only, run_main, sandbox_tasks, set_config
 from tests.paths import MAPPINGS
-from tests.world import World, build_world, control
+from tests.world import World, build_world, control, log_size
 
 
 @pytest.fixture
@@ -103,3 +103,42 @@ def test_a_task_missing_a_required_property_is_reported_by_its_identity(world: W
     assert len(tasks) == summary.counts["hubspot"].rejected > 0
     assert all("queue_name" in reason for reason in tasks.values())
     assert summary.counts["hubspot"].created > 0, "the companies were created all the same"
+    mapping = yaml.safe_load((world.root / "required.yaml").read_text())
+    for rule in mapping["tasks"]:
+        rule["properties"] = {"queue_name": "{{ play }} queue"}
+    (world.root / "required.yaml").write_text(yaml.safe_dump(mapping))
+    again = world.run()  # at once: a refused create left nothing that could still arrive, so no delivery bound
+    assert again.exit_code == 0, rejected(world)
+    assert again.counts["hubspot"].tasks_created == len(tasks)
+    assert again.counts["hubspot"].tasks_unconfirmed == 0
+
+
+def test_check_lists_the_required_properties_the_creates_would_not_fill(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task_property(world.hubspot, "queue_name")
+    require(world.hubspot, "tasks", ["queue_name"])
+    before = log_size(world.hubspot)
+    code, output = run_main(capsys, world, "check")
+    assert code == 2, output
+    errors = [line for line in output.splitlines() if line.startswith("hubspot: error:")]
+    assert any("requires industry on companies" in e and "companies.on_create" in e for e in errors), output
+    assert any("requires queue_name on tasks" in e and "tasks[].properties" in e for e in errors), output
+    assert not any("hs_timestamp" in e for e in errors), "a property every task create sets is not listed"
+    assert changes(world.hubspot, before) == []
+
+
+def test_check_passes_once_the_mapping_supplies_the_required_values(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task_property(world.hubspot, "queue_name")
+    require(world.hubspot, "tasks", ["queue_name"])
+    with_mapping(world, {"on_create": {"industry": "COMPUTER_SOFTWARE"}})
+    mapping = yaml.safe_load((world.root / "required.yaml").read_text())
+    for rule in mapping["tasks"]:
+        rule["properties"] = {"queue_name": "{{ play }} queue"}
+    (world.root / "required.yaml").write_text(yaml.safe_dump(mapping))
+    code, output = run_main(capsys, world, "check")
+    assert code == 0, output
+    assert "hubspot: ok: companies creates fill every required property (1)" in output
+    assert "hubspot: ok: tasks creates fill every required property (2)" in output
