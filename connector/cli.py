@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from healthsync import __version__
-from healthsync.connector.errors import ConfigError, HealthsyncError, Interrupted
 from healthsync.connector.logs import LOG_FORMATS, LogContext, Redactor, detect_format, is_terminal, setup_logging
 from healthsync.connector.output import FORMATS, default_format
+from healthsync.errors import ConfigError, HealthsyncError, Interrupted
 
 if TYPE_CHECKING:
     from healthsync.connector.engine import RunSummary, StopRequest
@@ -90,8 +90,20 @@ def cli(ctx: click.Context, debug: bool, log_format: str | None) -> None:
     is_flag=True,
     help="Add the last recorded run's values (last_run_score, last_run_tier, last_run_plays) from the state store.",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="After the read, print its plan to stderr: each statement, whether it scans the events, its rows and "
+    "seconds (and the statements that opened the source).",
+)
 def score(
-    config: Path | None, fmt: str | None, users: bool, columns: str | None, output: Path | None, previous: bool
+    config: Path | None,
+    fmt: str | None,
+    users: bool,
+    columns: str | None,
+    output: Path | None,
+    previous: bool,
+    explain: bool,
 ) -> None:
     """Compute the health score table (one row per account, or per user with --users)."""
     import logging
@@ -103,6 +115,8 @@ def score(
     result = compute_scores(settings, with_users=users)
     for report in result.reports.values():
         report.log(logging.getLogger("healthsync"))
+    if explain and result.plan is not None:
+        click.echo("\n".join(result.plan.lines()), err=True)
     frame = result.users if users else result.accounts
     assert frame is not None
     if previous and not users:

@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from healthsync.connector.errors import AuthError, ConfigError, HealthsyncError, Interrupted
+import pandas as pd
+
 from healthsync.connector.hubspot.client import HubSpotClient
 from healthsync.connector.hubspot.destination import HubSpotDestination
 from healthsync.connector.intercom.client import IntercomClient
 from healthsync.connector.intercom.destination import IntercomDestination
 from healthsync.connector.logs import Redactor
-from healthsync.connector.pipeline import ScoreResult, compute_scores
+from healthsync.connector.pipeline import compute_scores
+from healthsync.connector.scores import ScoreResult
 from healthsync.connector.settings import Secrets, Settings
 from healthsync.connector.slack.client import SlackClient
 from healthsync.connector.slack.destination import SlackDestination
@@ -30,8 +32,10 @@ from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.connector.sync.ratelimit import RateLimiter
 from healthsync.connector.sync.rescore import ConfigChange, Rescorer, Scoring
 from healthsync.connector.sync.retry import RetryPolicy
+from healthsync.errors import AuthError, ConfigError, HealthsyncError, Interrupted
 from healthsync.mappings.loader import load_mappings
 from healthsync.mappings.models import HubSpotMapping, IntercomMapping, SlackMapping
+from healthsync.scoring.config import ScoringConfig
 from healthsync.state import ScorePoint, StateStore, default_holder
 
 log = logging.getLogger("healthsync")
@@ -252,11 +256,13 @@ class Engine:
         return findings
 
     def _account_ids(self, findings: list[Finding]) -> list[str] | None:
-        """The source's account ids for the check (None when the source could not be read)."""
+        """The source's account ids for the check (None when the source could not be read): its accounts table,
+        not the whole read and scoring."""
         if any(f.source == "source" and f.severity == "error" for f in findings):
             return None
-        accounts = compute_scores(self.settings, now=self.now).accounts
-        return [str(key) for key in accounts["account_id"]]
+        from healthsync.connector.sources.load import account_ids
+
+        return account_ids(self.settings, self.now or datetime.now(UTC))
 
     def run(self, *, full: bool = False, wait: bool = False, alert_baseline: bool = False) -> RunSummary:
         """Score, then sync every enabled destination; state is written per acknowledged batch.
@@ -344,7 +350,7 @@ class Engine:
     ) -> ConfigChange | None:
         """Record this run's scoring configuration (a run, not a plan) and compare it with the previous run's."""
         ctx.scoring = Scoring.of(self.settings.scoring)
-        ctx.rescore = rescore = Rescorer(self.settings, scores.as_of, self.now)
+        ctx.rescore = rescore = Rescorer(self._accounts_under, scores.as_of)
         previous = store.last_scoring(before_run=run_id)
         if run_id is not None:
             store.record_scoring(run_id, ctx.scoring.fingerprint, ctx.scoring.config)
@@ -352,6 +358,10 @@ class Engine:
         if change is not None:
             log.info(change.describe(), extra={"config_change": change.as_dict()})
         return change
+
+    def _accounts_under(self, config: ScoringConfig) -> pd.DataFrame:
+        """This run's data scored again with another scoring configuration: its account table."""
+        return compute_scores(self.settings.model_copy(update={"scoring": config}), now=self.now).accounts
 
     def _failed(self, store: StateStore, summary: RunSummary, exc: Exception) -> None:
         """Record the failed (or interrupted) run with its error, redacted: no token reaches the state store."""

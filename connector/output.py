@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from healthsync.connector.errors import ConfigError
+from healthsync.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd

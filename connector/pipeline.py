@@ -4,35 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import pandas as pd
-
+from healthsync.connector.scores import ScoreResult
 from healthsync.connector.settings import Settings
-from healthsync.connector.sources.load import SourceData, TableReport, load_source
+from healthsync.connector.sources.load import SourceData, load_source
 from healthsync.scoring import score_accounts, score_users
 from healthsync.scoring.config import ScoringConfig
 
 log = logging.getLogger("healthsync")
 
-
-@dataclass
-class ScoreResult:
-    """The account table, the user table (when asked for), the input reports and the as_of used."""
-
-    accounts: pd.DataFrame
-    users: pd.DataFrame | None
-    reports: dict[str, TableReport]
-    as_of: datetime
+__all__ = ["ScoreResult", "compute_scores", "score_data"]
 
 
 def compute_scores(settings: Settings, *, with_users: bool = False, now: datetime | None = None) -> ScoreResult:
     """Score every account (and every user when `with_users`) as of `scoring.as_of` (default: now).
 
-    The per-user activity is a second aggregation query; it runs for `with_users` and whenever the account
-    table needs role-level activity (`mean_of_users`, personas, the plays' admin-only signal: see
-    :meth:`ScoringConfig.needs_user_activity`).
+    The per-user activity is read for `with_users` and whenever the account table needs role-level activity
+    (`mean_of_users`, personas, the plays' admin-only signal: see :meth:`ScoringConfig.needs_user_activity`); the
+    statements of the read are those of its plan (`sources/plan.py`, `ScoreResult.plan`).
     """
     now = now or datetime.now(UTC)
     as_of = settings.scoring.resolved_as_of(now)
@@ -58,4 +48,4 @@ def score_data(data: SourceData, config: ScoringConfig, as_of: datetime, *, with
     users = None
     if with_users and data.user_activity is not None:
         users = score_users(data.users, data.user_activity, config, as_of)
-    return ScoreResult(accounts=accounts, users=users, reports=data.reports, as_of=as_of)
+    return ScoreResult(accounts=accounts, users=users, reports=data.reports, as_of=as_of, plan=data.plan)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import json
 import math
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -20,12 +21,17 @@ import pandas as pd
 
 
 def plain(value: Any) -> Any:
-    """A JSON-ready Python value: NaN/NA -> None, timestamps -> ISO 8601 UTC with Z, numpy -> int/float."""
+    """A JSON-ready Python value: NaN/NA -> None, timestamps -> ISO 8601 UTC with Z, dates -> ISO 8601, numpy and
+    decimals -> int/float (the score tables' values and the rejected rows' samples alike)."""
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, pd.Timestamp | datetime):
         text = value.isoformat()
         return text.replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        value = float(value)
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
     if isinstance(value, dict):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,9 +19,10 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from healthsync.connector.errors import AuthError, ConfigError
-from healthsync.connector.yamlfile import YamlDocument, load_yaml
+from healthsync.errors import AuthError, ConfigError
+from healthsync.mappings.loader import is_file_reference, shipped_mappings
 from healthsync.scoring.config import ScoringConfig
+from healthsync.yamlfile import YamlDocument, dotted, load_yaml, pydantic_message
 
 ENV_PREFIX = "HEALTHSYNC_"
 CONFIG_ENV = "HEALTHSYNC_CONFIG"
@@ -110,11 +110,6 @@ class StateConfig(_Strict):
         return url
 
 
-def _shipped_mappings() -> list[str]:
-    folder = resources.files("healthsync.mappings")
-    return sorted(entry.name.removesuffix(".yaml") for entry in folder.iterdir() if entry.name.endswith(".yaml"))
-
-
 class DestinationConfig(_Strict):
     enabled: bool = False
     mapping: str
@@ -127,9 +122,9 @@ class DestinationConfig(_Strict):
     @classmethod
     def _known_mapping(cls, reference: str) -> str:
         """A bare name must be a shipped default; a file is anything with a slash or a .yaml/.yml suffix."""
-        if "/" in reference or "\\" in reference or reference.endswith((".yaml", ".yml")):
+        if is_file_reference(reference):
             return reference
-        shipped = _shipped_mappings()
+        shipped = shipped_mappings()
         if reference not in shipped:
             raise ValueError(
                 f"no default mapping named {reference!r} (defaults: {', '.join(shipped)}; "
@@ -333,24 +328,19 @@ def _env_origin(loc: tuple[str | int, ...]) -> str | None:
 
 def _describe(error: dict[str, Any], doc: YamlDocument | None) -> str:
     loc = tuple(error["loc"])
-    key = ".".join(str(part) for part in loc) or "(top level)"
-    message = error["msg"]
     last = str(loc[-1]) if loc else ""
+    message = pydantic_message(error, "unknown key (check the spelling; see `healthsync init` for every key)")
     if error["type"] == "extra_forbidden" and _SECRET_KEY.search(last):
         message = (
             "tokens and secrets never go in the file: they come from the environment (HUBSPOT_ACCESS_TOKEN, "
             "INTERCOM_ACCESS_TOKEN) or from files in /run/secrets; remove this key"
         )
-    elif error["type"] == "extra_forbidden":
-        message = "unknown key (check the spelling; see `healthsync init` for every key)"
     elif "input" in error and not isinstance(error["input"], dict | list) and not _secretive(loc):
         message = f"{message} (got {error['input']!r})"
-    message = message.removeprefix("Value error, ")
     env = _env_origin(loc)
     if env is not None:
-        return f"environment variable {env}: {key}: {message}"
-    where = doc.where(loc) if doc is not None else "defaults"
-    return f"{where}: {key}: {message}"
+        return f"environment variable {env}: {dotted(loc)}: {message}"
+    return doc.problem(loc, message) if doc is not None else f"defaults: {dotted(loc)}: {message}"
 
 
 def _secretive(loc: tuple[str | int, ...]) -> bool:

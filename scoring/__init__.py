@@ -10,7 +10,17 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from healthsync.scoring.metrics import percentage, percentages, raw_score, tier, tier_labels, trend, trend_labels
+    from healthsync.scoring.activity import in_key_order
+    from healthsync.scoring.metrics import (
+        percentage,
+        percentages,
+        raw_score,
+        tier,
+        tier_labels,
+        trend,
+        trend_labels,
+        utc_timestamp,
+    )
     from healthsync.scoring.names import ACCOUNT_COLUMNS, USER_COLUMNS
     from healthsync.scoring.normalize import health_scores, round_half_up
     from healthsync.scoring.table import score_accounts, score_users
@@ -21,6 +31,7 @@ _WHERE = {
     "score_accounts": "table",
     "score_users": "table",
     "health_scores": "normalize",
+    "in_key_order": "activity",
     "round_half_up": "normalize",
     "percentage": "metrics",
     "percentages": "metrics",
@@ -29,12 +40,14 @@ _WHERE = {
     "tier_labels": "metrics",
     "trend": "metrics",
     "trend_labels": "metrics",
+    "utc_timestamp": "metrics",
 }
 
 __all__ = [
     "ACCOUNT_COLUMNS",
     "USER_COLUMNS",
     "health_scores",
+    "in_key_order",
     "percentage",
     "percentages",
     "raw_score",
@@ -45,6 +58,7 @@ __all__ = [
     "tier_labels",
     "trend",
     "trend_labels",
+    "utc_timestamp",
 ]
 
 

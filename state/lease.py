@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from healthsync.connector.errors import LockHeldError
+from healthsync.errors import LockHeldError
 from healthsync.state.schema import lease as lease_table
 
 LOCK_NAME = "sync"

@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
-from healthsync.connector.errors import ConfigError
+from healthsync.errors import ConfigError
 from healthsync.state.engine import redact
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -31,7 +31,6 @@ from typing import Any
 
 import pandas as pd
 
-from healthsync.connector.errors import ConfigError, SourceError
 from healthsync.connector.pipeline import score_data
 from healthsync.connector.settings import Settings
 from healthsync.connector.sources.frames import TableReport, utc
@@ -49,6 +48,7 @@ from healthsync.connector.sources.load import (
 from healthsync.connector.sources.snapshot_pass import EventRows, grouped_pass, read_event_rows
 from healthsync.connector.sources.snapshots import event_counts, event_span, read_accounts, read_outcomes
 from healthsync.connector.sources.trial import TrialRange, trial_range
+from healthsync.errors import ConfigError, SourceError
 from healthsync.scoring.backtest import Outcome
 
 log = logging.getLogger("healthsync")

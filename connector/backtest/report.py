@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
-from healthsync.connector.errors import HealthsyncError
+from healthsync.errors import HealthsyncError
 
 EXTRA_HINT = "pip install 'healthsync[backtest]'"
 OUTCOME_ORDER = ("churn", "expansion")

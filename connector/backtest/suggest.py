@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from healthsync.scoring import health_scores
 from healthsync.scoring.backtest import Outcome, auc, risk_of
 from healthsync.scoring.config import ScoringConfig
-from healthsync.scoring.normalize import health_scores
 
 MIN_POSITIVES = 30
 AT_RISK_LIFT = 3.0

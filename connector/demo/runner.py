@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import yaml
@@ -30,11 +30,9 @@ from healthsync.connector.demo.history import generate_history
 from healthsync.connector.engine import Engine, RunSummary
 from healthsync.connector.output import write_frame
 from healthsync.connector.settings import Secrets, load_settings
-from healthsync.sandbox.base import SandboxServer
-from healthsync.sandbox.hubspot import HubSpotSandbox
-from healthsync.sandbox.intercom import IntercomSandbox
-from healthsync.sandbox.seed import SeedPlan, seed_hubspot, seed_intercom
-from healthsync.sandbox.slack import SlackSandbox
+
+if TYPE_CHECKING:  # the emulators load when the demo runs, not when the CLI starts (docs/architecture.md)
+    from healthsync.sandbox.base import SandboxServer
 
 DEMO_TOKEN = "demo-token"
 SHOWN_COLUMNS = [
@@ -151,6 +149,21 @@ def _alerts(console: Console, slack: SandboxServer) -> None:
                 console.print(f"  slack: {block['text']['text']}", markup=False, highlight=False)
 
 
+def _start_sandboxes(options: DemoOptions) -> tuple[SandboxServer, SandboxServer, SandboxServer, str]:
+    """The three emulators, serving, and the Slack webhook URL; imported here, so that loading the CLI never
+    loads them."""
+    from healthsync.sandbox.base import SandboxServer
+    from healthsync.sandbox.hubspot import HubSpotSandbox
+    from healthsync.sandbox.intercom import IntercomSandbox
+    from healthsync.sandbox.slack import SlackSandbox
+
+    hub = SandboxServer(HubSpotSandbox(seed=options.seed), options.host, options.hubspot_port).start()
+    intercom = SandboxServer(IntercomSandbox(seed=options.seed), options.host, options.intercom_port).start()
+    slack_box = SlackSandbox(seed=options.seed)
+    slack = SandboxServer(slack_box, options.host, 0).start()
+    return hub, intercom, slack, slack.base_url + slack_box.default_webhook.url_path
+
+
 def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     """Run the demo; returns the exit code of the second (idempotent) run."""
     console = console or Console(width=None if sys.stdout.isatty() else 160)
@@ -161,10 +174,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     write_duckdb(data, options.directory / "product.duckdb")
     console.print(f"demo product: {len(data.accounts)} accounts, {len(data.users)} users, {len(data.events)} events")
     console.print(_history_line(data))
-    hub = SandboxServer(HubSpotSandbox(seed=options.seed), options.host, options.hubspot_port).start()
-    intercom = SandboxServer(IntercomSandbox(seed=options.seed), options.host, options.intercom_port).start()
-    slack_box = SlackSandbox(seed=options.seed)
-    slack = SandboxServer(slack_box, options.host, 0).start()
+    hub, intercom, slack, webhook = _start_sandboxes(options)
     try:
         console.print(f"sandboxes: HubSpot {hub.base_url}, Intercom {intercom.base_url}, Slack {slack.base_url}")
         _seed(hub, intercom, data)
@@ -176,7 +186,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         secrets = Secrets(
             hubspot_access_token=SecretStr(DEMO_TOKEN),
             intercom_access_token=SecretStr(DEMO_TOKEN),
-            slack_webhook_url=SecretStr(slack.base_url + slack_box.default_webhook.url_path),
+            slack_webhook_url=SecretStr(webhook),
         )
         console.rule("first run")
         first = _engine_run(settings, secrets, console, alert_baseline=True)
@@ -253,6 +263,8 @@ def _seed(hub: SandboxServer, intercom: SandboxServer, data: DemoData) -> None:
     busy = {"requests_per_window": 100_000, "window_seconds": 10}
     httpx.put(limits, json={**busy, "search_index_lag_seconds": 0}, timeout=10).raise_for_status()
     httpx.put(f"{intercom.base_url}/_sandbox/limits", json=busy, timeout=10).raise_for_status()
+    from healthsync.sandbox.seed import SeedPlan, seed_hubspot, seed_intercom
+
     plan = SeedPlan()
     seed_intercom(intercom.base_url, data.accounts, plan, seed_hubspot(hub.base_url, data.accounts, data.users, plan))
     real = {"requests_per_window": 100, "window_seconds": 10, "search_index_lag_seconds": 2}

@@ -21,10 +21,11 @@ from typing import Any
 import urllib3
 from hubspot import HubSpot
 
-from healthsync.connector.errors import AuthError, FatalDestinationError, RejectedRecordError, RetriableError
 from healthsync.connector.hubspot.paths import Paths
 from healthsync.connector.sync.ratelimit import RateLimiter
 from healthsync.connector.sync.retry import RetryPolicy
+from healthsync.connector.sync.status import status_error
+from healthsync.errors import AuthError, FatalDestinationError, RejectedRecordError, RetriableError
 
 JSON = dict[str, Any]
 BATCH_SIZE = 100
@@ -83,20 +84,15 @@ def translate(exc: Exception, what: str) -> Exception:
         body = _body(exc)
         message = str(body.get("message") or getattr(exc, "reason", "") or "no message")
         detail = f"HubSpot {what}: {status} {body.get('category') or body.get('errorType') or ''} {message}".strip()
-        if status == 429:
-            if str(body.get("policyName", "")).upper() == "DAILY":
-                return FatalDestinationError(f"{detail} (the daily limit is reached; the run stops)")
-            retry_after = _header(getattr(exc, "headers", None), "Retry-After")
-            return RetriableError(detail, status=status, retry_after=float(retry_after) if retry_after else None)
-        if status >= 500:
-            return RetriableError(detail, status=status)
-        if status in (401, 403):
-            scopes = missing_scopes(body)
-            if scopes:
-                detail = f"HubSpot {what}: 403 MISSING_SCOPES: the access token lacks scope {', '.join(scopes)}"
-                detail += " (grant it to the Service Key or private app; README: Scopes)"
-            return AuthError(detail, status=status, missing_scopes=tuple(scopes))
-        return RejectedRecordError(detail, status=status)
+        if status == 429 and str(body.get("policyName", "")).upper() == "DAILY":
+            return FatalDestinationError(f"{detail} (the daily limit is reached; the run stops)")
+        scopes = missing_scopes(body) if status in (401, 403) else []
+        if scopes:
+            detail = f"HubSpot {what}: 403 MISSING_SCOPES: the access token lacks scope {', '.join(scopes)}"
+            detail += " (grant it to the Service Key or private app; README: Scopes)"
+        retry_after = _header(getattr(exc, "headers", None), "Retry-After")
+        wait = float(retry_after) if retry_after else None
+        return status_error(status, detail, retry_after=wait, missing_scopes=tuple(scopes))
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
         return RetriableError(f"HubSpot {what}: network error ({type(exc).__name__})")
     return exc

@@ -15,17 +15,17 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from healthsync.connector.errors import ConfigError, RejectedRecordError
 from healthsync.connector.hubspot import preflight
 from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
 from healthsync.connector.hubspot.tasks import TaskWriter, plan_tasks
-from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.scores import ScoreResult
 from healthsync.connector.settings import HubSpotConfig
 from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
 from healthsync.connector.sync.values import hubspot_value, normalize_domain
+from healthsync.errors import ConfigError, RejectedRecordError
 from healthsync.mappings.models import HubSpotField, HubSpotMapping
 from healthsync.mappings.template import render
 from healthsync.state import Ack

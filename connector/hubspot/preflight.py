@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from healthsync.connector.errors import AuthError, DestinationError, RejectedRecordError
 from healthsync.connector.hubspot.client import JSON, HubSpotClient
 from healthsync.connector.hubspot.tasks import WRITTEN
 from healthsync.connector.settings import HubSpotConfig
 from healthsync.connector.sync.check import Finding, error, ok
+from healthsync.errors import AuthError, DestinationError, RejectedRecordError
 from healthsync.mappings.models import HubSpotField, HubSpotMapping
 
 NAME = "hubspot"

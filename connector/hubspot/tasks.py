@@ -26,10 +26,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
-from healthsync.connector.errors import RejectedRecordError, RetriableError
 from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient, describe
 from healthsync.connector.sync.destination import SyncContext, chunks
 from healthsync.connector.sync.plan import SyncCounts
+from healthsync.errors import RejectedRecordError, RetriableError
 from healthsync.mappings.models import TaskRule
 from healthsync.mappings.template import render
 

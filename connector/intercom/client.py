@@ -18,9 +18,10 @@ import httpx
 from intercom import Intercom, IntercomEnvironment
 from intercom.core.api_error import ApiError
 
-from healthsync.connector.errors import AuthError, RejectedRecordError, RetriableError
 from healthsync.connector.sync.ratelimit import RateLimiter
 from healthsync.connector.sync.retry import RetryPolicy
+from healthsync.connector.sync.status import status_error
+from healthsync.errors import RejectedRecordError, RetriableError
 
 T = TypeVar("T")
 JSON = dict[str, Any]
@@ -61,17 +62,11 @@ def translate(exc: Exception, what: str) -> Exception:
     if isinstance(exc, ApiError) and exc.status_code is not None:
         status = exc.status_code
         detail = f"Intercom {what}: {status} {_message(exc.body)}".strip()
-        if status == 429:
-            reset = (exc.headers or {}).get("x-ratelimit-reset") or (exc.headers or {}).get("X-RateLimit-Reset")
-            wait = max(float(reset) - time.time(), 0.0) if reset else None
-            return RetriableError(detail, status=status, retry_after=wait)
         if status == 400 and error_code(exc.body) == "scroll_exists":
             return ScrollBusyError(detail, status=status)
-        if status >= 500:
-            return RetriableError(detail, status=status)
-        if status in (401, 403):
-            return AuthError(detail)
-        return RejectedRecordError(detail, status=status)
+        reset = (exc.headers or {}).get("x-ratelimit-reset") or (exc.headers or {}).get("X-RateLimit-Reset")
+        wait = max(float(reset) - time.time(), 0.0) if reset and status == 429 else None
+        return status_error(status, detail, retry_after=wait)
     if isinstance(exc, httpx.TransportError):
         return RetriableError(f"Intercom {what}: network error ({type(exc).__name__})")
     return exc

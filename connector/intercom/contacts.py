@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from healthsync.connector.errors import RejectedRecordError
 from healthsync.connector.intercom.client import JSON, IntercomClient
 from healthsync.connector.intercom.tags import TAG_PREFIX, tag_fields, tagged
-from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.scores import ScoreResult
 from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import SyncCounts, TagPlan
+from healthsync.errors import RejectedRecordError
 from healthsync.mappings.models import IntercomMapping
 from healthsync.state import Ack
 

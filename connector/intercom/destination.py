@@ -12,18 +12,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from healthsync.connector.errors import RejectedRecordError
 from healthsync.connector.intercom import preflight, provisioning
 from healthsync.connector.intercom.client import JSON, IntercomClient
 from healthsync.connector.intercom.contacts import ContactTags
 from healthsync.connector.intercom.listing import CompanyListing
 from healthsync.connector.intercom.tags import TAG_PREFIX, tag_fields, tagged
-from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.scores import ScoreResult
 from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import Action, DestinationPlan, RecordPlan, SyncCounts, TagPlan, diff
 from healthsync.connector.sync.values import cap_text, intercom_value
+from healthsync.errors import RejectedRecordError
 from healthsync.mappings.models import IntercomMapping
 from healthsync.state import Ack, RecordState
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from healthsync.connector.errors import DestinationError, RejectedRecordError, RetriableError
 from healthsync.connector.intercom.client import JSON, IntercomClient
+from healthsync.errors import DestinationError, RejectedRecordError, RetriableError
 
 log = logging.getLogger("healthsync.intercom")
 LIST_PAGE = 60  # the most companies one listing page holds

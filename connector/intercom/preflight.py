@@ -7,11 +7,11 @@ Findings are the shared `check` command's: an `auth` error exits 5, a `config` e
 
 from __future__ import annotations
 
-from healthsync.connector.errors import AuthError
 from healthsync.connector.intercom import provisioning
 from healthsync.connector.intercom.client import IntercomClient
 from healthsync.connector.intercom.listing import CompanyListing
 from healthsync.connector.sync.check import Finding, error, ok
+from healthsync.errors import AuthError
 from healthsync.mappings.models import IntercomMapping
 
 SOURCE = "intercom"

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from healthsync.connector.errors import ConfigError
 from healthsync.connector.intercom.client import JSON, IntercomClient
 from healthsync.connector.sync.plan import Provision
+from healthsync.errors import ConfigError
 from healthsync.mappings.models import IntercomMapping
 
 MAX_CUSTOM = 250  # custom data attributes per workspace (sandbox/intercom_attributes.py, sources)

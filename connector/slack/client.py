@@ -28,15 +28,15 @@ from typing import Any
 
 from slack_sdk.webhook import WebhookClient
 
-from healthsync.connector.errors import (
+from healthsync.connector.sync.ratelimit import RateLimiter
+from healthsync.connector.sync.retry import RetryPolicy
+from healthsync.connector.sync.status import status_error
+from healthsync.errors import (
     AuthError,
     DestinationError,
     FatalDestinationError,
-    RejectedRecordError,
     RetriableError,
 )
-from healthsync.connector.sync.ratelimit import RateLimiter
-from healthsync.connector.sync.retry import RetryPolicy
 
 JSON = dict[str, Any]
 
@@ -77,18 +77,16 @@ def classify(status: int, body: str, retry_after: str | None) -> Exception | Non
     detail = f"Slack webhook: {status} {code}".strip()
     if 200 <= status < 300:
         return None
-    if status == 429:
-        wait = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
-        return RetriableError(detail, status=status, retry_after=wait)
-    if status >= 500:
+    if status >= 500:  # the post may have gone through: not retried blindly
         return UnconfirmedPost(detail)
-    if status == 400:
-        return RejectedRecordError(detail, status=status)
     if status == 403 and code in CHANNEL_REFUSALS:
         return AuthError(f"{detail}: {CHANNEL_REFUSALS[code]}")
     if status in (401, 403, 404):
         return AuthError(f"{detail} (the webhook URL is wrong or was revoked; check SLACK_WEBHOOK_URL)")
-    return FatalDestinationError(detail)
+    if status in (400, 429):
+        wait = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
+        return status_error(status, detail, retry_after=wait)
+    return FatalDestinationError(detail)  # any other refusal: the webhook will not take this run's posts
 
 
 class SlackClient:

@@ -23,8 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from healthsync.connector.errors import DestinationError, LockHeldError, RejectedRecordError
-from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.scores import ScoreResult
 from healthsync.connector.slack import config_change
 from healthsync.connector.slack.alerts import AlertPlan, detect, watched
 from healthsync.connector.slack.client import SlackClient, UnconfirmedPost
@@ -33,6 +32,7 @@ from healthsync.connector.sync.check import Finding, error, ok
 from healthsync.connector.sync.destination import SyncContext, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.connector.sync.rescore import Scoring
+from healthsync.errors import DestinationError, LockHeldError, RejectedRecordError
 from healthsync.mappings.models import SlackMapping
 from healthsync.state import Ack
 

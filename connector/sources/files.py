@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from healthsync.connector.errors import SourceError, first_line
+from healthsync.errors import SourceError, first_line
 
 # Columns read as text from CSV/JSON so that ids keep their form and bad values reach the validation.
 TEXT_COLUMNS = {
@@ -106,7 +106,7 @@ def check_exists(path: Path, table: str, url: str | None) -> None:
         raise SourceError(f"source.{table}: file not found: {text}{hint}")
 
 
-def _file_format(path: Path, table: str) -> str:
+def file_format(path: Path, table: str) -> str:
     suffixes = [suffix.lower() for suffix in path.suffixes]
     while suffixes and suffixes[-1] in COMPRESSIONS:
         suffixes.pop()
@@ -124,7 +124,7 @@ def _reader(
     conn: sa.Connection, path: Path, table: str, mapping: dict[str, str], encoding: str
 ) -> tuple[str, FileRejects]:
     """The DuckDB table function reading `path` (id, timestamp and number columns as text), and the CSV rejects."""
-    kind = _file_format(path, table)
+    kind = file_format(path, table)
     location = _quote(str(path))
     options = ", hive_partitioning = false" + (", union_by_name = true" if glob.has_magic(str(path)) else "")
     if kind == "parquet":

@@ -6,18 +6,17 @@ aggregated rows of `pushdown.activity_query` do.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
+from healthsync.connector.records import plain
 from healthsync.connector.sources.pushdown import EVENT_REASONS
-from healthsync.scoring.activity import in_key_order
+from healthsync.scoring import in_key_order
 from healthsync.scoring.config import ScoringConfig
 
 UTC_DTYPE: Final = "datetime64[us, UTC]"
@@ -97,19 +96,6 @@ class TableReport:
 
 def _render_row(row: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={value!r}" for key, value in row.items())
-
-
-def plain(value: Any) -> Any:
-    """A report-friendly value: text for instants, float for decimals, None for missing."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
-        return None
-    if isinstance(value, dt.datetime | dt.date | pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, Decimal | np.floating):
-        return float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def sample_values(rows: Iterable[Mapping[Any, Any]]) -> list[dict[str, Any]]:

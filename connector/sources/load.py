@@ -1,9 +1,10 @@
-"""Usage data in: the `sql`, `files` and `segment` sources, read through one pushed-down aggregation.
+"""Usage data in: the `sql`, `files` and `segment` sources, read by running a read plan (`plan.py`).
 
-`load_source` opens the source as three logical tables (SPEC section 2), validates accounts and users in pandas
-(they are small), and runs the event aggregation in the database (`pushdown.py`): only per-account
-(and per-user) rows and per-reason rejection counts come back. `files` is an in-memory DuckDB with views over the
-files; `segment` maps the Segment/RudderStack warehouse schema (`segment.py`).
+`load_source` opens the source as three logical tables (SPEC section 2), then runs the named statements of its plan
+and nothing else: the event pass (pushed down: only per-account, and per-user, rows and per-reason rejection counts
+come back, `pushdown.py`, `rollup.py`), the accounts and users tables (validated in pandas: they are small), the
+activation moments, the per-event counts, the trial events and the rejected samples. `files` is an in-memory DuckDB
+with views over the files; `segment` maps the Segment/RudderStack warehouse schema (`segment.py`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib.util
+import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,9 +25,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.sql import FromClause, Subquery
 
-from healthsync.connector.errors import RejectedShareError, SourceError, first_line
 from healthsync.connector.settings import Settings, SourceConfig
-from healthsync.connector.sources.files import FileRejects, duckdb_engine, file_view, files_engine
+from healthsync.connector.sources.files import FileRejects, duckdb_engine, file_format, file_view, files_engine
 from healthsync.connector.sources.frames import (
     TableReport,
     accounts_frame,
@@ -33,6 +34,16 @@ from healthsync.connector.sources.frames import (
     reason_counts,
     sample_values,
     users_frame,
+)
+from healthsync.connector.sources.plan import (
+    Capabilities,
+    ReadNeeds,
+    ReadPlan,
+    Statement,
+    capabilities,
+    dialect_of,
+    opening,
+    read_plan,
 )
 from healthsync.connector.sources.pushdown import (
     EVENT_COLUMNS,
@@ -45,16 +56,12 @@ from healthsync.connector.sources.pushdown import (
     duplicated_events,
     event_count_query,
     sample_query,
+    steps_and_counts_query,
 )
-from healthsync.connector.sources.rollup import (
-    account_counts,
-    account_pass_query,
-    roll_up,
-    single_pass,
-    user_pass_query,
-)
+from healthsync.connector.sources.rollup import account_counts, account_pass_query, roll_up, user_pass_query
 from healthsync.connector.sources.segment import SEGMENT_TABLES, SegmentSchema, segment_tables
 from healthsync.connector.sources.trial import TrialRange, trial_query, trial_range, with_trial_events
+from healthsync.errors import RejectedShareError, SourceError, first_line
 from healthsync.scoring.config import ScoringConfig
 
 __all__ = [
@@ -62,9 +69,12 @@ __all__ = [
     "SharedReads",
     "SourceData",
     "TableReport",
+    "account_ids",
     "check_rejected_share",
+    "explain",
     "load_source",
     "opened_source",
+    "planned",
     "read_activation",
     "read_entities",
     "read_trial",
@@ -73,6 +83,8 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_S = TypeVar("_S", bound=Sized)
+log = logging.getLogger("healthsync")
 TABLES = ("events", "accounts", "users")
 REQUIRED = {
     "events": EVENT_COLUMNS,
@@ -99,16 +111,18 @@ class SourceData:
     account_activity: pd.DataFrame
     user_activity: pd.DataFrame | None
     reports: dict[str, TableReport] = field(default_factory=dict)
+    plan: ReadPlan | None = None  # the statements this read ran, with their rows and seconds
 
 
 def load_source(settings: Settings, as_of: datetime, now: datetime, *, with_users: bool) -> SourceData:
     """Read the configured source as of `as_of`; `now` (wall clock) decides which timestamps lie in the future.
 
-    One scan of the events per (account, user), rolled up to accounts (`rollup.py`), where the dialect
-    has a bit_or aggregate; elsewhere one COUNT(DISTINCT) query per account and, with `with_users` (the per-user
-    table, `mean_of_users`, the personas and the admin-only signal of the plays), a second one per user.
-    On a warehouse (:data:`CONCURRENT_DIALECTS`) that scan runs in a second session while this one reads the
-    accounts and users and runs the activation and trial queries, so their time hides behind the scan's.
+    The read runs the statements of its plan (`plan.py`, :func:`planned`), and only those: the event pass (one
+    scan per (account, user) with day masks, rolled up to accounts, where the dialect has a bit_or aggregate;
+    elsewhere one COUNT(DISTINCT) query per account and, with `with_users`, a second one per user), the accounts
+    and users tables, the activation moments, the per-event counts, the trial events and the rejected samples.
+    On a concurrent dialect (`Capabilities.concurrent`) the event pass runs in a second session while this one runs
+    the others, so their time hides behind the scan's.
     """
     with opened_source(settings) as opened:
         return read_window(opened, settings, as_of, now, with_users=with_users)
@@ -121,13 +135,16 @@ class OpenedSource:
     conn: sa.Connection
     tables: LogicalTables
     file_rejects: dict[str, FileRejects]
+    opening: list[Statement] = field(default_factory=list)  # the statements that opened it (`plan.opening`)
 
 
 @contextmanager
 def opened_source(settings: Settings) -> Iterator[OpenedSource]:
     """The source opened once, for one read (`load_source`) or several (`healthsync backtest`'s snapshots)."""
     with _opened(settings) as (conn, tables, file_rejects):
-        yield OpenedSource(conn, tables, file_rejects)
+        caps = capabilities(conn.dialect.name)
+        formats = _formats(settings) if settings.source.kind == "files" else None
+        yield OpenedSource(conn, tables, file_rejects, opening(caps, settings.source.kind, formats))
 
 
 @dataclass(frozen=True)
@@ -157,32 +174,40 @@ def read_window(
     with_users: bool,
     shared: SharedReads | None = None,
 ) -> SourceData:
-    """One read of the opened source as of `as_of` (see :func:`load_source`)."""
+    """One read of the opened source as of `as_of` (see :func:`load_source`): the statements of :func:`planned`."""
     shared = shared or SharedReads()
     source = settings.source
     conn, tables, file_rejects = opened.conn, opened.tables, opened.file_rejects
+    plan = planned(capabilities(conn.dialect.name), settings, with_users=with_users, shared=shared)
+    plan.opening = opened.opening
+    for line in plan.lines():
+        log.debug(line)
     window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
     label = f"aggregating {tables.labels['events']}"
     events = _classified(conn, tables, window)  # the one classification every events query builds on
-    with _event_rows(
-        conn, label, lambda session: _event_pass(session, events, settings, window, with_users), shared
-    ) as (passed):
-        raw_accounts, raw_users = shared.entities or (_fetch(conn, tables, "accounts"), _fetch(conn, tables, "users"))
+    with _event_rows(conn, label, lambda session: _event_pass(session, events, settings, window, plan), shared) as (
+        passed
+    ):
+        raw_accounts, raw_users = shared.entities or (
+            _fetch(conn, tables, "accounts", plan),
+            _fetch(conn, tables, "users", plan),
+        )
         accounts, accounts_report = accounts_frame(raw_accounts, source.sample_rows, window.as_of)
         if shared.users is not None:
             users, users_report = shared.users[0], copy.deepcopy(shared.users[1])
         else:
             users, users_report = validated_users(opened, raw_users, accounts, source.sample_rows)
         with _translated(label):
-            moments = shared.moments
+            moments, per_event = shared.moments, shared.per_event
+            if "steps_and_counts" in plan.names:
+                moments, per_event = _steps_and_counts(conn, events, settings, window, plan)
             if moments is None:
-                moments = _activation(conn, events, settings, window)
-            per_event = shared.per_event
+                moments = _activation(conn, events, settings, window, plan)
             if per_event is None:
-                per_event = _per_event(conn, events, settings, window)
+                per_event = _per_event(conn, events, settings, window, plan)
             trial = shared.trial
             if trial is None:
-                trial = _trial_counts(conn, tables, settings, window, as_of, accounts)
+                trial = _trial_counts(conn, tables, settings, window, as_of, accounts, plan)
             account_raw, user_raw, events_report = passed()
     with _translated(label):
         account_raw = _with_moments(account_raw, moments)
@@ -191,7 +216,7 @@ def read_window(
             account_raw = with_trial_events(account_raw, trial)
         if events_report.rejected and source.sample_rows > 0 and not events_report.samples:
             events_report.samples = _samples(
-                conn, tables, events, list(events_report.rejected), source.sample_rows, window
+                conn, tables, events, list(events_report.rejected), source.sample_rows, window, plan
             )
     reports = {"events": events_report, "accounts": accounts_report, "users": users_report}
     for table, rejects in file_rejects.items():
@@ -204,6 +229,7 @@ def read_window(
         account_activity=activity_frame(account_raw, settings.scoring, by_user=False),
         user_activity=None if user_raw is None else activity_frame(user_raw, settings.scoring, by_user=True),
         reports=reports,
+        plan=plan,
     )
 
 
@@ -215,11 +241,47 @@ def validated_users(
     return users_frame(raw_users, sample_rows, accounts, rejected_ids)
 
 
-# Dialects where the events scan runs in a second session, concurrently with the entity reads and the small queries
-# of the first: a server does the work of a statement, or DuckDB does it in its own threads without the GIL (a
-# Parquet file is scanned one row group per thread: at 1M events one thread, so the other core takes the rest).
-# SQLite runs every statement in the calling thread: nothing to gain.
-CONCURRENT_DIALECTS = frozenset({"postgresql", "snowflake", "bigquery", "duckdb"})
+def planned(caps: Capabilities, settings: Settings, *, with_users: bool, shared: SharedReads | None = None) -> ReadPlan:
+    """The read plan of one read with `settings` on a dialect with `caps` (the reads `shared` holds left out)."""
+    shared = shared or SharedReads()
+    held = {
+        name
+        for name, value in (
+            ("event_pass", shared.event_rows),
+            ("entities", shared.entities),
+            ("activation", shared.moments),
+            ("event_counts", shared.per_event),
+            ("trial", shared.trial),
+        )
+        if value is not None
+    }
+    config = settings.scoring
+    needs = ReadNeeds(
+        with_users=with_users,
+        window_days=config.window_days,
+        activation=bool(config.activation_steps),
+        weights=bool(config.weights),
+        samples=settings.source.sample_rows > 0,
+        held=frozenset(held),
+    )
+    return read_plan(caps, needs)
+
+
+def explain(settings: Settings, *, with_users: bool) -> ReadPlan:
+    """The plan of `healthsync score` (`--users`: `with_users`) with `settings`, without connecting: the dialect
+    from the source's kind and URL; user rows also where the account table needs them (personas, ...)."""
+    source = settings.source
+    caps = capabilities(dialect_of(source.kind, source.url))
+    users = with_users or settings.scoring.needs_user_activity()
+    plan = planned(caps, settings, with_users=users)
+    plan.opening = opening(caps, source.kind, _formats(settings) if source.kind == "files" else None)
+    return plan
+
+
+def _formats(settings: Settings) -> dict[str, str]:
+    """The format of each file of a files source (`csv`, `json`, `parquet`), from its name."""
+    specs = {table: getattr(settings.source, table) for table in TABLES}
+    return {table: file_format(settings.resolve(spec), table) for table, spec in specs.items() if spec}
 
 
 @contextmanager
@@ -230,7 +292,7 @@ def _concurrently(conn: sa.Connection, label: str, work: Callable[[sa.Connection
     Should the body fail while the second session still works, its statement is cancelled (where the driver can)
     and awaited before the error propagates, so no session outlives the read.
     """
-    if conn.dialect.name not in CONCURRENT_DIALECTS:
+    if not capabilities(conn.dialect.name).concurrent:  # a Parquet file is scanned one row group per DuckDB thread
         yield lambda: work(conn)
         return
     session: dict[str, sa.Connection] = {}
@@ -273,41 +335,58 @@ def _cancel(conn: sa.Connection | None) -> None:
 
 
 def _event_pass(
-    conn: sa.Connection, events: Classified, settings: Settings, window: Window, with_users: bool
+    conn: sa.Connection, events: Classified, settings: Settings, window: Window, plan: ReadPlan
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, TableReport]:
-    """The aggregated account rows, user rows (when asked for) and the events report (counts per reason).
-
-    Per-user rows leave the database only `with_users`.
-    """
-    dialect = conn.dialect.name
+    """The aggregated account rows, user rows (when the plan has them) and the events report (counts per reason):
+    the plan's one-pass statement (`events_per_user`, `events_per_account`) or its COUNT(DISTINCT) ones."""
+    config = settings.scoring
     user_raw: pd.DataFrame | None = None
-    if single_pass(dialect, window.window_days) and with_users:
-        both = _frame(conn, _ordered(user_pass_query(events, settings.scoring, window), "account_id", "user_id"))
-        account_raw, user_raw = roll_up(both, settings.scoring)
+    names = plan.names
+    if "events_per_user" in names:
+        query = _ordered(user_pass_query(events, config, window), "account_id", "user_id")
+        both = _run(conn, query, plan, "events_per_user")
+        account_raw, user_raw = roll_up(both, config)
         report = reason_counts("events", both)
-    elif single_pass(dialect, window.window_days):
-        account_raw = account_counts(
-            _frame(conn, _ordered(account_pass_query(events, settings.scoring, window), "account_id"))
-        )
+    elif "events_per_account" in names:
+        query = _ordered(account_pass_query(events, config, window), "account_id")
+        account_raw = account_counts(_run(conn, query, plan, "events_per_account"))
         report = reason_counts("events", account_raw)
     else:
-        account_raw = _frame(conn, activity_query(events, settings.scoring, window, by_user=False))
-        user_raw = _frame(conn, activity_query(events, settings.scoring, window, by_user=True)) if with_users else None
+        account_raw = _run(conn, activity_query(events, config, window, by_user=False), plan, "activity_per_account")
+        if "activity_per_user" in names:
+            user_raw = _run(conn, activity_query(events, config, window, by_user=True), plan, "activity_per_user")
         report = reason_counts("events", account_raw)
     return account_raw, user_raw, report
 
 
+def _run(conn: sa.Connection, query: sa.Select[Any], plan: ReadPlan | None, name: str) -> pd.DataFrame:
+    """The result of the plan's statement `name` as a frame (see :func:`_timed`)."""
+    return _timed(plan, name, lambda: _frame(conn, query))
+
+
+def _timed(plan: ReadPlan | None, name: str, work: Callable[[], _S]) -> _S:
+    """`work`'s result, timed and its rows counted as the plan's statement `name`; without a plan, just the result."""
+    if plan is None:
+        return work()
+    with plan.run(name) as counted:
+        result = work()
+        counted(len(result))
+    return result
+
+
 def _classified(conn: sa.Connection, tables: LogicalTables, window: Window) -> Classified:
     """The classified events as this dialect reads them best (GROUP BY dedup on DuckDB, a fence on PostgreSQL)."""
-    dialect = conn.dialect.name
-    return classified(tables, window.now, group_dedup=dialect == "duckdb", fence=dialect == "postgresql")
+    caps = capabilities(conn.dialect.name)
+    return classified(tables, window.now, group_dedup=caps.group_dedup, fence=caps.fence)
 
 
-def _activation(conn: sa.Connection, events: Classified, settings: Settings, window: Window) -> pd.DataFrame | None:
+def _activation(
+    conn: sa.Connection, events: Classified, settings: Settings, window: Window, plan: ReadPlan | None = None
+) -> pd.DataFrame | None:
     """Per account, the instant its activation steps were all met (None without activation steps)."""
     if not settings.scoring.activation_steps:
         return None
-    return _frame(conn, activation_query(events, settings.scoring, window, conn.dialect.name))
+    return _run(conn, activation_query(events, settings.scoring, window, conn.dialect.name), plan, "activation")
 
 
 def read_activation(opened: OpenedSource, settings: Settings, as_of: datetime, now: datetime) -> pd.DataFrame | None:
@@ -332,11 +411,33 @@ def read_trial(
         return _frame(opened.conn, trial_query(opened.tables, span, window, opened.conn.dialect.name))
 
 
-def _per_event(conn: sa.Connection, events: Classified, settings: Settings, window: Window) -> pd.DataFrame | None:
+def _per_event(
+    conn: sa.Connection, events: Classified, settings: Settings, window: Window, plan: ReadPlan | None = None
+) -> pd.DataFrame | None:
     """Per account and weighted event, the counts in W and P (None without weights)."""
     if not settings.scoring.weights:
         return None
-    return _frame(conn, event_count_query(events, settings.scoring, window))
+    return _run(conn, event_count_query(events, settings.scoring, window), plan, "event_counts")
+
+
+def _steps_and_counts(
+    conn: sa.Connection, events: Classified, settings: Settings, window: Window, plan: ReadPlan
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The activation moments and the per-event counts from the one statement that reads both."""
+    config = settings.scoring
+    query = steps_and_counts_query(events, config, window, conn.dialect.name)
+    rows = _run(conn, query, plan, "steps_and_counts")
+    per_event = rows.loc[rows["event"].isin(list(config.weights)), ["account_id", "event", "w", "p"]]
+    met = []
+    for index, step in enumerate(config.activation_steps):
+        of_step = rows.loc[rows["event"] == step.event, ["account_id", f"step_at_{index}"]]
+        met.append(of_step.set_index("account_id")[f"step_at_{index}"].astype("float64"))
+    at = pd.concat(met, axis=1)
+    stepped = rows.loc[rows["event"].isin([step.event for step in config.activation_steps]), "account_id"]
+    at = at.reindex(pd.unique(stepped))
+    activated = at.max(axis=1).where(at.notna().all(axis=1))
+    moments = pd.DataFrame({"account_id": at.index, "activated_epoch": activated.to_numpy(dtype="float64")})
+    return moments, per_event.reset_index(drop=True)
 
 
 def _with_event_counts(
@@ -375,23 +476,31 @@ def _trial_counts(
     window: Window,
     as_of: datetime,
     accounts: pd.DataFrame,
+    plan: ReadPlan | None = None,
 ) -> pd.DataFrame | None:
     """The trial events of the accounts that can fire the trial signal (`trial.py`), or None when none can."""
     span = trial_range(accounts, settings.scoring, as_of)
     if span is None or "created_at" not in tables.accounts.c:
         return None
-    return _frame(conn, trial_query(tables, span, window, conn.dialect.name))
+    return _run(conn, trial_query(tables, span, window, conn.dialect.name), plan, "trial_events")
 
 
 def _samples(
-    conn: sa.Connection, tables: LogicalTables, events: Classified, reasons: list[str], limit: int, window: Window
+    conn: sa.Connection,
+    tables: LogicalTables,
+    events: Classified,
+    reasons: list[str],
+    limit: int,
+    window: Window,
+    plan: ReadPlan | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Up to `limit` sample rows per rejection reason, from one query."""
     columns = [name for name in (*EVENT_COLUMNS, "event_id") if name in tables.events.c]
     duplicates = None
-    if conn.dialect.name == "duckdb" and tables.has_event_id:
+    if capabilities(conn.dialect.name).group_dedup and tables.has_event_id:  # duplicates folded away: find them
         duplicates = classified(duplicated_events(tables), window.now)
-    found = conn.execute(sample_query(events, reasons, limit, columns, duplicates)).mappings().all()
+    query = sample_query(events, reasons, limit, columns, duplicates)
+    found = _timed(plan, "samples", lambda: conn.execute(query).mappings().all())
     samples: dict[str, list[dict[str, Any]]] = {reason: [] for reason in reasons}
     for row in found:
         samples[str(row["reason"])].append({name: row[name] for name in columns})
@@ -414,7 +523,7 @@ def _frame(conn: sa.Connection, query: sa.Select[Any]) -> pd.DataFrame:
     """The result as a DataFrame without SQLAlchemy Row objects (they cost seconds per 100k rows): DuckDB's own
     conversion, elsewhere the driver's plain tuples."""
     with conn.execute(query) as result:
-        if conn.dialect.name == "duckdb":
+        if capabilities(conn.dialect.name).fetch == "duckdb":
             native: pd.DataFrame = result.cursor.df()
             return _inferred(native)
         columns = list(result.keys())
@@ -435,30 +544,33 @@ def _inferred(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _fetch(conn: sa.Connection, tables: LogicalTables, name: str) -> pd.DataFrame:
+def _fetch(conn: sa.Connection, tables: LogicalTables, name: str, plan: ReadPlan | None = None) -> pd.DataFrame:
     table = tables.accounts if name == "accounts" else tables.users
     with _translated(f"reading {tables.labels[name]}"):
-        if conn.dialect.name == "duckdb" and importlib.util.find_spec("pyarrow") is not None:  # extra `arrow`
-            arrow = _arrow_frame(conn, sa.select(table))
-            if arrow is not None:
-                return arrow
-        return _frame(conn, sa.select(table))
+        return _timed(plan, name, lambda: _entity_frame(conn, sa.select(table)))
 
 
-# Arrow types whose pandas conversion is the one DuckDB's .df() makes (anything else: .df()).
-_ARROW_PLAIN = ("string", "large_string", "int", "uint", "double", "float", "bool", "timestamp")
+# DuckDB column types whose Arrow conversion to pandas is the one DuckDB's .df() makes (anything else: .df()).
+_ARROW_PLAIN = frozenset(
+    {"VARCHAR", "BOOLEAN", "DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT"}
+    | {"UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"}
+    | {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
+)
 
 
-def _arrow_frame(conn: sa.Connection, query: sa.Select[Any]) -> pd.DataFrame | None:
-    """An entity table through Arrow (a quarter of the time of .df() for text columns), or None when a column
-    has a type .df() converts differently (decimals, dates, nested types)."""
+def _entity_frame(conn: sa.Connection, query: sa.Select[Any]) -> pd.DataFrame:
+    """An entity table in one statement: on DuckDB with the extra `arrow`, through Arrow (a quarter of the time of
+    .df() for text columns) when the result's column types (known before any row is fetched) all convert as .df()
+    converts them; otherwise (decimals, dates, nested types) .df() on the same result."""
+    if capabilities(conn.dialect.name).fetch != "duckdb" or importlib.util.find_spec("pyarrow") is None:
+        return _frame(conn, query)
     with conn.execute(query) as result, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
         cursor = result.cursor
+        if not all(str(column[1]).upper() in _ARROW_PLAIN for column in cursor.description or ()):
+            return _inferred(cursor.df())
         # DuckDB 1.5 added to_arrow_table (2.0 dropped fetch_arrow_table); the 1.4 LTS line has only the latter.
         table = cursor.to_arrow_table() if hasattr(cursor, "to_arrow_table") else cursor.fetch_arrow_table()
-    if not all(str(column.type).startswith(_ARROW_PLAIN) for column in table.schema):
-        return None
     frame: pd.DataFrame = table.to_pandas()
     return frame
 
@@ -543,34 +655,12 @@ def _sql_engine(settings: Settings) -> Iterator[sa.Engine]:
         engine.dispose()
 
 
-# The statement that puts a session in UTC, per dialect with a session time zone. BigQuery has none: its TIMESTAMP
-# is UTC and a text value without an offset is read as UTC (the default time zone of its functions).
-SESSION_UTC = {
-    "duckdb": "SET TimeZone = 'UTC'",
-    "postgresql": "SET TIME ZONE 'UTC'",
-    "snowflake": "ALTER SESSION SET TIMEZONE = 'UTC'",  # the account default is America/Los_Angeles
-}
-
-
-# PostgreSQL's default work_mem (4MB) makes the planner sort every event row for the GROUP BY (account, user) of
-# the one-pass query (an external sort on disk); with room for the ~150k groups of 10,000 accounts it hashes
-# them in memory instead (benchmarks/RESULTS.md, PostgreSQL 5M events). Per session, this read only;
-# a larger GROUP BY spills to disk beyond it (PostgreSQL 13+).
-POSTGRES_WORK_MEM = "256MB"
-
-
 def _prepare(conn: sa.Connection) -> None:
-    """Session settings: text timestamps without an offset are UTC, windows and day buckets in UTC; on
-    PostgreSQL, :data:`POSTGRES_WORK_MEM` for the aggregation."""
-    name = conn.dialect.name
+    """The session statements of the dialect's capabilities: text timestamps without an offset are UTC, windows
+    and day buckets in UTC; on PostgreSQL, `plan.POSTGRES_WORK_MEM` for the aggregation."""
     with _translated("preparing the source session"):
-        if name in SESSION_UTC:
-            conn.exec_driver_sql(SESSION_UTC[name])
-        if name == "postgresql":
-            conn.exec_driver_sql(f"SET work_mem = '{POSTGRES_WORK_MEM}'")
-        if name == "duckdb":
-            conn.exec_driver_sql("SET preserve_insertion_order = false")
-            conn.exec_driver_sql("SET enable_progress_bar = false")
+        for statement in capabilities(conn.dialect.name).session:
+            conn.exec_driver_sql(statement)
 
 
 def _mapped(
@@ -672,6 +762,15 @@ def logical_table(physical: FromClause, table: str, mapping: dict[str, str], lab
         used = {mapping.get(logical, logical) for logical in known} | set(known)
         selected += [physical.c[name] for name in available if name not in used]
     return sa.select(*selected).subquery(f"hs_{table}")
+
+
+def account_ids(settings: Settings, now: datetime) -> list[str]:
+    """The ids of the accounts a score table has rows for (the accepted accounts), from the source opened and its
+    accounts table read: no event is aggregated (`healthsync check` compares them with a destination's records)."""
+    with opened_source(settings) as opened:
+        raw = _fetch(opened.conn, opened.tables, "accounts")
+    accounts, _ = accounts_frame(raw, 0, settings.scoring.resolved_as_of(now).timestamp())
+    return [str(key) for key in accounts["account_id"]]
 
 
 def probe_source(settings: Settings) -> None:

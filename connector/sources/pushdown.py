@@ -24,8 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause, Select, Subquery
 
+from healthsync.connector.sources.plan import capabilities
 from healthsync.connector.sources.sqlfunctions import (
-    KTH_SMALLEST_DIALECTS,
     CountIf,
     DayFloor,
     EpochSeconds,
@@ -242,7 +242,7 @@ def _weight(rows: FromClause, config: ScoringConfig) -> ColumnElement[float]:
     return sa.case(whens, value=rows.c.event, else_=default)
 
 
-def _bounds(rows: Subquery, window: Window) -> dict[str, ColumnElement[bool]]:
+def bounds(rows: Subquery, window: Window) -> dict[str, ColumnElement[bool]]:
     """W (the window), P (the previous one), the last 7 days, and everything before as_of."""
     ts = rows.c.ts
     as_of = sa.literal(window.as_of, sa.Float())
@@ -261,7 +261,7 @@ def day_bucket(rows: Subquery, window: Window, days: int = 1) -> ColumnElement[f
 
 def counts(rows: Subquery, config: ScoringConfig, window: Window) -> list[ColumnElement[Any]]:
     """Rows read (and, with GROUP BY dedup, duplicates folded in), events and weights in W and P."""
-    bounds = _bounds(rows, window)
+    within = bounds(rows, window)
     weight = _weight(rows, config)
     zero = sa.literal(0.0, sa.Float())
     columns: list[ColumnElement[Any]] = [sa.func.count().label("n_rows")]
@@ -269,21 +269,21 @@ def counts(rows: Subquery, config: ScoringConfig, window: Window) -> list[Column
         columns.append(sa.func.sum(rows.c.hs_dups).label("duplicates"))
     return [
         *columns,
-        CountIf(bounds["w"]).label("events"),
-        CountIf(bounds["p"]).label("events_prev"),
-        sa.func.sum(sa.case((bounds["w"], weight), else_=zero)).label("raw"),
-        sa.func.sum(sa.case((bounds["p"], weight), else_=zero)).label("raw_prev"),
+        CountIf(within["w"]).label("events"),
+        CountIf(within["p"]).label("events_prev"),
+        sa.func.sum(sa.case((within["w"], weight), else_=zero)).label("raw"),
+        sa.func.sum(sa.case((within["p"], weight), else_=zero)).label("raw_prev"),
     ]
 
 
 def latest_features_steps(rows: Subquery, config: ScoringConfig, window: Window) -> list[ColumnElement[Any]]:
     """The latest event before as_of, a flag per feature used in W, a count per activation step before as_of."""
-    bounds = _bounds(rows, window)
-    columns: list[ColumnElement[Any]] = [sa.func.max(sa.case((bounds["before"], rows.c.ts))).label("last_active_epoch")]
+    within = bounds(rows, window)
+    columns: list[ColumnElement[Any]] = [sa.func.max(sa.case((within["before"], rows.c.ts))).label("last_active_epoch")]
     for index, events in enumerate(config.features.values()):
-        columns.append(sa.func.max(_flag(sa.and_(bounds["w"], rows.c.event.in_(events)))).label(f"feature_{index}"))
+        columns.append(sa.func.max(_flag(sa.and_(within["w"], rows.c.event.in_(events)))).label(f"feature_{index}"))
     for index, step in enumerate(config.activation_steps):
-        flag = sa.and_(bounds["before"], rows.c.event == step.event)
+        flag = sa.and_(within["before"], rows.c.event == step.event)
         columns.append(CountIf(flag).label(f"step_{index}"))
     return columns
 
@@ -295,7 +295,7 @@ def event_count_query(events: Classified, config: ScoringConfig, window: Window)
     (weighted events) conditional aggregates of the one-pass query cost a third of that query's time.
     """
     rows = events.accepted
-    bounds = _bounds(rows, window)
+    within = bounds(rows, window)
     wanted = sa.and_(
         rows.c.event.in_(sorted(config.weights)),
         rows.c.ts >= sa.literal(window.prev_start, sa.Float()),
@@ -304,8 +304,8 @@ def event_count_query(events: Classified, config: ScoringConfig, window: Window)
     counted = sa.select(
         rows.c.account_key.label("account_id"),
         rows.c.event.label("event"),
-        CountIf(bounds["w"]).label("w"),
-        CountIf(bounds["p"]).label("p"),
+        CountIf(within["w"]).label("w"),
+        CountIf(within["p"]).label("p"),
     )
     grouped = counted.where(wanted).group_by(rows.c.account_key, rows.c.event).subquery("hs_event_counts")
     return sa.select(*grouped.c)
@@ -324,7 +324,7 @@ def activation_query(events: Classified, config: ScoringConfig, window: Window, 
         rows.c.ts < sa.literal(window.as_of, sa.Float()),
         rows.c.event.in_(sorted({step.event for step in steps})),
     )
-    if dialect in KTH_SMALLEST_DIALECTS or all(step.min_count == 1 for step in steps):
+    if capabilities(dialect).kth_smallest or all(step.min_count == 1 for step in steps):
         met: list[ColumnElement[Any]] = [
             KthSmallest(sa.case((rows.c.event == step.event, rows.c.ts)), step.min_count) for step in steps
         ]
@@ -348,23 +348,60 @@ def activation_query(events: Classified, config: ScoringConfig, window: Window, 
     return sa.select(key.label("account_id"), activated).where(*filters).group_by(key)
 
 
+def steps_and_counts_query(events: Classified, config: ScoringConfig, window: Window, dialect: str) -> Select[Any]:
+    """:func:`activation_query` and :func:`event_count_query` in one scan: per accepted account and event (the
+    step events before as_of, the weighted events of W and P), its counts in W (`w`) and P (`p`) and, per step i,
+    the instant of its `min_count`-th event (`step_at_<i>`, on that step's event's rows); `load.py` turns the rows
+    into the two results. One scan of the events where the two queries made two."""
+    rows = events.accepted
+    steps = config.activation_steps
+    as_of = sa.literal(window.as_of, sa.Float())
+    weighted = sa.and_(rows.c.event.in_(sorted(config.weights)), rows.c.ts >= sa.literal(window.prev_start, sa.Float()))
+    stepped = rows.c.event.in_(sorted({step.event for step in steps}))
+    wanted = sa.and_(rows.c.ts < as_of, sa.or_(weighted, stepped))
+    within = bounds(rows, window)
+    if capabilities(dialect).kth_smallest or all(step.min_count == 1 for step in steps):
+        source: FromClause = rows
+        filters = [wanted]
+        met: list[ColumnElement[Any]] = [
+            KthSmallest(sa.case((rows.c.event == step.event, rows.c.ts)), step.min_count) for step in steps
+        ]
+    else:
+        rank = sa.func.row_number().over(partition_by=[rows.c.account_key, rows.c.event], order_by=rows.c.ts)
+        source = sa.select(*rows.c, rank.label("rn")).where(wanted).subquery("hs_nth")
+        filters = []
+        met = [
+            sa.func.min(sa.case((sa.and_(source.c.event == step.event, source.c.rn == step.min_count), source.c.ts)))
+            for step in steps
+        ]
+        within = bounds(source, window)
+    columns = [
+        source.c.account_key.label("account_id"),
+        source.c.event.label("event"),
+        CountIf(within["w"]).label("w"),
+        CountIf(within["p"]).label("p"),
+        *(moment.label(f"step_at_{index}") for index, moment in enumerate(met)),
+    ]
+    return sa.select(*columns).where(*filters).group_by(source.c.account_key, source.c.event)
+
+
 def _aggregates(rows: Subquery, config: ScoringConfig, window: Window, by_user: bool) -> list[ColumnElement[Any]]:
-    bounds = _bounds(rows, window)
+    within = bounds(rows, window)
     day = day_bucket(rows, window)
     columns = counts(rows, config, window)
     if not by_user:
-        columns.append(sa.func.count(sa.distinct(sa.case((bounds["w"], rows.c.user_id)))).label("active_users"))
-        columns.append(sa.func.count(sa.distinct(sa.case((bounds["p"], rows.c.user_id)))).label("active_users_prev"))
+        columns.append(sa.func.count(sa.distinct(sa.case((within["w"], rows.c.user_id)))).label("active_users"))
+        columns.append(sa.func.count(sa.distinct(sa.case((within["p"], rows.c.user_id)))).label("active_users_prev"))
     columns += [
-        sa.func.count(sa.distinct(sa.case((bounds["w"], day)))).label("active_days"),
-        sa.func.count(sa.distinct(sa.case((bounds["7d"], day)))).label("active_days_7d"),
+        sa.func.count(sa.distinct(sa.case((within["w"], day)))).label("active_days"),
+        sa.func.count(sa.distinct(sa.case((within["7d"], day)))).label("active_days_7d"),
     ]
     return columns + latest_features_steps(rows, config, window)
 
 
 def share_counts(rows: Subquery, config: ScoringConfig, window: Window) -> list[ColumnElement[Any]]:
     """Per configured share: its events (`share_num_<i>`) and the events it is a share of (`share_den_<i>`) in W."""
-    in_w = _bounds(rows, window)["w"]
+    in_w = bounds(rows, window)["w"]
     columns: list[ColumnElement[Any]] = []
     for index, share in enumerate(config.shares.values()):
         columns.append(CountIf(sa.and_(in_w, rows.c.event.in_(share.events))).label(f"share_num_{index}"))

@@ -8,8 +8,8 @@
 Every account metric rolls up from its users except distinct days, which the masks carry (bit_or, 64 bits: windows
 up to 62 days). When no per-user table is needed, the roll-up to accounts runs in the database too
 (:func:`account_pass_query`): only one row per account (and per rejection reason) leaves it.
-Dialects without a bit_or aggregate (SQLite) and longer windows use the two COUNT(DISTINCT) queries of
-`pushdown.activity_query` instead; all paths give the same frames.
+Dialects without a bit_or aggregate (SQLite; `plan.Capabilities.masks`) and longer windows use the two
+COUNT(DISTINCT) queries of `pushdown.activity_query` instead; all paths give the same frames.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, Select
 
+from healthsync.connector.sources.plan import MAX_MASK_DAYS
 from healthsync.connector.sources.pushdown import (
     Classified,
     Window,
+    bounds,
     counts,
     day_bucket,
     full_weeks,
@@ -33,18 +35,12 @@ from healthsync.connector.sources.pushdown import (
     workflow_counts,
 )
 from healthsync.connector.sources.sqlfunctions import BitOr, DayBit
-from healthsync.scoring.activity import in_key_order
+from healthsync.scoring import in_key_order
 from healthsync.scoring.config import ScoringConfig
 
-MASK_DIALECTS = frozenset({"duckdb", "postgresql", "snowflake", "bigquery"})
-MAX_MASK_DAYS = 62  # bits 0..62 of a signed 64-bit integer (the day bucket of the window's first instant is 62)
+__all__ = ["MAX_MASK_DAYS", "account_counts", "account_pass_query", "roll_up", "user_pass_query"]
 ACCOUNT_ONLY = ("share_num_", "share_den_", "trial_events")
 USER_ONLY = ("week_mask", "workflow_")
-
-
-def single_pass(dialect: str, window_days: int) -> bool:
-    """Whether the one-pass query applies: a bit_or aggregate and a window that fits the 64-bit day mask."""
-    return dialect in MASK_DIALECTS and max(window_days, 7) <= MAX_MASK_DAYS
 
 
 def _mask(condition: ColumnElement[bool], bucket: ColumnElement[float], label: str) -> ColumnElement[int]:
@@ -59,12 +55,13 @@ def user_pass_query(events: Classified, config: ScoringConfig, window: Window) -
     in place of the distinct counts, plus the account-level sums (shares) to roll up.
     """
     rows = events.rows
-    ts = rows.c.ts
-    as_of = sa.literal(window.as_of, sa.Float())
-    in_w = sa.and_(ts >= sa.literal(window.start, sa.Float()), ts < as_of)
-    in_7 = sa.and_(ts >= sa.literal(window.as_of - 7 * 86400.0, sa.Float()), ts < as_of)
+    within = bounds(rows, window)
     day = day_bucket(rows, window)
-    columns = [*counts(rows, config, window), _mask(in_w, day, "day_mask"), _mask(in_7, day, "day_mask_7d")]
+    columns = [
+        *counts(rows, config, window),
+        _mask(within["w"], day, "day_mask"),
+        _mask(within["7d"], day, "day_mask_7d"),
+    ]
     columns += latest_features_steps(rows, config, window)
     columns += share_counts(rows, config, window)
     if config.personas:

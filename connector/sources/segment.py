@@ -12,8 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause, Subquery
 
-from healthsync.connector.errors import SourceError
 from healthsync.connector.sources.pushdown import EpochSeconds, LogicalTables
+from healthsync.errors import SourceError
 
 # Segment / RudderStack warehouse schema: logical column -> default physical column, per source table.
 SEGMENT_TABLES = {"events": "tracks", "accounts": "groups", "users": "identifies"}

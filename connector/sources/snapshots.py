@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from healthsync.connector.errors import SourceError
 from healthsync.connector.settings import Settings
 from healthsync.connector.sources.files import file_view
 from healthsync.connector.sources.frames import accounts_frame, utc
@@ -25,6 +24,7 @@ from healthsync.connector.sources.load import OpenedSource, _frame, _translated,
 from healthsync.connector.sources.pushdown import DAY, classified
 from healthsync.connector.sources.snapshot_pass import fetched
 from healthsync.connector.sources.sqlfunctions import CountIf
+from healthsync.errors import SourceError
 
 __all__ = ["event_counts", "event_span", "read_accounts", "read_outcomes"]
 

@@ -20,11 +20,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, Select
 
+from healthsync.connector.sources.plan import capabilities
 from healthsync.connector.sources.pushdown import DAY, Classified, LogicalTables, Window, classified
 from healthsync.connector.sources.sqlfunctions import EpochSeconds
 from healthsync.scoring.config import ScoringConfig
-
-RAW_BOUND_DIALECTS = frozenset({"duckdb", "postgresql"})  # typed timestamp columns compared with a bound instant
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def _bounded(tables: LogicalTables, low: float, high: float, dialect: str) -> Lo
     events = tables.events
     epoch = EpochSeconds(events.c.timestamp)
     where: list[ColumnElement[bool]] = [epoch >= sa.literal(low, sa.Float()), epoch < sa.literal(high, sa.Float())]
-    if dialect in RAW_BOUND_DIALECTS and isinstance(events.c.timestamp.type, sa.DateTime):
+    if capabilities(dialect).raw_bounds and isinstance(events.c.timestamp.type, sa.DateTime):
         first = datetime.fromtimestamp(low - 1, UTC)  # a second of margin: the exact bound is the epoch one
         where.append(events.c.timestamp >= sa.literal(first, sa.DateTime(timezone=True)))
     subset = sa.select(*events.c).where(*where).subquery("hs_trial_events")
@@ -74,11 +73,11 @@ def _bounded(tables: LogicalTables, low: float, high: float, dialect: str) -> Lo
 def trial_query(tables: LogicalTables, span: TrialRange, window: Window, dialect: str) -> Select[Any]:
     """Accepted events per account in its first `span.days` days (accounts started within the span only)."""
     low, high = span.events_between(window)
-    fence = dialect == "postgresql"
+    caps = capabilities(dialect)
     if tables.has_event_id:
-        events: Classified = classified(tables, window.now, group_dedup=dialect == "duckdb", fence=fence)
+        events: Classified = classified(tables, window.now, group_dedup=caps.group_dedup, fence=caps.fence)
     else:
-        events = classified(_bounded(tables, low, high, dialect), window.now, fence=fence)
+        events = classified(_bounded(tables, low, high, dialect), window.now, fence=caps.fence)
     accounts = tables.accounts
     start = EpochSeconds(accounts.c.created_at)
     in_span = sa.and_(

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from healthsync.connector.pipeline import ScoreResult
+from healthsync.connector.scores import ScoreResult
 from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.connector.sync.rescore import Scoring

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from healthsync.connector.errors import HealthsyncError, LeaseLostError
+from healthsync.errors import HealthsyncError, LeaseLostError
 
 log = logging.getLogger("healthsync.fence")
 

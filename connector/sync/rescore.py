@@ -2,26 +2,26 @@
 configuration, and the accounts whose tier differs between the two.
 
     current = Scoring.of(settings.scoring)                  # fingerprint + values of this run's configuration
-    rescore = Rescorer(settings, scores.as_of, now)
+    rescore = Rescorer(score, scores.as_of)                 # score: a configuration -> this run's account table
     old = rescore(previous)                                 # the account table under the previous configuration
     moved = tier_moves(scores.accounts, old)                # accounts the configuration moved, not their usage
 
 Both tables score the same data as of the same instant, so an account whose usage moved it is never blamed on the
 configuration. The source is read again with the previous configuration (its window, events and features shape the
-aggregation), once per configuration and run.
+aggregation), once per configuration and run: the engine passes that read-and-score as `score`, so that `sync`
+never imports the pipeline (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
-from healthsync.connector.pipeline import compute_scores
-from healthsync.connector.settings import Settings
 from healthsync.scoring.config import ScoringConfig
 from healthsync.scoring.fingerprint import fingerprint, restored, stored
 from healthsync.state import ScoringRecord
@@ -81,12 +81,12 @@ def tier_moves(new: pd.DataFrame, old: pd.DataFrame) -> tuple[str, ...]:
 
 
 class Rescorer:
-    """Scores this run's data again with an earlier configuration (as of the run's instant), once per fingerprint."""
+    """Scores this run's data again with an earlier configuration (as of the run's instant), once per fingerprint;
+    `score` is the run's read-and-score under a given configuration (its account table)."""
 
-    def __init__(self, settings: Settings, as_of: datetime, now: datetime | None = None) -> None:
-        self._settings = settings
+    def __init__(self, score: Callable[[ScoringConfig], pd.DataFrame], as_of: datetime) -> None:
+        self._score_with = score
         self._as_of = as_of
-        self._now = now
         self._tables: dict[str, pd.DataFrame | None] = {}
 
     def __call__(self, previous: Scoring) -> pd.DataFrame | None:
@@ -102,8 +102,7 @@ class Rescorer:
             log.warning(f"the scoring configuration {previous.fingerprint} is not valid in this release: {exc}")
             return None
         log.info(f"scoring again with the previous scoring configuration {previous.fingerprint}")
-        settings = self._settings.model_copy(update={"scoring": config})
-        return compute_scores(settings, now=self._now).accounts
+        return self._score_with(config)
 
     def change(self, current: Scoring, new: pd.DataFrame, record: ScoringRecord | None) -> ConfigChange | None:
         """What the change since `record` (the previous run's configuration) does to the tiers; None: no change."""

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
-from healthsync.connector.errors import RetriableError
+from healthsync.errors import RetriableError
 
 T = TypeVar("T")
 log = logging.getLogger("healthsync.retry")

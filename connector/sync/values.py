@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
 from healthsync.mappings.models import HubSpotField, IntercomAttribute
+from healthsync.scoring import utc_timestamp
 
 
 def _missing(value: Any) -> bool:
@@ -19,9 +20,7 @@ def _missing(value: Any) -> bool:
 
 
 def _timestamp(value: Any) -> datetime:
-    stamp = pd.Timestamp(value)
-    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
-    return stamp.to_pydatetime()
+    return utc_timestamp(value).to_pydatetime()
 
 
 def _number(value: Any) -> str:

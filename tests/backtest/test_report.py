@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from healthsync.connector.backtest.report import render_html
-from healthsync.connector.errors import HealthsyncError
+from healthsync.errors import HealthsyncError
 from tests.backtest.report_data import HOSTILE, churn_only_without_positives, result
 
 # Anything a browser would fetch: a remote src/href (xlink:href too), a CSS url() or @import, any script file.

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from healthsync.connector.errors import FatalDestinationError
+from healthsync.errors import FatalDestinationError
 from healthsync.sandbox.base import SandboxServer
 from healthsync.state import StateStore
 from tests.slack.book import Book, account_id, alerts_in
@@ -188,7 +188,7 @@ def test_a_run_that_lost_its_lease_posts_nothing_more(tmp_path: Path, slack: San
     import sqlalchemy as sa
     import yaml
 
-    from healthsync.connector.errors import LeaseLostError
+    from healthsync.errors import LeaseLostError
 
     book = Book(tmp_path, slack, f"sqlite:///{tmp_path / 's.db'}", mapping={**TIER_ONLY, "delivery": "each"})
     book.write()

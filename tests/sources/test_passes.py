@@ -7,6 +7,7 @@ The parity suite (tests/sources/test_parity.py) already compares SQLite (fallbac
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,8 +19,9 @@ import sqlalchemy as sa
 from healthsync.connector.settings import Settings, SourceConfig
 from healthsync.connector.sources import load as sources
 from healthsync.connector.sources.load import load_source
+from healthsync.connector.sources.plan import CAPABILITIES, capabilities
 from healthsync.connector.sources.pushdown import LogicalTables, Window, classified
-from healthsync.connector.sources.rollup import single_pass, user_pass_query
+from healthsync.connector.sources.rollup import user_pass_query
 from healthsync.scoring.config import ActivationStep, ScoringConfig
 from tests.sources.test_parity import assert_same_activity
 
@@ -79,9 +81,13 @@ def _database(tmp: Path) -> Settings:
 def test_one_pass_and_fallback_give_the_same_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _database(tmp_path)
     one_pass = load_source(settings, AS_OF, NOW, with_users=True)
-    monkeypatch.setattr(sources, "single_pass", lambda dialect, days: False)
+    monkeypatch.setattr(sources, "capabilities", lambda dialect: replace(CAPABILITIES[dialect], masks=False))
     fallback = load_source(settings, AS_OF, NOW, with_users=True)
     assert_same_activity(one_pass, fallback)
+    assert one_pass.plan is not None
+    assert fallback.plan is not None
+    assert one_pass.plan.names[0] == "events_per_user"
+    assert fallback.plan.names[:2] == ["activity_per_account", "activity_per_user"]
     events = one_pass.reports["events"]
     assert events.rejected == {"missing_account_id": 1, "duplicate_event_id": 1, "unknown_account": 1}
     assert events.accepted + events.rejected_total == events.read == len(_events())
@@ -96,10 +102,10 @@ def test_one_pass_and_fallback_give_the_same_frames(tmp_path: Path, monkeypatch:
 
 
 def test_the_one_pass_needs_a_bit_or_and_a_short_window() -> None:
-    assert single_pass("duckdb", 30)
-    assert single_pass("postgresql", 62)
-    assert not single_pass("duckdb", 63)
-    assert not single_pass("sqlite", 30)
+    assert capabilities("duckdb").one_pass(30)
+    assert capabilities("postgresql").one_pass(62)
+    assert not capabilities("duckdb").one_pass(63)
+    assert not capabilities("sqlite").one_pass(30)
 
 
 @pytest.mark.parametrize("dialect_name", ["snowflake", "bigquery", "postgresql", "duckdb"])

@@ -18,6 +18,9 @@ import yaml
 from click.testing import CliRunner
 
 from healthsync.connector.cli import cli
+from healthsync.connector.pipeline import compute_scores
+from healthsync.connector.scores import ScoreResult
+from healthsync.connector.settings import load_settings
 from tests.paths import DATA, EXAMPLES
 from tests.world import healthsync
 
@@ -110,11 +113,19 @@ def _score_in_process(config: Path, *args: str) -> list[dict[str, Any]]:
     return list(json.loads(scores.read_text()))
 
 
-def _aggregations(seen: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    """The statements aggregating the events per account (or user): not the samples, not the trial-events query of
-    sources/trial.py, not the per-event counts of the explanations."""
-    others = ("hs_samples", "hs_trial", "hs_event_counts")
-    return [(sql, n) for sql, n in seen if "hs_classified" in sql and not any(name in sql for name in others)]
+def _scored(config: Path, *, users: bool = False) -> tuple[ScoreResult, list[tuple[str, int]]]:
+    """The score of `config` in process, with every statement the database saw: the plan's and nothing else."""
+    with _statements() as seen:
+        result = compute_scores(load_settings(config), with_users=users)
+    plan = result.plan
+    assert plan is not None
+    assert len(seen) == len(plan.opening) + len([s for s in plan.statements if s.seconds is not None])
+    return result, seen
+
+
+def _ran(result: ScoreResult) -> list[str]:
+    assert result.plan is not None
+    return [statement.name for statement in result.plan.statements if statement.seconds is not None]
 
 
 def test_only_per_account_rows_leave_the_database_unless_users_are_asked_for(pg_url: str, tmp_path: Path) -> None:
@@ -123,15 +134,17 @@ def test_only_per_account_rows_leave_the_database_unless_users_are_asked_for(pg_
     # No per-user signal in the account scoring (the admin-only signal of the plays reads user rows).
     config = _config(tmp_path, pg_url, {"plays": {"multi_user_activation": {"admin_roles": []}}})
     active = frames["events"]["account_id"].nunique()
-    with _statements() as seen:
-        rows = _score_in_process(config)
-    (aggregation,) = _aggregations(seen)
-    assert aggregation[1] == active == len(frames["accounts"]) == len(rows)  # one row per account, nothing else
-    with _statements() as seen:
-        users = _score_in_process(config, "--users")
-    (per_user,) = _aggregations(seen)
-    assert per_user[1] == frames["events"].groupby(["account_id", "user_id"]).ngroups
-    assert len(users) == len(frames["users"])
+    result, _ = _scored(config)
+    assert result.plan is not None
+    assert _ran(result) == ["events_per_account", "accounts", "users", "event_counts", "trial_events"]
+    rows = result.plan["events_per_account"].rows
+    assert rows == active == len(frames["accounts"]) == len(result.accounts)  # one row per account, nothing else
+    users, _ = _scored(config, users=True)
+    assert users.plan is not None
+    assert _ran(users)[0] == "events_per_user"
+    assert users.plan["events_per_user"].rows == frames["events"].groupby(["account_id", "user_id"]).ngroups
+    assert users.users is not None
+    assert len(users.users) == len(frames["users"])
 
 
 @pytest.mark.parametrize("reasons", [1, 7])
@@ -140,15 +153,13 @@ def test_the_samples_of_every_reason_come_from_one_query(pg_url: str, tmp_path: 
     if reasons == 1:
         frames["events"] = frames["events"][frames["events"]["timestamp"] == "not-a-date"]
     _fill(pg_url, frames)
-    with _statements() as seen:
-        _score_in_process(_config(tmp_path, pg_url, max_rejected_share=1.0))
-    samples = [sql for sql, _ in seen if "hs_samples" in sql]
-    assert len(samples) == 1
-    assert len(_aggregations(seen)) == 1
-    scans = [sql for sql, _ in seen if "hs_classified" in sql and "hs_trial_starts" not in sql]
-    # the aggregation, the per-event counts (explanations) and the samples: nothing more (besides the trial days')
-    assert len(scans) == 3
-    assert len([sql for sql in scans if "hs_event_counts" in sql]) == 1
+    result, _ = _scored(_config(tmp_path, pg_url, max_rejected_share=1.0))
+    assert result.plan is not None
+    scans = [s.name for s in result.plan.statements if s.scans and s.seconds is not None]
+    # the aggregation, the per-event counts (explanations) and the samples, once each (and the trial days', if any)
+    assert [name for name in scans if name != "trial_events"] == ["events_per_user", "event_counts", "samples"]
+    assert "activation" not in result.plan.names  # no activation steps configured
+    assert result.plan["samples"].rows == sum(min(n, 5) for n in result.reports["events"].rejected.values())
 
 
 @contextmanager
@@ -167,14 +178,18 @@ def _sessions() -> Iterator[list[tuple[str, int, str]]]:
         sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
 
 
+def _side(thread: str) -> bool:
+    return thread.startswith("healthsync-source")
+
+
 def test_the_event_scan_runs_in_its_own_session_beside_the_entity_reads(pg_url: str, tmp_path: Path) -> None:
     frames = _example()
     _fill(pg_url, frames)
     config = _config(tmp_path, pg_url)
     with _sessions() as seen:
         rows = _score_in_process(config)
-    aggregations = {sql for sql, _ in _aggregations([(sql, 0) for sql, _, _ in seen])}
-    (scan,) = [(sql, pid, thread) for sql, pid, thread in seen if sql in aggregations and "hs_nth" not in sql]
+    # the plan's one side statement (the event pass) is the second session's only statement besides its settings
+    (scan,) = [(sql, pid, thread) for sql, pid, thread in seen if _side(thread) and not sql.startswith("SET ")]
     (accounts,) = [(sql, pid, thread) for sql, pid, thread in seen if "FROM accounts" in sql and "LIMIT" not in sql]
     assert scan[1] != accounts[1]  # two sessions of the server ...
     assert scan[2].startswith("healthsync-source")
@@ -216,9 +231,9 @@ def test_the_epoch_is_computed_once_per_row_for_text_and_timestamptz_alike(pg_ur
     for folder, schema in (("text", None), ("typed", "typed")):
         (tmp_path / folder).mkdir()
         extra = {"schema": schema} if schema else {}
-        with _statements() as seen:
+        with _sessions() as seen:
             scores.append(_score_in_process(_config(tmp_path / folder, pg_url, **extra)))
-        (aggregation,) = [sql for sql, _ in _aggregations(seen) if "hs_nth" not in sql]
+        (aggregation,) = [sql for sql, _, thread in seen if _side(thread) and not sql.startswith("SET ")]
         plans.append("OFFSET" in aggregation)
     assert plans == [True, True]
     assert scores[0] == scores[1]

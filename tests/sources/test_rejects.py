@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from healthsync.connector.errors import RejectedShareError, SourceError
 from healthsync.connector.settings import Settings, SourceConfig, load_settings
 from healthsync.connector.sources.load import SourceData, load_source
+from healthsync.errors import RejectedShareError, SourceError
 from healthsync.scoring.config import ScoringConfig
 from tests.paths import DATA, EXAMPLES
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from healthsync.connector.errors import LockHeldError
+from healthsync.errors import LockHeldError
 from healthsync.state import StateStore
 from tests.paths import ROOT
 
@@ -80,7 +80,7 @@ def test_bad_arguments() -> None:
 _CONTENDER = """
 import sys, time
 from pathlib import Path
-from healthsync.connector.errors import LockHeldError
+from healthsync.errors import LockHeldError
 from healthsync.state import StateStore
 
 url, name, folder = sys.argv[1], sys.argv[2], Path(sys.argv[3])

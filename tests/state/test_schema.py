@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from healthsync.connector.errors import ConfigError
+from healthsync.errors import ConfigError
 from healthsync.state import Ack, StateStore, head_revision, migrate
 from healthsync.state.engine import create_engine, parse_url
 

@@ -14,11 +14,11 @@ from hubspot.crm.objects import ApiException as ObjectsApiException
 from hubspot.crm.properties import ApiException as PropertiesApiException
 from intercom.core.api_error import ApiError
 
-from healthsync.connector.errors import AuthError, FatalDestinationError, RejectedRecordError, RetriableError
 from healthsync.connector.hubspot import client as hubspot_client
 from healthsync.connector.intercom import client as intercom_client
 from healthsync.connector.sync.ratelimit import RateLimiter
 from healthsync.connector.sync.retry import RetryPolicy
+from healthsync.errors import AuthError, FatalDestinationError, RejectedRecordError, RetriableError
 from tests.clock import FakeTime
 
 SECRET = "pat-na1-secret-token"

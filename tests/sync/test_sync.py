@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from healthsync.connector.errors import LockHeldError
 from healthsync.connector.sync.values import hubspot_value
+from healthsync.errors import LockHeldError
 from healthsync.mappings.loader import load_mapping
 from healthsync.mappings.models import HubSpotMapping, IntercomMapping
 from healthsync.sandbox.base import SandboxServer
