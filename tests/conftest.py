@@ -66,6 +66,12 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """The state store of end-to-end tests not about the backend (tests/state/ runs the store on both)."""
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+@pytest.fixture
 def store(state_url: str) -> Iterator[StateStore]:
     with StateStore.open(state_url) as opened:
         yield opened
