@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +24,9 @@ from typing import Any
 import duckdb
 import httpx
 import yaml
+from click.testing import CliRunner
 
+from healthsync.connector.cli import main
 from healthsync.connector.demo.data import DemoData, generate, write_duckdb
 from healthsync.connector.demo.runner import DEMO_SCORING
 from healthsync.connector.engine import Engine, RunSummary
@@ -34,6 +41,53 @@ SCORING: dict[str, Any] = {"as_of": AS_OF.isoformat(), **DEMO_SCORING}  # the de
 
 
 def healthsync(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, inherit_env: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI's entry point (`main`) in this process, with `env` on top of (or instead of) this one's.
+
+    What a user sees of a separate process: its exit code, stdout and stderr (off a terminal), its working folder and
+    environment. What `main` sets for its process (logging, signal handlers, the thread hook, gc.freeze) is put back
+    afterwards. Where the process itself is the point (start-up, signals, crashes), use `healthsync_process`.
+    """
+    overrides: dict[str, str | None] = {**({} if inherit_env else dict.fromkeys(os.environ)), **(env or {})}
+    with (
+        _process_settings_kept(),
+        contextlib.chdir(cwd or Path.cwd()),
+        CliRunner().isolation(env=overrides) as (stdout, stderr, _output),
+    ):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+    return subprocess.CompletedProcess(["healthsync", *args], code, out, err)
+
+
+@contextmanager
+def _process_settings_kept() -> Iterator[None]:
+    """Restore what `healthsync.connector.cli.main` configures for the whole process."""
+    loggers = [logging.getLogger(), logging.getLogger("healthsync")]
+    kept = [(logger, list(logger.handlers), logger.level, logger.propagate) for logger in loggers]
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    excepthook, showwarning = threading.excepthook, warnings.showwarning
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        for logger, handlers_before, level, propagate in kept:
+            logger.handlers[:] = handlers_before
+            logger.setLevel(level)
+            logger.propagate = propagate
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        logging.captureWarnings(False)
+        threading.excepthook, warnings.showwarning = excepthook, showwarning
+
+
+def healthsync_process(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, inherit_env: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would (a separate process), with `env` on top of (or instead of) this one's."""
