@@ -1,4 +1,5 @@
 PY ?= python
+SHELL := bash
 
 .PHONY: check check-fast check-minimum minimum-venv lint types test fmt constraints snowflake-venv image
 
@@ -11,8 +12,12 @@ lint:
 types:
 	$(PY) -m mypy
 
+# The run's output is kept in build/pytest.log and its slowest tests in build/slowest-tests.txt (CI prints it).
 test: .venv-snowflake/bin/python
-	$(PY) -m pytest -n 2 --dist loadfile --durations=15
+	@mkdir -p build
+	set -o pipefail; $(PY) -m pytest -n 2 --dist loadfile --durations=25 | tee build/pytest.log; status=$$?; \
+		awk '/slowest [0-9]+ durations/ {on = 1} on && /^=/ && !/slowest/ {exit} on' build/pytest.log \
+		> build/slowest-tests.txt; exit $$status
 
 fmt:
 	$(PY) -m ruff format healthsync/*.py connector scoring state mappings sandbox tests benchmarks

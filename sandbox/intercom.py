@@ -65,9 +65,16 @@ class IntercomSandbox(Sandbox):
     default_limit = 166
     default_window_seconds = 10
 
-    def __init__(self, seed: int = 0, default_version: str = DEFAULT_VERSION, region: str = "US") -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        default_version: str = DEFAULT_VERSION,
+        region: str = "US",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.default_version = default_version
         self.region = region
+        self.clock = clock  # a scroll's idle life is measured on it (tests inject a fake one)
         self.store = IntercomStore(seed)
         self.scroll_faults = ScrollFaults()
         super().__init__(seed)
@@ -205,7 +212,7 @@ class IntercomSandbox(Sandbox):
         param = request.arg("scroll_param")
         if self.scroll_faults.fails(param is None):  # `serve` breaks the scroll, as after any 5xx on a page
             raise IntercomError(500, "server_error", scrolls.RESTART_MESSAGE)
-        return scrolls.page(self.store, param, time.monotonic(), expiry)
+        return scrolls.page(self.store, param, self.clock(), expiry)
 
     def _me(self) -> JSON:
         app = {

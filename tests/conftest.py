@@ -15,6 +15,8 @@ from healthsync.state import StateStore
 from tests.paths import ROOT
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+PG_URL_PREFIX = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,19 +44,53 @@ def pg_server() -> str:
     return PG_ADMIN_URL
 
 
-@pytest.fixture
-def pg_url(pg_server: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+def _create_pg_database(template: str | None = None) -> str:
+    """A new PostgreSQL database (a copy of `template` when given); its name."""
     import psycopg
 
     name = f"hs_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    copied = f' TEMPLATE "{template}"' if template else ""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"{copied}')
+    return name
+
+
+def _drop_pg_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = _create_pg_database()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        yield f"{PG_URL_PREFIX}{name}"
     finally:
-        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_template(pg_server: str) -> Iterator[str]:
+    """A PostgreSQL database migrated to the head revision once per session (per xdist worker), to copy per test."""
+    name = _create_pg_database()
+    try:
+        StateStore.open(f"{PG_URL_PREFIX}{name}").close()  # closed: a template database must have no connection
+        yield name
+    finally:
+        _drop_pg_database(name)
+
+
+@pytest.fixture
+def pg_migrated_url(pg_migrated_template: str) -> Iterator[str]:
+    """A PostgreSQL state store at the head revision for one test: `CREATE DATABASE ... TEMPLATE`, no migration."""
+    name = _create_pg_database(template=pg_migrated_template)
+    try:
+        yield f"{PG_URL_PREFIX}{name}"
+    finally:
+        _drop_pg_database(name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -66,8 +102,19 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(state_url: str) -> Iterator[StateStore]:
-    with StateStore.open(state_url) as opened:
+def sqlite_url(tmp_path: Path) -> str:
+    """The state store of end-to-end tests not about the backend (tests/state/ runs the store on both)."""
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    """An open state store on each backend; on PostgreSQL a copy of the migrated template (migrations have their
+    own tests in tests/state/test_schema.py and test_configs.py, on empty databases from `state_url`)."""
+    url = f"sqlite:///{tmp_path / 'nested' / 'state.db'}"
+    if request.param == "postgresql":
+        url = str(request.getfixturevalue("pg_migrated_url"))
+    with StateStore.open(url) as opened:
         yield opened
 
 

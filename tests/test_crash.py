@@ -24,7 +24,7 @@ import yaml
 
 from healthsync.sandbox.base import SandboxServer
 from healthsync.state import StateStore
-from tests.world import TOKENS, World, build_world, control, healthsync, log_size, writes
+from tests.world import TOKENS, World, build_world, control, healthsync_process, log_size, writes
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def _lease_rows(world: World) -> list[Any]:
 def _assert_right_state(world: World) -> None:
     """A further run writes nothing, every matched company has its score, and no task exists twice."""
     before = (log_size(world.hubspot), log_size(world.intercom))
-    again = healthsync("run", "--config", str(world.config), env=_env())
+    again = healthsync_process("run", "--config", str(world.config), env=_env())
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert writes(world.hubspot, before[0]) == []
     assert writes(world.intercom, before[1]) == []
@@ -94,7 +94,7 @@ def test_sigkill_the_next_run_on_this_host_takes_over_at_once(world: World) -> N
     since = log_size(world.hubspot)  # the seeding wrote too
     first = _start_run(world)
     _slow_and_started(world, first, since)
-    busy = healthsync("--log-format", "text", "run", "--config", str(world.config), env=_env())
+    busy = healthsync_process("--log-format", "text", "run", "--config", str(world.config), env=_env())
     assert busy.returncode == 3
     assert "alive on this host" in busy.stderr, busy.stderr
     assert f"kill {first.pid}" in busy.stderr
@@ -104,7 +104,7 @@ def test_sigkill_the_next_run_on_this_host_takes_over_at_once(world: World) -> N
     for server in (world.hubspot, world.intercom):
         control(server, "PUT", "faults", {})
     started = time.monotonic()
-    second = healthsync("run", "--config", str(world.config), env=_env())
+    second = healthsync_process("run", "--config", str(world.config), env=_env())
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "took over the lock" in second.stderr
     assert "run 1 did not finish" in second.stderr
@@ -121,13 +121,13 @@ def test_a_holder_on_another_host_blocks_only_until_its_short_lease_expires(worl
     world.config.write_text(yaml.safe_dump(config))
     with StateStore.open(f"sqlite:///{world.root / 'state.db'}") as store:
         store.acquire_lock("other-host pid 4242", ttl_seconds=10)  # crashed there: never renewed, never released
-    blocked = healthsync("--log-format", "text", "run", "--config", str(world.config), env=_env())
+    blocked = healthsync_process("--log-format", "text", "run", "--config", str(world.config), env=_env())
     assert blocked.returncode == 3
     assert "other-host pid 4242" in blocked.stderr
     assert "on another host or container" in blocked.stderr
     assert "--wait" in blocked.stderr
     started = time.monotonic()
-    waited = healthsync("run", "--wait", "--config", str(world.config), env=_env())
+    waited = healthsync_process("run", "--wait", "--config", str(world.config), env=_env())
     assert waited.returncode == 0, waited.stdout[-3000:] + waited.stderr[-3000:]
     assert time.monotonic() - started < 60
 
@@ -146,7 +146,7 @@ def test_a_signal_finishes_the_batch_releases_the_lease_and_exits(world: World, 
     for server in (world.hubspot, world.intercom):
         control(server, "PUT", "faults", {})
     started = time.monotonic()
-    second = healthsync("run", "--config", str(world.config), env=_env())
+    second = healthsync_process("run", "--config", str(world.config), env=_env())
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "took over" not in second.stderr
     assert time.monotonic() - started < 60

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,22 @@ def _env(**extra: str) -> dict[str, str]:
     """This environment without a config named by HEALTHSYNC_CONFIG (discovery must find ./healthsync.yaml)."""
     env = {k: v for k, v in os.environ.items() if k != "HEALTHSYNC_CONFIG" and not k.endswith("ACCESS_TOKEN")}
     return {**env, **extra}
+
+
+def _wait_until_searchable(hubspot: str, companies: int) -> None:
+    """Until the sandbox's search finds `companies` companies, as a user who seeded and then planned would wait."""
+    search = f"{hubspot}/crm/objects/2026-09/companies/search"
+    body = {"filterGroups": [], "sorts": [], "properties": [], "limit": 1, "after": "0"}
+    deadline = time.monotonic() + 30
+    while _post(search, body).json()["total"] < companies:
+        assert time.monotonic() < deadline, "the sandbox's search index never caught up"
+        time.sleep(0.3)  # under the sandbox's 5 searches a second
+
+
+def _post(url: str, body: dict[str, object]) -> httpx.Response:
+    response = httpx.post(url, json=body, headers={"Authorization": "Bearer sandbox"}, timeout=10)
+    response.raise_for_status()
+    return response
 
 
 def _lines(text: str) -> list[dict[str, object]]:
@@ -80,6 +97,7 @@ def test_init_then_validate_plan_run_without_c_against_the_seeded_sandbox(tmp_pa
         )
         companies = httpx.get(f"{urls['hubspot']}/_sandbox/state", timeout=10).json()["companies"]
         assert len(companies) == 40  # one per example account
+        _wait_until_searchable(urls["hubspot"], 40)  # HubSpot's search index lags its writes (2 s in the sandbox)
 
         checked = healthsync("validate", cwd=tmp_path, env=env, inherit_env=False)
         assert checked.returncode == 0, checked.stderr

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import gc
+import hashlib
 import json
+import logging
 import os
+import pickle
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,12 +28,14 @@ from typing import Any
 import duckdb
 import httpx
 import yaml
+from click.testing import CliRunner
 
+from healthsync.connector.cli import main
 from healthsync.connector.demo.data import DemoData, generate, write_duckdb
 from healthsync.connector.demo.runner import DEMO_SCORING
 from healthsync.connector.engine import Engine, RunSummary
 from healthsync.connector.settings import Secrets, Settings, load_settings
-from healthsync.sandbox.base import SandboxServer
+from healthsync.sandbox.base import Sandbox, SandboxServer
 from healthsync.sandbox.seed import SeedPlan, SeedResult, seed_hubspot, seed_intercom
 
 AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
@@ -34,6 +45,53 @@ SCORING: dict[str, Any] = {"as_of": AS_OF.isoformat(), **DEMO_SCORING}  # the de
 
 
 def healthsync(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, inherit_env: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI's entry point (`main`) in this process, with `env` on top of (or instead of) this one's.
+
+    What a user sees of a separate process: its exit code, stdout and stderr (off a terminal), its working folder and
+    environment. What `main` sets for its process (logging, signal handlers, the thread hook, gc.freeze) is put back
+    afterwards. Where the process itself is the point (start-up, signals, crashes), use `healthsync_process`.
+    """
+    overrides: dict[str, str | None] = {**({} if inherit_env else dict.fromkeys(os.environ)), **(env or {})}
+    with (
+        _process_settings_kept(),
+        contextlib.chdir(cwd or Path.cwd()),
+        CliRunner().isolation(env=overrides) as (stdout, stderr, _output),
+    ):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+    return subprocess.CompletedProcess(["healthsync", *args], code, out, err)
+
+
+@contextmanager
+def _process_settings_kept() -> Iterator[None]:
+    """Restore what `healthsync.connector.cli.main` configures for the whole process."""
+    loggers = [logging.getLogger(), logging.getLogger("healthsync")]
+    kept = [(logger, list(logger.handlers), logger.level, logger.propagate) for logger in loggers]
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    excepthook, showwarning = threading.excepthook, warnings.showwarning
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        for logger, handlers_before, level, propagate in kept:
+            logger.handlers[:] = handlers_before
+            logger.setLevel(level)
+            logger.propagate = propagate
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        logging.captureWarnings(False)
+        threading.excepthook, warnings.showwarning = excepthook, showwarning
+
+
+def healthsync_process(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, inherit_env: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """Run the CLI as a user would (a separate process), with `env` on top of (or instead of) this one's."""
@@ -97,12 +155,13 @@ def build_world(
     seed_plan: SeedPlan | None = None,
     destinations: tuple[str, ...] = ("hubspot", "intercom"),
 ) -> World:
-    """The demo product in DuckDB, each of `destinations` seeded over HTTP (rate limits lifted), a config file."""
-    data = generate(accounts, as_of=AS_OF, seed=11)
-    db = root / "product.duckdb"
-    write_duckdb(data, db)
+    """The demo product in DuckDB, each of `destinations` seeded over HTTP (rate limits lifted), a config file.
+
+    The product is generated once per process and copied; a seeding is made over HTTP once per starting state of
+    the sandboxes and restored from a copy of their stores after that (`_seeded`).
+    """
+    data, db = _product(accounts, root)
     plan = seed_plan or SeedPlan()
-    seeded = SeedResult()
     enabled: dict[str, Any] = {}
     for name, server in (("hubspot", hubspot), ("intercom", intercom)):
         if name in destinations:
@@ -112,9 +171,8 @@ def build_world(
     if "hubspot" in enabled:
         control(hubspot, "PUT", "limits", {"search_index_lag_seconds": 0, "search_requests_per_second": 1000})
         enabled["hubspot"]["searches_per_second"] = 1000
-        seeded = seed_hubspot(hubspot.base_url, data.accounts, data.users, plan)
-    if "intercom" in enabled:
-        seeded = seed_intercom(intercom.base_url, data.accounts, plan, seeded)
+    servers = {name: server for name, server in (("hubspot", hubspot), ("intercom", intercom)) if name in enabled}
+    seeded = _seeded(servers, data, plan)
     for name, path in (mapping or {}).items():
         enabled[name]["mapping"] = path
     config = {
@@ -132,6 +190,65 @@ def build_world(
     path = root / "healthsync.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return World(root, data, db, path, hubspot, intercom, seeded)
+
+
+# This process's generated products and seeded sandbox stores, each made once (the sandboxes are session-scoped).
+_CACHE = tempfile.TemporaryDirectory(prefix="healthsync-test-worlds-")
+_PRODUCTS: dict[int, DemoData] = {}
+_SEEDINGS: dict[tuple[Any, ...], tuple[dict[str, bytes], SeedResult]] = {}
+
+
+def _product(accounts: int, root: Path) -> tuple[DemoData, Path]:
+    """The demo product of `accounts` accounts (generated once) and a copy of its DuckDB file in `root`."""
+    cached = Path(_CACHE.name) / f"product-{accounts}.duckdb"
+    if accounts not in _PRODUCTS:
+        _PRODUCTS[accounts] = generate(accounts, as_of=AS_OF, seed=11)
+        write_duckdb(_PRODUCTS[accounts], cached)
+    root.mkdir(parents=True, exist_ok=True)
+    db = root / "product.duckdb"
+    shutil.copyfile(cached, db)
+    return copy.deepcopy(_PRODUCTS[accounts]), db
+
+
+def _seeded(servers: dict[str, SandboxServer], data: DemoData, plan: SeedPlan) -> SeedResult:
+    """Seed `servers` over HTTP, or restore the stores such a seeding left when it started from the same state.
+
+    The key holds everything the seeding depends on: the data, the plan and each sandbox's stored objects, request
+    log, random state and faults just before it (a test that prepared a sandbox differently gets its own seeding).
+    """
+    key = (len(data.accounts), repr(plan), *((name, _fingerprint(server.sandbox)) for name, server in servers.items()))
+    if key in _SEEDINGS:
+        saved, result = _SEEDINGS[key]
+        for name, server in servers.items():
+            _restore(server.sandbox, saved[name])
+        return copy.deepcopy(result)
+    result = SeedResult()
+    if "hubspot" in servers:
+        result = seed_hubspot(servers["hubspot"].base_url, data.accounts, data.users, plan)
+    if "intercom" in servers:
+        result = seed_intercom(servers["intercom"].base_url, data.accounts, plan, result)
+    _SEEDINGS[key] = ({name: _saved(server.sandbox) for name, server in servers.items()}, copy.deepcopy(result))
+    return result
+
+
+def _saved(sandbox: Sandbox) -> bytes:
+    """What a seeding changes in `sandbox`: its stored objects (as `Sandbox.save` keeps them), log and random state."""
+    with sandbox.lock:
+        stored = {name: getattr(sandbox, name) for name in sandbox.persisted}
+        return pickle.dumps((stored, sandbox.log, sandbox.rng.getstate(), vars(sandbox.faults)))
+
+
+def _fingerprint(sandbox: Sandbox) -> str:
+    return hashlib.sha256(_saved(sandbox)).hexdigest()
+
+
+def _restore(sandbox: Sandbox, saved: bytes) -> None:
+    stored, log, rng, _faults = pickle.loads(saved)  # fresh objects on every restore
+    with sandbox.lock:
+        for name, value in stored.items():
+            setattr(sandbox, name, value)
+        sandbox.log = log
+        sandbox.rng.setstate(rng)
 
 
 @contextmanager

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from healthsync.mappings.loader import mapping_path
@@ -102,8 +101,3 @@ def companies(world: World) -> dict[str, dict[str, Any]]:
 
 def tag_names(record: dict[str, Any]) -> set[str]:
     return {tag["name"] for tag in (record.get("tags") or {}).get("tags", [])}
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}"

@@ -16,6 +16,7 @@ from healthsync.connector.cli import cli
 from healthsync.connector.engine import Engine, RunSummary
 from healthsync.sandbox import intercom_companies as sandbox_companies
 from healthsync.sandbox.base import SandboxServer
+from tests.clock import FakeTime
 from tests.intercom.conftest import HEADERS, cli_env, companies, intercom_world, tag_names
 from tests.world import NOW, TOKENS, World, control
 
@@ -135,10 +136,11 @@ def test_a_plan_started_while_a_run_scrolls(world: World) -> None:
 
 @pytest.mark.slow  # 10,130 companies scrolled twice and listed: about two minutes
 def test_above_the_listing_limit_the_broken_scroll_is_waited_out_once(
-    tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, sqlite_url: str
+    tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A workspace of more than 10,000 companies, ours past the listing's reach: the broken scroll's expiry is
-    waited out (the connector's wait, injected; the sandbox's expiry shortened to match) and a new scroll reads all."""
+    """A workspace of more than 10,000 companies, ours past the listing's reach: the broken scroll's one-minute
+    expiry is waited out (on a fake clock the connector's sleep and the sandbox's expiry share) and a new scroll
+    reads all."""
     world = intercom_world(tmp_path, hubspot, intercom, sqlite_url, accounts=ACCOUNTS)
     store = intercom.sandbox.store  # type: ignore[attr-defined]
     ours = dict(store.companies)
@@ -146,17 +148,13 @@ def test_above_the_listing_limit_the_broken_scroll_is_waited_out_once(
     for n in range(10_000):  # an established workspace, listed before our companies
         sandbox_companies.upsert(store, {"company_id": f"other-{n}", "name": f"Other {n}"})
     store.companies.update(ours)
-    control(world.intercom, "PUT", "scroll", {"fail_page": 2, "expiry_seconds": 1})
-    waits: list[float] = []
+    control(world.intercom, "PUT", "scroll", {"fail_page": 2})  # the default one-minute expiry
+    clock = FakeTime()
+    monkeypatch.setattr(intercom.sandbox, "clock", clock.monotonic)
 
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        if seconds > 30:  # the scroll expiry: wait out the sandbox's shortened one for real
-            time.sleep(1.2)
-
-    summary = Engine(world.settings(), secrets=TOKENS, sleep=sleep, now=NOW).run()
+    summary = Engine(world.settings(), secrets=TOKENS, sleep=clock.sleep, now=NOW).run()
 
     assert_every_company_synced(world, summary)
     assert summary.counts["intercom"].scroll_waits == 1
-    assert [w for w in waits if w > 30] == [61.0]
+    assert [w for w in clock.slept if w > 30] == [61.0]
     assert company_reads(world) == []

@@ -5,31 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from healthsync.sandbox.base import SandboxServer
-from healthsync.state import StateStore
 from tests.intercom.conftest import cli_env, contact_tags_world, default_mapping, intercom_world
 from tests.world import control, healthsync, log_size, writes
 
 
-def forget_everything(state_url: str) -> None:
-    if state_url.startswith("sqlite:///"):
-        Path(state_url.removeprefix("sqlite:///")).unlink()
-        return
-    with StateStore.open(state_url) as store:
-        store.forget(tasks=True)
+def forget_everything(sqlite_url: str) -> None:
+    """The state store is lost: its SQLite file deleted (how each backend forgets is tests/state/'s business)."""
+    Path(sqlite_url.removeprefix("sqlite:///")).unlink()
 
 
 def test_losing_the_state_costs_reads_never_writes(
-    tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, state_url: str
+    tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, sqlite_url: str
 ) -> None:
     mapping = default_mapping()
     mapping["contacts"]["tier_tags"] = True
-    world = intercom_world(tmp_path, hubspot, intercom, state_url, accounts=40, mapping=mapping, contacts=True)
+    world = intercom_world(tmp_path, hubspot, intercom, sqlite_url, accounts=40, mapping=mapping, contacts=True)
     first = world.run()
     assert first.exit_code == 0
     assert first.counts["intercom"].updated > 0
     assert first.counts["intercom"].tagged > 0
 
-    forget_everything(state_url)
+    forget_everything(sqlite_url)
     before = log_size(intercom)
     second = world.run()
 

@@ -1,5 +1,5 @@
 """Slack alerts end to end (SPEC section 4): the sync engine posts through slack_sdk's WebhookClient to the
-Slack sandbox over real HTTP, with a real SQLite or PostgreSQL state store."""
+Slack sandbox over real HTTP, with a real SQLite state store (tests/state/ runs the store on both backends)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def _faults(slack: SandboxServer, **faults: float) -> None:
 
 
 @pytest.fixture
-def book(tmp_path: Path, slack: SandboxServer, state_url: str) -> Book:
-    return Book(tmp_path, slack, state_url, mapping=TIER_ONLY).write()
+def book(tmp_path: Path, slack: SandboxServer, sqlite_url: str) -> Book:
+    return Book(tmp_path, slack, sqlite_url, mapping=TIER_ONLY).write()
 
 
 def test_a_tier_change_sends_one_alert_and_a_rerun_sends_none(book: Book) -> None:

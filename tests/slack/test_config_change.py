@@ -1,5 +1,5 @@
 """A scoring-configuration change is visible and quiet (issue 20, item 4), through the CLI in-process against the
-sandboxes over real HTTP and a real SQLite or PostgreSQL state store: `plan` counts the accounts the change moves,
+sandboxes over real HTTP and a real SQLite state store: `plan` counts the accounts the change moves,
 the next `run` posts ONE Slack summary line instead of one alert per account (HubSpot is updated as usual), and
 `history` marks the run."""
 
@@ -38,9 +38,9 @@ def _keep_logging() -> Iterator[None]:
 
 @pytest.fixture
 def world(
-    tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, slack: SandboxServer, state_url: str
+    tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, slack: SandboxServer, sqlite_url: str
 ) -> World:
-    world = build_world(tmp_path, hubspot, intercom, state_url, accounts=200, destinations=("hubspot",))
+    world = build_world(tmp_path, hubspot, intercom, sqlite_url, accounts=200, destinations=("hubspot",))
     config = yaml.safe_load(world.config.read_text())
     config["destinations"]["slack"] = {"enabled": True, "messages_per_minute": 600}
     world.config.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -134,8 +134,8 @@ STEEP = {"curve": 10}  # the quiet accounts' 22 (at_risk) becomes 64 (neutral); 
 
 
 @pytest.fixture
-def book(tmp_path: Path, slack: SandboxServer, state_url: str) -> Book:
-    return Book(tmp_path, slack, state_url, mapping=ANY_TIER).write()
+def book(tmp_path: Path, slack: SandboxServer, sqlite_url: str) -> Book:
+    return Book(tmp_path, slack, sqlite_url, mapping=ANY_TIER).write()
 
 
 def _steeper(book: Book) -> None:

@@ -38,8 +38,14 @@ def token_env(hubspot: str | None = None) -> dict[str, str]:
 
 
 @pytest.fixture
-def world(tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, state_url: str) -> World:
-    """200 accounts; the state store is SQLite or PostgreSQL (the `state_url` parameter)."""
+def world(tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, sqlite_url: str) -> World:
+    """200 accounts; a SQLite state store (the store itself runs on both backends in tests/state/)."""
+    return build_world(tmp_path, hubspot, intercom, sqlite_url, accounts=200)
+
+
+@pytest.fixture
+def backend_world(tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, state_url: str) -> World:
+    """The same world on SQLite or PostgreSQL (the `state_url` parameter): for what a killed process leaves in each."""
     return build_world(tmp_path, hubspot, intercom, state_url, accounts=200)
 
 
@@ -100,7 +106,9 @@ def test_rejected_record_is_reported_others_written_exit_4_and_retried(world: Wo
     )
 
 
-def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(world: World) -> None:
+def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(backend_world: World) -> None:
+    """About the backend too: a connection killed mid-transaction, then the lease it held, on each store."""
+    world = backend_world
     config = yaml.safe_load(world.config.read_text())
     config["state"]["lock_ttl_seconds"] = 10
     for name in ("hubspot", "intercom"):  # the lease must outlive a request (2 x timeout)

@@ -1,5 +1,5 @@
 """Sync engine end to end (SPEC sections 4 and 5): the official SDKs against the sandboxes over real HTTP,
-real DuckDB product data, real SQLite and PostgreSQL state stores."""
+real DuckDB product data, a real SQLite state store (tests/state/ runs the store on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from tests.world import TOKENS, World, build_world, control, log_size, writes
 
 
 @pytest.fixture
-def world(tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, state_url: str) -> World:
-    return build_world(tmp_path, hubspot, intercom, state_url)
+def world(tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, sqlite_url: str) -> World:
+    return build_world(tmp_path, hubspot, intercom, sqlite_url)
 
 
 def hubspot_companies(world: World) -> dict[str, dict[str, Any]]:
@@ -170,15 +170,15 @@ def test_plan_prints_field_diff_and_writes_nothing(world: World) -> None:
 
 
 def test_faults_end_in_the_same_remote_state(
-    tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, state_url: str
+    tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, sqlite_url: str
 ) -> None:
-    # the fault-free reference run keeps its own state (SQLite); the faulty run uses the parametrized store
+    # the fault-free reference run and the faulty run each keep their own state
     clean = build_world(tmp_path / "clean", hubspot, intercom, f"sqlite:///{tmp_path / 'clean.db'}")
     clean.run()
     expected = remote_picture(clean)
     for server in (hubspot, intercom):
         control(server, "POST", "reset")
-    faulty = build_world(tmp_path / "faulty", hubspot, intercom, state_url)
+    faulty = build_world(tmp_path / "faulty", hubspot, intercom, sqlite_url)
     faults = {"error_rate": 0.1, "rate_limit_burst": 0.02, "drop_after_commit_rate": 0.01, "reset_rate": 0.02}
     for server in (hubspot, intercom):
         control(server, "PUT", "faults", faults)
@@ -203,7 +203,7 @@ def test_a_second_concurrent_run_is_refused(world: World) -> None:
         assert caught.value.exit_code == 3
 
 
-def test_tokens_never_reach_the_state_store(world: World, state_url: str) -> None:
+def test_tokens_never_reach_the_state_store(world: World, sqlite_url: str) -> None:
     world.run()
     with StateStore.open(world.settings().resolved_state_url()) as store:
         dump = repr(store.runs()) + repr(store.rejections())
@@ -211,6 +211,5 @@ def test_tokens_never_reach_the_state_store(world: World, state_url: str) -> Non
     for secret in (TOKENS.hubspot_access_token, TOKENS.intercom_access_token):
         assert secret is not None
         assert secret.get_secret_value() not in dump
-    if state_url.startswith("sqlite"):
-        raw = Path(state_url.removeprefix("sqlite:///")).read_bytes()
-        assert b"test-secret" not in raw
+    raw = Path(sqlite_url.removeprefix("sqlite:///")).read_bytes()
+    assert b"test-secret" not in raw
