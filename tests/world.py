@@ -57,8 +57,9 @@ def healthsync(
     with (
         _process_settings_kept(),
         contextlib.chdir(cwd or Path.cwd()),
-        CliRunner().isolation(env=overrides) as (stdout, stderr, _output),
+        _runner().isolation(env=overrides) as streams,
     ):
+        stdout, stderr = streams[0], streams[1]
         try:
             main(list(args))
             code = 0
@@ -68,6 +69,15 @@ def healthsync(
         sys.stderr.flush()
         out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
     return subprocess.CompletedProcess(["healthsync", *args], code, out, err)
+
+
+def _runner() -> CliRunner:
+    """A CliRunner whose isolation keeps stderr apart: the default from click 8.2 (then its streams are stdout,
+    stderr and both mixed), `mix_stderr=False` before it (the declared minimum, click 8.1: stdout and stderr)."""
+    try:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:
+        return CliRunner()
 
 
 @contextmanager
