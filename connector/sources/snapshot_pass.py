@@ -43,8 +43,6 @@ than DuckDB, PostgreSQL and SQLite (the tested ones) keep the per-snapshot read 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -56,7 +54,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from healthsync.connector.settings import Settings
 from healthsync.connector.sources.frames import TableReport, reason_counts
-from healthsync.connector.sources.load import OpenedSource, _classified, _frame, _samples, _translated
+from healthsync.connector.sources.load import OpenedSource, _classified, _samples, _translated, arrow_frame
 from healthsync.connector.sources.pushdown import DAY, Classified, DayFloor, Window, known_or_unknown
 from healthsync.connector.sources.rollup import MAX_MASK_DAYS, roll_up
 from healthsync.connector.sources.sqlfunctions import CountIf
@@ -138,25 +136,6 @@ def pass_query(events: Classified, config: ScoringConfig, snapshots: Sequence[fl
         *columns,
     ).group_by(*keys)
     return known_or_unknown(query, events.accounts)
-
-
-def fetched(conn: sa.Connection, query: Select[Any]) -> pd.DataFrame:
-    """A large result (millions of rows with text keys) as a DataFrame: on DuckDB with pyarrow installed (extra
-    `arrow`) through Arrow, its text columns kept Arrow-backed and its decimals (DuckDB's sums of integers) as
-    float64, the types `load._frame` gives (DuckDB's own `.df()` spent 6 of 8 s on the text of 3.9M rows);
-    elsewhere `load._frame`."""
-    if conn.dialect.name != "duckdb" or importlib.util.find_spec("pyarrow") is None:
-        return _frame(conn, query)
-    import pyarrow as pa
-
-    with conn.execute(query) as result, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
-        cursor = result.cursor
-        # DuckDB 1.5 added to_arrow_table (2.0 dropped fetch_arrow_table); the 1.4 LTS line has only the latter.
-        table = cursor.to_arrow_table() if hasattr(cursor, "to_arrow_table") else cursor.fetch_arrow_table()
-    columns = [column.cast(pa.float64()) if pa.types.is_decimal(column.type) else column for column in table.columns]
-    frame: pd.DataFrame = pa.table(columns, names=table.column_names).to_pandas()
-    return frame
 
 
 def intervals(part: np.ndarray[Any, np.dtype[np.float64]], snapshots: Sequence[float]) -> np.ndarray[Any, Any]:
@@ -365,7 +344,7 @@ def read_event_rows(
     label = f"aggregating {tables.labels['events']} per snapshot"
     with _translated(label):
         rows, report = event_rows(
-            _frame(conn, pass_query(events, config, moments)), moments, config, with_users=with_users
+            arrow_frame(conn, pass_query(events, config, moments)), moments, config, with_users=with_users
         )
         if report.rejected and settings.source.sample_rows > 0:
             report.samples = _samples(conn, tables, events, list(report.rejected), settings.source.sample_rows, window)

@@ -20,9 +20,8 @@ import sqlalchemy as sa
 from healthsync.connector.settings import Settings
 from healthsync.connector.sources.files import file_view
 from healthsync.connector.sources.frames import accounts_frame, utc
-from healthsync.connector.sources.load import OpenedSource, _frame, _translated, logical_table, reflect
+from healthsync.connector.sources.load import OpenedSource, _frame, _translated, arrow_frame, logical_table, reflect
 from healthsync.connector.sources.pushdown import DAY, classified
-from healthsync.connector.sources.snapshot_pass import fetched
 from healthsync.connector.sources.sqlfunctions import CountIf
 from healthsync.errors import SourceError
 
@@ -133,7 +132,7 @@ def event_counts(opened: OpenedSource, snapshots: Sequence[datetime], window_day
     for first in range(0, len(moments), SNAPSHOTS_PER_QUERY):
         chunk = moments[first : first + SNAPSHOTS_PER_QUERY]
         with _translated(f"counting {opened.tables.labels['events']} per snapshot"):
-            frame = fetched(opened.conn, count_query(_accepted(opened, now), chunk, window_days))
+            frame = arrow_frame(opened.conn, count_query(_accepted(opened, now), chunk, window_days))
         parts.append(window_counts(frame, chunk))
     if not parts:
         return _no_counts()
