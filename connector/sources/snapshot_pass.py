@@ -62,8 +62,7 @@ from healthsync.scoring.config import ScoringConfig
 
 GROUPED_DIALECTS = frozenset({"duckdb", "postgresql", "sqlite"})
 KEYS = ("account_id", "user_id")
-FOLDED = ("n", "wsum")  # the columns of the accepted rows a snapshot's windows sum (`f_<i>`, ... below)
-FOLDED_PREFIXES = ("f_", "sn_", "sd_", "wf_")
+FOLDED_PREFIXES = ("f_", "sn_", "sd_", "wf_")  # the folded columns a snapshot's windows sum, besides `n` and `wsum`
 
 
 def grouped_pass(dialect: str, window_days: int) -> bool:
@@ -145,11 +144,14 @@ def intervals(part: np.ndarray[Any, np.dtype[np.float64]], snapshots: Sequence[f
     return np.where(part >= 0, placed, -1 - part).astype(np.int64)
 
 
-def _numbers(frame: pd.DataFrame, name: str, rows: np.ndarray[Any, np.dtype[np.bool_]]) -> np.ndarray[Any, Any]:
-    """Column `name` of the chosen rows as float64 (NaN where missing)."""
-    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    chosen: np.ndarray[Any, Any] = values[rows]
-    return chosen
+def _numbers(
+    frame: pd.DataFrame, name: str, rows: np.ndarray[Any, np.dtype[np.bool_]] | None = None
+) -> np.ndarray[Any, Any]:
+    """Column `name` (of the chosen rows; all without `rows`) as float64 (NaN where missing)."""
+    values: np.ndarray[Any, Any] = pd.to_numeric(frame[name], errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
+    return values if rows is None else values[rows]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,15 +225,6 @@ class Daily:
     code: np.ndarray[Any, np.dtype[np.intp]]
     ts: np.ndarray[Any, np.dtype[np.float64]]
     columns: dict[str, np.ndarray[Any, Any]]
-
-    @classmethod
-    def of(cls, frame: pd.DataFrame, code: np.ndarray[Any, np.dtype[np.intp]]) -> Daily:
-        """`frame`'s rows (`ts` their instant, the folded columns) whose key position `code` is known (>= 0)."""
-        every = np.ones(len(frame), dtype=bool)
-        names = [name for name in frame.columns if name in FOLDED or name.startswith(FOLDED_PREFIXES)]
-        return cls.of_columns(
-            _numbers(frame, "ts", every), code, {name: _numbers(frame, name, every) for name in names}
-        )
 
     @classmethod
     def of_columns(
@@ -321,7 +314,7 @@ def event_rows(
 ) -> tuple[EventRows, TableReport]:
     """The event rows of every snapshot (:class:`EventRows`) from the rows of :func:`pass_query`, and the one events
     report. Columns are taken as arrays of the rows they serve: no copy of the whole frame per filter."""
-    part = _numbers(raw, "part", np.ones(len(raw), dtype=bool))
+    part = _numbers(raw, "part")
     history = cumulative(raw, len(snapshots), len(config.activation_steps), intervals(part, snapshots))
     accepted = raw["reason"].isna().to_numpy(dtype=bool)
     near = accepted & (part >= 0)

@@ -225,16 +225,12 @@ def test_cumulative_runs_the_intervals_up_to_each_snapshot() -> None:
 
 
 def test_daily_rows_keep_known_keys_in_instant_order_and_mask_their_day_buckets() -> None:
-    frame = pd.DataFrame(
-        {
-            "account_id": ["b", "ghost", "a", "a"],
-            "user_id": ["w", "g", "u", "u"],
-            "ts": [3 * DAY + 1, DAY, 2 * DAY, DAY + 1],
-            "n": [1, 5, 2, 3],
-            "wsum": [0.5, 1.0, 2.0, 3.0],
-        }
+    # rows of (b, w), an unknown account, (a, u) twice: key positions 1, -1, 0, 0
+    daily = Daily.of_columns(
+        np.array([3 * DAY + 1, DAY, 2 * DAY, DAY + 1]),
+        np.array([1, -1, 0, 0]),
+        {"n": np.array([1.0, 5.0, 2.0, 3.0]), "wsum": np.array([0.5, 1.0, 2.0, 3.0])},
     )
-    daily = Daily.of(frame, np.array([1, -1, 0, 0]))  # the keys (a, u) and (b, w); the unknown account's row: -1
     assert list(daily.code) == [0, 0, 1]  # the unknown account's row is left out
     assert list(daily.ts) == [DAY + 1, 2 * DAY, 3 * DAY + 1]
     rows = daily.within(2 * DAY, 4 * DAY)
