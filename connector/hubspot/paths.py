@@ -22,7 +22,7 @@ class Paths:
     version: str
 
     def groups(self, object_type: str) -> str:
-        return f"/crm/properties/{self.version}/{_seg(object_type)}/groups"
+        return f"{self.properties(object_type)}/groups"
 
     def properties(self, object_type: str) -> str:
         return f"/crm/properties/{self.version}/{_seg(object_type)}"
@@ -34,10 +34,10 @@ class Paths:
         return f"/crm/objects/{self.version}/{_seg(object_type)}"
 
     def batch(self, object_type: str, kind: str) -> str:
-        return f"/crm/objects/{self.version}/{_seg(object_type)}/batch/{kind}"
+        return f"{self.objects(object_type)}/batch/{kind}"
 
     def search(self, object_type: str) -> str:
-        return f"/crm/objects/{self.version}/{_seg(object_type)}/search"
+        return f"{self.objects(object_type)}/search"
 
     def association_read(self, from_type: str, to_type: str) -> str:
         return f"/crm/associations/{self.version}/{_seg(from_type)}/{_seg(to_type)}/batch/read"
