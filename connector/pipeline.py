@@ -42,9 +42,14 @@ def compute_scores(settings: Settings, *, with_users: bool = False, now: datetim
     return result
 
 
-def score_data(data: SourceData, config: ScoringConfig, as_of: datetime, *, with_users: bool) -> ScoreResult:
-    """The score tables of data already read as of `as_of` (the per-user table only `with_users`)."""
-    accounts = score_accounts(data.accounts, data.users, data.account_activity, data.user_activity, config, as_of)
+def score_data(
+    data: SourceData, config: ScoringConfig, as_of: datetime, *, with_users: bool, texts: bool = True
+) -> ScoreResult:
+    """The score tables of data already read as of `as_of` (the per-user table only `with_users`; the sentences
+    only with `texts`: see :func:`scoring.table.score_accounts`)."""
+    accounts = score_accounts(
+        data.accounts, data.users, data.account_activity, data.user_activity, config, as_of, texts=texts
+    )
     users = None
     if with_users and data.user_activity is not None:
         users = score_users(data.users, data.user_activity, config, as_of)

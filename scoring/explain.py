@@ -24,6 +24,9 @@ MIN_MOVE_PCT = 10  # a mover changed its contribution by at least this much
 MAX_WHY = 250  # fits an Intercom string attribute (255 characters) and a sidebar line
 
 
+EXPLAIN_COLUMNS = ("score_reasons", "score_movers", "score_why")
+
+
 def groups(config: ScoringConfig) -> dict[str, list[str]]:
     """Contributor name -> its weighted events (sorted): features first (config order), then lone events."""
     owner = {event: name for name, events in config.features.items() for event in events}
@@ -200,5 +203,5 @@ def explain_columns(
         why(score, None if math.isnan(change) else int(score - change), text, move)
         for score, change, text, move in zip(scores, changes, reason, moved, strict=True)
     ]
-    columns = {"score_reasons": reason, "score_movers": moved, "score_why": lines}
+    columns = dict(zip(EXPLAIN_COLUMNS, (reason, moved, lines), strict=True))
     return {name: pd.Series(values, index=table.index, dtype="object") for name, values in columns.items()}

@@ -32,14 +32,16 @@ PERSONA_PCT_COLUMNS = ("key_personas_active_pct", "workflows_in_use_pct")
 Fired = tuple[BoolArray, list[TextArray]]  # where the play fires, and its reasons (None where a reason is absent)
 
 
-def play_columns(signals: pd.DataFrame, config: ScoringConfig) -> dict[str, pd.Series]:
-    """The `plays`, `play_reasons` and `summary` columns for a frame of account signals (same index)."""
+def play_columns(signals: pd.DataFrame, config: ScoringConfig, *, texts: bool = True) -> dict[str, pd.Series]:
+    """The `plays`, `play_reasons` and `summary` columns for a frame of account signals (same index); without
+    `texts` the summaries are None (what the backtest, which reads only the plays, skips)."""
     columns = Columns(signals)
     fired = account_plays(columns, config)
+    summary = summaries(columns, config) if texts else [None] * columns.size
     return {
         "plays": pd.Series([list(plays) for plays in fired], index=signals.index, dtype="object"),
         "play_reasons": pd.Series(fired, index=signals.index, dtype="object"),
-        "summary": pd.Series(summaries(columns, config), index=signals.index, dtype="object"),
+        "summary": pd.Series(summary, index=signals.index, dtype="object"),
     }
 
 

@@ -24,7 +24,7 @@ from healthsync.scoring.activity import (
 )
 from healthsync.scoring.adoption import adoption_columns
 from healthsync.scoring.config import ScoringConfig
-from healthsync.scoring.explain import explain_columns
+from healthsync.scoring.explain import EXPLAIN_COLUMNS, explain_columns
 from healthsync.scoring.metrics import days_since, percentages, score_changes, tier_labels, trend_labels, utc_series
 from healthsync.scoring.names import ACCOUNT_COLUMNS, USER_COLUMNS
 from healthsync.scoring.normalize import MIN_SCORE, health_scores
@@ -44,8 +44,13 @@ def score_accounts(
     user_activity: pd.DataFrame | None,
     config: ScoringConfig,
     as_of: datetime,
+    *,
+    texts: bool = True,
 ) -> pd.DataFrame:
     """One row per account of `accounts`, sorted by account_id, with the columns of :data:`ACCOUNT_COLUMNS`.
+
+    Without `texts` the sentences (`score_reasons`, `score_movers`, `score_why`, `summary`) are None: the backtest
+    scores every snapshot without them and explains only the rows it shows (`scoring.explain.explain_columns`).
 
     `plays` lists the plays that fire (config order) and `play_reasons` their reasons (:mod:`scoring.plays`);
     `summary` is one sentence (:mod:`scoring.summary`); the persona percentages are NA without personas.
@@ -87,10 +92,16 @@ def score_accounts(
     adoption = adoption_columns(
         frame, accounts, users, account_activity, user_activity, config, people=people, by_account=by_account
     )
-    table = table.assign(**explain_columns(frame["account_id"], account_activity, table, config), **adoption)
+    explained = explain_columns(frame["account_id"], account_activity, table, config) if texts else _no_texts(table)
+    table = table.assign(**explained, **adoption)
     signals = _signals(table, frame, accounts, (people, by_account), user_activity, config)
-    table = table.assign(**{name: signals[name] for name in PERSONA_PCT_COLUMNS}, **play_columns(signals, config))
+    plays = play_columns(signals, config, texts=texts)
+    table = table.assign(**{name: signals[name] for name in PERSONA_PCT_COLUMNS}, **plays)
     return table.loc[:, list(ACCOUNT_COLUMNS)].reset_index(drop=True)
+
+
+def _no_texts(table: pd.DataFrame) -> dict[str, pd.Series]:
+    return {name: pd.Series(None, index=table.index, dtype="object") for name in EXPLAIN_COLUMNS}
 
 
 def _signals(

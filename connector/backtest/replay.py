@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from healthsync.connector.pipeline import score_data
@@ -50,6 +51,8 @@ from healthsync.connector.sources.snapshots import event_counts, event_span, rea
 from healthsync.connector.sources.trial import TrialRange, trial_range
 from healthsync.errors import ConfigError, SourceError
 from healthsync.scoring.backtest import Outcome
+from healthsync.scoring.config import ScoringConfig
+from healthsync.scoring.explain import explain_columns
 
 log = logging.getLogger("healthsync")
 DEFAULT_SNAPSHOTS = 12
@@ -65,6 +68,7 @@ TABLE_COLUMNS = (
     "plays",
     "score_reasons",
     "score_movers",
+    "score_change",
     "days_to_activation",
 )
 CHURN_HINT = "map the accounts' churn date column with source.columns.accounts.churned_at"
@@ -85,14 +89,24 @@ class BacktestRequest:
 @dataclass
 class Replay:
     """The score tables of every snapshot (one frame, a `snapshot` column), the per-event counts of each
-    snapshot's window, the pairs per outcome, and what was left out and why."""
+    snapshot's window, the pairs per outcome, and what was left out and why.
+
+    The snapshots are scored without their sentences (`score_accounts(texts=False)`); `score_reasons` and
+    `score_movers` are filled in for the positive pairs (the misses the report lists are among them) and, by
+    :meth:`explain`, for any other rows asked for (the `--pairs` file): the same texts, from the same per-event
+    counts, at a fraction of the cost of explaining every account of every snapshot."""
 
     snapshots: list[datetime]
     data_end: datetime
     tables: pd.DataFrame
     counts: pd.DataFrame
     pairs: dict[Outcome, pd.DataFrame]
+    config: ScoringConfig
     notes: list[str] = field(default_factory=list)
+
+    def explain(self, rows: np.ndarray[Any, np.dtype[np.bool_]]) -> None:
+        """Fill `score_reasons` and `score_movers` of the chosen rows of :attr:`tables` (where still empty)."""
+        explain_rows(self.tables, rows, self.counts, self.config)
 
 
 def _day(moment: datetime) -> datetime:
@@ -212,6 +226,7 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
         moments = read_activation(opened, settings, now, now)
         span = _trial_span(accounts, settings, snapshots)
         trial = None if span is None else read_trial(opened, span, snapshots[-1], now, scoring.window_days)
+        trial_at = TrialAt(trial, accounts, span)
         with_users = scoring.needs_user_activity()
         grouped = _grouped_rows(opened, settings, snapshots, now, with_users)
         users = validated_users(opened, entities_raw[1], accounts, settings.source.sample_rows)
@@ -224,13 +239,13 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
             shared = SharedReads(
                 _moments_at(moments, snapshot),
                 _per_event_at(per_event, snapshot, scoring.weights),
-                _trial_at(trial, accounts, snapshot, span),
+                trial_at(snapshot),
                 entities_raw,
                 rows,
                 users,
             )
             data = read_window(opened, settings, snapshot, now, with_users=with_users, shared=shared)
-            table = score_data(_as_of_then(data, snapshot), scoring, snapshot, with_users=False).accounts
+            table = score_data(_as_of_then(data, snapshot), scoring, snapshot, with_users=False, texts=False).accounts
             log.info("backtest snapshot %d/%d (%s) scored", index + 1, len(snapshots), f"{snapshot:%Y-%m-%d}")
             return table.loc[:, list(TABLE_COLUMNS)].assign(snapshot=pd.Timestamp(snapshot))
 
@@ -240,7 +255,41 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
         notes += _outcome_notes(outcomes, accounts)
     tables = pd.concat(frames, ignore_index=True).merge(entities, on="account_id", how="left")
     pairs = {outcome: _pairs(tables, outcome, outcomes, data_end, request) for outcome in wanted}
-    return Replay(snapshots, data_end, tables, counts, pairs, notes)
+    positive = np.zeros(len(tables), dtype=bool)
+    for found in pairs.values():
+        positive[found.index[found["positive"].to_numpy(bool)]] = True
+    explain_rows(tables, positive, counts, scoring)
+    pairs = {outcome: found.assign(**_texts(tables, found.index)) for outcome, found in pairs.items()}
+    return Replay(snapshots, data_end, tables, counts, pairs, scoring, notes)
+
+
+def _texts(tables: pd.DataFrame, index: pd.Index) -> dict[str, pd.Series]:
+    return {name: tables.loc[index, name] for name in EXPLAINED}
+
+
+EXPLAINED = ("score_reasons", "score_movers")
+
+
+def explain_rows(
+    tables: pd.DataFrame, rows: np.ndarray[Any, np.dtype[np.bool_]], counts: pd.DataFrame, config: ScoringConfig
+) -> None:
+    """`score_reasons` and `score_movers` of the chosen rows of `tables` still without them, written in place: the
+    explanation `healthsync score` gives (`scoring.explain.explain_columns`), from the per-event counts of the
+    row's snapshot (W and P, as the snapshot's own read passed them to its scoring)."""
+    wanted = rows & tables["score_reasons"].isna().to_numpy(dtype=bool)
+    if not wanted.any():
+        return
+    chosen = tables.loc[wanted, ["snapshot", "account_id", "raw_score", "health_score", "score_change"]]
+    weighted = counts[counts["event"].isin(list(config.weights))]
+    by_snapshot = dict(tuple(weighted.groupby("snapshot", sort=False)))
+    for moment, group in chosen.groupby("snapshot", sort=False):
+        here = by_snapshot.get(moment, weighted.iloc[:0])
+        now = here.pivot(index="account_id", columns="event", values="w").add_prefix("count__")
+        before = here.pivot(index="account_id", columns="event", values="p").add_prefix("count_prev__")
+        activity = pd.concat([now, before], axis=1).rename_axis("account_id").reset_index()
+        texts = explain_columns(group["account_id"], activity, group, config)
+        for name in EXPLAINED:
+            tables.loc[group.index, name] = texts[name]
 
 
 def processes(count: int) -> int:
@@ -323,17 +372,29 @@ def _trial_span(accounts: pd.DataFrame, settings: Settings, snapshots: list[date
     return TrialRange(min(s.first_start for s in spans), max(s.last_start for s in spans), spans[0].days)
 
 
-def _trial_at(
-    trial: pd.DataFrame | None, accounts: pd.DataFrame, snapshot: datetime, span: TrialRange | None
-) -> pd.DataFrame | None:
-    """The trial events as a snapshot's own read counts them: only accounts whose trial ended before the snapshot
-    (the only ones its signal reads); their trial lies wholly before it, so the counts read once are theirs."""
-    if trial is None or span is None:
-        return None
-    started = utc(accounts["created_at"])
-    done = started + pd.Timedelta(days=span.days) <= pd.Timestamp(snapshot)
-    finished = set(accounts.loc[done.fillna(False).to_numpy(bool), "account_id"].astype(str))
-    return trial[trial["account_id"].astype(str).isin(finished)].reset_index(drop=True)
+class TrialAt:
+    """The trial events as each snapshot's own read counts them: only accounts whose trial ended before the
+    snapshot (the only ones its signal reads); their trial lies wholly before it, so the counts read once are
+    theirs. Each row's trial end is looked up once, not per snapshot."""
+
+    def __init__(self, trial: pd.DataFrame | None, accounts: pd.DataFrame, span: TrialRange | None) -> None:
+        self.trial = trial
+        self.ends: np.ndarray[Any, Any] = np.array([], dtype=np.float64)
+        if trial is None or span is None:
+            self.trial = None
+            return
+        started = utc(accounts["created_at"]) + pd.Timedelta(days=span.days)
+        epoch = (started - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        # an account listed twice has ended its trial once any of its rows has
+        earliest = pd.Series(epoch.to_numpy(), index=accounts["account_id"].astype(str)).groupby(level=0).min()
+        found = earliest.reindex(trial["account_id"].astype(str))
+        self.ends = found.to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def __call__(self, snapshot: datetime) -> pd.DataFrame | None:
+        if self.trial is None:
+            return None
+        done = self.ends <= snapshot.timestamp()  # NaN (no start, or an unknown account) is never done
+        return self.trial[done].reset_index(drop=True)
 
 
 def _moments_at(moments: pd.DataFrame | None, snapshot: datetime) -> pd.DataFrame | None:

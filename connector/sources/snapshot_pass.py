@@ -167,26 +167,52 @@ class History:
 
 @dataclasses.dataclass(frozen=True)
 class KeyCoder:
-    """The distinct (account, user) keys of some rows in the order they first occur (`keys`) and each row's position
-    among them (`row`): integer codes per column combined, not a MultiIndex of text (a tenth of the time at
-    millions of rows)."""
+    """The distinct (account, user) keys of some rows sorted by (account_id, user_id) (`keys`) and each row's
+    position among them (`row`): integer codes per column combined, not a MultiIndex of text (a tenth of the time at
+    millions of rows). Sorted once here, every snapshot's rows come out in key order, which the roll-up and the
+    activity frames then need not sort again."""
 
     keys: pd.DataFrame
     row: np.ndarray[Any, np.dtype[np.intp]]
 
     @classmethod
     def of(cls, frame: pd.DataFrame) -> KeyCoder:
-        accounts, account_values = pd.factorize(frame["account_id"], use_na_sentinel=False)
-        users, user_values = pd.factorize(frame["user_id"], use_na_sentinel=False)
-        row, pairs = pd.factorize(accounts.astype(np.int64) * max(len(user_values), 1) + users)
-        first_account, first_user = np.divmod(np.asarray(pairs, dtype=np.int64), max(len(user_values), 1))
+        accounts, account_values = text_codes(frame["account_id"])
+        users, user_values = text_codes(frame["user_id"])
+        width = max(len(user_values), 1)
+        row, pairs = pd.factorize(accounts * width + users)
+        order = np.argsort(np.asarray(pairs, dtype=np.int64), kind="stable")  # codes rank as their texts do
+        rank = np.empty(len(order), dtype=np.intp)
+        rank[order] = np.arange(len(order))
+        first_account, first_user = np.divmod(np.asarray(pairs, dtype=np.int64)[order], width)
         keys = pd.DataFrame(
             {
-                "account_id": pd.Index(account_values).take(first_account),
-                "user_id": pd.Index(user_values).take(first_user),
+                "account_id": pd.Series(account_values[first_account]).astype(frame["account_id"].dtype),
+                "user_id": pd.Series(user_values[first_user]).astype(frame["user_id"].dtype),
             }
         )
-        return cls(keys, row)
+        return cls(keys, rank[row])
+
+
+def text_codes(values: pd.Series) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, Any]]:
+    """Integer codes of `values` numbered in the order of their text, and the texts (a sort by code is a sort by
+    text): the values factorised as they are, only the distinct ones turned into text and sorted (by Arrow when
+    Arrow holds them: byte order, which is code point order in UTF-8, as Python sorts `str`)."""
+    codes, uniques = pd.factorize(values)
+    if isinstance(uniques.array, pd.arrays.ArrowStringArray):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        held = pa.array(uniques.array)
+        order = np.asarray(pc.sort_indices(held).to_numpy(zero_copy_only=False), dtype=np.intp)
+        texts = np.asarray(held.take(pa.array(order)).to_numpy(zero_copy_only=False), dtype=object)
+    else:
+        unsorted = np.asarray(pd.Index(uniques).astype(str), dtype=object)
+        order = np.argsort(unsorted, kind="stable")
+        texts = unsorted[order]
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[codes], texts
 
 
 def cumulative(

@@ -22,6 +22,7 @@ from healthsync.connector.sources.files import file_view
 from healthsync.connector.sources.frames import accounts_frame, utc
 from healthsync.connector.sources.load import OpenedSource, _frame, _translated, arrow_frame, logical_table, reflect
 from healthsync.connector.sources.pushdown import DAY, classified
+from healthsync.connector.sources.snapshot_pass import text_codes
 from healthsync.connector.sources.sqlfunctions import CountIf
 from healthsync.errors import SourceError
 
@@ -85,17 +86,6 @@ def count_query(rows: sa.Subquery, snapshots: Sequence[float], window_days: int)
 
 def _no_counts() -> pd.DataFrame:
     return pd.DataFrame({"snapshot": [], "account_id": [], "event": [], "w": [], "p": []})
-
-
-def text_codes(values: pd.Series) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, Any]]:
-    """Integer codes of `values` numbered in the order of their text, and the texts (a sort by code is a sort by
-    text): the values factorised as they are, only the distinct ones turned into text."""
-    codes, uniques = pd.factorize(values)
-    texts = np.asarray(pd.Index(uniques).astype(str), dtype=object)
-    order = np.argsort(texts, kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank[codes], texts[order]
 
 
 def window_counts(frame: pd.DataFrame, snapshots: Sequence[float]) -> pd.DataFrame:
