@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from healthsync.connector.pipeline import score_data
 from healthsync.connector.settings import Settings
@@ -39,6 +40,7 @@ from healthsync.connector.sources.load import (
     OpenedSource,
     SharedReads,
     SourceData,
+    concurrently,
     opened_source,
     read_activation,
     read_entities,
@@ -46,7 +48,7 @@ from healthsync.connector.sources.load import (
     read_window,
     validated_users,
 )
-from healthsync.connector.sources.snapshot_pass import EventRows, grouped_pass, read_event_rows
+from healthsync.connector.sources.snapshot_pass import EventRows, grouped_pass, read_pass
 from healthsync.connector.sources.snapshots import event_counts, event_span, read_accounts, read_outcomes
 from healthsync.connector.sources.trial import TrialRange, trial_range
 from healthsync.errors import ConfigError, SourceError
@@ -222,23 +224,22 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
         accounts = read_accounts(entities_raw[0], now)
         wanted = wanted_outcomes(request, settings, accounts)
         entities = _entity_columns(accounts, wanted)
-        counts = event_counts(opened, snapshots, scoring.window_days, now)
         moments = read_activation(opened, settings, now, now)
         span = _trial_span(accounts, settings, snapshots)
         trial = None if span is None else read_trial(opened, span, snapshots[-1], now, scoring.window_days)
         trial_at = TrialAt(trial, accounts, span)
         with_users = scoring.needs_user_activity()
-        grouped = _grouped_rows(opened, settings, snapshots, now, with_users)
+        grouped, counts = _event_reads(opened, settings, snapshots, now, with_users)
         users = validated_users(opened, entities_raw[1], accounts, settings.source.sample_rows)
-
-        per_event = _per_event_by_snapshot(counts, scoring.weights)
+        # the per-event counts feed only the sentences, which the snapshots are scored without (Replay.explain)
+        per_event = _NO_COUNTS if scoring.weights else None
 
         def scored(index: int) -> pd.DataFrame:
             snapshot = snapshots[index]
             rows = None if grouped is None else (*grouped[0].at(index), copy.deepcopy(grouped[1]))
             shared = SharedReads(
                 _moments_at(moments, snapshot),
-                _per_event_at(per_event, snapshot, scoring.weights),
+                per_event,
                 trial_at(snapshot),
                 entities_raw,
                 rows,
@@ -350,14 +351,25 @@ def _outcome_notes(outcomes: pd.DataFrame, accounts: pd.DataFrame) -> list[str]:
     return notes
 
 
-def _grouped_rows(
+def _event_reads(
     opened: OpenedSource, settings: Settings, snapshots: list[datetime], now: datetime, with_users: bool
-) -> tuple[EventRows, TableReport] | None:
-    """The event pass of every snapshot in two scans (`snapshot_pass.py`), or None where the dialect or the window
-    keeps one pass per snapshot (then `read_window` runs it)."""
-    if not GROUPED or not grouped_pass(opened.conn.dialect.name, settings.scoring.window_days):
-        return None
-    return read_event_rows(opened, settings, snapshots, now, with_users=with_users)
+) -> tuple[tuple[EventRows, TableReport] | None, pd.DataFrame]:
+    """The event pass of every snapshot grouped (`snapshot_pass.py`; None where the dialect or the window keeps one
+    pass per snapshot, which `read_window` then runs) and the per-event counts of every snapshot's windows. The
+    counting query runs in a second session (where the dialect gains from one: `load.concurrently`) while this
+    process rolls the grouped pass up: the database's threads and this one work at once."""
+    window_days = settings.scoring.window_days
+    if not GROUPED or not grouped_pass(opened.conn.dialect.name, window_days):
+        return None, event_counts(opened, snapshots, window_days, now)
+    fetched = read_pass(opened, settings, snapshots, now)
+
+    def count(session: sa.Connection) -> pd.DataFrame:
+        return event_counts(dataclasses.replace(opened, conn=session), snapshots, window_days, now)
+
+    with concurrently(opened.conn, f"counting {opened.tables.labels['events']} per snapshot", count) as counted:
+        grouped = fetched.rows(opened, settings, with_users=with_users)
+        counts = counted()
+    return grouped, counts
 
 
 def _trial_span(accounts: pd.DataFrame, settings: Settings, snapshots: list[datetime]) -> TrialRange | None:
@@ -406,24 +418,7 @@ def _moments_at(moments: pd.DataFrame | None, snapshot: datetime) -> pd.DataFram
     return moments.assign(activated_epoch=epoch.where(epoch < snapshot.timestamp()))
 
 
-def _per_event_by_snapshot(counts: pd.DataFrame, weights: dict[str, float]) -> dict[Any, pd.DataFrame]:
-    """Per snapshot (and under None, the empty frame), the per-event counts (W and P) of the weighted events, as
-    the ordinary read returns them: split once (a filter of every count per snapshot cost seconds at 10M events)."""
-    columns = ["account_id", "event", "w", "p"]
-    chosen = counts[counts["event"].isin(list(weights))]
-    split: dict[Any, pd.DataFrame] = {None: chosen.loc[chosen.index[:0], columns]}
-    for moment, group in chosen.groupby("snapshot", sort=False):
-        split[moment] = group.loc[:, columns].reset_index(drop=True)
-    return split
-
-
-def _per_event_at(
-    by_snapshot: dict[Any, pd.DataFrame], snapshot: datetime, weights: dict[str, float]
-) -> pd.DataFrame | None:
-    """The per-event counts of the weighted events at `snapshot` (None without weights, as the ordinary read)."""
-    if not weights:
-        return None
-    return by_snapshot.get(pd.Timestamp(snapshot), by_snapshot[None])
+_NO_COUNTS = pd.DataFrame({"account_id": [], "event": [], "w": [], "p": []})
 
 
 def counted(tables: pd.DataFrame, data_end: datetime, horizon_days: int) -> pd.Series:

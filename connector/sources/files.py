@@ -64,7 +64,7 @@ def duckdb_engine(path: str, *, read_only: bool, options: dict[str, Any], label:
     """One DuckDB database (a file, or in memory) under :func:`duckdb_config` plus the URL's `options`; each of the
     engine's connections is a cursor of it (DuckDB's `cursor()`: its own session on the same catalog and buffer
     pool). So a second session sees the views and tables of the first and shares its memory cap, and the event scan
-    can run beside the other queries (`load._concurrently`); a second `duckdb.connect` of the same file with other
+    can run beside the other queries (`load.concurrently`); a second `duckdb.connect` of the same file with other
     settings is refused by DuckDB 1.4, and a second in-memory one would be another, empty, database."""
     import duckdb
     from duckdb_engine import ConnectionWrapper

@@ -286,7 +286,7 @@ def _formats(settings: Settings) -> dict[str, str]:
 
 
 @contextmanager
-def _concurrently(conn: sa.Connection, label: str, work: Callable[[sa.Connection], _T]) -> Iterator[Callable[[], _T]]:
+def concurrently(conn: sa.Connection, label: str, work: Callable[[sa.Connection], _T]) -> Iterator[Callable[[], _T]]:
     """Run `work` on a second session of `conn`'s engine (in a thread) when the dialect gains from it, else on
     `conn` when its result is first asked for. Yields the function that returns (or raises) the result.
 
@@ -316,9 +316,9 @@ def _concurrently(conn: sa.Connection, label: str, work: Callable[[sa.Connection
 def _event_rows(
     conn: sa.Connection, label: str, work: Callable[[sa.Connection], _T], shared: SharedReads
 ) -> contextlib.AbstractContextManager[Callable[[], _T]]:
-    """:func:`_concurrently` running the event pass, or the rows the caller already holds (`shared.event_rows`)."""
+    """:func:`concurrently` running the event pass, or the rows the caller already holds (`shared.event_rows`)."""
     if shared.event_rows is None:
-        return _concurrently(conn, label, work)
+        return concurrently(conn, label, work)
     held: Any = shared.event_rows
     return contextlib.nullcontext(lambda: held)
 

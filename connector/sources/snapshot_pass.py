@@ -351,20 +351,41 @@ def event_rows(
     return EventRows(history, daily, snapshots, config, with_users), reason_counts("events", raw)
 
 
-def read_event_rows(
-    opened: OpenedSource, settings: Settings, snapshots: Sequence[datetime], now: datetime, *, with_users: bool
-) -> tuple[EventRows, TableReport]:
-    """The event pass of every snapshot (sorted, distinct) in one query; the report with its samples, once."""
+@dataclasses.dataclass(frozen=True)
+class PassResult:
+    """The rows of :func:`pass_query` as fetched, with what their roll-up (:meth:`rows`) needs."""
+
+    raw: pd.DataFrame
+    events: Classified
+    window: Window
+    moments: list[float]
+
+    def rows(self, opened: OpenedSource, settings: Settings, *, with_users: bool) -> tuple[EventRows, TableReport]:
+        """The event rows of every snapshot and the events report (with its samples, read from the source when
+        events were rejected)."""
+        label = f"aggregating {opened.tables.labels['events']} per snapshot"
+        with _translated(label):
+            rows, report = event_rows(self.raw, self.moments, settings.scoring, with_users=with_users)
+            if report.rejected and settings.source.sample_rows > 0:
+                report.samples = _samples(
+                    opened.conn,
+                    opened.tables,
+                    self.events,
+                    list(report.rejected),
+                    settings.source.sample_rows,
+                    self.window,
+                )
+        return rows, report
+
+
+def read_pass(opened: OpenedSource, settings: Settings, snapshots: Sequence[datetime], now: datetime) -> PassResult:
+    """The event pass of every snapshot (sorted, distinct) in one query, fetched; rolled up by
+    :meth:`PassResult.rows` (the backtest counts the events per snapshot beside that roll-up)."""
     conn, tables = opened.conn, opened.tables
     config = settings.scoring
     window = Window(snapshots[-1].timestamp(), now.timestamp(), config.window_days)
     events = _classified(conn, tables, window)
     moments = [moment.timestamp() for moment in snapshots]
-    label = f"aggregating {tables.labels['events']} per snapshot"
-    with _translated(label):
-        rows, report = event_rows(
-            arrow_frame(conn, pass_query(events, config, moments)), moments, config, with_users=with_users
-        )
-        if report.rejected and settings.source.sample_rows > 0:
-            report.samples = _samples(conn, tables, events, list(report.rejected), settings.source.sample_rows, window)
-    return rows, report
+    with _translated(f"aggregating {tables.labels['events']} per snapshot"):
+        raw = arrow_frame(conn, pass_query(events, config, moments))
+    return PassResult(raw, events, window, moments)

@@ -126,7 +126,7 @@ def _tables(
     """The score tables of every snapshot, and what each snapshot's read returned (activity frames, reports)."""
     calls: list[int] = []
     reads: list[SourceData] = []
-    real_rows, real_read = snapshot_pass.read_event_rows, load.read_window
+    real_rows, real_read = snapshot_pass.read_pass, load.read_window
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
@@ -139,7 +139,7 @@ def _tables(
 
     monkeypatch.setattr(replay_module, "GROUPED", grouped)
     monkeypatch.setenv("HEALTHSYNC_BACKTEST_PROCESSES", "1")  # the reads are counted in this process
-    monkeypatch.setattr(replay_module, "read_event_rows", counted)
+    monkeypatch.setattr(replay_module, "read_pass", counted)
     monkeypatch.setattr(replay_module, "read_window", kept)
     result = replay(load_settings(config), request, NOW)
     assert len(calls) == int(grouped)

@@ -1,4 +1,4 @@
-"""DuckDB sources and their two sessions (the event scan beside the entity reads, `load._concurrently`): a statement
+"""DuckDB sources and their two sessions (the event scan beside the entity reads, `load.concurrently`): a statement
 that fails reports its own error, whichever session it ran in, and the one database they share, when it cannot be
 opened, says so. (That both sessions give the tables one session gives is `test_parity.py`: every source there
 goes through this path.)"""
