@@ -187,29 +187,29 @@ class KeyCoder:
         first_account, first_user = np.divmod(np.asarray(pairs, dtype=np.int64)[order], width)
         keys = pd.DataFrame(
             {
-                "account_id": pd.Series(account_values[first_account]).astype(frame["account_id"].dtype),
-                "user_id": pd.Series(user_values[first_user]).astype(frame["user_id"].dtype),
+                "account_id": account_values.take(first_account).astype(frame["account_id"].dtype),
+                "user_id": user_values.take(first_user).astype(frame["user_id"].dtype),
             }
         )
         return cls(keys, rank[row])
 
 
-def text_codes(values: pd.Series) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, Any]]:
+def text_codes(values: pd.Series) -> tuple[np.ndarray[Any, np.dtype[np.int64]], pd.Index]:
     """Integer codes of `values` numbered in the order of their text, and the texts (a sort by code is a sort by
     text): the values factorised as they are, only the distinct ones turned into text and sorted (by Arrow when
-    Arrow holds them: byte order, which is code point order in UTF-8, as Python sorts `str`)."""
+    Arrow holds them: byte order, which is code point order in UTF-8, as Python sorts `str`). The texts stay in
+    Arrow where they were: taking from them makes no Python strings."""
     codes, uniques = pd.factorize(values)
     if isinstance(uniques.array, pd.arrays.ArrowStringArray):
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        held = pa.array(uniques.array)
-        order = np.asarray(pc.sort_indices(held).to_numpy(zero_copy_only=False), dtype=np.intp)
-        texts = np.asarray(held.take(pa.array(order)).to_numpy(zero_copy_only=False), dtype=object)
+        order = np.asarray(pc.sort_indices(pa.array(uniques.array)).to_numpy(zero_copy_only=False), dtype=np.intp)
+        texts = pd.Index(uniques).take(order)
     else:
         unsorted = np.asarray(pd.Index(uniques).astype(str), dtype=object)
         order = np.argsort(unsorted, kind="stable")
-        texts = unsorted[order]
+        texts = pd.Index(unsorted[order])
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     return rank[codes], texts

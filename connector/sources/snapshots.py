@@ -94,7 +94,7 @@ def window_counts(frame: pd.DataFrame, snapshots: Sequence[float]) -> pd.DataFra
     accounts, account_texts = text_codes(frame["account_key"])
     events, event_texts = text_codes(frame["event"])
     order = np.lexsort((events, accounts))
-    account_texts, event_texts = account_texts[accounts[order]], event_texts[events[order]]
+    account_texts, event_texts = account_texts.take(accounts[order]), event_texts.take(events[order])
     parts = []
     for index, moment in sorted(enumerate(snapshots), key=lambda pair: pair[1]):
         w = pd.to_numeric(frame[f"w_{index}"]).to_numpy(dtype=np.int64)[order]
@@ -104,8 +104,8 @@ def window_counts(frame: pd.DataFrame, snapshots: Sequence[float]) -> pd.DataFra
             pd.DataFrame(
                 {
                     "snapshot": pd.Timestamp(round(moment), unit="s", tz="UTC"),
-                    "account_id": account_texts[found],
-                    "event": event_texts[found],
+                    "account_id": account_texts.take(found),
+                    "event": event_texts.take(found),
                     "w": w[found],
                     "p": p[found],
                 }
