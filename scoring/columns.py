@@ -1,7 +1,7 @@
 """Column-wise reading of a frame of account signals, cell by cell as :mod:`scoring.words` reads one value.
 
 A missing column reads like a missing value in every row. Numbers follow :func:`words.optional_number` (missing,
-NaN, infinite, text and booleans are no number), integers :func:`words.optional_int` (rounded half up), labels
+NaN, infinite, text and booleans are no number), integers are those numbers rounded half up, labels
 :func:`words.text` (only text is a label). Texts are built with :func:`texts`: one cheap pass over the rows that
 need one, with the same phrasing helpers as a single value.
 """

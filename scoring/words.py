@@ -20,12 +20,6 @@ def optional_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def optional_int(value: Any) -> int | None:
-    """An integer (rounded half up), or None for missing values."""
-    number = optional_number(value)
-    return None if number is None else round_half_up(number)
-
-
 def text(value: Any) -> str:
     """A label as text; missing values are the empty string."""
     return value if isinstance(value, str) else ""

@@ -1,4 +1,5 @@
-"""The activity join gives the same frames as the code before it matched keys once (tests/scoring/before/).
+"""The activity join gives the same frames as the code before it matched keys once: goldens recorded while that code
+still ran beside it (`tests/golden.py`).
 
 Crafted frames: accounts and users with and without activity, activity for entities not in the base, repeated and
 missing keys, rows out of order, counts as floats, text, nullable integers and beyond float64's exact integers,
@@ -13,7 +14,7 @@ import pytest
 
 from healthsync.scoring.activity import ACCOUNT_COUNTS, ACCOUNT_KEY, USER_COUNTS, USER_KEY, keyed, with_activity
 from healthsync.scoring.config import ScoringConfig
-from tests.scoring.before import activity as before
+from tests.golden import check
 
 CONFIG = ScoringConfig(
     weights={"a": 1},
@@ -61,20 +62,17 @@ def _variants(activity: pd.DataFrame, counts: tuple[str, ...]) -> list[pd.DataFr
 def test_same_join_as_before(key: tuple[str, ...], counts: tuple[str, ...], seed: int) -> None:
     rng = np.random.default_rng(seed)
     base = _base(rng, key, 300)
-    for activity in _variants(_activity(rng, key, counts, 500), counts):
-        expected = before.with_activity(base, activity, key, counts, CONFIG)
+    for index, activity in enumerate(_variants(_activity(rng, key, counts, 500), counts)):
         actual = with_activity(base, activity, key, counts, CONFIG)
-        pd.testing.assert_frame_equal(actual, expected, check_exact=True)
+        check("activity", f"{'-'.join(key)}-seed{seed}-variant{index}", actual)
 
 
 def test_same_join_without_base_rows_and_the_same_error_for_a_base_with_an_activity_column() -> None:
     rng = np.random.default_rng(7)
     activity = _activity(rng, ACCOUNT_KEY, ACCOUNT_COUNTS, 50)
     base = _base(rng, ACCOUNT_KEY, 30)
-    for frame in (activity, None):
-        expected = before.with_activity(base.iloc[0:0], frame, ACCOUNT_KEY, ACCOUNT_COUNTS, CONFIG)
+    for name, frame in (("activity", activity), ("none", None)):
         actual = with_activity(base.iloc[0:0], frame, ACCOUNT_KEY, ACCOUNT_COUNTS, CONFIG)
-        pd.testing.assert_frame_equal(actual, expected, check_exact=True)
-    for join in (before.with_activity, with_activity):
-        with pytest.raises(KeyError, match="step__0"):  # the join suffixes the column (step__0_x, step__0_y)
-            join(base.assign(step__0=1), activity, ACCOUNT_KEY, ACCOUNT_COUNTS, CONFIG)
+        check("activity", f"no-base-rows-{name}", actual)
+    with pytest.raises(KeyError, match="step__0"):  # the join suffixes the column (step__0_x, step__0_y)
+        with_activity(base.assign(step__0=1), activity, ACCOUNT_KEY, ACCOUNT_COUNTS, CONFIG)

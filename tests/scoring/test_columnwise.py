@@ -1,9 +1,10 @@
 """The column-wise scoring gives the same tables, to the byte, as the row-by-row code it replaced.
 
 The frame is the benchmark generator's (10,000 accounts, 200,000 users, Zipf-skewed; fewer events than a benchmark
-run, same shape) read through the `files` source; the reference is the code before the change, kept verbatim in
-tests/scoring/before/. Both tables are compared as the JSON `healthsync score --format json` writes, for the
-benchmark's own scoring section and for the same with personas, an expected head count and a share.
+run, same shape) read through the `files` source; the reference is the output of the code before the change,
+recorded as goldens while that code still ran beside it (`tests/golden.py`). Both tables are compared as the JSON
+`healthsync score --format json` writes, for the benchmark's own scoring section and for the same with personas,
+an expected head count and a share.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from healthsync.connector.settings import load_settings
 from healthsync.connector.sources.load import SourceData, load_source
 from healthsync.scoring import score_accounts, score_users
 from healthsync.scoring.config import ScoringConfig
-from tests.scoring.before import table as before
+from tests.golden import check
 
 PERSONAS: dict[str, Any] = {
     "rep": {
@@ -61,13 +62,10 @@ def test_same_tables_as_row_by_row(benchmark_config: Path, tmp_path: Path, varia
     assert len(data.accounts) == 10_000
     assert len(data.users) == 200_000
     inputs = (data.accounts, data.users, data.account_activity, data.user_activity, scoring, as_of)
-    expected = before.score_accounts(*inputs)
-    actual = score_accounts(*inputs)[list(expected.columns)]
+    actual = score_accounts(*inputs)
     assert actual["plays"].map(len).sum() > 1000  # the plays fire: the comparison covers their reasons
-    assert _json(actual, tmp_path / "new.json") == _json(expected, tmp_path / "old.json")
+    check("score_tables", f"{variant}-accounts.json", _json(actual, tmp_path / "accounts.json"))
     if variant != "benchmark":
         return
-    users_in = (data.users, data.user_activity, scoring, as_of)
-    expected_users = before.score_users(*users_in)
-    actual_users = score_users(*users_in)[list(expected_users.columns)]
-    assert _json(actual_users, tmp_path / "new-users.json") == _json(expected_users, tmp_path / "old-users.json")
+    actual_users = score_users(data.users, data.user_activity, scoring, as_of)
+    check("score_tables", f"{variant}-users.json", _json(actual_users, tmp_path / "users.json"))

@@ -1,4 +1,5 @@
-"""The column-wise explanations give the same texts as the row-by-row code they replaced (tests/scoring/before/).
+"""The column-wise explanations give the same texts as the row-by-row code they replaced: goldens recorded while that
+code still ran beside them (`tests/golden.py`).
 
 Crafted frames with many ties (small counts), weights that are fractions, zero and negative, contributors with no
 count column, accounts missing from the activity or repeated in it, no previous window and zero raw scores.
@@ -12,7 +13,7 @@ import pytest
 
 from healthsync.scoring.config import ScoringConfig
 from healthsync.scoring.explain import explain_columns
-from tests.scoring.before import explain as before
+from tests.golden import check
 
 CONFIGS = [
     ScoringConfig(
@@ -57,20 +58,18 @@ def _frames(config: ScoringConfig, seed: int, rows: int = 400) -> tuple[pd.Serie
 def test_same_explanations_as_row_by_row(config_index: int, seed: int) -> None:
     config = CONFIGS[config_index]
     ids, activity, table = _frames(config, seed)
-    expected = before.explain_columns(ids, activity, table, config)
     actual = explain_columns(ids, activity, table, config)
-    assert list(actual) == list(expected)
-    for name, values in expected.items():
-        pd.testing.assert_series_equal(actual[name], values, check_exact=True)
-    assert any(expected["score_movers"]) or seed % 3 == 0 or config_index == 2
+    assert list(actual) == ["score_reasons", "score_movers", "score_why"]
+    for name, values in actual.items():
+        check("explain", f"config{config_index}-seed{seed}-{name}", values)
+    assert any(actual["score_movers"]) or seed % 3 == 0 or config_index == 2
 
 
 def test_same_explanations_without_activity_or_accounts() -> None:
     config = CONFIGS[0]
     ids, activity, table = _frames(config, 1, rows=5)
-    for frame in (activity.iloc[0:0], activity):
+    for empty, frame in ((True, activity.iloc[0:0]), (False, activity)):
         for count in (0, 5):
-            args = (ids.iloc[:count], frame, table.iloc[:count], config)
-            expected, actual = before.explain_columns(*args), explain_columns(*args)
-            for name, values in expected.items():
-                pd.testing.assert_series_equal(actual[name], values, check_exact=True)
+            actual = explain_columns(ids.iloc[:count], frame, table.iloc[:count], config)
+            for name, values in actual.items():
+                check("explain", f"small-{'empty' if empty else 'activity'}-{count}-{name}", values)
