@@ -43,9 +43,8 @@ def canonical(value: Any) -> bytes:
         ]
         return "\n".join(parts).encode()
     if isinstance(value, Path) and value.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
         import pyarrow as pa
+        import pyarrow.parquet as pq
 
         table = pq.read_table(value).replace_schema_metadata(None).combine_chunks()
         sink = pa.BufferOutputStream()
