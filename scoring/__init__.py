@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from healthsync.scoring.activity import in_key_order
+    from healthsync.scoring.explain import explain_columns
     from healthsync.scoring.metrics import (
         percentage,
         percentages,
@@ -32,6 +33,7 @@ _WHERE = {
     "score_users": "table",
     "health_scores": "normalize",
     "in_key_order": "activity",
+    "explain_columns": "explain",
     "round_half_up": "normalize",
     "percentage": "metrics",
     "percentages": "metrics",
@@ -46,6 +48,7 @@ _WHERE = {
 __all__ = [
     "ACCOUNT_COLUMNS",
     "USER_COLUMNS",
+    "explain_columns",
     "health_scores",
     "in_key_order",
     "percentage",

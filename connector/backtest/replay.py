@@ -52,9 +52,9 @@ from healthsync.connector.sources.snapshot_pass import EventRows, grouped_pass, 
 from healthsync.connector.sources.snapshots import event_counts, event_span, read_accounts, read_outcomes
 from healthsync.connector.sources.trial import TrialRange, trial_range
 from healthsync.errors import ConfigError, SourceError
+from healthsync.scoring import explain_columns
 from healthsync.scoring.backtest import Outcome
 from healthsync.scoring.config import ScoringConfig
-from healthsync.scoring.explain import explain_columns
 
 log = logging.getLogger("healthsync")
 DEFAULT_SNAPSHOTS = 12
