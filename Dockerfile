@@ -13,16 +13,25 @@ RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq 
     && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/healthsync
 WORKDIR /src
-COPY constraints.txt pyproject.toml README.md LICENSE ./
+# Dependencies pinned by constraints.txt (regenerate with `make constraints`), read from pyproject.toml alone and
+# installed before any source is copied: this layer is rebuilt when they change, not on every source edit (the
+# build cache then keeps the 250 MB of wheels). No byte code yet: it is compiled below, after the test suites that
+# wheels ship are removed.
+COPY constraints.txt pyproject.toml ./
+RUN /opt/healthsync/bin/python -c "import sys, tomllib; project = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+extras = [name for name in sys.argv[1].split(',') if name]; \
+print('\n'.join(project['dependencies'] + [d for name in extras for d in project['optional-dependencies'][name]]))" \
+    "$EXTRAS" > /tmp/dependencies.txt \
+    && /opt/healthsync/bin/pip install --no-compile --constraint constraints.txt -r /tmp/dependencies.txt
+COPY README.md LICENSE ./
 COPY healthsync ./healthsync
 COPY connector ./connector
 COPY scoring ./scoring
 COPY state ./state
 COPY mappings ./mappings
 COPY sandbox ./sandbox
-# Dependencies pinned by constraints.txt (regenerate with `make constraints`). No byte code yet: it is
-# compiled below, after the test suites that wheels ship are removed.
-RUN /opt/healthsync/bin/pip install --no-compile --constraint constraints.txt ".${EXTRAS:+[$EXTRAS]}"
+RUN /opt/healthsync/bin/pip install --no-compile --no-deps --constraint constraints.txt . \
+    && /opt/healthsync/bin/pip check
 # Then: no pip or setuptools at run time, no test suites, no type stubs, and of the HubSpot SDK's ~40 API clients
 # (each loaded only when used) the four the connector calls: crm.properties, crm.objects, crm.owners,
 # crm.associations (hubspot/discovery keeps the others' entry points, which fail only if ever called).
