@@ -10,9 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-
-from healthsync.connector.backtest.replay import BacktestRequest, Replay, describe, replay
+from healthsync.connector.backtest.replay import BacktestRequest, Replay, describe, pair_rows, replay
 from healthsync.connector.settings import Settings
 
 __all__ = ["BacktestRequest", "Replay", "pairs_table", "run_backtest"]
@@ -43,10 +41,7 @@ def pairs_table(replayed: Replay) -> Any:
     keys = ["snapshot", "account_id"]
     columns = [*keys, "name", "health_score", "raw_score", "health_tier", "total_users", "plays"]
     columns += ["score_reasons", "score_movers", "days_to_activation"]
-    every = np.zeros(len(replayed.tables), dtype=bool)
-    for pairs in replayed.pairs.values():
-        every[pairs.index] = True
-    replayed.explain(every)
+    replayed.explain(pair_rows(len(replayed.tables), replayed.pairs, positive_only=False))
     frame = replayed.tables.loc[:, columns]
     for outcome, pairs in replayed.pairs.items():
         flags = pairs.loc[:, [*keys, "positive"]].rename(columns={"positive": outcome})

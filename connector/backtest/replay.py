@@ -73,6 +73,7 @@ TABLE_COLUMNS = (
     "score_change",
     "days_to_activation",
 )
+EXPLAINED = ("score_reasons", "score_movers")  # written by explain_rows, not by each snapshot's scoring
 CHURN_HINT = "map the accounts' churn date column with source.columns.accounts.churned_at"
 EXPANSION_HINT = "name the outcomes table with source.outcomes (account_id, outcome, occurred_at, value)"
 
@@ -256,10 +257,7 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
         notes += _outcome_notes(outcomes, accounts)
     tables = pd.concat(frames, ignore_index=True).merge(entities, on="account_id", how="left")
     pairs = {outcome: _pairs(tables, outcome, outcomes, data_end, request) for outcome in wanted}
-    positive = np.zeros(len(tables), dtype=bool)
-    for found in pairs.values():
-        positive[found.index[found["positive"].to_numpy(bool)]] = True
-    explain_rows(tables, positive, counts, scoring)
+    explain_rows(tables, pair_rows(len(tables), pairs, positive_only=True), counts, scoring)
     pairs = {outcome: found.assign(**_texts(tables, found.index)) for outcome, found in pairs.items()}
     return Replay(snapshots, data_end, tables, counts, pairs, scoring, notes)
 
@@ -268,7 +266,15 @@ def _texts(tables: pd.DataFrame, index: pd.Index) -> dict[str, pd.Series]:
     return {name: tables.loc[index, name] for name in EXPLAINED}
 
 
-EXPLAINED = ("score_reasons", "score_movers")
+def pair_rows(
+    size: int, pairs: dict[Outcome, pd.DataFrame], *, positive_only: bool
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which of the `size` rows of the score tables are a pair of some outcome (only its positive pairs with
+    `positive_only`): the pairs keep the tables' row labels."""
+    rows = np.zeros(size, dtype=bool)
+    for found in pairs.values():
+        rows[found.index[found["positive"].to_numpy(bool)] if positive_only else found.index] = True
+    return rows
 
 
 def explain_rows(

@@ -180,11 +180,12 @@ class KeyCoder:
         accounts, account_values = text_codes(frame["account_id"])
         users, user_values = text_codes(frame["user_id"])
         width = max(len(user_values), 1)
-        row, pairs = pd.factorize(accounts * width + users)
-        order = np.argsort(np.asarray(pairs, dtype=np.int64), kind="stable")  # codes rank as their texts do
+        row, found = pd.factorize(accounts * width + users)
+        pairs = np.asarray(found, dtype=np.int64)
+        order = np.argsort(pairs, kind="stable")  # codes rank as their texts do
         rank = np.empty(len(order), dtype=np.intp)
         rank[order] = np.arange(len(order))
-        first_account, first_user = np.divmod(np.asarray(pairs, dtype=np.int64)[order], width)
+        first_account, first_user = np.divmod(pairs[order], width)
         keys = pd.DataFrame(
             {
                 "account_id": account_values.take(first_account).astype(frame["account_id"].dtype),
