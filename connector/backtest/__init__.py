@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from healthsync.connector.backtest.replay import BacktestRequest, Replay, describe, pair_rows, replay
+from healthsync.connector.backtest.replay import BacktestRequest, Replay, beside, describe, pair_rows, replay
 from healthsync.connector.settings import Settings
 
 __all__ = ["BacktestRequest", "Replay", "pairs_table", "run_backtest"]
@@ -25,13 +25,20 @@ def run_backtest(
     from healthsync.scoring.backtest import outcome_metrics
 
     replayed = replay(settings, request, now)
-    result = describe(replayed, request)
-    outcomes: dict[str, Any] = {}
-    for outcome, pairs in replayed.pairs.items():
-        metrics = outcome_metrics(pairs, outcome)
-        suggestion, note = suggest(pairs, replayed.counts, replayed.tables, settings.scoring, outcome)
-        outcomes[outcome] = {**metrics, "suggested": suggestion, "suggestion_note": note}
-    result["outcomes"] = outcomes
+
+    def suggestions() -> dict[str, tuple[dict[str, Any] | None, str | None]]:
+        found = replayed.pairs.items()
+        return {name: suggest(pairs, replayed.counts, replayed.tables, settings.scoring, name) for name, pairs in found}
+
+    with beside(suggestions) as suggested:  # fitted in a forked process while this one explains and measures
+        replayed.explain_positives()
+        result = describe(replayed, request)
+        metrics = {outcome: outcome_metrics(pairs, outcome) for outcome, pairs in replayed.pairs.items()}
+        fitted = suggested()
+    result["outcomes"] = {
+        outcome: {**metrics[outcome], "suggested": fitted[outcome][0], "suggestion_note": fitted[outcome][1]}
+        for outcome in replayed.pairs
+    }
     return result, replayed
 
 

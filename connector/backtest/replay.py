@@ -24,10 +24,11 @@ import multiprocessing
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,7 @@ from healthsync.scoring.backtest import Outcome
 from healthsync.scoring.config import ScoringConfig
 
 log = logging.getLogger("healthsync")
+T = TypeVar("T")
 DEFAULT_SNAPSHOTS = 12
 MAX_PROCESSES = 4  # the snapshots' scoring, spread over forked processes (each holds a score table's working set)
 GROUPED = True  # False: one event pass per snapshot on every dialect (the parity tests' reference)
@@ -95,9 +97,9 @@ class Replay:
     snapshot's window, the pairs per outcome, and what was left out and why.
 
     The snapshots are scored without their sentences (`score_accounts(texts=False)`); `score_reasons` and
-    `score_movers` are filled in for the positive pairs (the misses the report lists are among them) and, by
-    :meth:`explain`, for any other rows asked for (the `--pairs` file): the same texts, from the same per-event
-    counts, at a fraction of the cost of explaining every account of every snapshot."""
+    `score_movers` are filled in by :meth:`explain_positives` for the positive pairs (the misses the report lists
+    are among them) and by :meth:`explain` for any other rows asked for (the `--pairs` file): the same texts, from
+    the same per-event counts, at a fraction of the cost of explaining every account of every snapshot."""
 
     snapshots: list[datetime]
     data_end: datetime
@@ -110,6 +112,15 @@ class Replay:
     def explain(self, rows: np.ndarray[Any, np.dtype[np.bool_]]) -> None:
         """Fill `score_reasons` and `score_movers` of the chosen rows of :attr:`tables` (where still empty)."""
         explain_rows(self.tables, rows, self.counts, self.config)
+
+    def explain_positives(self) -> None:
+        """Explain the positive pairs (the misses the report lists are among them), in :attr:`tables` and in
+        :attr:`pairs`."""
+        self.explain(pair_rows(len(self.tables), self.pairs, positive_only=True))
+        self.pairs = {
+            outcome: found.assign(**{name: self.tables.loc[found.index, name] for name in EXPLAINED})
+            for outcome, found in self.pairs.items()
+        }
 
 
 def _day(moment: datetime) -> datetime:
@@ -257,13 +268,7 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
         notes += _outcome_notes(outcomes, accounts)
     tables = pd.concat(frames, ignore_index=True).merge(entities, on="account_id", how="left")
     pairs = {outcome: _pairs(tables, outcome, outcomes, data_end, request) for outcome in wanted}
-    explain_rows(tables, pair_rows(len(tables), pairs, positive_only=True), counts, scoring)
-    pairs = {outcome: found.assign(**_texts(tables, found.index)) for outcome, found in pairs.items()}
     return Replay(snapshots, data_end, tables, counts, pairs, scoring, notes)
-
-
-def _texts(tables: pd.DataFrame, index: pd.Index) -> dict[str, pd.Series]:
-    return {name: tables.loc[index, name] for name in EXPLAINED}
 
 
 def pair_rows(
@@ -316,11 +321,19 @@ def processes(count: int) -> int:
     return max(1, min(wanted, count))
 
 
-_WORK: list[Callable[[int], pd.DataFrame]] = []  # what a forked worker runs (inherited, never pickled)
+_WORK: list[Callable[[int], Any]] = []  # what a forked worker runs (inherited, never pickled)
 
 
-def _forked(index: int) -> pd.DataFrame:
+def _forked(index: int) -> Any:
     return _WORK[0](index)
+
+
+def _pool(work: Callable[[int], Any], workers: int) -> Any:
+    """A pool of `workers` processes forked now, running `work` (inherited by the fork, never pickled)."""
+    _WORK[:] = [work]
+    with warnings.catch_warnings():  # Python 3.12+ warns on fork in a process with threads (the database's)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return multiprocessing.get_context("fork").Pool(workers)
 
 
 def each_snapshot(work: Callable[[int], pd.DataFrame], count: int, *, parallel: bool) -> list[pd.DataFrame]:
@@ -332,13 +345,26 @@ def each_snapshot(work: Callable[[int], pd.DataFrame], count: int, *, parallel: 
     workers = processes(count) if parallel else 1
     if workers == 1:
         return [work(index) for index in range(count)]
-    _WORK[:] = [work]
     try:
-        with warnings.catch_warnings():  # Python 3.12+ warns on fork in a process with threads (the database's)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            context = multiprocessing.get_context("fork")
-            with context.Pool(workers) as pool:
-                return pool.map(_forked, range(count), chunksize=1)
+        with _pool(work, workers) as pool:
+            return list(pool.map(_forked, range(count), chunksize=1))
+    finally:
+        _WORK.clear()
+
+
+@contextmanager
+def beside(work: Callable[[], T]) -> Iterator[Callable[[], T]]:
+    """`work()` in a forked process while the body of the `with` goes on in this one; the callable it gives waits
+    for the result (an exception in the fork is raised there). The backtest fits its suggestion (scikit-learn's
+    import and the fit: single-threaded) this way while it explains the misses and computes the metrics (single-
+    threaded too): two cores, not one. Run in this process, when called, where :func:`processes` allows one."""
+    if processes(2) == 1:
+        yield work
+        return
+    try:
+        with _pool(lambda _: work(), 1) as pool:
+            pending = pool.apply_async(_forked, (0,))
+            yield lambda: cast(T, pending.get())
     finally:
         _WORK.clear()
 
