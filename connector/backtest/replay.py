@@ -236,12 +236,10 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
         accounts = read_accounts(entities_raw[0], now)
         wanted = wanted_outcomes(request, settings, accounts)
         entities = _entity_columns(accounts, wanted)
-        moments = read_activation(opened, settings, now, now)
         span = _trial_span(accounts, settings, snapshots)
-        trial = None if span is None else read_trial(opened, span, snapshots[-1], now, scoring.window_days)
-        trial_at = TrialAt(trial, accounts, span)
         with_users = scoring.needs_user_activity()
-        grouped, counts = _event_reads(opened, settings, snapshots, now, with_users)
+        grouped, (counts, moments, trial) = _event_reads(opened, settings, snapshots, now, with_users, span)
+        trial_at = TrialAt(trial, accounts, span)
         users = validated_users(opened, entities_raw[1], accounts, settings.source.sample_rows)
         # the per-event counts feed only the sentences, which the snapshots are scored without (Replay.explain)
         per_event = _NO_COUNTS if scoring.weights else None
@@ -383,25 +381,45 @@ def _outcome_notes(outcomes: pd.DataFrame, accounts: pd.DataFrame) -> list[str]:
     return notes
 
 
+SideReads = tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]  # per-event counts, activation, trial
+
+
 def _event_reads(
-    opened: OpenedSource, settings: Settings, snapshots: list[datetime], now: datetime, with_users: bool
-) -> tuple[tuple[EventRows, TableReport] | None, pd.DataFrame]:
+    opened: OpenedSource,
+    settings: Settings,
+    snapshots: list[datetime],
+    now: datetime,
+    with_users: bool,
+    span: TrialRange | None,
+) -> tuple[tuple[EventRows, TableReport] | None, SideReads]:
     """The event pass of every snapshot grouped (`snapshot_pass.py`; None where the dialect or the window keeps one
-    pass per snapshot, which `read_window` then runs) and the per-event counts of every snapshot's windows. The
-    counting query runs in a second session (where the dialect gains from one: `load.concurrently`) while this
-    process rolls the grouped pass up: the database's threads and this one work at once."""
+    pass per snapshot, which `read_window` then runs) and the reads beside it (:func:`_side_reads`). Those run in a
+    second session (where the dialect gains from one: `load.concurrently`) while this process rolls the grouped
+    pass up: the database's threads and this one work at once, and only the pass is on the way to the scoring."""
     window_days = settings.scoring.window_days
     if not GROUPED or not grouped_pass(opened.conn.dialect.name, window_days):
-        return None, event_counts(opened, snapshots, window_days, now)
+        return None, _side_reads(opened, settings, snapshots, now, span)
     fetched = read_pass(opened, settings, snapshots, now)
 
-    def count(session: sa.Connection) -> pd.DataFrame:
-        return event_counts(dataclasses.replace(opened, conn=session), snapshots, window_days, now)
+    def side(session: sa.Connection) -> SideReads:
+        return _side_reads(dataclasses.replace(opened, conn=session), settings, snapshots, now, span)
 
-    with concurrently(opened.conn, f"counting {opened.tables.labels['events']} per snapshot", count) as counted:
+    with concurrently(opened.conn, f"counting {opened.tables.labels['events']} per snapshot", side) as reads:
         grouped = fetched.rows(opened, settings, with_users=with_users)
-        counts = counted()
-    return grouped, counts
+        return grouped, reads()
+
+
+def _side_reads(
+    opened: OpenedSource, settings: Settings, snapshots: list[datetime], now: datetime, span: TrialRange | None
+) -> SideReads:
+    """The per-event counts of every snapshot's windows, the activation moments of all history (each snapshot
+    keeps those before it: :func:`_moments_at`) and the trial events of the accounts whose trial any snapshot
+    reads (None when none does)."""
+    window_days = settings.scoring.window_days
+    counts = event_counts(opened, snapshots, window_days, now)
+    moments = read_activation(opened, settings, now, now)
+    trial = None if span is None else read_trial(opened, span, snapshots[-1], now, window_days)
+    return counts, moments, trial
 
 
 def _trial_span(accounts: pd.DataFrame, settings: Settings, snapshots: list[datetime]) -> TrialRange | None:

@@ -447,6 +447,9 @@ def _with_event_counts(
     """The account rows with `evw_<i>` / `evp_<i>` (weighted event i, sorted by name): 0 where it did not occur."""
     if per_event is None:
         return account_raw
+    if per_event.empty:  # no weighted event counted (the backtest's snapshots, scored without their sentences)
+        zeros = {f"{label}_{position}": 0 for position in range(len(config.weights)) for label in ("evw", "evp")}
+        return account_raw.assign(**zeros).astype(dict.fromkeys(zeros, "int64"))
     keyed = per_event.assign(event=per_event["event"].astype(str))
     wide = keyed.pivot_table(index="account_id", columns="event", values=["w", "p"], aggfunc="sum", fill_value=0)
     columns: dict[str, Any] = {}
