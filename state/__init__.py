@@ -11,6 +11,7 @@ from healthsync.state.models import (
     RunRecord,
     ScorePoint,
     ScoringRecord,
+    TaskIntent,
     TaskState,
     TaskStatus,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "ScorePoint",
     "ScoringRecord",
     "StateStore",
+    "TaskIntent",
     "TaskState",
     "TaskStatus",
     "default_holder",

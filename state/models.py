@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 # Tasks: intent -> open -> completed (intent -> unconfirmed -> open when a create's outcome was unknown).
 # Slack alerts: intent -> sent, or unconfirmed (the post's outcome is unknown).
@@ -60,6 +60,16 @@ class Rejection:
     first_seen_at: datetime
     last_seen_at: datetime
     resolved_at: datetime | None
+
+
+class TaskIntent(NamedTuple):
+    """What :meth:`StateStore.task_intents` records per task before its create call (the columns of an intent)."""
+
+    identity: str
+    trace_id: str
+    account_key: str
+    play: str
+    period: str
 
 
 @dataclass(frozen=True)

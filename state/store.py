@@ -33,6 +33,7 @@ from healthsync.state.models import (
     RunRecord,
     ScorePoint,
     ScoringRecord,
+    TaskIntent,
     TaskState,
 )
 from healthsync.state.schema import records as records_table
@@ -270,6 +271,55 @@ class StateStore:
         assert task is not None  # inserted above, or by the process that won the race
         return task
 
+    def task_intents(self, destination: str, intents: Sequence[TaskIntent]) -> dict[str, TaskState]:
+        """:meth:`task_intent` for a batch in one transaction (one per task made SQLite commit, and wait for the
+        disk, a hundred times per batch of task creates); identity -> the task as recorded. Should another process
+        record one of the same intents meanwhile, the batch falls back to one transaction per task, as before."""
+        t = tasks_table
+        now = _now()
+        identities = [intent.identity for intent in intents]
+        try:
+            with self._engine.begin() as conn:
+                known = self._tasks_in(conn, destination, identities)
+                missing = [
+                    {"destination": destination, "status": "intent", "intended_at": now, **intent._asdict()}
+                    for intent in _fold_intents(intents)
+                    if intent.identity not in known
+                ]
+                if missing:
+                    conn.execute(sa.insert(t), missing)
+        except sa.exc.IntegrityError:  # another process recorded one of them first
+            return {i.identity: self.task_intent(destination, *i) for i in intents}
+        with self._engine.connect() as conn:
+            return self._tasks_in(conn, destination, identities)
+
+    def tasks_created(self, destination: str, created: dict[str, str]) -> None:
+        """:meth:`task_created` for a batch (identity -> remote id) in one transaction."""
+        if not created:
+            return
+        t = tasks_table
+        statement = (
+            sa.update(t)
+            .where(t.c.destination == destination, t.c.identity == sa.bindparam("b_identity"))
+            .values(status="open", remote_id=sa.bindparam("b_remote"), created_at=_now())
+        )
+        rows = [{"b_identity": identity, "b_remote": remote} for identity, remote in created.items()]
+        with self._engine.begin() as conn:
+            known = self._tasks_in(conn, destination, list(created))
+            unknown = sorted(set(created) - set(known))
+            if unknown:
+                raise KeyError(f"no task intent {unknown[0]!r} for {destination}: call task_intent first")
+            conn.execute(statement, rows)
+
+    @staticmethod
+    def _tasks_in(conn: Connection, destination: str, identities: Sequence[str]) -> dict[str, TaskState]:
+        t = tasks_table
+        found: dict[str, TaskState] = {}
+        for chunk in _chunks(identities):
+            query = sa.select(t).where(t.c.destination == destination, t.c.identity.in_(list(chunk)))
+            found.update({row.identity: TaskState(**row._asdict()) for row in conn.execute(query)})
+        return found
+
     def task_created(self, destination: str, identity: str, remote_id: str) -> None:
         """The create call succeeded (or the task was found by its trace id): the task is open at `remote_id`."""
         self._set_task(destination, identity, status="open", remote_id=remote_id, created_at=_now())
@@ -350,6 +400,14 @@ class StateStore:
             )
             if result.rowcount != 1:
                 raise KeyError(f"no task intent {identity!r} for {destination}: call task_intent first")
+
+
+def _fold_intents(intents: Sequence[TaskIntent]) -> list[TaskIntent]:
+    """The first intent per identity (a batch that names one twice records it once, as one call per task did)."""
+    first: dict[str, TaskIntent] = {}
+    for intent in intents:
+        first.setdefault(intent.identity, intent)
+    return list(first.values())
 
 
 def _fold(items: Iterable[Ack]) -> dict[str, Ack]:

@@ -1,7 +1,8 @@
 """HubSpot tasks from plays: exactly one task per (account, play, period), owned by the company owner.
 
 HubSpot task creates are not idempotent and search lags writes, so a naive search-then-create duplicates.
-Instead: the intent (identity and trace id) is recorded in the state store BEFORE the create call, and every
+Instead: the intent (identity and trace id) is recorded in the state store BEFORE the create call (a batch's
+intents in one transaction, and its creates' ids in one more: `StateStore.task_intents`, `tasks_created`), and every
 task body carries a marker `[healthsync:<identity>]` (percent-encoded, so account ids with `]`, `[`, spaces or
 any length round-trip). Before a task is created (also with an empty or lost state store) the tasks associated
 with the company are read through the associations API (every page; not search: no index lag) and the marker
@@ -32,6 +33,7 @@ from healthsync.connector.sync.plan import SyncCounts
 from healthsync.errors import RejectedRecordError, RetriableError
 from healthsync.mappings.models import TaskRule
 from healthsync.mappings.template import render
+from healthsync.state import TaskIntent
 
 log = logging.getLogger("healthsync.hubspot")
 OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
@@ -172,12 +174,10 @@ class TaskWriter:
                 plan.action, plan.remote_id = "adopt", found[plan.identity]
 
     def apply(self, plans: list[TaskPlan], ctx: SyncContext, counts: SyncCounts) -> None:
-        for plan in plans:
-            if plan.action == "adopt" and plan.remote_id:
-                ctx.store.task_intent(
-                    DESTINATION, plan.identity, uuid.uuid4().hex, plan.account, plan.play, plan.period
-                )
-                ctx.store.task_created(DESTINATION, plan.identity, plan.remote_id)
+        adopted = {plan.identity: plan for plan in plans if plan.action == "adopt" and plan.remote_id}
+        if adopted:
+            ctx.store.task_intents(DESTINATION, [_intent(plan) for plan in adopted.values()])
+            ctx.store.tasks_created(DESTINATION, {key: str(plan.remote_id) for key, plan in adopted.items()})
         created = {key: s.remote_id for key, s in ctx.store.records(DESTINATION, "companies").items() if s.remote_id}
         for plan in plans:  # companies created in this run: their ids are known now
             if plan.action == "create" and plan.company_id is None:
@@ -240,8 +240,7 @@ class TaskWriter:
 
     def _open(self, plans: list[TaskPlan], owners: dict[str, str], ctx: SyncContext, counts: SyncCounts) -> None:
         pending = {plan.identity: plan for plan in plans}
-        for plan in plans:  # the intent is on record before any create call
-            ctx.store.task_intent(DESTINATION, plan.identity, uuid.uuid4().hex, plan.account, plan.play, plan.period)
+        ctx.store.task_intents(DESTINATION, [_intent(plan) for plan in plans])  # on record before any create call
         recover = [plan for plan in plans if plan.action == "recover"]
         if recover:
             self._found(self._lookup(recover), pending, ctx, counts)
@@ -310,9 +309,9 @@ class TaskWriter:
     @staticmethod
     def _drop_advanced(pending: dict[str, TaskPlan], ctx: SyncContext) -> None:
         """Intents another run already advanced (created or completed) are skipped, not created again."""
-        for identity, plan in list(pending.items()):
-            state = ctx.store.task_intent(DESTINATION, identity, uuid.uuid4().hex, plan.account, plan.play, plan.period)
-            if state.status not in ("intent", "unconfirmed"):
+        states = ctx.store.task_intents(DESTINATION, [_intent(plan) for plan in pending.values()])
+        for identity in list(pending):
+            if states[identity].status not in ("intent", "unconfirmed"):
                 log.info("task already advanced by another run; skipped", extra={"identity": identity})
                 del pending[identity]
 
@@ -356,11 +355,16 @@ class TaskWriter:
 
     @staticmethod
     def _found(found: dict[str, str], pending: dict[str, TaskPlan], ctx: SyncContext, counts: SyncCounts) -> None:
-        for identity, remote_id in found.items():
-            if identity in pending:
-                ctx.store.task_created(DESTINATION, identity, remote_id)
-                counts.tasks_created += 1
-                del pending[identity]
+        created = {identity: remote_id for identity, remote_id in found.items() if identity in pending}
+        ctx.store.tasks_created(DESTINATION, created)  # one transaction for the batch
+        for identity in created:
+            counts.tasks_created += 1
+            del pending[identity]
+
+
+def _intent(plan: TaskPlan) -> TaskIntent:
+    """The intent recorded before `plan`'s create call (a fresh trace id; a known identity keeps its own)."""
+    return TaskIntent(plan.identity, uuid.uuid4().hex, plan.account, plan.play, plan.period)
 
 
 def _ids(error: dict[str, Any]) -> list[str]:

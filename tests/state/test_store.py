@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from healthsync.state import Ack, StateStore
+from healthsync.state import Ack, StateStore, TaskIntent
 
 
 def _values(store: StateStore, destination: str = "hubspot", object_type: str = "company") -> dict[str, object]:
@@ -173,6 +173,61 @@ def test_task_intent_is_idempotent_per_identity(store: StateStore) -> None:
     assert len(store.tasks("hubspot")) == 1
     other = store.task_intent("intercom", "acme:churn:2025-W48", "trace-4", "acme", "churn", "2025-W48")
     assert other.trace_id == "trace-4"
+
+
+def _commits(store: StateStore) -> list[int]:
+    """A list that grows by one on every commit of `store`'s engine (the transactions a batch costs)."""
+    seen: list[int] = []
+    sa.event.listen(store.engine, "commit", lambda _conn: seen.append(1))
+    return seen
+
+
+def test_a_batch_of_task_intents_and_creates_is_one_transaction_each(store: StateStore) -> None:
+    """A hundred task creates cost two commits, not two hundred (issue 25: one SQLite transaction per task held
+    task creates at 3-5 batches a second); a known identity keeps its first trace id and status, as task_intent."""
+    store.task_intent("hubspot", "t-000", "trace-old", "a0", "churn", "W1")
+    store.task_created("hubspot", "t-000", "500")
+    intents = [TaskIntent(f"t-{n:03}", f"trace-{n}", f"a{n}", "churn", "W1") for n in range(100)]
+    intents.append(TaskIntent("t-001", "trace-dup", "a1", "churn", "W1"))  # named twice: recorded once
+    commits = _commits(store)
+
+    states = store.task_intents("hubspot", intents)
+    store.tasks_created("hubspot", {f"t-{n:03}": str(9000 + n) for n in range(1, 100)})
+
+    assert len(commits) == 2
+    assert len(states) == 100
+    assert (states["t-000"].status, states["t-000"].trace_id, states["t-000"].remote_id) == ("open", "trace-old", "500")
+    assert (states["t-001"].status, states["t-001"].trace_id) == ("intent", "trace-1")
+    tasks = {task.identity: task for task in store.tasks("hubspot")}
+    assert len(tasks) == 100
+    assert {task.status for task in tasks.values()} == {"open"}
+    assert tasks["t-042"].remote_id == "9042"
+    assert tasks["t-042"].created_at is not None
+    with pytest.raises(KeyError, match="call task_intent first"):
+        store.tasks_created("hubspot", {"t-050": "1", "nope": "2"})
+    assert {task.remote_id for task in store.tasks("hubspot")} == {"500", *(str(9000 + n) for n in range(1, 100))}
+
+
+def test_a_batch_that_races_another_process_falls_back_to_one_intent_at_a_time(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process records one of the batch's intents after this batch read what was known (the batch's read
+    misses it: on PostgreSQL two sessions can interleave so): the batch's insert fails on the unique key, nothing of
+    it stays, and each intent is recorded (or found) on its own, the first trace id kept."""
+    store.task_intent("hubspot", "r-1", "theirs", "acme", "churn", "W1")
+    intents = [TaskIntent(f"r-{n}", f"mine-{n}", "acme", "churn", "W1") for n in range(3)]
+    real = store._tasks_in
+    reads: list[int] = []
+
+    def stale(conn: sa.Connection, destination: str, identities: list[str]) -> dict[str, object]:
+        reads.append(1)
+        return {} if len(reads) == 1 else real(conn, destination, identities)
+
+    monkeypatch.setattr(store, "_tasks_in", stale)
+    states = store.task_intents("hubspot", intents)
+
+    assert {key: state.trace_id for key, state in states.items()} == {"r-0": "mine-0", "r-1": "theirs", "r-2": "mine-2"}
+    assert len(store.tasks("hubspot")) == 3
 
 
 def test_task_updates_need_an_intent_and_statuses_are_checked(store: StateStore) -> None:
