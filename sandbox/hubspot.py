@@ -55,6 +55,7 @@ class HubSpotSandbox(Sandbox):
             for record in records.values():
                 record.versions = [(float("-inf"), values) for _, values in record.versions]
         self.records._monotonic = time.monotonic
+        self.records._lookups = {}  # rebuilt from the loaded records when first used
 
     # -- state -----------------------------------------------------------------------------------------------
     def reset_state(self) -> None:

@@ -32,6 +32,7 @@ def merge(records: Records, kind: str, body: Any) -> JSON:
     if primary is merged:
         raise ApiError.validation("Cannot merge an object into itself.")
     unique = set(records.catalogue.unique_names(kind)) | {"hs_object_id", "hs_merged_object_ids"}
+    records.changed()
     for name, value in merged.properties.items():
         if name not in unique and not primary.properties.get(name):
             primary.properties[name] = value

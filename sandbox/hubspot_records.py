@@ -118,6 +118,9 @@ class Records:
         self.by_type: dict[str, dict[str, Record]] = {name: {} for name in OBJECT_TYPE_IDS}
         self.associations = Associations(self.exists)
         self.merged_into: dict[tuple[str, str], str] = {}  # (type, merged id) -> surviving id
+        # (type, property) -> value -> the first live record holding it, built on the first lookup after a write
+        # (a batch read by email at 50k contacts scanned every record per input: 1.65 s; issue 25, item 8)
+        self._lookups: dict[tuple[str, str], dict[str, Record]] = {}
 
     # -- lookups -----------------------------------------------------------------------------------------
     def exists(self, object_type: str, object_id: str) -> bool:
@@ -141,12 +144,24 @@ class Records:
         """The live record whose `name` equals `value` (hs_object_id is the record id; a read follows merges)."""
         if name == "hs_object_id":
             return self.survivor(object_type, value) if follow_merges else self.get(object_type, value)
-        wanted = value.lower() if name == "email" else value
+        lookup = self._lookups.get((object_type, name))
+        if lookup is None:
+            lookup = self._lookups[(object_type, name)] = self._lookup(object_type, name)
+        return lookup.get(value.lower() if name == "email" else value)
+
+    def _lookup(self, object_type: str, name: str) -> dict[str, Record]:
+        """Value of `name` (emails lower-cased: HubSpot matches them case-insensitively) -> the first live record
+        holding it, in creation order: what a scan of every record for each lookup found."""
+        found: dict[str, Record] = {}
         for record in self.by_type[object_type].values():
             stored = record.properties.get(name)
-            if stored is not None and not record.archived and (stored.lower() if name == "email" else stored) == wanted:
-                return record
-        return None
+            if stored is not None and not record.archived:
+                found.setdefault(stored.lower() if name == "email" else stored, record)
+        return found
+
+    def changed(self) -> None:
+        """A record was created, changed, archived or merged: the lookups are rebuilt when next used."""
+        self._lookups.clear()
 
     def require(
         self, object_type: str, object_id: str, id_property: str | None = None, *, follow_merges: bool = False
@@ -220,6 +235,7 @@ class Records:
         record = self.get(object_type, object_id)
         if record is not None:
             record.archived = True
+            self.changed()
             self.associations.forget(object_type, object_id)
 
     def _batch(
@@ -351,6 +367,7 @@ class Records:
         return links
 
     def _commit(self, object_type: str, plan: _Plan) -> JSON:
+        self.changed()
         now = self._wall()
         record, new = plan.record, plan.record is None
         if record is None:

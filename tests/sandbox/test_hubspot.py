@@ -164,6 +164,37 @@ def test_contacts_batch_create_upsert_by_email_and_search(hubspot: SandboxServer
     assert found.results[0].properties["firstname"] == "Ada L."
 
 
+def test_reads_by_email_follow_every_write_after_the_lookup_was_built(hubspot: SandboxServer) -> None:
+    """The sandbox answers reads by a unique property from a lookup built once per write (issue 25: it scanned
+    every record per input): a changed, archived or merged contact is found as it is now, never as it was."""
+    client = sdk(hubspot)
+    contacts = client.crm.contacts.batch_api
+    made = contacts.create(
+        {"inputs": [{"properties": {"email": f"u{n}@acme.com", "firstname": f"U{n}"}} for n in range(3)]}
+    ).results
+    ids = {record.properties["email"]: record.id for record in made}
+
+    def by_email(*emails: str) -> dict[str, str]:
+        found = contacts.read({"inputs": [{"id": e} for e in emails], "idProperty": "email", "properties": ["email"]})
+        return {str(record.properties["email"]): str(record.id) for record in found.results}
+
+    assert by_email("U0@ACME.com", "u1@acme.com") == {
+        "u0@acme.com": ids["u0@acme.com"],
+        "u1@acme.com": ids["u1@acme.com"],
+    }
+    contacts.update({"inputs": [{"id": ids["u0@acme.com"], "properties": {"email": "zero@acme.com"}}]})
+    assert by_email("u0@acme.com", "zero@acme.com") == {"zero@acme.com": ids["u0@acme.com"]}
+    contacts.archive({"inputs": [{"id": ids["u1@acme.com"]}]})
+    assert by_email("u1@acme.com") == {}
+    again = contacts.create({"inputs": [{"properties": {"email": "u1@acme.com"}}]}).results[0]
+    assert by_email("u1@acme.com") == {"u1@acme.com": again.id}
+    merge = {"primaryObjectId": again.id, "objectIdToMerge": ids["u2@acme.com"]}
+    headers = {"Authorization": "Bearer test-token"}
+    url = f"{hubspot.base_url}/crm/v3/objects/contacts/merge"
+    httpx.post(url, json=merge, headers=headers, timeout=30).raise_for_status()
+    assert by_email("u2@acme.com") == {}  # the merged contact's unique email stays with it, archived
+
+
 def test_company_search_by_domain_additional_domains_and_custom_property(
     client: HubSpot, hubspot: SandboxServer
 ) -> None:
