@@ -121,3 +121,22 @@ def test_rate_limited_sdk_error_body_is_json(hubspot: SandboxServer) -> None:
     with pytest.raises(ApiException) as caught:
         sdk(hubspot).crm.companies.batch_api.read({"inputs": []})
     assert json.loads(caught.value.body)["policyName"] == "TEN_SECONDLY_ROLLING"
+
+
+def test_the_request_log_keeps_every_line_and_the_bodies_of_the_latest(hubspot: SandboxServer) -> None:
+    """A scale run must not hold every body it ever exchanged (issue 25): past `log_bodies` entries, an entry keeps
+    its method, path and status and drops its request and response bodies, marked `trimmed`."""
+    assert control(hubspot, "limits", {"log_bodies": 2})["log_bodies"] == 2
+    with httpx.Client(base_url=hubspot.base_url, headers=AUTH) as http:
+        for n in range(4):
+            created = http.post("/crm/v3/objects/companies", json={"properties": {"name": f"C{n}"}})
+            assert created.status_code == 201
+    log = [entry for entry in control(hubspot, "requests") if entry["path"] == "/crm/v3/objects/companies"]
+    assert [entry["status"] for entry in log] == [201, 201, 201, 201]
+    assert [entry.get("trimmed", False) for entry in log] == [True, True, False, False]
+    assert [entry["body"] for entry in log[:2]] == [None, None]
+    assert [entry["body"]["properties"]["name"] for entry in log[2:]] == ["C2", "C3"]
+    assert log[3]["response"]["properties"]["name"] == "C3"
+    assert [entry["response"] for entry in log[:2]] == [None, None]
+    httpx.post(f"{hubspot.base_url}/_sandbox/reset").raise_for_status()
+    assert control(hubspot, "limits", {})["log_bodies"] == HubSpotSandbox.default_log_bodies
