@@ -71,6 +71,7 @@ class Faults:
     drop_after_commit_rate: float = 0.0
     reset_rate: float = 0.0
     slow_path: str = ""  # latency only for paths containing this (e.g. "/tasks/batch/create"); "" = every path
+    error_path: str = ""  # 5xx (error_rate) only for paths containing this (e.g. "/contacts/search"); "" = every path
 
     FIELDS: ClassVar[tuple[str, ...]] = (
         "error_rate",
@@ -79,6 +80,7 @@ class Faults:
         "drop_after_commit_rate",
         "reset_rate",
         "slow_path",
+        "error_path",
     )
 
 
@@ -259,8 +261,9 @@ class Sandbox:
             unknown = set(body) - set(Faults.FIELDS)
             if unknown:
                 return Response(400, {"message": f"unknown fault settings: {sorted(unknown)}"})
-            numbers = {key: float(value) for key, value in body.items() if key != "slow_path"}
-            self.faults = Faults(**numbers, slow_path=str(body.get("slow_path") or ""))
+            paths = ("slow_path", "error_path")
+            numbers = {key: float(value) for key, value in body.items() if key not in paths}
+            self.faults = Faults(**numbers, **{key: str(body.get(key) or "") for key in paths})
             return Response(200, {key: getattr(self.faults, key) for key in Faults.FIELDS})
         if request.method == "PUT" and action == "limits":
             body = request.json() or {}
@@ -296,7 +299,7 @@ class Sandbox:
         if self._burst_left > 0 or self._chance(self.faults.rate_limit_burst):
             self._burst_left = (self._burst_left or BURST_LENGTH) - 1
             return self.too_many_requests(request)
-        if self._chance(self.faults.error_rate):
+        if self.faults.error_path in request.path and self._chance(self.faults.error_rate):
             return self.server_error(request)
         return None
 
