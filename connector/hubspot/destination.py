@@ -144,17 +144,18 @@ class HubSpotDestination:
             )
         return {key: remote for key, remote in remembered.items() if remote in alive}, dead
 
-    def _current(self, object_type: str) -> Any:
-        """The baseline reader: HubSpot's current values in our wire format ("" for a value not set)."""
+    def _current(self, object_type: str, read_already: dict[str, dict[str, Any]] | None = None) -> Any:
+        """The baseline reader: HubSpot's current values in our wire format ("" for a value not set). Records in
+        `read_already` (id -> values, read moments ago by a lookup that asked for the same fields) are not read
+        again: a first sync read every contact twice, by email and then by id (issue 25, item 2)."""
+        known = read_already or {}
 
         def read(ids: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
-            found: dict[str, dict[str, Any]] = {}
-            for chunk in chunks(ids, BATCH_SIZE):
+            found = {i: known[i] for i in ids if i in known and all(name in known[i] for name in fields)}
+            rest = [i for i in ids if i not in found]
+            for chunk in chunks(rest, BATCH_SIZE):
                 for record in self.client.batch_read(object_type, list(chunk), None, fields):
-                    props = record.get("properties") or {}
-                    found[str(record["id"])] = {
-                        name: "" if props.get(name) is None else str(props[name]) for name in fields
-                    }
+                    found[str(record["id"])] = _wire(record, fields)
             return found
 
         return read
@@ -306,11 +307,14 @@ class HubSpotDestination:
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in users}
         remote, dead = self._verified("contacts", remembered)
         pending = [email for email in users if email not in remote]
-        for chunk in chunks(pending, BATCH_SIZE):
-            for contact in self.client.batch_read("contacts", list(chunk), "email", ["email"]):
-                remote[str(contact["properties"]["email"]).lower()] = str(contact["id"])
         names = [field.property for field in self.mapping.contacts.fields]
-        against = baseline(ctx, self.name, "contacts", remote, names, self._current("contacts"), stale=set(dead))
+        looked_up: dict[str, dict[str, Any]] = {}  # their current values come with the lookup: no second read
+        for chunk in chunks(pending, BATCH_SIZE):
+            for contact in self.client.batch_read("contacts", list(chunk), "email", ["email", *names]):
+                remote[str(contact["properties"]["email"]).lower()] = str(contact["id"])
+                looked_up[str(contact["id"])] = _wire(contact, names)
+        current = self._current("contacts", looked_up)
+        against = baseline(ctx, self.name, "contacts", remote, names, current, stale=set(dead))
         records = []
         for email in sorted(users):
             if email not in remote:
@@ -401,6 +405,12 @@ class HubSpotDestination:
                     code = status if isinstance(status, int) else None
                     ctx.store.reject(ctx.run_id, self.name, object_type, key, reason, code)
         return failed
+
+
+def _wire(record: dict[str, Any], fields: list[str]) -> dict[str, str]:
+    """A record's `fields` in our wire format: text, "" for a value not set."""
+    props = record.get("properties") or {}
+    return {name: "" if props.get(name) is None else str(props[name]) for name in fields}
 
 
 def _option(value: str, order: int) -> dict[str, Any]:

@@ -89,3 +89,29 @@ def test_a_domain_among_several_additional_domains_matches_its_company(world: Wo
     assert (matched.action, matched.remote_id) == ("update", record.remote_id)
     searches = [e for e in control(world.hubspot, "GET", "requests") if e["path"].endswith("/search")]
     assert all("CONTAINS_TOKEN" not in str(e["body"]) for e in searches)
+
+
+def test_a_first_sync_reads_each_contact_once(world: World) -> None:
+    """Contacts are looked up by email with the mapped properties in the same call: the plan diffs against what
+    that lookup returned, so no contact is read again by id (issue 25, item 2: 20,000 reads at a million users).
+    The contacts end with the mapped values."""
+    before = log_size(world.hubspot)
+    summary = world.run()
+    assert summary.exit_code == 0
+    reads = [
+        entry
+        for entry in control(world.hubspot, "GET", "requests")[before:]
+        if entry["method"] == "POST" and entry["path"] == f"/crm/objects/{V}/contacts/batch/read"
+    ]
+    by_email = [entry for entry in reads if entry["body"].get("idProperty") == "email"]
+    asked = sum(len(entry["body"]["inputs"]) for entry in by_email)
+    users = world.data.users
+    assert asked == users["email"].dropna().str.strip().str.lower().nunique()
+    assert len(by_email) == -(-asked // 100)
+    assert [entry for entry in reads if entry not in by_email] == []  # no second read by id
+    contacts = api(world, "GET", f"/crm/objects/{V}/contacts?limit=100&properties=email,healthsync_user_health_score")
+    scored = [c for c in contacts["results"] if c["properties"].get("healthsync_user_health_score") not in (None, "")]
+    assert scored  # the plan wrote the mapped values it diffed for
+    rerun = log_size(world.hubspot)
+    assert world.run().exit_code == 0
+    assert writes(world.hubspot, rerun) == []  # what the first run wrote is what the lookup now reads
