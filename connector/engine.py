@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import signal
 import threading
@@ -65,6 +66,23 @@ def _webhook_url(secrets: Secrets) -> str:
     if secrets.slack_webhook_url is None:
         raise AuthError("slack: no webhook URL; set SLACK_WEBHOOK_URL or mount /run/secrets/slack_webhook_url")
     return secrets.slack_webhook_url.get_secret_value()
+
+
+class _Halted(Exception):
+    """A destination stopped at a batch boundary because another one of its stage failed (never reported)."""
+
+
+CRMS = ("hubspot", "intercom")  # each its own API, client and limits: synced at the same time
+
+
+def stages(names: list[str], *, concurrent: bool) -> list[list[str]]:
+    """The destinations in the order they are synced: with `concurrent`, HubSpot and Intercom together, then
+    Slack (its alerts come after the CRMs were written, as when every destination ran in turn); else one by one."""
+    if not concurrent:
+        return [[name] for name in names]
+    together = [name for name in names if name in CRMS]
+    after = [[name] for name in names if name not in CRMS]
+    return ([together] if together else []) + after
 
 
 def history_points(scores: ScoreResult) -> list[ScorePoint]:
@@ -338,12 +356,55 @@ class Engine:
         self.stop.check()
         if self.progress is not None:
             ctx.progress = self.progress
-        for name, destination in destinations.items():
-            plan = destination.plan(summary.scores, ctx)
+        concurrent = self.settings.destinations.concurrent
+        for stage in stages(list(destinations), concurrent=concurrent):
+            self._stage({name: destinations[name] for name in stage}, summary, ctx)
+
+    def _stage(self, destinations: dict[str, Destination], summary: RunSummary, ctx: SyncContext) -> None:
+        """Plan and apply each destination of a stage: alone in this thread, or each in its own thread. When one
+        fails, the others stop at their next batch boundary (their heartbeat), what they acknowledged kept, and the
+        first failure (in destination order) is raised."""
+        assert summary.scores is not None
+        scores = summary.scores
+
+        def sync(name: str, destination: Destination, here: SyncContext) -> None:
+            plan = destination.plan(scores, here)
             summary.plans[name] = plan
             self.stop.check()
-            summary.counts[name] = destination.apply(plan, ctx)
+            summary.counts[name] = destination.apply(plan, here)
             self.fence.check()  # a run that lost its lease while writing says so, and stops
+
+        if len(destinations) == 1:
+            for name, destination in destinations.items():
+                sync(name, destination, ctx)
+            return
+        halt = threading.Event()
+
+        def guarded() -> None:
+            if halt.is_set():
+                raise _Halted
+            ctx.heartbeat()
+
+        failures: dict[str, BaseException] = {}
+
+        def one(name: str, destination: Destination) -> None:
+            try:
+                sync(name, destination, dataclasses.replace(ctx, heartbeat=guarded))
+            except BaseException as exc:
+                failures[name] = exc
+                halt.set()
+
+        threads = [
+            threading.Thread(target=one, args=(name, destination), name=f"healthsync-{name}", daemon=True)
+            for name, destination in destinations.items()
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        real = [failures[name] for name in destinations if not isinstance(failures.get(name, _Halted()), _Halted)]
+        if real:
+            raise real[0]
 
     def _config_change(
         self, store: StateStore, scores: ScoreResult, ctx: SyncContext, run_id: int | None

@@ -193,6 +193,11 @@ class Destinations(_Strict):
     hubspot: HubSpotConfig = Field(default_factory=HubSpotConfig)
     intercom: IntercomConfig = Field(default_factory=IntercomConfig)
     slack: SlackConfig = Field(default_factory=SlackConfig)
+    concurrent: bool = Field(
+        default=True,
+        description="sync HubSpot and Intercom at the same time (each in its own thread, within its own rate "
+        "limits), then Slack; false: one destination after the other",
+    )
 
     def by_name(self, *, enabled_only: bool = False) -> dict[str, DestinationConfig]:
         """Every destination's settings by name (only the enabled ones with `enabled_only`)."""

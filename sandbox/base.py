@@ -262,8 +262,9 @@ class Sandbox:
             if unknown:
                 return Response(400, {"message": f"unknown fault settings: {sorted(unknown)}"})
             paths = ("slow_path", "error_path")
-            numbers = {key: float(value) for key, value in body.items() if key not in paths}
-            self.faults = Faults(**numbers, **{key: str(body.get(key) or "") for key in paths})
+            numbers: dict[str, Any] = {key: float(value) for key, value in body.items() if key not in paths}
+            texts: dict[str, Any] = {key: str(body.get(key) or "") for key in paths}
+            self.faults = Faults(**numbers, **texts)
             return Response(200, {key: getattr(self.faults, key) for key in Faults.FIELDS})
         if request.method == "PUT" and action == "limits":
             body = request.json() or {}
