@@ -10,6 +10,7 @@ default: `contacts.tier_tags: true` in the Intercom mapping turns it on.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -26,6 +27,7 @@ from healthsync.state import Ack
 log = logging.getLogger("healthsync.intercom")
 OBJECT = "contacts"
 TAG_BATCH = 100
+MATCHED = ("id", "external_id", "email", "tags")  # what matching and the tag plan read of a found contact
 
 
 class ContactTags:
@@ -60,14 +62,15 @@ class ContactTags:
 
     def _match(self, users: dict[str, dict[str, Any]]) -> dict[str, JSON]:
         """user id -> contact: by external_id first, then by a unique email."""
-        found = {str(c.get("external_id")): c for c in self.client.search_contacts("external_id", sorted(users))}
+        search = functools.partial(self.client.search_contacts, keep=MATCHED)
+        found = {str(c.get("external_id")): c for c in search("external_id", sorted(users))}
         by_email: dict[str, str] = {}
         for user_id, user in users.items():
             if user_id not in found and user.get("email"):
                 by_email[str(user["email"]).lower()] = user_id
         if by_email:
             hits: dict[str, list[JSON]] = {}
-            for contact in self.client.search_contacts("email", sorted(by_email)):
+            for contact in search("email", sorted(by_email)):
                 hits.setdefault(str(contact.get("email") or "").lower(), []).append(contact)
             for email, user_id in by_email.items():
                 if len(hits.get(email, [])) == 1:

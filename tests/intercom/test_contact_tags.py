@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from healthsync.connector.intercom.client import IntercomClient
+from healthsync.connector.sync.ratelimit import RateLimiter
+from healthsync.connector.sync.retry import RetryPolicy
 from healthsync.mappings.loader import load_mapping
 from healthsync.mappings.models import IntercomMapping
 from healthsync.sandbox.base import SandboxServer
-from tests.intercom.conftest import contact_tags_world
+from tests.intercom.conftest import HEADERS, contact_tags_world
 from tests.paths import ROOT
 from tests.world import World, control, log_size, writes
 
@@ -82,3 +87,29 @@ def test_contact_searches_read_as_json_survive_errors_and_find_every_contact(
     searches = [e for e in control(world.intercom, "GET", "requests") if e["path"] == "/contacts/search"]
     assert any(e["status"] is not None and e["status"] >= 500 for e in searches)
     assert any(e["status"] == 200 for e in searches)
+
+
+def test_a_contact_search_keeps_only_the_keys_asked_for(intercom: SandboxServer) -> None:
+    """Matching holds every found contact until the plan is made: the client keeps only the keys it reads (issue 25,
+    item 7: the full contacts of a million users were most of the run's memory), page by page."""
+    for n in range(120):  # two pages of 100
+        body = {"role": "user", "external_id": f"u{n}", "email": f"u{n}@acme.com", "name": f"User {n}"}
+        httpx.post(f"{intercom.base_url}/contacts", json=body, headers=HEADERS, timeout=10).raise_for_status()
+    client = IntercomClient(
+        "token",
+        base_url=intercom.base_url,
+        api_version="2.14",
+        timeout=10,
+        policy=RetryPolicy(sleep=lambda _s: None),
+        limiter=RateLimiter(10_000, 10.0),
+    )
+    ids = [f"u{n}" for n in range(120)]
+    try:
+        slim = client.search_contacts("external_id", ids, keep=("id", "external_id"))
+        full = client.search_contacts("external_id", ids)
+    finally:
+        client.close()
+    assert sorted(c["external_id"] for c in slim) == sorted(ids)
+    assert {tuple(sorted(c)) for c in slim} == {("external_id", "id")}
+    assert {c["id"]: c["external_id"] for c in slim} == {c["id"]: c["external_id"] for c in full}
+    assert all(c["name"].startswith("User ") for c in full)  # without `keep`, the whole contact
