@@ -148,7 +148,8 @@ def build_destination(
         region=icfg.region,
         fence=fence.check if fence else None,
     )
-    return IntercomDestination(intercom, cast(IntercomMapping, mapping), icfg.mapping, icfg.region)
+    mapped = cast(IntercomMapping, mapping)
+    return IntercomDestination(intercom, mapped, icfg.mapping, icfg.region, icfg.concurrent_requests)
 
 
 class StopRequest:

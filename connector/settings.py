@@ -167,6 +167,13 @@ class IntercomConfig(DestinationConfig):
         "X-RateLimit-Remaining/Reset are honoured as they arrive",
     )
     api_version: str = Field(default="2.14", pattern=r"^\d+\.\d+$")
+    concurrent_requests: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="company updates in flight at once (Intercom updates companies one call each, no batch "
+        "endpoint), all within requests_per_10s; 1 sends them one at a time",
+    )
 
 
 class SlackConfig(DestinationConfig):

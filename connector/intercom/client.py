@@ -10,6 +10,7 @@ page, so they go out once (`once`); `listing.py` decides what to read instead.
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -101,6 +102,8 @@ class IntercomClient:
             options["base_url"] = base_url.rstrip("/")
         self._sdk = Intercom(**options)
         self.calls = 0
+        self._counting = threading.Lock()
+        self._in_flight = 0  # calls sent and not yet answered (several with concurrent company updates)
 
     @property
     def base_url(self) -> str:
@@ -120,16 +123,23 @@ class IntercomClient:
         remaining = response.headers.get("X-RateLimit-Remaining")
         reset = response.headers.get("X-RateLimit-Reset")
         if remaining is not None and reset is not None:
-            self._limiter.observe(int(remaining), float(reset) - time.time())
+            with self._counting:  # the other calls in flight may not be counted in this answer yet: count them
+                others = self._in_flight - 1
+            self._limiter.observe(int(remaining) - max(others, 0), float(reset) - time.time())
 
     def once(self, what: str, fn: Callable[[], T]) -> T:
         """One attempt, rate-limited and translated, never retried."""
         self._limiter.acquire()
-        self.calls += 1
+        with self._counting:  # one client serves several threads (concurrent company updates)
+            self.calls += 1
+            self._in_flight += 1
         try:
             return fn()
         except Exception as exc:
             raise translate(exc, what) from exc
+        finally:
+            with self._counting:
+                self._in_flight -= 1
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         return self.policy.call(lambda: self.once(what, fn))

@@ -10,6 +10,7 @@ left out instead of being sent as `null`, which Intercom refuses.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from healthsync.connector.intercom import preflight, provisioning
@@ -29,6 +30,7 @@ from healthsync.state import Ack, RecordState
 
 log = logging.getLogger("healthsync.intercom")
 TAG_BATCH = 100
+CHECKPOINT = 50  # company updates between two heartbeats (the lease fence, a stop asked for) and state checkpoints
 MAX_STRING = 255  # Intercom refuses a longer string attribute value (sandbox/intercom_attributes.py, sources)
 
 
@@ -40,9 +42,15 @@ class IntercomDestination:
     name = "intercom"
 
     def __init__(
-        self, client: IntercomClient, mapping: IntercomMapping, mapping_reference: str = "intercom", region: str = "us"
+        self,
+        client: IntercomClient,
+        mapping: IntercomMapping,
+        mapping_reference: str = "intercom",
+        region: str = "us",
+        concurrent_requests: int = 1,
     ) -> None:
         self.client = client
+        self.concurrent_requests = concurrent_requests  # company updates in flight at once
         self.mapping = mapping
         self.reference = mapping_reference
         self.region = region
@@ -137,10 +145,11 @@ class IntercomDestination:
         counts = SyncCounts.of_unwritten(plan)
         self._provision(plan)
         updates = plan.writes()
-        for done, record in enumerate(updates, start=1):
-            self._write(record, ctx, counts)
-            ctx.progress("intercom companies", len(updates), 1)
-            if done % 50 == 0:
+        with ThreadPoolExecutor(self.concurrent_requests, thread_name_prefix="healthsync-intercom") as pool:
+            for chunk in chunks(updates, CHECKPOINT):
+                sent = list(pool.map(self._send, chunk))  # the first error (fence, fatal) is raised here
+                self._record(sent, ctx, counts)
+                ctx.progress("intercom companies", len(updates), len(chunk))
                 ctx.heartbeat()
         company_tags = [tag for tag in plan.tags if tag.object_type == "companies"]
         for tag in company_tags:  # exclusive tags: remove the old ones first, then apply the new ones
@@ -163,23 +172,37 @@ class IntercomDestination:
                 if any(missing.name == step.name for missing in remaining):
                     raise
 
-    def _write(self, record: RecordPlan, ctx: SyncContext, counts: SyncCounts) -> None:
+    def _send(self, record: RecordPlan) -> tuple[RecordPlan, JSON | RejectedRecordError]:
+        """One company update (in a worker thread): its answer, or the rejection of this record alone."""
         assert record.remote_id is not None
         try:
-            result = self.client.update_company(record.remote_id, record.desired)
+            return record, self.client.update_company(record.remote_id, record.desired)
         except RejectedRecordError as exc:
-            if exc.status == 404:
+            return record, exc
+
+    def _record(
+        self, sent: list[tuple[RecordPlan, JSON | RejectedRecordError]], ctx: SyncContext, counts: SyncCounts
+    ) -> None:
+        """The answers of a checkpoint's updates, in this thread: acknowledged in one transaction, rejections and
+        companies deleted meanwhile reported one by one."""
+        acks: list[Ack] = []
+        for record, outcome in sent:
+            assert record.remote_id is not None
+            if not isinstance(outcome, RejectedRecordError):
+                acks.append(Ack(record.key, str(outcome.get("id")), record.desired))
+                counts.updated += 1
+                counts.truncated += len(set(record.truncated) & set(record.changes))
+            elif outcome.status == 404:
                 self._vanished(record.key, record.remote_id, counts)
-                return
-            counts.rejected += 1
-            log.warning("record rejected", extra={"destination": self.name, "key": record.key, "reason": str(exc)})
-            if ctx.run_id is not None:
-                ctx.store.reject(ctx.run_id, self.name, "companies", record.key, str(exc), exc.status)
-            return
-        ctx.store.acknowledge(self.name, "companies", [Ack(record.key, str(result.get("id")), record.desired)])
-        ctx.store.resolve_rejections(self.name, "companies", [record.key])
-        counts.updated += 1
-        counts.truncated += len(set(record.truncated) & set(record.changes))
+            else:
+                counts.rejected += 1
+                reason = str(outcome)
+                log.warning("record rejected", extra={"destination": self.name, "key": record.key, "reason": reason})
+                if ctx.run_id is not None:
+                    ctx.store.reject(ctx.run_id, self.name, "companies", record.key, reason, outcome.status)
+        if acks:
+            ctx.store.acknowledge(self.name, "companies", acks)
+            ctx.store.resolve_rejections(self.name, "companies", [ack.key for ack in acks])
 
     def _vanished(self, key: str, remote_id: str, counts: SyncCounts) -> None:
         counts.gone += 1

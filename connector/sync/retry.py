@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from healthsync.errors import RetriableError
 
 T = TypeVar("T")
 log = logging.getLogger("healthsync.retry")
+_COUNTING = threading.Lock()
 
 
 @dataclass
@@ -54,7 +56,8 @@ class RetryPolicy:
         return self.backoff(state.attempt_number)
 
     def _before_sleep(self, state: RetryCallState) -> None:
-        self.retries += 1
+        with _COUNTING:  # calls may retry in several threads at once (Intercom's concurrent company updates)
+            self.retries += 1
         exc = state.outcome.exception() if state.outcome is not None else None
         log.info("retrying after a transient error", extra={"attempt": state.attempt_number, "error": str(exc)})
 
