@@ -348,7 +348,12 @@ class Sandbox:
             drop = 200 <= response.status < 300 and self._chance(self.faults.drop_after_commit_rate)
             if drop:
                 entry["fault"] = "dropped_after_commit"
-            return response, drop
+            return response, self.answered(request, response, entry, drop)
+
+    def answered(self, request: Request, response: Response, entry: JSON, drop: bool) -> bool:
+        """After a request was answered (under the lock, with its log entry): whether to drop the answer. The
+        latency before it is waited outside the lock, so requests in flight at once are answered at once."""
+        return drop
 
 
 def _logged_body(request: Request) -> Any:

@@ -128,18 +128,17 @@ class IntercomSandbox(Sandbox):
             return Response(200, faults.settings())
         return super().control(request)
 
-    def serve(self, request: Request) -> tuple[Response | None, bool]:
-        """The common faults, plus what a scroll does after an error or a dropped answer."""
-        with self.lock:
-            response, drop = super().serve(request)
-            if request.path == "/companies/scroll" and response is not None:
-                param = request.arg("scroll_param")
-                if response.status >= 500:
-                    scrolls.break_scroll(self.store, param)
-                elif response.status == 200 and self.scroll_faults.drops(response.body, param is None):
-                    self.log[-1]["fault"] = "dropped_after_commit"
-                    drop = True
-            return response, drop
+    def answered(self, request: Request, response: Response, entry: JSON, drop: bool) -> bool:
+        """The common faults, plus what a scroll does after an error or a dropped answer (under the lock, as the
+        answer is made; the latency before it is not, so concurrent requests overlap as on Intercom's servers)."""
+        if request.path == "/companies/scroll":
+            param = request.arg("scroll_param")
+            if response.status >= 500:
+                scrolls.break_scroll(self.store, param)
+            elif response.status == 200 and self.scroll_faults.drops(response.body, param is None):
+                entry["fault"] = "dropped_after_commit"
+                return True
+        return drop
 
     def snapshot(self) -> JSON:
         return self.store.snapshot()

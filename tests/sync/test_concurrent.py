@@ -69,3 +69,28 @@ def test_stages_put_the_crms_together_and_slack_after() -> None:
     assert stages(["intercom", "slack"], concurrent=True) == [["intercom"], ["slack"]]
     assert stages(["slack"], concurrent=True) == [["slack"]]
     assert stages(["hubspot", "intercom", "slack"], concurrent=False) == [["hubspot"], ["intercom"], ["slack"]]
+
+
+def test_intercom_company_updates_are_sent_several_at_a_time(world: World) -> None:
+    """Intercom updates a company per call: `concurrent_requests` of them are in flight at once (each held 100 ms by
+    the sandbox, the next ones arrive before the first is answered); with 1 they go one after the other."""
+
+    def arrivals_of_updates(**run: Any) -> list[tuple[float, float]]:
+        control(world.intercom, "PUT", "faults", {"latency_ms": 100, "slow_path": "/companies/"})
+        before = log_size(world.intercom)
+        world.run(**run)
+        control(world.intercom, "PUT", "faults", {})
+        log = control(world.intercom, "GET", "requests")[before:]
+        return [(float(e["timestamp"]), float(e["timestamp"]) + 0.1) for e in log if e["method"] == "PUT"]
+
+    def most_in_flight(spans: list[tuple[float, float]]) -> int:
+        return max(sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans)
+
+    set_config(world, "destinations", "hubspot", "enabled", value=False)
+    concurrent = arrivals_of_updates()
+    assert len(concurrent) > 8
+    assert most_in_flight(concurrent) >= 2
+    set_config(world, "destinations", "intercom", "concurrent_requests", value=1)
+    one_by_one = arrivals_of_updates(full=True)
+    assert len(one_by_one) == len(concurrent)
+    assert most_in_flight(one_by_one) == 1
