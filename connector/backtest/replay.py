@@ -25,6 +25,8 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -326,12 +328,19 @@ def _forked(index: int) -> Any:
     return _WORK[0](index)
 
 
-def _pool(work: Callable[[int], Any], workers: int) -> Any:
-    """A pool of `workers` processes forked now, running `work` (inherited by the fork, never pickled)."""
+@contextmanager
+def _pool(work: Callable[[int], Any], workers: int) -> Iterator[ProcessPoolExecutor]:
+    """Up to `workers` processes forked (on first use) from this one, running `work` (inherited by the fork, never
+    pickled). A process pool that notices a worker dying (BrokenProcessPool) instead of waiting for it forever: a
+    forked child of a process with threads can die (seen once in CI: the run hung on a multiprocessing.Pool)."""
     _WORK[:] = [work]
-    with warnings.catch_warnings():  # Python 3.12+ warns on fork in a process with threads (the database's)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return multiprocessing.get_context("fork").Pool(workers)
+    try:
+        with warnings.catch_warnings():  # Python 3.12+ warns on fork in a process with threads (the database's)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                yield pool
+    finally:
+        _WORK.clear()
 
 
 def each_snapshot(work: Callable[[int], pd.DataFrame], count: int, *, parallel: bool) -> list[pd.DataFrame]:
@@ -339,32 +348,40 @@ def each_snapshot(work: Callable[[int], pd.DataFrame], count: int, *, parallel: 
 
     The snapshots' scoring is pandas work that holds the GIL, so threads would not help; forked workers inherit
     the rows read once (nothing is pickled on the way in, only each 10k-row score table on the way back) and never
-    touch the source: every read they need was made before the fork (`parallel` says so: the grouped pass ran)."""
+    touch the source: every read they need was made before the fork (`parallel` says so: the grouped pass ran).
+    Should a worker die, the snapshots are scored in this process instead (logged)."""
     workers = processes(count) if parallel else 1
     if workers == 1:
         return [work(index) for index in range(count)]
     try:
         with _pool(work, workers) as pool:
-            return list(pool.map(_forked, range(count), chunksize=1))
-    finally:
-        _WORK.clear()
+            return list(pool.map(_forked, range(count)))
+    except BrokenProcessPool:
+        log.warning("a forked backtest worker died; scoring the snapshots in this process")
+        return [work(index) for index in range(count)]
 
 
 @contextmanager
 def beside(work: Callable[[], T]) -> Iterator[Callable[[], T]]:
     """`work()` in a forked process while the body of the `with` goes on in this one; the callable it gives waits
-    for the result (an exception in the fork is raised there). The backtest fits its suggestion (scikit-learn's
-    import and the fit: single-threaded) this way while it explains the misses and computes the metrics (single-
-    threaded too): two cores, not one. Run in this process, when called, where :func:`processes` allows one."""
+    for the result (an exception in the fork is raised there; should the fork die, `work()` runs here). The
+    backtest fits its suggestion (scikit-learn's import and the fit: single-threaded) this way while it explains
+    the misses and computes the metrics (single-threaded too): two cores, not one. Run in this process, when
+    called, where :func:`processes` allows one."""
     if processes(2) == 1:
         yield work
         return
-    try:
-        with _pool(lambda _: work(), 1) as pool:
-            pending = pool.apply_async(_forked, (0,))
-            yield lambda: cast(T, pending.get())
-    finally:
-        _WORK.clear()
+    with _pool(lambda _: work(), 1) as pool:
+        pending = pool.submit(_forked, 0)
+
+        def result() -> T:
+            try:
+                return cast(T, pending.result())
+            except BrokenProcessPool:
+                log.warning("the forked backtest worker died; fitting the suggestion in this process")
+                return work()
+
+        yield result
 
 
 def _outcome_notes(outcomes: pd.DataFrame, accounts: pd.DataFrame) -> list[str]:

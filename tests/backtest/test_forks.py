@@ -54,3 +54,22 @@ def test_each_snapshot_returns_the_forks_results_in_order(monkeypatch: pytest.Mo
     rows = replay_module.each_snapshot(_pid_and, 5, parallel=True)
     assert [value for _, value in rows] == [0, 1, 2, 3, 4]
     assert os.getpid() not in {pid for pid, _ in rows}
+
+
+@linux
+def test_a_worker_that_dies_is_noticed_and_the_work_runs_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forked child can die (a crash, a signal): the backtest neither waits for it forever nor loses a snapshot,
+    it scores them in this process instead; the same for the suggestion's fork."""
+    monkeypatch.setenv("HEALTHSYNC_BACKTEST_PROCESSES", "2")
+    parent = os.getpid()
+
+    def dies_in_a_fork(index: int) -> tuple[int, int]:
+        if os.getpid() != parent and index == 1:
+            os._exit(3)
+        return os.getpid(), index
+
+    rows = replay_module.each_snapshot(dies_in_a_fork, 4, parallel=True)
+    assert [value for _, value in rows] == [0, 1, 2, 3]
+    assert {pid for pid, _ in rows} == {parent}
+    with replay_module.beside(lambda: dies_in_a_fork(1)) as result:
+        assert result() == (parent, 1)
