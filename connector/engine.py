@@ -403,6 +403,11 @@ class Engine:
             thread.start()
         for thread in threads:
             thread.join()
+        for name in destinations:  # in destination order, whichever thread finished first
+            if name in summary.plans:
+                summary.plans[name] = summary.plans.pop(name)
+            if name in summary.counts:
+                summary.counts[name] = summary.counts.pop(name)
         real = [failures[name] for name in destinations if not isinstance(failures.get(name, _Halted()), _Halted)]
         if real:
             raise real[0]
