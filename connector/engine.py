@@ -408,9 +408,9 @@ class Engine:
                 summary.plans[name] = summary.plans.pop(name)
             if name in summary.counts:
                 summary.counts[name] = summary.counts.pop(name)
-        real = [failures[name] for name in destinations if not isinstance(failures.get(name, _Halted()), _Halted)]
-        if real:
-            raise real[0]
+        for name in destinations:  # the first real failure; a halted destination only followed it
+            if name in failures and not isinstance(failures[name], _Halted):
+                raise failures[name]
 
     def _config_change(
         self, store: StateStore, scores: ScoreResult, ctx: SyncContext, run_id: int | None

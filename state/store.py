@@ -254,14 +254,7 @@ class StateStore:
         existing = self._task(destination, identity)
         if existing is not None:
             return existing
-        values: dict[str, Any] = {"destination": destination, "identity": identity, "trace_id": trace_id}
-        values |= {
-            "account_key": account_key,
-            "play": play,
-            "period": period,
-            "status": "intent",
-            "intended_at": _now(),
-        }
+        values = _intent_row(destination, TaskIntent(identity, trace_id, account_key, play, period), _now())
         try:
             with self._engine.begin() as conn:
                 conn.execute(sa.insert(tasks_table).values(values))
@@ -282,7 +275,7 @@ class StateStore:
             with self._engine.begin() as conn:
                 known = self._tasks_in(conn, destination, identities)
                 missing = [
-                    {"destination": destination, "status": "intent", "intended_at": now, **intent._asdict()}
+                    _intent_row(destination, intent, now)
                     for intent in _fold_intents(intents)
                     if intent.identity not in known
                 ]
@@ -386,11 +379,8 @@ class StateStore:
         return configs.previous(self._engine, before_run)
 
     def _task(self, destination: str, identity: str) -> TaskState | None:
-        t = tasks_table
-        query = sa.select(t).where(t.c.destination == destination, t.c.identity == identity)
         with self._engine.connect() as conn:
-            row = conn.execute(query).one_or_none()
-        return None if row is None else TaskState(**row._asdict())
+            return self._tasks_in(conn, destination, [identity]).get(identity)
 
     def _set_task(self, destination: str, identity: str, **values: Any) -> None:
         t = tasks_table
@@ -400,6 +390,11 @@ class StateStore:
             )
             if result.rowcount != 1:
                 raise KeyError(f"no task intent {identity!r} for {destination}: call task_intent first")
+
+
+def _intent_row(destination: str, intent: TaskIntent, now: datetime) -> dict[str, Any]:
+    """The tasks-table row of a task intent recorded at `now` (status `intent`)."""
+    return {"destination": destination, "status": "intent", "intended_at": now, **intent._asdict()}
 
 
 def _fold_intents(intents: Sequence[TaskIntent]) -> list[TaskIntent]:
