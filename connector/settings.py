@@ -54,6 +54,12 @@ SUPPORTED_DIALECTS = ("bigquery", "duckdb", "postgresql", "snowflake", "sqlite")
 
 class SourceConfig(_Strict):
     kind: Literal["sql", "files", "segment"] = "files"
+    preset: Literal["posthog", "amplitude", "mixpanel", "segment"] | None = Field(
+        default=None,
+        description="the export layout of the events: posthog, amplitude or mixpanel (kind files: the export's "
+        "own column names, JSON keys and duplicates; source.columns.events overrides them), or segment (the same "
+        "as kind segment)",
+    )
     url: str | None = Field(default=None, description="SQLAlchemy URL (kind sql or segment)")
     events: str | None = Field(default=None, description="table name, SELECT, or file path/glob")
     accounts: str | None = None
@@ -88,6 +94,17 @@ class SourceConfig(_Strict):
         if backend not in SUPPORTED_DIALECTS:
             raise ValueError(f"dialect {backend!r} is not supported (supported: {', '.join(SUPPORTED_DIALECTS)})")
         return url
+
+    @model_validator(mode="after")
+    def _preset_fits_the_kind(self) -> SourceConfig:
+        """A preset reads its own kind: segment the warehouse schema (kind segment), the others export files."""
+        if self.preset is None:
+            return self
+        kind: Literal["files", "segment"] = "segment" if self.preset == "segment" else "files"
+        if "kind" in self.model_fields_set and self.kind != kind:
+            raise ValueError(f"preset {self.preset} reads kind {kind} (got kind {self.kind}; leave kind out)")
+        self.kind = kind
+        return self
 
 
 class StateConfig(_Strict):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import glob
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,15 @@ class FileRejects:
     counts: dict[str, int] = field(default_factory=dict)
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     ids: set[str] = field(default_factory=set)  # the key (account_id, user_id) of lines that did not decode
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A view over a file that is not `SELECT *`: its SELECT list from the file's column names (a preset's events,
+    `presets.py`), and the columns read as JSON (the objects its paths look into)."""
+
+    select: Callable[[Sequence[str]], str]
+    json_columns: frozenset[str] = frozenset()
 
 
 @contextmanager
@@ -87,12 +96,26 @@ def duckdb_engine(path: str, *, read_only: bool, options: dict[str, Any], label:
 
 
 def file_view(
-    conn: sa.Connection, table: str, path: Path, mapping: dict[str, str], url: str | None, encoding: str = "utf-8"
+    conn: sa.Connection,
+    table: str,
+    path: Path,
+    mapping: dict[str, str],
+    url: str | None,
+    encoding: str = "utf-8",
+    projection: Projection | None = None,
 ) -> FileRejects:
-    """A DuckDB view named `table` over its file(s); returns the lines of a CSV file that could not be read."""
+    """A DuckDB view named `table` over its file(s) (`SELECT *`, or the `projection`'s SELECT list); returns the
+    lines of a CSV file that could not be read."""
     check_exists(path, table, url)
-    reader, rejected = _reader(conn, path, table, mapping, encoding)
-    conn.exec_driver_sql(f"CREATE VIEW {table} AS SELECT * FROM {reader}")
+    json_columns = projection.json_columns if projection is not None else frozenset()
+    reader, rejected, columns = _reader(conn, path, table, mapping, encoding, json_columns)
+    if projection is None:
+        select = "*"
+    else:
+        if columns is None:  # Parquet: its columns are not sniffed
+            columns = [str(row[0]) for row in conn.exec_driver_sql(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+        select = projection.select(columns)
+    conn.exec_driver_sql(f"CREATE VIEW {table} AS SELECT {select} FROM {reader}")
     return rejected
 
 
@@ -121,14 +144,20 @@ def _quote(value: str) -> str:
 
 
 def _reader(
-    conn: sa.Connection, path: Path, table: str, mapping: dict[str, str], encoding: str
-) -> tuple[str, FileRejects]:
-    """The DuckDB table function reading `path` (id, timestamp and number columns as text), and the CSV rejects."""
+    conn: sa.Connection,
+    path: Path,
+    table: str,
+    mapping: dict[str, str],
+    encoding: str,
+    json_columns: frozenset[str] = frozenset(),
+) -> tuple[str, FileRejects, list[str] | None]:
+    """The DuckDB table function reading `path` (id, timestamp and number columns as text; in JSON files the
+    `json_columns` as JSON), the CSV rejects, and the column names sniffed (None for Parquet: not sniffed)."""
     kind = file_format(path, table)
     location = _quote(str(path))
     options = ", hive_partitioning = false" + (", union_by_name = true" if glob.has_magic(str(path)) else "")
     if kind == "parquet":
-        return f"read_parquet({location}{options})", FileRejects()
+        return f"read_parquet({location}{options})", FileRejects(), None
     csv = kind == "csv"
     function = "read_csv" if csv else "read_json"
     if csv:
@@ -138,15 +167,16 @@ def _reader(
     text = {mapping.get(logical, logical) for logical in TEXT_COLUMNS[table]}
     types = {str(row[0]): "VARCHAR" if row[0] in text else str(row[1]) for row in detected}
     if not csv:
+        types |= {name: "JSON" for name in types if name in json_columns and name not in text}
         columns = ", ".join(f"{_quote(name)}: {_quote(kind)}" for name, kind in types.items())
-        return f"read_json({location}, columns = {{{columns}}}{options})", FileRejects()
+        return f"read_json({location}, columns = {{{columns}}}{options})", FileRejects(), list(types)
     overrides = ", ".join(f"{_quote(name)}: 'VARCHAR'" for name in types if types[name] == "VARCHAR")
     reader = f"read_csv({location}, header = true, types = {{{overrides}}}{options}"
     rejects = _csv_rejects(conn, reader, table)
     if encoding == "utf-8":
         key = {"accounts": "account_id", "users": "user_id"}.get(table)
         undecodable_lines(path, rejects, mapping.get(key, key) if key else None)
-    return f"{reader}, ignore_errors = true)", rejects
+    return f"{reader}, ignore_errors = true)", rejects, list(types)
 
 
 SAMPLE_TEXT = 200

@@ -28,8 +28,9 @@ PLAY_COUNTS = ("trial_events", "active_weeks")
 
 @dataclass
 class TableReport:
-    """Rows read, accepted and rejected (per reason, with sample rows) for one logical table, and the values of
-    accepted rows that were nulled because they could not be used (per reason, with samples)."""
+    """Rows read, accepted, skipped (per reason: duplicates an export layout documents, `presets.py`) and rejected
+    (per reason, with sample rows) for one logical table, and the values of accepted rows that were nulled because
+    they could not be used (per reason, with samples). read = accepted + skipped + rejected."""
 
     name: str
     read: int = 0
@@ -38,10 +39,15 @@ class TableReport:
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     nulled: dict[str, int] = field(default_factory=dict)
     nulled_samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def rejected_total(self) -> int:
         return sum(self.rejected.values())
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
 
     @property
     def rejected_share(self) -> float:
@@ -59,10 +65,12 @@ class TableReport:
 
     def render(self) -> str:
         """A plain-text report: totals, then each rejection reason with its sample rows, then nulled values."""
+        skipped = f"skipped {self.skipped_total}, " if self.skipped else ""
         lines = [
-            f"{self.name}: read {self.read}, accepted {self.accepted}, "
+            f"{self.name}: read {self.read}, accepted {self.accepted}, {skipped}"
             f"rejected {self.rejected_total} ({self.rejected_share:.1%})"
         ]
+        lines += [f"  {reason}: {count} skipped" for reason, count in self.skipped.items()]
         for reason, count in self.rejected.items():
             lines.append(f"  {reason}: {count}")
             lines += [f"    {_render_row(row)}" for row in self.samples.get(reason, [])]
@@ -75,13 +83,15 @@ class TableReport:
         """The report as log lines: totals at INFO, each rejection reason and each nulled-value reason (with their
         samples) at WARNING; JSON logs carry the table, reason, count and samples as fields."""
         totals = {"table": self.name, "read": self.read, "accepted": self.accepted, "rejected": dict(self.rejected)}
+        skipped = "".join(f", skipped {count} ({reason})" for reason, count in self.skipped.items())
         logger.info(
-            "%s: read %d, accepted %d, rejected %d",
+            "%s: read %d, accepted %d, rejected %d%s",
             self.name,
             self.read,
             self.accepted,
             self.rejected_total,
-            extra=totals | {"nulled": dict(self.nulled)},
+            skipped,
+            extra=totals | {"nulled": dict(self.nulled), "skipped": dict(self.skipped)},
         )
         for kind, counts, samples in (
             ("rows rejected", self.rejected, self.samples),

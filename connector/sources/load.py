@@ -45,6 +45,7 @@ from healthsync.connector.sources.plan import (
     opening,
     read_plan,
 )
+from healthsync.connector.sources.presets import events_mapping, preset_of, projection, skipped_duplicates
 from healthsync.connector.sources.pushdown import (
     EVENT_COLUMNS,
     Classified,
@@ -145,7 +146,8 @@ def opened_source(settings: Settings) -> Iterator[OpenedSource]:
     with _opened(settings) as (conn, tables, file_rejects):
         caps = capabilities(conn.dialect.name)
         formats = _formats(settings) if settings.source.kind == "files" else None
-        yield OpenedSource(conn, tables, file_rejects, opening(caps, settings.source.kind, formats))
+        statements = opening(caps, settings.source.kind, formats, _projected(settings))
+        yield OpenedSource(conn, tables, file_rejects, statements)
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ def read_window(
             if trial is None:
                 trial = _trial_counts(conn, tables, settings, window, as_of, accounts, plan)
             account_raw, user_raw, events_report = passed()
+            events_report = skipped_duplicates(events_report, source)
     with _translated(label):
         account_raw = _with_moments(account_raw, moments)
         account_raw = _with_event_counts(account_raw, per_event, settings.scoring)
@@ -275,8 +278,15 @@ def explain(settings: Settings, *, with_users: bool) -> ReadPlan:
     caps = capabilities(dialect_of(source.kind, source.url))
     users = with_users or settings.scoring.needs_user_activity()
     plan = planned(caps, settings, with_users=users)
-    plan.opening = opening(caps, source.kind, _formats(settings) if source.kind == "files" else None)
+    plan.opening = opening(
+        caps, source.kind, _formats(settings) if source.kind == "files" else None, _projected(settings)
+    )
     return plan
+
+
+def _projected(settings: Settings) -> frozenset[str]:
+    """The tables whose view selects from the file's columns: a preset's events (`presets.py`)."""
+    return frozenset({"events"}) if preset_of(settings.source) is not None else frozenset()
 
 
 def _formats(settings: Settings) -> dict[str, str]:
@@ -629,8 +639,11 @@ def _file_views(conn: sa.Connection, settings: Settings) -> tuple[dict[str, str]
         path = settings.resolve(spec)
         labels[table] = f"{table} ({path})"
         with _translated(f"reading {labels[table]}"):
-            mapping = getattr(settings.source.columns, table)
-            rejects[table] = file_view(conn, table, path, mapping, settings.source.url, settings.source.encoding)
+            mapping, view = getattr(settings.source.columns, table), None
+            if table == "events":  # a preset's events: its columns, paths and epoch seconds (`presets.py`)
+                mapping, view = projection(settings.source, labels[table])
+            source = settings.source
+            rejects[table] = file_view(conn, table, path, mapping, source.url, source.encoding, view)
     return labels, rejects
 
 
@@ -688,7 +701,7 @@ def _mapped(
     for table in TABLES:
         with _translated(f"reading {labels[table]}"):
             physical = reflect(conn, names[table], schemas[table], f"hs_{table}_src")
-        mapping = getattr(source.columns, table)
+        mapping = events_mapping(source) if table == "events" else getattr(source.columns, table)
         logical[table] = logical_table(physical, table, mapping, labels[table], extras=table != "events")
     return LogicalTables(logical["events"], logical["accounts"], logical["users"], labels)
 

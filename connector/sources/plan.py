@@ -242,11 +242,14 @@ def read_plan(caps: Capabilities, needs: ReadNeeds, opening_statements: list[Sta
 TABLES = ("events", "accounts", "users")
 
 
-def opening(caps: Capabilities, kind: str, formats: dict[str, str] | None = None) -> list[Statement]:
+def opening(
+    caps: Capabilities, kind: str, formats: dict[str, str] | None = None, projected: frozenset[str] = frozenset()
+) -> list[Statement]:
     """The statements that open the source before the read: per session its settings (a second session on a
     concurrent dialect), on files the DuckDB view over each file (a CSV file: its columns sniffed, its rows
     counted, which scans it, and its rejected lines read), and a LIMIT 0 probe of each table's columns.
-    `formats`: the format of each file (`csv`, `json`, `parquet`) of a files source."""
+    `formats`: the format of each file (`csv`, `json`, `parquet`) of a files source; `projected`: the tables whose
+    view selects from the file's columns (a preset's events: a Parquet file's columns are described first)."""
     statements: list[Statement] = []
     sessions = ("main", "second") if caps.concurrent else ("main",)
     for session in sessions:
@@ -254,7 +257,7 @@ def opening(caps: Capabilities, kind: str, formats: dict[str, str] | None = None
     if kind == "files":
         for table in TABLES:
             fmt = (formats or {}).get(table, "csv")
-            if fmt in ("csv", "json"):
+            if fmt in ("csv", "json") or table in projected:
                 statements.append(Statement(f"sniff_{table}", False, f"DESCRIBE the {fmt} file's columns"))
             if fmt == "csv":
                 statements.append(Statement(f"count_{table}", table == "events", "read every line, keep the rejects"))

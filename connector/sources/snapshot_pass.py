@@ -55,6 +55,7 @@ from sqlalchemy.sql import ColumnElement, Select
 from healthsync.connector.settings import Settings
 from healthsync.connector.sources.frames import TableReport, reason_counts
 from healthsync.connector.sources.load import OpenedSource, _classified, _samples, _translated, arrow_frame
+from healthsync.connector.sources.presets import skipped_duplicates
 from healthsync.connector.sources.pushdown import DAY, Classified, DayFloor, Window, known_or_unknown
 from healthsync.connector.sources.rollup import MAX_MASK_DAYS, roll_up
 from healthsync.connector.sources.sqlfunctions import CountIf
@@ -367,6 +368,7 @@ class PassResult:
         label = f"aggregating {opened.tables.labels['events']} per snapshot"
         with _translated(label):
             rows, report = event_rows(self.raw, self.moments, settings.scoring, with_users=with_users)
+            report = skipped_duplicates(report, settings.source)
             if report.rejected and settings.source.sample_rows > 0:
                 report.samples = _samples(
                     opened.conn,
