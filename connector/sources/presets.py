@@ -23,8 +23,9 @@ overrides a preset's mapping column by column (another group type: `account_id: 
 PostHog's `$group_0` column where the export has it: `account_id: $group_0`).
 
 Duplicates (a second row with the preset's key) are dropped before scoring and counted as *skipped* under the
-preset's reason, not rejected: each export documents them as a delivery artefact (read = accepted + skipped +
-rejected, and `source.max_rejected_share` counts only the rejected).
+preset's reason, not rejected: each vendor keys its events for deduplication, so a repeated key is one event
+delivered twice, not bad input (read = accepted + skipped + rejected; `source.max_rejected_share` counts only the
+rejected). The key is the read's `event_id` (`pushdown.classified`): the earliest row of each key is kept.
 
 Sources (read 2026):
 - PostHog batch exports, S3 events model (https://posthog.com/docs/data-pipelines/batch-exports/s3): `uuid`,
