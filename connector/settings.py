@@ -169,6 +169,19 @@ class HubSpotConfig(DestinationConfig):
         pattern=r"^\d{4}-\d{2}$",
         description="HubSpot's date-based API version in every path (/crm/objects/2026-09/...)",
     )
+    verify_every_runs: int = Field(
+        default=7,
+        ge=1,
+        description="each run re-reads 1/N of the remembered companies and contacts to find the ones deleted or "
+        "merged in HubSpot (every record within N runs); records changed in HubSpot are found by a search every "
+        "run; 1 reads every remembered record on every run",
+    )
+    changed_overlap_minutes: int = Field(
+        default=60,
+        ge=0,
+        description="the search for records changed in HubSpot starts this long before the last run's search "
+        "(HubSpot's search index lags behind writes by an undocumented delay; clocks differ)",
+    )
 
 
 class IntercomConfig(DestinationConfig):

@@ -6,6 +6,7 @@ from healthsync.state.lease import Lease, default_holder
 from healthsync.state.migrate import head_revision
 from healthsync.state.models import (
     Ack,
+    ReadMark,
     RecordState,
     Rejection,
     RunRecord,
@@ -20,6 +21,7 @@ from healthsync.state.store import StateStore
 __all__ = [
     "Ack",
     "Lease",
+    "ReadMark",
     "RecordState",
     "Rejection",
     "RunRecord",

@@ -110,3 +110,15 @@ class ScoringRecord:
     run_id: int
     fingerprint: str
     config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReadMark:
+    """Where a destination's bounded reads of one object type go on (see `StateStore.read_mark`).
+
+    `changed_since`: when the last run's search for records changed in the destination started (None: read
+    every remembered record instead); `verify_cursor`: the position in the sorted remembered ids where the next
+    rotating re-verification starts."""
+
+    changed_since: datetime | None = None
+    verify_cursor: int = 0

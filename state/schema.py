@@ -7,6 +7,7 @@ records        what each destination last acknowledged, per (destination, object
 rejections     records a destination refused, with the reason; open until acknowledged later
 tasks          task intents and their remote ids, so a task is created exactly once (Slack alerts too)
 score_history  one row per account per run: score, tier, plays (revision 0003)
+read_marks     per (destination, object type): where the bounded reads of the next run start (revision 0006)
 """
 
 from __future__ import annotations
@@ -121,4 +122,14 @@ score_history = sa.Table(
     sa.Column("plays", sa.JSON, nullable=False),
     sa.Column("values", sa.JSON, nullable=False),
     sa.Index("ix_score_history_account", "account_key", "run_id"),
+)
+
+read_marks = sa.Table(
+    "read_marks",
+    metadata,
+    sa.Column("destination", sa.String(64), primary_key=True, nullable=False),
+    sa.Column("object_type", sa.String(64), primary_key=True, nullable=False),
+    sa.Column("changed_since", UTCDateTime(), nullable=True),
+    sa.Column("verify_cursor", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -28,6 +28,7 @@ from healthsync.state.lease import Lease, acquire
 from healthsync.state.models import (
     TASK_STATUSES,
     Ack,
+    ReadMark,
     RecordState,
     Rejection,
     RunRecord,
@@ -36,6 +37,7 @@ from healthsync.state.models import (
     TaskIntent,
     TaskState,
 )
+from healthsync.state.schema import read_marks as marks_table
 from healthsync.state.schema import records as records_table
 from healthsync.state.schema import rejections as rejections_table
 from healthsync.state.schema import runs as runs_table
@@ -189,18 +191,41 @@ class StateStore:
     def forget(self, destination: str | None = None, *, tasks: bool = False) -> int:
         """Drop acknowledged values (all, or of one destination) so the next run resends everything.
 
+        The read marks go with the values (the next run reads every record again).
         Task rows are kept unless `tasks=True`: dropping them gives up the exactly-once guarantee for
         tasks whose create call may have reached the destination. Runs and rejections stay as history.
         """
         tables = [records_table, tasks_table] if tasks else [records_table]
         removed = 0
         with self._engine.begin() as conn:
-            for table in tables:
+            for table in [*tables, marks_table]:
                 statement = sa.delete(table)
                 if destination is not None:
                     statement = statement.where(table.c.destination == destination)
-                removed += conn.execute(statement).rowcount
+                count = conn.execute(statement).rowcount
+                removed += count if table is not marks_table else 0
         return removed
+
+    # how far the bounded reads got (issue 25, item 2)
+
+    def read_mark(self, destination: str, object_type: str) -> ReadMark:
+        """Where the next run's reads of `object_type` start; the default (read everything) when none is kept."""
+        t = marks_table
+        query = sa.select(t.c.changed_since, t.c.verify_cursor).where(
+            t.c.destination == destination, t.c.object_type == object_type
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).one_or_none()
+        return ReadMark() if row is None else ReadMark(row.changed_since, int(row.verify_cursor))
+
+    def mark_read(self, destination: str, object_type: str, mark: ReadMark) -> None:
+        """Keep `mark` for the next run (one row per destination and object type)."""
+        t = marks_table
+        values = {"changed_since": mark.changed_since, "verify_cursor": mark.verify_cursor, "updated_at": _now()}
+        where = (t.c.destination == destination, t.c.object_type == object_type)
+        with self._engine.begin() as conn:
+            if conn.execute(sa.update(t).where(*where).values(values)).rowcount == 0:
+                conn.execute(sa.insert(t).values(values | {"destination": destination, "object_type": object_type}))
 
     @staticmethod
     def _stored(conn: Connection, destination: str, object_type: str, keys: list[str]) -> dict[str, RecordState]:

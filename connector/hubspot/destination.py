@@ -4,19 +4,23 @@ Matching (SPEC section 4): the remote id remembered in state, then the unique ac
 domain (primary and additional domains). Ambiguous matches are not written; unmatched accounts are reported
 (or created with `create_companies`, through an idempotent upsert by the account-id property).
 
-The CRM is the truth: remembered ids are checked with one batch read per 100 (a company deleted or merged in
-HubSpot is matched again through the normal order; reads of a merged id answer with the survivor), and a
-record whose state holds no acknowledged value is diffed against HubSpot's current values (sync/baseline.py).
+The CRM is the truth, read within bounds (connector/hubspot/reads.py): records changed in HubSpot since the last
+run are found by one search and diffed against HubSpot's values; remembered ids are re-verified in rotation (a
+company deleted or merged in HubSpot is matched again through the normal order; reads of a merged id answer
+with the survivor); a record whose state holds no acknowledged value is diffed against HubSpot's current values
+(sync/baseline.py).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any
 
 from healthsync.connector.hubspot import preflight
 from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
+from healthsync.connector.hubspot.reads import SEARCH_CAP, Reads, Remote, search_all, wire
 from healthsync.connector.hubspot.tasks import TaskWriter, plan_tasks
 from healthsync.connector.scores import ScoreResult
 from healthsync.connector.settings import HubSpotConfig
@@ -28,11 +32,9 @@ from healthsync.connector.sync.values import hubspot_value, normalize_domain
 from healthsync.errors import ConfigError, RejectedRecordError
 from healthsync.mappings.models import HubSpotField, HubSpotMapping
 from healthsync.mappings.template import render
-from healthsync.state import Ack
+from healthsync.state import Ack, RecordState
 
 log = logging.getLogger("healthsync.hubspot")
-SEARCH_PAGE = 200
-SEARCH_CAP = 10_000  # HubSpot's search returns at most 10,000 results per query
 
 
 class HubSpotDestination:
@@ -46,6 +48,8 @@ class HubSpotDestination:
         self.mapping = mapping
         self.config = config
         self._id_property_exists = False
+        overlap = timedelta(minutes=config.changed_overlap_minutes)
+        self.reads = Reads(client, self.name, config.verify_every_runs, overlap)
 
     def close(self) -> None:
         self.client.close()
@@ -130,19 +134,32 @@ class HubSpotDestination:
         self._id_property_exists = True
 
     # -- matching --------------------------------------------------------------------------------------------
-    def _verified(self, object_type: str, remembered: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-        """(key -> remembered id still alive, key -> remembered id that died: deleted, or merged into another)."""
-        alive: set[str] = set()
-        ids = sorted(set(remembered.values()))
-        for chunk in chunks(ids, BATCH_SIZE):
-            alive |= {str(r["id"]) for r in self.client.batch_read(object_type, list(chunk), None, ["hs_object_id"])}
-        dead = {key: remote for key, remote in remembered.items() if remote not in alive}
-        for key, remote in dead.items():
+    def _remote(
+        self,
+        ctx: SyncContext,
+        object_type: str,
+        known: dict[str, RecordState],
+        remembered: dict[str, str],
+        fields: list[HubSpotField],
+        wanted: dict[str, dict[str, str]],
+    ) -> Remote:
+        """The bounded reads of `object_type` (connector/hubspot/reads.py), logged. The remembered records about to
+        be written (`wanted` differs from what the store holds) are verified too: a write never goes to a record
+        deleted or merged since the rotation last read it."""
+        changing = {rid for key, rid in remembered.items() if diff(known[key].values, wanted[key], full=ctx.full)}
+        remote = self.reads.remote(ctx, object_type, known, remembered, fields, changing)
+        extra = {"destination": self.name, "object_type": object_type, "reads": remote.mode}
+        for key, rid in remote.dead.items():
             log.info(
                 "remembered record gone (deleted or merged); matching it again",
-                extra={"destination": self.name, "object_type": object_type, "key": key, "remote_id": remote},
+                extra=extra | {"key": key, "remote_id": rid},
             )
-        return {key: remote for key, remote in remembered.items() if remote in alive}, dead
+        if remote.drifted:
+            log.info(
+                "records changed in HubSpot since the last run; ours are written back",
+                extra=extra | {"records": len(remote.drifted)},
+            )
+        return remote
 
     def _current(self, object_type: str, read_already: dict[str, dict[str, Any]] | None = None) -> Any:
         """The baseline reader: HubSpot's current values in our wire format ("" for a value not set). Records in
@@ -155,7 +172,7 @@ class HubSpotDestination:
             rest = [i for i in ids if i not in found]
             for chunk in chunks(rest, BATCH_SIZE):
                 for record in self.client.batch_read(object_type, list(chunk), None, fields):
-                    found[str(record["id"])] = _wire(record, fields)
+                    found[str(record["id"])] = wire(record, fields)
             return found
 
         return read
@@ -167,19 +184,6 @@ class HubSpotDestination:
             for record in self.client.batch_read("companies", list(chunk), prop, [prop]):
                 found[str(record["properties"][prop])] = str(record["id"])
         return found
-
-    def _search_all(self, body: dict[str, Any], cap: int = SEARCH_CAP) -> list[dict[str, Any]]:
-        results: list[dict[str, Any]] = []
-        after: str | None = None
-        while len(results) < cap:
-            page = self.client.search(
-                "companies", {**body, "limit": SEARCH_PAGE, **({"after": after} if after else {})}
-            )
-            results += page.get("results") or []
-            after = ((page.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                break
-        return results
 
     def _domain_candidates(self, domains: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """domain -> {company id -> company}: by primary domain, then by additional domains for the rest.
@@ -193,7 +197,7 @@ class HubSpotDestination:
             body = {
                 "filterGroups": [{"filters": [{"propertyName": "domain", "operator": "IN", "values": list(chunk)}]}]
             }
-            for company in self._search_all({**body, "properties": props}):
+            for company in search_all(self.client, "companies", {**body, "properties": props}):
                 domain = normalize_domain(company["properties"].get("domain"))
                 if domain:
                     found[domain][str(company["id"])] = company
@@ -214,7 +218,7 @@ class HubSpotDestination:
         a portal with more companies with additional domains is warned about (the rest may stay unmatched).
         """
         body = {"filterGroups": [{"filters": [{"propertyName": "hs_additional_domains", "operator": "HAS_PROPERTY"}]}]}
-        companies = self._search_all({**body, "properties": props}, cap=SEARCH_CAP)
+        companies = search_all(self.client, "companies", {**body, "properties": props})
         if len(companies) >= SEARCH_CAP:
             log.warning(
                 "more companies with additional domains than one search returns; some may stay unmatched",
@@ -262,17 +266,20 @@ class HubSpotDestination:
         accounts = rows_by_key(scores.accounts, "account_id")
         known = ctx.store.records(self.name, "companies")
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in accounts}
-        alive, dead = self._verified("companies", remembered)
         fields = [self._id_field(), *self.mapping.companies.fields]
-        matched = self._match(accounts, alive)
+        wanted = {key: self._desired(fields, row) for key, row in accounts.items()}
+        remote = self._remote(ctx, "companies", known, remembered, fields, wanted)
+        dead = remote.dead
+        matched = self._match(accounts, remote.alive)
         targets = {k: r.remote_id for k, r in matched.items() if r.action == "update" and r.remote_id is not None}
         names = [field.property for field in fields]
-        against = baseline(ctx, self.name, "companies", targets, names, self._current("companies"), stale=set(dead))
+        current = self._current("companies", remote.current)
+        against = baseline(ctx, self.name, "companies", targets, names, current, stale=set(dead) | remote.drifted)
         for key, record in sorted(matched.items()):
             if key in dead and record.action in ("unmatched", "create"):
                 record.note = f"company {dead[key]} was deleted or merged in HubSpot; {record.note}".rstrip("; ")
             if record.action in ("update", "create"):
-                desired = self._desired(fields, accounts[key])
+                desired = wanted[key]
                 if record.action == "create":
                     on_create = self.mapping.companies.on_create.items()
                     extra = {name: render(value, accounts[key]) for name, value in on_create}
@@ -305,23 +312,25 @@ class HubSpotDestination:
         }
         known = ctx.store.records(self.name, "contacts")
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in users}
-        remote, dead = self._verified("contacts", remembered)
+        wanted = {email: self._desired(self.mapping.contacts.fields, row) for email, row in users.items()}
+        found = self._remote(ctx, "contacts", known, remembered, self.mapping.contacts.fields, wanted)
+        remote = dict(found.alive)
         pending = [email for email in users if email not in remote]
         names = [field.property for field in self.mapping.contacts.fields]
-        looked_up: dict[str, dict[str, Any]] = {}  # their current values come with the lookup: no second read
+        looked_up = dict(found.current)  # values read this run, with the lookup too: no second read
         for chunk in chunks(pending, BATCH_SIZE):
             for contact in self.client.batch_read("contacts", list(chunk), "email", ["email", *names]):
                 remote[str(contact["properties"]["email"]).lower()] = str(contact["id"])
-                looked_up[str(contact["id"])] = _wire(contact, names)
+                looked_up[str(contact["id"])] = wire(contact, names)
         current = self._current("contacts", looked_up)
-        against = baseline(ctx, self.name, "contacts", remote, names, current, stale=set(dead))
+        stale = set(found.dead) | found.drifted
+        against = baseline(ctx, self.name, "contacts", remote, names, current, stale=stale)
         records = []
         for email in sorted(users):
             if email not in remote:
                 records.append(RecordPlan("contacts", email, "unmatched", note="no contact with this email"))
                 continue
-            desired = self._desired(self.mapping.contacts.fields, users[email])
-            changes = diff(against.get(email, {}), desired, full=ctx.full)
+            changes = diff(against.get(email, {}), wanted[email], full=ctx.full)
             records.append(RecordPlan("contacts", email, "update" if changes else "unchanged", remote[email], changes))
         return records
 
@@ -405,12 +414,6 @@ class HubSpotDestination:
                     code = status if isinstance(status, int) else None
                     ctx.store.reject(ctx.run_id, self.name, object_type, key, reason, code)
         return failed
-
-
-def _wire(record: dict[str, Any], fields: list[str]) -> dict[str, str]:
-    """A record's `fields` in our wire format: text, "" for a value not set."""
-    props = record.get("properties") or {}
-    return {name: "" if props.get(name) is None else str(props[name]) for name in fields}
 
 
 def _option(value: str, order: int) -> dict[str, Any]:

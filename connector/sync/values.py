@@ -52,6 +52,29 @@ def hubspot_value(field: HubSpotField, value: Any) -> str:
     return str(value)
 
 
+def same_hubspot_value(kind: str, ours: Any, theirs: str) -> bool:
+    """Whether a value we sent (as stored) and the one HubSpot holds now mean the same: numbers compared as
+    numbers, dates and datetimes as instants, booleans without case, multi-select values as sets. HubSpot may
+    echo a value in another form than it was sent (`72.0`, `...T00:00:00Z`): that is not a change by hand."""
+    sent = "" if ours is None else str(ours)
+    if sent == theirs:
+        return True
+    if not sent or not theirs:
+        return False
+    try:
+        if kind == "number":
+            return Decimal(sent) == Decimal(theirs)
+        if kind in ("datetime", "date"):
+            return bool(utc_timestamp(pd.Timestamp(sent)) == utc_timestamp(pd.Timestamp(theirs)))
+    except (ArithmeticError, ValueError):
+        return False
+    if kind == "bool":
+        return sent.lower() == theirs.lower()
+    if kind == "enumeration":
+        return set(sent.split(";")) == set(theirs.split(";"))
+    return False
+
+
 ELLIPSIS = "\u2026"
 
 

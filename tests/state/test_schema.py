@@ -12,7 +12,7 @@ from healthsync.errors import ConfigError
 from healthsync.state import Ack, StateStore, head_revision, migrate
 from healthsync.state.engine import create_engine, parse_url
 
-TABLES = {"alembic_version", "lease", "records", "rejections", "runs", "tasks", "score_history"}
+TABLES = {"alembic_version", "lease", "records", "rejections", "runs", "tasks", "score_history", "read_marks"}
 
 
 def test_schema_created_from_empty(state_url: str) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from healthsync.state import Ack, StateStore, TaskIntent
+from healthsync.state import Ack, ReadMark, StateStore, TaskIntent
 
 
 def _values(store: StateStore, destination: str = "hubspot", object_type: str = "company") -> dict[str, object]:
@@ -65,6 +65,21 @@ def test_large_batch_and_forget(store: StateStore) -> None:
     assert store.forget("hubspot") == 1200
     assert store.records("hubspot", "company") == {}
     assert store.forget() == 1
+
+
+def test_read_marks_are_kept_per_destination_and_go_with_forget(store: StateStore) -> None:
+    assert store.read_mark("hubspot", "companies") == ReadMark()  # none kept: read everything
+    moment = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    store.mark_read("hubspot", "companies", ReadMark(moment, 15))
+    store.mark_read("hubspot", "contacts", ReadMark(moment, 3))
+    store.mark_read("hubspot", "companies", ReadMark(moment, 30))  # replaces, no second row
+    assert store.read_mark("hubspot", "companies") == ReadMark(moment, 30)
+    assert store.read_mark("intercom", "companies") == ReadMark()
+    store.acknowledge("hubspot", "companies", [Ack("acme", "1", {})])
+
+    assert store.forget("hubspot") == 1  # records only are counted
+    assert store.read_mark("hubspot", "companies") == ReadMark()
+    assert store.read_mark("hubspot", "contacts") == ReadMark()
 
 
 def test_forget_keeps_tasks_unless_asked(store: StateStore) -> None:

@@ -1,0 +1,189 @@
+"""What a run reads back from HubSpot about the records it remembers: bounded, and still finding drift (issue 25).
+
+The state store remembers each record's HubSpot id and the values HubSpot acknowledged; the destination is the
+truth. Reading every remembered record back on every run costs one batch read per 100 records (1,000 calls at
+100,000 companies) although almost nothing changed. A run reads instead, per object type (companies, contacts):
+
+1. **What changed in HubSpot since the last run**: one search (paged, 200 a page, on the search lane) for records
+   whose `hs_lastmodifieddate` (contacts: `lastmodifieddate`) is at or after the instant the last run's search
+   started, less `changed_overlap_minutes` (default 60: HubSpot documents no bound on how long a write takes to
+   reach the search index; our clock and HubSpot's may also differ). A remembered record found there whose
+   values differ from what the store holds (a value changed by hand, or by another integration) is diffed
+   against HubSpot's values, so the run writes ours back; the values found are checkpointed, so a run that
+   crashes before writing does not lose the finding. Our own writes of the last run are found too, and are
+   equal: they cost search pages, not writes.
+2. **Deleted or merged records**: a rotating re-verification reads 1/`verify_every_runs` of the remembered ids
+   (default 7: every remembered record is read at least once every 7 runs, a week of daily runs), in id order
+   from where the last run stopped, and every remembered record the run is about to write (its desired values
+   differ from the store's) is read too, so no write goes to a record that is gone; a record gone is matched
+   again (by the account-id property, then domain). A deleted record no longer shows in the search above; until
+   its turn comes an unchanged one costs nothing (and nothing is written to it).
+3. **Everything**, as before this module existed: every remembered record is read (a first run, a store from an
+   earlier release, a store whose records were forgotten, `verify_every_runs: 1`). HubSpot's search returns at
+   most 10,000 results per query, so when more records changed the search goes on from the last change it saw
+   (sorted by modification); only 10,000 changes within one millisecond fall back to reading everything.
+
+Search and the rotating read also serve as the values of the records they return: no record is read twice.
+The mark (`ReadMark`) is kept only by `run` (not `plan`, which must not consume a change it will not write).
+
+Requests per object type of a rerun with N remembered records, C changed in HubSpot since the last run (ours
+included) and W remembered records to write: max(1, ceil(C / 200)) searches + ceil((ceil(N / verify_every_runs)
++ W) / 100) batch reads (at most; a record in two of them is read once).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from healthsync.connector.hubspot.client import HubSpotClient
+from healthsync.connector.sync.destination import SyncContext, chunks
+from healthsync.connector.sync.values import same_hubspot_value
+from healthsync.mappings.models import HubSpotField
+from healthsync.state import ReadMark, RecordState
+
+BATCH_SIZE = 100
+SEARCH_PAGE = 200
+SEARCH_CAP = 10_000  # HubSpot's search returns at most 10,000 results per query
+MODIFIED = {"companies": "hs_lastmodifieddate", "contacts": "lastmodifieddate"}
+
+
+@dataclass
+class Remote:
+    """What this run knows of the remembered records of one object type."""
+
+    alive: dict[str, str]  # key -> remote id: not known to be gone
+    dead: dict[str, str]  # key -> remote id: read this run and gone (deleted, or merged into another)
+    current: dict[str, dict[str, str]] = field(default_factory=dict)  # remote id -> values read this run
+    drifted: set[str] = field(default_factory=set)  # keys whose values in HubSpot differ from the store's
+    mode: str = "all"  # "all" or "changed" (search + rotating sample)
+
+
+def search_all(
+    client: HubSpotClient, object_type: str, body: dict[str, Any], cap: int = SEARCH_CAP
+) -> list[dict[str, Any]]:
+    """The results of a search, paged (200 a page) until there are no more or `cap` results."""
+    results: list[dict[str, Any]] = []
+    after: str | None = None
+    while len(results) < cap:
+        page = client.search(object_type, {**body, "limit": SEARCH_PAGE, **({"after": after} if after else {})})
+        results += page.get("results") or []
+        after = ((page.get("paging") or {}).get("next") or {}).get("after")
+        if not after:
+            break
+    return results
+
+
+def wire(record: dict[str, Any], names: Sequence[str]) -> dict[str, str]:
+    """A record's properties `names` in our wire format: text, "" for a value not set."""
+    props = record.get("properties") or {}
+    return {name: "" if props.get(name) is None else str(props[name]) for name in names}
+
+
+class Reads:
+    """The bounded reads of one destination (see the module docstring)."""
+
+    def __init__(self, client: HubSpotClient, destination: str, verify_every_runs: int, overlap: timedelta) -> None:
+        self.client = client
+        self.destination = destination
+        self.every = verify_every_runs
+        self.overlap = overlap
+
+    def remote(
+        self,
+        ctx: SyncContext,
+        object_type: str,
+        known: dict[str, RecordState],
+        remembered: dict[str, str],
+        fields: Sequence[HubSpotField],
+        changing: set[str] | frozenset[str] = frozenset(),
+    ) -> Remote:
+        """Alive, dead and drifted remembered records of `object_type` (key -> remote id in `remembered`;
+        `known`: the store's records of that type; `changing`: remote ids about to be written, read too)."""
+        now = datetime.now(UTC)
+        names = [f.property for f in fields]
+        mark = ctx.store.read_mark(self.destination, object_type)
+        ids = sorted(set(remembered.values()))
+        changed = None
+        if mark.changed_since is not None and self.every > 1:
+            changed = self._changed(object_type, mark.changed_since - self.overlap, names)
+        if changed is None:
+            window, cursor, mode = ids, 0, "all"
+        else:
+            start = mark.verify_cursor if mark.verify_cursor < len(ids) else 0
+            window = ids[start : start + math.ceil(len(ids) / self.every)]
+            cursor, mode = start + len(window), "changed"
+            window = sorted(set(window) | set(changing))
+        current = dict(changed or {})
+        read = self._read(object_type, [i for i in window if i not in current], names)
+        current |= read
+        looked = set(window) | set(current)
+        dead = {key: rid for key, rid in remembered.items() if rid in looked and rid not in current}
+        alive = {key: rid for key, rid in remembered.items() if key not in dead}
+        drifted = _drifted(known, alive, current, fields)
+        if ctx.run_id is not None:
+            ctx.store.mark_read(self.destination, object_type, ReadMark(now, cursor))
+        return Remote(alive, dead, current, drifted, mode)
+
+    def _changed(self, object_type: str, since: datetime, names: list[str]) -> dict[str, dict[str, str]] | None:
+        """remote id -> values of every record changed since `since`, oldest change first. A search returns at
+        most 10,000 results, so past that the search starts again from the last change seen; None when 10,000
+        records share one instant (then everything is read)."""
+        modified = MODIFIED[object_type]
+        start = int(since.timestamp() * 1000)
+        found: dict[str, dict[str, str]] = {}
+        while True:
+            where = {"propertyName": modified, "operator": "GTE", "value": str(start)}
+            body = {
+                "filterGroups": [{"filters": [where]}],
+                "properties": [*names, modified],
+                "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
+            }
+            page = search_all(self.client, object_type, body)
+            found |= {str(record["id"]): wire(record, names) for record in page}
+            if len(page) < SEARCH_CAP:
+                return found
+            last = _millis(str((page[-1].get("properties") or {}).get(modified) or ""))
+            if last is None or last <= start:
+                return None
+            start = last
+
+    def _read(self, object_type: str, ids: list[str], names: list[str]) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {}
+        for chunk in chunks(ids, BATCH_SIZE):
+            for record in self.client.batch_read(object_type, list(chunk), None, names):
+                found[str(record["id"])] = wire(record, names)
+        return found
+
+
+def _drifted(
+    known: dict[str, RecordState],
+    alive: dict[str, str],
+    current: dict[str, dict[str, str]],
+    fields: Sequence[HubSpotField],
+) -> set[str]:
+    """Keys whose stored values (for this remote id) differ from HubSpot's current ones."""
+    drifted = set()
+    for key, rid in alive.items():
+        now, state = current.get(rid), known.get(key)
+        if now is None or state is None or state.remote_id != rid:
+            continue
+        stored = state.values
+        if any(
+            f.property in stored and not same_hubspot_value(f.type, stored[f.property], now[f.property]) for f in fields
+        ):
+            drifted.add(key)
+    return drifted
+
+
+def _millis(text: str) -> int | None:
+    """An instant HubSpot returned (ISO 8601, or epoch milliseconds) in epoch milliseconds."""
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
