@@ -177,13 +177,17 @@ class HubSpotDestination:
 
         return read
 
-    def _by_id_property(self, keys: list[str]) -> dict[str, str]:
+    def _by_id_property(self, keys: list[str], names: list[str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+        """(account id -> company id, company id -> its current `names`) of the companies holding those ids: the
+        values come with the lookup, so a lost state store reads each company once, not twice."""
         prop = self.mapping.companies.account_id_property.name
         found: dict[str, str] = {}
+        values: dict[str, dict[str, str]] = {}
         for chunk in chunks(keys, BATCH_SIZE):
-            for record in self.client.batch_read("companies", list(chunk), prop, [prop]):
+            for record in self.client.batch_read("companies", list(chunk), prop, sorted({prop, *names})):
                 found[str(record["properties"][prop])] = str(record["id"])
-        return found
+                values[str(record["id"])] = wire(record, names)
+        return found, values
 
     def _domain_candidates(self, domains: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """domain -> {company id -> company}: by primary domain, then by additional domains for the rest.
@@ -226,11 +230,17 @@ class HubSpotDestination:
             )
         return companies
 
-    def _match(self, accounts: dict[str, dict[str, Any]], remembered: dict[str, str]) -> dict[str, RecordPlan]:
+    def _match(
+        self, accounts: dict[str, dict[str, Any]], remembered: dict[str, str], names: list[str], read: dict[str, Any]
+    ) -> dict[str, RecordPlan]:
+        """Every account's plan: update (matched), ambiguous, create or unmatched. Values read on the way (by the
+        account-id property) are added to `read` (company id -> values)."""
         matched = {key: RecordPlan("companies", key, "update", remote) for key, remote in remembered.items()}
         pending = [key for key in accounts if key not in matched]
         if pending and self._id_property_exists:
-            for key, remote in self._by_id_property(pending).items():
+            by_id, values = self._by_id_property(pending, names)
+            read.update(values)
+            for key, remote in by_id.items():
                 matched[key] = RecordPlan("companies", key, "update", remote)
         pending = [key for key in pending if key not in matched]
         domains = {key: normalize_domain(accounts[key].get("domain")) for key in pending}
@@ -270,10 +280,11 @@ class HubSpotDestination:
         wanted = {key: self._desired(fields, row) for key, row in accounts.items()}
         remote = self._remote(ctx, "companies", known, remembered, fields, wanted)
         dead = remote.dead
-        matched = self._match(accounts, remote.alive)
-        targets = {k: r.remote_id for k, r in matched.items() if r.action == "update" and r.remote_id is not None}
         names = [field.property for field in fields]
-        current = self._current("companies", remote.current)
+        read = dict(remote.current)
+        matched = self._match(accounts, remote.alive, names, read)
+        targets = {k: r.remote_id for k, r in matched.items() if r.action == "update" and r.remote_id is not None}
+        current = self._current("companies", read)
         against = baseline(ctx, self.name, "companies", targets, names, current, stale=set(dead) | remote.drifted)
         for key, record in sorted(matched.items()):
             if key in dead and record.action in ("unmatched", "create"):

@@ -176,3 +176,20 @@ def _already_healthy(world: World, company: str) -> bool:
     with StateStore.open(world.settings().resolved_state_url()) as store:
         values = [s.values for s in store.records("hubspot", "companies").values() if s.remote_id == company]
     return bool(values) and values[0].get("healthsync_health_tier") == "healthy"
+
+
+def test_a_lost_state_store_reads_each_record_once_and_writes_nothing(world: World) -> None:
+    world.run()
+    companies, contacts = len(remembered(world, "companies")), len(remembered(world, "contacts"))
+    (world.root / "state.db").unlink()
+    before = log_size(world.hubspot)
+    summary = world.run()
+    assert writes(world.hubspot, before) == []
+    kinds = reads(world, before)
+    accounts = sum(r.object_type == "companies" for r in summary.plans["hubspot"].records)
+    users = sum(r.object_type == "contacts" for r in summary.plans["hubspot"].records)
+    assert kinds["lookup companies"] == math.ceil(accounts / 100)  # by account id, with their values
+    assert kinds["lookup contacts"] == math.ceil(users / 100)  # by email, with their values
+    assert kinds["verify companies"] == kinds["verify contacts"] == 0  # nothing remembered, nothing read twice
+    assert kinds["changed companies"] == kinds["changed contacts"] == 0  # no mark: no search for changes
+    assert (len(remembered(world, "companies")), len(remembered(world, "contacts"))) == (companies, contacts)
