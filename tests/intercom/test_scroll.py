@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from healthsync.connector.cli import cli
 from healthsync.connector.engine import Engine, RunSummary
+from healthsync.connector.intercom import listing as connector_listing
 from healthsync.sandbox import intercom_companies as sandbox_companies
 from healthsync.sandbox.base import SandboxServer
 from tests.clock import FakeTime
@@ -109,9 +110,9 @@ def test_a_scroll_page_answered_500_then_scroll_exists_for_a_minute(world: World
 
 @pytest.mark.slow
 def test_a_plan_started_while_a_run_scrolls(world: World) -> None:
-    with httpx.Client(base_url=world.intercom.base_url, headers=HEADERS, timeout=10) as client:
-        for n in range(1200):  # an established workspace: many companies that are not our accounts
-            client.post("/companies", json={"company_id": f"other-{n}", "name": f"Other {n}"}).raise_for_status()
+    store = world.intercom.sandbox.store  # type: ignore[attr-defined]
+    for n in range(1200):  # an established workspace: many companies that are not our accounts
+        sandbox_companies.upsert(store, {"company_id": f"other-{n}", "name": f"Other {n}"})
     control(world.intercom, "PUT", "faults", {"latency_ms": 20})
     outcome: dict[str, Any] = {}
 
@@ -134,18 +135,38 @@ def test_a_plan_started_while_a_run_scrolls(world: World) -> None:
     assert any(e["status"] == 400 for e in scroll_requests(world))  # the two met: scroll_exists
 
 
-@pytest.mark.slow  # 10,130 companies scrolled twice and listed: about two minutes
+def test_the_listing_stops_at_intercoms_documented_10000_in_the_connector_and_the_sandbox(
+    intercom: SandboxServer,
+) -> None:
+    """The limit the test below lowers: 10,000 companies (2.16 OpenAPI, `listAllCompanies`), in both; past it the
+    sandbox's pages come back empty while `total_count` counts every company."""
+    assert connector_listing.LIST_LIMIT == sandbox_companies.LIST_LIMIT == 10_000
+    store = intercom.sandbox.store  # type: ignore[attr-defined]
+    for n in range(10_001):
+        sandbox_companies.upsert(store, {"company_id": f"other-{n}", "name": f"Other {n}"})
+    last = sandbox_companies.retrieve(store, {"page": "167", "per_page": "60"})
+    beyond = sandbox_companies.retrieve(store, {"page": "168", "per_page": "60"})
+    assert [c["company_id"] for c in last["data"]][-1] == "other-9999"
+    assert len(last["data"]) == 40
+    assert beyond["data"] == []
+    assert beyond["total_count"] == 10_001
+
+
 def test_above_the_listing_limit_the_broken_scroll_is_waited_out_once(
     tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A workspace of more than 10,000 companies, ours past the listing's reach: the broken scroll's one-minute
-    expiry is waited out (on a fake clock the connector's sleep and the sandbox's expiry share) and a new scroll
-    reads all."""
+    """A workspace of more companies than the paged listing returns, ours past its reach: the broken scroll's
+    one-minute expiry is waited out (on a fake clock the connector's sleep and the sandbox's expiry share) and a new
+    scroll reads all. The listing limit (Intercom's 10,000, pinned by the test above) is lowered to 300 in both the
+    connector and the sandbox: the same pages, waits and requests, on a workspace of 430 companies, not 10,130."""
+    limit = 300
+    monkeypatch.setattr(connector_listing, "LIST_LIMIT", limit)
+    monkeypatch.setattr(sandbox_companies, "LIST_LIMIT", limit)
     world = intercom_world(tmp_path, hubspot, intercom, sqlite_url, accounts=ACCOUNTS)
     store = intercom.sandbox.store  # type: ignore[attr-defined]
     ours = dict(store.companies)
     store.companies.clear()
-    for n in range(10_000):  # an established workspace, listed before our companies
+    for n in range(limit):  # an established workspace, listed before our companies
         sandbox_companies.upsert(store, {"company_id": f"other-{n}", "name": f"Other {n}"})
     store.companies.update(ours)
     control(world.intercom, "PUT", "scroll", {"fail_page": 2})  # the default one-minute expiry
@@ -158,3 +179,4 @@ def test_above_the_listing_limit_the_broken_scroll_is_waited_out_once(
     assert summary.counts["intercom"].scroll_waits == 1
     assert [w for w in clock.slept if w > 30] == [61.0]
     assert company_reads(world) == []
+    assert len(listing_pages(world)) == 5  # 300 listed, 60 a page; none asked past the limit
