@@ -154,6 +154,9 @@ class IntercomSandbox(Sandbox):
             return super().dispatch(request)
         except IntercomError as exc:
             return self._error(exc.status, exc.code, exc.message)
+        finally:
+            if self.is_write(request):
+                self.store.changed()
 
     def too_many_requests(self, request: Request) -> Response:
         limit, seconds = self.window.limit, self.window.seconds

@@ -84,7 +84,9 @@ def search(store: IntercomStore, body: Any) -> JSON:
     if not isinstance(body, dict) or not isinstance(body.get("query"), dict):
         raise IntercomError(400, "parameter_not_found", "query must be specified")
     matches = _compile(body["query"])
-    found = [c for c in store.contacts.values() if matches(c)]
+    found = _looked_up(store, body["query"])
+    if found is None:
+        found = [c for c in store.contacts.values() if matches(c)]
     sort = body.get("sort") or {}
     order = sort.get("order", "descending")
     if order not in ("ascending", "descending"):
@@ -93,6 +95,23 @@ def search(store: IntercomStore, body: Any) -> JSON:
     field = sort.get("field", "created_at")
     found.sort(key=lambda c: (c.get(field) is None, c.get(field) or 0, c["id"]), reverse=order == "descending")
     return _page(store, found, body.get("pagination") or {})
+
+
+_INDEXED = frozenset({"email", "external_id"})
+
+
+def _looked_up(store: IntercomStore, query: JSON) -> list[JSON] | None:
+    """The contacts a top-level ``=`` or ``IN`` on email or external_id matches, from the store's lookup (the same
+    contacts a scan finds; exact, case-sensitive comparison as the scan does); None for any other query (scanned)."""
+    operator, field, want = query.get("operator"), query.get("field"), query.get("value")
+    if field not in _INDEXED or operator not in ("=", "IN"):
+        return None
+    wanted = want if operator == "IN" else [want]
+    if not isinstance(wanted, list) or not all(isinstance(value, str) for value in wanted):
+        return None
+    table = store.lookup(str(field))
+    found = {contact["id"]: contact for value in wanted for contact in table.get(value, ())}
+    return list(found.values())
 
 
 def _page(store: IntercomStore, found: list[JSON], pagination: JSON) -> JSON:

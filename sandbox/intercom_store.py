@@ -73,6 +73,31 @@ class IntercomStore:
     def request_id(self) -> str:
         return str(uuid.UUID(int=self._request_ids.getrandbits(128), version=4))
 
+    def changed(self) -> None:
+        """Something was written: the contact lookups are rebuilt when next used."""
+        self.__dict__["generation"] = self.__dict__.get("generation", 0) + 1
+
+    def lookup(self, field: str) -> dict[str, list[JSON]]:
+        """Contacts by the value of `field` (a string), built once per write (or change in the number of contacts).
+
+        A contact search scanned every contact and compared each with every value of an ``IN`` list: at 100,000
+        contacts the sandbox, not healthsync, was the bottleneck (issue 25, item 8).
+        """
+        key = (self.__dict__.get("generation", 0), len(self.contacts))
+        cached = self.__dict__.get("_lookups")
+        if cached is None or cached[0] != key:
+            cached = (key, {})
+            self.__dict__["_lookups"] = cached
+        tables: dict[str, dict[str, list[JSON]]] = cached[1]
+        if field not in tables:
+            table: dict[str, list[JSON]] = {}
+            for contact in self.contacts.values():
+                value = contact.get(field)
+                if isinstance(value, str):
+                    table.setdefault(value, []).append(contact)
+            tables[field] = table
+        return tables[field]
+
     def next_number(self) -> int:
         """Sequential numbers for tag and data-attribute ids (Intercom's are small integers too)."""
         self._counter += 1

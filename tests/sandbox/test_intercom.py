@@ -281,3 +281,30 @@ def test_string_values_over_255_characters_and_the_251st_attribute_are_refused(
     )
     assert full.status_code == 400
     assert "limit of 250" in full.json()["errors"][0]["message"]
+
+
+def test_contact_search_by_email_or_external_id_sees_every_write_like_a_scan(
+    intercom: SandboxServer, raw: httpx.Client
+) -> None:
+    """The lookup behind `=`/`IN` on email and external_id (issue 25, item 8) answers what a scan answers."""
+    control(raw, intercom, "POST", "reset")
+    headers = {"Authorization": f"Bearer {TOKEN}", "Intercom-Version": "2.14"}
+
+    def post(path: str, body: Any) -> Any:
+        response = raw.post(f"{intercom.base_url}{path}", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def emails(query: dict[str, Any]) -> list[str]:
+        return sorted(c["email"] for c in post("/contacts/search", {"query": query})["data"])
+
+    for n in range(3):
+        post("/contacts", {"email": f"u{n}@a.example", "external_id": f"u{n}"})
+    wanted = ["u0@a.example", "u2@a.example", "nobody@a.example"]
+    assert emails({"field": "email", "operator": "IN", "value": wanted}) == ["u0@a.example", "u2@a.example"]
+    assert emails({"field": "email", "operator": "IN", "value": ["U0@a.example"]}) == []  # exact, as the scan
+    post("/contacts", {"email": "u3@a.example", "external_id": "u3"})  # written after the lookup was built
+    assert emails({"field": "external_id", "operator": "IN", "value": ["u3", "u1"]}) == ["u1@a.example", "u3@a.example"]
+    assert emails({"field": "email", "operator": "=", "value": "u3@a.example"}) == ["u3@a.example"]
+    scanned = {"operator": "OR", "value": [{"field": "email", "operator": "~", "value": "u"}]}  # not indexed
+    assert emails(scanned) == [f"u{n}@a.example" for n in range(4)]
