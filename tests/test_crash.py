@@ -4,6 +4,9 @@ SIGKILL: the next run on this host takes the dead holder's lease at once and mar
 on another host blocks only until its short lease expires. SIGTERM / SIGINT: the run finishes its batch,
 checkpoints, releases the lease and exits 143 / 130; the next run starts at once. Either way the destinations
 end in the right state: a further run writes nothing, and no task exists twice.
+
+The run that is killed or signalled is a real process; the runs before and after it are `main` in this process (a
+separate interpreter is not their point: the lock, the lease and the sandboxes are the same either way).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,7 @@ import yaml
 
 from healthsync.sandbox.base import SandboxServer
 from healthsync.state import StateStore
-from tests.world import TOKENS, World, build_world, control, healthsync_process, log_size, writes
+from tests.world import TOKENS, World, build_world, control, healthsync, log_size, writes
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +81,7 @@ def _lease_rows(world: World) -> list[Any]:
 def _assert_right_state(world: World) -> None:
     """A further run writes nothing, every matched company has its score, and no task exists twice."""
     before = (log_size(world.hubspot), log_size(world.intercom))
-    again = healthsync_process("run", "--config", str(world.config), env=_env())
+    again = healthsync("run", "--config", str(world.config), env=_env())
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert writes(world.hubspot, before[0]) == []
     assert writes(world.intercom, before[1]) == []
@@ -94,7 +98,7 @@ def test_sigkill_the_next_run_on_this_host_takes_over_at_once(world: World) -> N
     since = log_size(world.hubspot)  # the seeding wrote too
     first = _start_run(world)
     _slow_and_started(world, first, since)
-    busy = healthsync_process("--log-format", "text", "run", "--config", str(world.config), env=_env())
+    busy = healthsync("--log-format", "text", "run", "--config", str(world.config), env=_env())
     assert busy.returncode == 3
     assert "alive on this host" in busy.stderr, busy.stderr
     assert f"kill {first.pid}" in busy.stderr
@@ -104,7 +108,7 @@ def test_sigkill_the_next_run_on_this_host_takes_over_at_once(world: World) -> N
     for server in (world.hubspot, world.intercom):
         control(server, "PUT", "faults", {})
     started = time.monotonic()
-    second = healthsync_process("run", "--config", str(world.config), env=_env())
+    second = healthsync("run", "--config", str(world.config), env=_env())
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "took over the lock" in second.stderr
     assert "run 1 did not finish" in second.stderr
@@ -120,16 +124,21 @@ def test_a_holder_on_another_host_blocks_only_until_its_short_lease_expires(worl
         config["destinations"][name]["timeout_seconds"] = 5
     world.config.write_text(yaml.safe_dump(config))
     with StateStore.open(f"sqlite:///{world.root / 'state.db'}") as store:
-        store.acquire_lock("other-host pid 4242", ttl_seconds=10)  # crashed there: never renewed, never released
-    blocked = healthsync_process("--log-format", "text", "run", "--config", str(world.config), env=_env())
-    assert blocked.returncode == 3
-    assert "other-host pid 4242" in blocked.stderr
-    assert "on another host or container" in blocked.stderr
-    assert "--wait" in blocked.stderr
-    started = time.monotonic()
-    waited = healthsync_process("run", "--wait", "--config", str(world.config), env=_env())
+        crashed = store.acquire_lock("other-host pid 4242", ttl_seconds=10)  # crashed there: never renewed or released
+        blocked = healthsync("--log-format", "text", "run", "--config", str(world.config), env=_env())
+        assert blocked.returncode == 3
+        assert "other-host pid 4242" in blocked.stderr
+        assert "on another host or container" in blocked.stderr
+        assert "--wait" in blocked.stderr
+        # That holder's lease again, 4 s of it left this time: what `--wait` waits out (10 s would prove no more).
+        crashed.release()
+        expires_at = store.acquire_lock("other-host pid 4242", ttl_seconds=4).expires_at
+    started, left = time.monotonic(), (expires_at - datetime.now(UTC)).total_seconds()
+    waited = healthsync("run", "--wait", "--config", str(world.config), env=_env())
     assert waited.returncode == 0, waited.stdout[-3000:] + waited.stderr[-3000:]
-    assert time.monotonic() - started < 60
+    assert "took over the lock" in waited.stderr
+    assert "other-host pid 4242" in waited.stderr
+    assert left <= time.monotonic() - started < 60  # it waited until the lease had expired
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -146,7 +155,7 @@ def test_a_signal_finishes_the_batch_releases_the_lease_and_exits(world: World, 
     for server in (world.hubspot, world.intercom):
         control(server, "PUT", "faults", {})
     started = time.monotonic()
-    second = healthsync_process("run", "--config", str(world.config), env=_env())
+    second = healthsync("run", "--config", str(world.config), env=_env())
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "took over" not in second.stderr
     assert time.monotonic() - started < 60
