@@ -8,15 +8,35 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from healthsync.sandbox.base import SandboxServer
+from healthsync.state.schema import lease
 from tests.hubspot.crm import cli, duplicates, hubspot_only, marked, set_config, token_env
 from tests.world import World, build_world, control
 
 CREATE = "/crm/objects/2026-09/tasks/batch/create"
+
+
+def _until_its_lease_expired(pid: int, world: World) -> float:
+    """Seconds until the lease of the stopped run `pid` has expired (by the state store's clock, this machine's on
+    SQLite), read once the process is really stopped: it can renew no more. The fence's proof of the lease ends no
+    later than the stored expiry, so past it the run's next write must find the lease lost."""
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "T":
+        assert time.monotonic() < deadline, "the first run did not stop"
+        time.sleep(0.01)
+    engine = sa.create_engine(f"sqlite:///{world.root / 'state.db'}")
+    try:
+        with engine.connect() as conn:
+            expires_at = conn.execute(sa.select(lease.c.expires_at)).scalar_one()
+    finally:
+        engine.dispose()
+    return max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 0.5
 
 
 @pytest.mark.slow
@@ -43,7 +63,7 @@ def test_a_run_stalled_past_its_lease_in_a_task_create_duplicates_nothing(
             time.sleep(0.05)
         os.kill(first.pid, signal.SIGSTOP)  # stalled with its create in flight
         control(world.hubspot, "PUT", "faults", {})
-        time.sleep(12)  # past the 10 s lease
+        time.sleep(_until_its_lease_expired(first.pid, world))  # 7-10 s: the 10 s lease from its last renewal
         second = cli(world, "run")
         assert second.returncode == 0, second.stdout + second.stderr
     finally:
