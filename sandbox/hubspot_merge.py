@@ -48,7 +48,7 @@ def merge(records: Records, kind: str, body: Any) -> JSON:
     now = records._wall()
     primary.updated_at = now
     primary.properties["hs_lastmodifieddate" if kind != "contacts" else "lastmodifieddate"] = iso(now)
-    primary.versions.append((records._monotonic() + records.index_lag, dict(primary.properties)))
+    records.versioned(primary)
     return primary.to_json()
 
 

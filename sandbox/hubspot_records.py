@@ -160,8 +160,27 @@ class Records:
         return found
 
     def changed(self) -> None:
-        """A record was created, changed, archived or merged: the lookups are rebuilt when next used."""
+        """A record was created, changed, archived or merged: the lookups and searches are redone when next used."""
         self._lookups.clear()
+        self.__dict__["_searches"] = {}
+
+    def versioned(self, record: Record) -> None:
+        """Keep the record's current properties as a version the search index sees after the index lag."""
+        visible_at = self._monotonic() + self.index_lag
+        record.versions.append((visible_at, dict(record.properties)))
+        self.__dict__["latest_visible"] = max(self.__dict__.get("latest_visible", float("-inf")), visible_at)
+
+    def searched(self, key: str, search: Callable[[], list[tuple[Record, dict[str, str]]]]) -> list[Any]:
+        """The matches of a search (`key`: its filters and sorts), kept for its next pages until the next write, once
+        every version is visible to the index. A page of 200 of a 100,000-record search filtered and sorted every
+        record again (issue 25, item 8: the sandbox must keep up with a scale run)."""
+        searches: dict[str, list[Any]] = self.__dict__.setdefault("_searches", {})
+        if key in searches:
+            return searches[key]
+        found = search()
+        if self._monotonic() >= self.__dict__.get("latest_visible", float("-inf")):
+            searches[key] = found
+        return found
 
     def require(
         self, object_type: str, object_id: str, id_property: str | None = None, *, follow_merges: bool = False
@@ -387,7 +406,7 @@ class Records:
             record.properties.setdefault("hs_task_completion_date", iso(now))
         record.properties[_MODIFIED[object_type]] = iso(now)
         record.updated_at = now
-        record.versions.append((self._monotonic() + self.index_lag, dict(record.properties)))
+        self.versioned(record)
         for to_type, to_id, type_id in plan.links:
             self.associations.add(Link(object_type, record.id, to_type, to_id, type_id))
         body = record.to_json(trace_id=plan.trace_id)

@@ -140,3 +140,22 @@ def test_the_request_log_keeps_every_line_and_the_bodies_of_the_latest(hubspot: 
     assert [entry["response"] for entry in log[:2]] == [None, None]
     httpx.post(f"{hubspot.base_url}/_sandbox/reset").raise_for_status()
     assert control(hubspot, "limits", {})["log_bodies"] == HubSpotSandbox.default_log_bodies
+
+
+def test_the_pages_of_a_search_see_a_write_made_between_them(hubspot: SandboxServer) -> None:
+    """A search's matches are kept for its next pages (issue 25, item 8), until the next write."""
+    control(hubspot, "limits", {"search_index_lag_seconds": 0, "search_requests_per_second": 100})
+    client = sdk(hubspot)
+    inputs = [{"properties": {"name": f"Paged {n}", "domain": f"paged-{n}.example"}} for n in range(3)]
+    client.crm.companies.batch_api.create({"inputs": inputs})
+    named = {
+        "filterGroups": [{"filters": [{"propertyName": "name", "operator": "CONTAINS_TOKEN", "value": "paged"}]}],
+        "sorts": [{"propertyName": "name", "direction": "DESCENDING"}],
+        "properties": ["name"],
+        "limit": 2,
+    }
+    first = client.crm.companies.search_api.do_search(named)
+    assert (first.total, [c.properties["name"] for c in first.results]) == (3, ["Paged 2", "Paged 1"])
+    client.crm.companies.batch_api.create({"inputs": [{"properties": {"name": "Paged 9", "domain": "p9.example"}}]})
+    again = client.crm.companies.search_api.do_search({**named, "after": first.paging.next.after})
+    assert (again.total, [c.properties["name"] for c in again.results]) == (4, ["Paged 1", "Paged 0"])
