@@ -30,7 +30,7 @@ from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import Destination, SyncContext
 from healthsync.connector.sync.fence import Fence
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
-from healthsync.connector.sync.ratelimit import RateLimiter
+from healthsync.connector.sync.ratelimit import ARRIVAL_MARGIN, RateLimiter
 from healthsync.connector.sync.rescore import ConfigChange, Rescorer, Scoring
 from healthsync.connector.sync.retry import RetryPolicy
 from healthsync.errors import AuthError, ConfigError, HealthsyncError, Interrupted
@@ -124,7 +124,7 @@ def build_destination(
             timeout=hub.timeout_seconds,
             policy=policy,
             limiter=RateLimiter(hub.requests_per_10s, 10.0, sleep=pause, clock=now),
-            search_limiter=RateLimiter(hub.searches_per_second, 1.0, sleep=pause, clock=now),
+            search_limiter=RateLimiter(hub.searches_per_second, 1.0 + ARRIVAL_MARGIN, sleep=pause, clock=now),
             fence=fence.check if fence else None,
         )
         return HubSpotDestination(client, cast(HubSpotMapping, mapping), hub, settings.delivery_bound())
