@@ -1,7 +1,7 @@
 PY ?= python
 SHELL := bash
 
-.PHONY: check check-fast check-minimum minimum-venv lint types test fmt constraints snowflake-venv image
+.PHONY: check check-fast check-minimum minimum-venv lint types test fmt constraints snowflake-venv engines-venv image
 
 check: lint types test
 
@@ -13,7 +13,7 @@ types:
 	$(PY) -m mypy
 
 # The run's output is kept in build/pytest.log and its slowest tests in build/slowest-tests.txt (CI prints it).
-test: .venv-snowflake/bin/python
+test: .venv-snowflake/bin/python .venv-engines/.installed
 	@mkdir -p build
 	set -o pipefail; $(PY) -m pytest -n 2 --dist loadfile --durations=25 | tee build/pytest.log; status=$$?; \
 		awk '/slowest [0-9]+ durations/ {on = 1} on && /^=/ && !/slowest/ {exit} on' build/pytest.log \
@@ -38,6 +38,18 @@ snowflake-venv:
 	rm -rf .venv-snowflake && $(PY) -m venv .venv-snowflake
 	.venv-snowflake/bin/pip install -q --upgrade pip
 	.venv-snowflake/bin/pip install -q -c constraints-snowflake.txt '.[snowflake]' fakesnow pytest
+
+# The engines test venv: the generated SQL runs on ClickHouse (chdb: ClickHouse embedded, through clickhouse-connect's
+# dialect) in tests/sources/engines. chdb-core is 555 MB, so it stays out of the main venv. `make test` builds it
+# when missing or when its pins changed; the stamp is written only once pip succeeded.
+.venv-engines/.installed: constraints-engines.txt pyproject.toml
+	$(MAKE) engines-venv
+
+engines-venv:
+	rm -rf .venv-engines && $(PY) -m venv .venv-engines
+	.venv-engines/bin/pip install -q --upgrade pip
+	.venv-engines/bin/pip install -q -c constraints-engines.txt '.[clickhouse]' chdb pytest
+	touch .venv-engines/.installed
 
 image:
 	../shared/tools/container-base build -t healthsync .

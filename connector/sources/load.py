@@ -100,8 +100,10 @@ OPTIONAL = {
     "users": ("email", "role", "created_at"),
     "outcomes": ("value",),
 }
-# DuckDB names its result types; other drivers compare equal to the PEP 249 DATETIME type object.
+# DuckDB, ClickHouse (`Nullable(DateTime64(6, 'UTC'))`: the name inside the wrappers) and Spark name their result
+# types; other drivers compare equal to the PEP 249 DATETIME type object.
 TEMPORAL = frozenset({"DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"})
+TEMPORAL_CLICKHOUSE = frozenset({"DATE", "DATE32", "DATETIME", "DATETIME64"})
 
 
 @dataclass
@@ -721,11 +723,19 @@ def _column_types(result: sa.CursorResult[Any], dialect: sa.Dialect) -> list[sa.
     for description in result.cursor.description or ():
         code = description[1]
         known = (temporal is not None and code is not None and code == temporal) or str(code).upper() in TEMPORAL
+        known = known or _clickhouse_type(str(code)) in TEMPORAL_CLICKHOUSE
         name = str(description[0])
         if dialect.requires_name_normalize:
             name = dialect.normalize_name(name) or name
         columns.append(sa.column(name, sa.DateTime() if known else sa.types.NullType()))
     return columns
+
+
+def _clickhouse_type(code: str) -> str:
+    """`Nullable(DateTime64(6, 'UTC'))` -> `DATETIME64`: the ClickHouse type's name inside its wrappers."""
+    while code.startswith(("Nullable(", "LowCardinality(")):
+        code = code[code.index("(") + 1 : -1]
+    return code.split("(", 1)[0].upper()
 
 
 def _probe(conn: sa.Connection, source: FromClause | sa.TextClause) -> list[sa.ColumnClause[Any]]:

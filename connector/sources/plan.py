@@ -90,6 +90,10 @@ CAPABILITIES = {
         "snowflake", concurrent=True, masks=True, session=("ALTER SESSION SET TIMEZONE = 'UTC'",)
     ),
     "bigquery": Capabilities("bigquery", concurrent=True, masks=True),
+    # join_use_nulls: an outer join's missing side is NULL (ClickHouse's default fills in the type's default, '')
+    "clickhousedb": Capabilities(
+        "clickhousedb", concurrent=True, masks=True, session=("SET session_timezone = 'UTC'", "SET join_use_nulls = 1")
+    ),
     "sqlite": Capabilities("sqlite"),
 }
 

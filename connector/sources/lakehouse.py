@@ -1,0 +1,58 @@
+"""The SQL functions of `sqlfunctions.py` spelled for ClickHouse and for Databricks / Spark SQL.
+
+Registered with SQLAlchemy on import (`connector/sources/__init__.py` imports this module), by dialect name:
+
+    clickhousedb   clickhouse-connect's dialect (ClickHouse Inc.): https://github.com/ClickHouse/clickhouse-connect,
+                   https://clickhouse.com/docs/integrations/python#sqlalchemy
+    databricks     databricks-sqlalchemy (Databricks): https://github.com/databricks/databricks-sqlalchemy
+
+ClickHouse (https://clickhouse.com/docs/sql-reference/functions): `parseDateTime64BestEffortOrNull` reads text in
+ISO-8601 and many looser shapes (`12`, `1.5` become dates), so text must first match the strict shape the
+PostgreSQL path uses (`sqlfunctions._PG_ISO`, written with doubled backslashes: ClickHouse string literals take
+C escapes); an impossible day (2025-02-30) parses to NULL. `toUnixTimestamp64Micro`, `bitShiftLeft`, `groupBitOr`
+(https://clickhouse.com/docs/sql-reference/aggregate-functions/reference/groupbitor) and `countIf` (the -If
+combinator) replace the standard spellings ClickHouse lacks (`<<` on integers, `bit_or`, `FILTER (WHERE ...)`).
+
+Spark SQL (https://spark.apache.org/docs/latest/api/sql/): `try_cast(... AS TIMESTAMP)` is NULL for text that is not
+a timestamp, where `CAST` raises under ANSI mode (on by default since Spark 4.0 and on Databricks SQL warehouses);
+text without an offset is read in the session time zone, which the source sets to UTC (`SET TIME ZONE 'UTC'`).
+`unix_micros`, `shiftleft`, `bit_or` and `count_if` are built in since Spark 3.1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from healthsync.connector.sources.sqlfunctions import _PG_ISO, BitOr, CountIf, DayBit, EpochSeconds, _arg
+
+CLICKHOUSE = "clickhousedb"
+DATABRICKS = "databricks"
+_CH_ISO = _PG_ISO.replace("\\", "\\\\")
+
+
+@compiles(EpochSeconds, CLICKHOUSE)
+def _epoch_clickhouse(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    value, temporal = _arg(element, compiler, **kw)
+    if temporal:  # DateTime, DateTime64 (any zone: the instant is kept) or Date
+        return f"(toUnixTimestamp64Micro(toDateTime64({value}, 6, 'UTC')) / 1000000.0)"
+    text = f"toString({value})"
+    parsed = f"parseDateTime64BestEffortOrNull({text}, 6, 'UTC')"
+    return f"(toUnixTimestamp64Micro(if(match({text}, '{_CH_ISO}'), {parsed}, NULL)) / 1000000.0)"
+
+
+@compiles(DayBit, CLICKHOUSE)
+def _bit_clickhouse(element: DayBit, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"bitShiftLeft(toInt64(1), toUInt8({_arg(element, compiler, **kw)[0]}))"
+
+
+@compiles(BitOr, CLICKHOUSE)
+def _or_clickhouse(element: BitOr, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"groupBitOr({_arg(element, compiler, **kw)[0]})"
+
+
+@compiles(CountIf, CLICKHOUSE)
+def _count_if_clickhouse(element: CountIf, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"countIf({_arg(element, compiler, **kw)[0]})"
