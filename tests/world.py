@@ -237,8 +237,48 @@ def _seeded(servers: dict[str, SandboxServer], data: DemoData, plan: SeedPlan) -
         result = seed_hubspot(servers["hubspot"].base_url, data.accounts, data.users, plan)
     if "intercom" in servers:
         result = seed_intercom(servers["intercom"].base_url, data.accounts, plan, result)
-    _SEEDINGS[key] = ({name: _saved(server.sandbox) for name, server in servers.items()}, copy.deepcopy(result))
+    saved = {name: _saved(server.sandbox) for name, server in servers.items()}
+    _SEEDINGS[key] = (saved, copy.deepcopy(result))
+    for name, server in servers.items():  # as a restore leaves them: their pickles, and fingerprints, are the same
+        _restore(server.sandbox, saved[name])
     return result
+
+
+# First runs (`first_run`) made in this process: each sandbox and the state store's files as the run left them.
+_RUNS: dict[tuple[Any, ...], tuple[dict[str, bytes], dict[str, bytes], RunSummary]] = {}
+_SQLITE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def first_run(world: World) -> RunSummary:
+    """`world.run()` on an empty SQLite state store, run once per process for each starting point and restored after
+    that: both sandboxes' stored objects, log and random state, the state store's files and a copy of the summary.
+
+    The key holds what the run depends on: the config (its files' places aside), the product's bytes and each
+    sandbox just before the run (a test that changed any of them gets its own run)."""
+    state = Path(world.settings().resolved_state_url().removeprefix("sqlite:///"))
+    assert state.is_absolute(), "first_run needs a SQLite state store"
+    assert not state.exists(), "first_run starts from an empty state store"
+    config = yaml.safe_load(world.config.read_text())
+    config["source"].pop("url")
+    config["state"].pop("url")
+    servers = {"hubspot": world.hubspot, "intercom": world.intercom}
+    key = (
+        yaml.safe_dump(config).replace(str(world.root), "<root>"),
+        hashlib.sha256(world.db.read_bytes()).hexdigest(),
+        *((name, _fingerprint(server.sandbox)) for name, server in servers.items()),
+    )
+    if key in _RUNS:
+        sandboxes, files, summary = _RUNS[key]
+        for name, server in servers.items():
+            _restore(server.sandbox, sandboxes[name])
+        state.parent.mkdir(parents=True, exist_ok=True)
+        for suffix, content in files.items():
+            state.with_name(state.name + suffix).write_bytes(content)
+        return copy.deepcopy(summary)
+    summary = world.run()
+    files = {s: f.read_bytes() for s in _SQLITE_FILES if (f := state.with_name(state.name + s)).exists()}
+    _RUNS[key] = ({name: _saved(server.sandbox) for name, server in servers.items()}, files, copy.deepcopy(summary))
+    return summary
 
 
 def _saved(sandbox: Sandbox) -> bytes:
