@@ -1,5 +1,8 @@
 """Sync engine end to end (SPEC sections 4 and 5): the official SDKs against the sandboxes over real HTTP,
-real DuckDB product data, a real SQLite state store (tests/state/ runs the store on SQLite and PostgreSQL)."""
+real DuckDB product data, a real SQLite state store (tests/state/ runs the store on SQLite and PostgreSQL).
+
+The first run of the 500-account world is made once (`first_run`): the tests that start from it get the sandboxes
+and the state store as it left them, and a copy of its summary."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from healthsync.mappings.loader import load_mapping
 from healthsync.mappings.models import HubSpotMapping, IntercomMapping
 from healthsync.sandbox.base import SandboxServer
 from healthsync.state import StateStore
-from tests.world import TOKENS, World, build_world, control, log_size, writes
+from tests.world import TOKENS, World, build_world, control, first_run, log_size, writes
 
 
 @pytest.fixture
@@ -50,7 +53,7 @@ def remote_picture(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def test_first_run_provisions_and_writes_every_matched_company(world: World) -> None:
-    summary = world.run()
+    summary = first_run(world)
     assert summary.exit_code == 0
     scores = summary.scores
     assert scores is not None
@@ -95,7 +98,7 @@ def test_first_run_provisions_and_writes_every_matched_company(world: World) -> 
 
 
 def test_second_run_with_unchanged_input_makes_no_write_call(world: World) -> None:
-    world.run()
+    first_run(world)
     before = (log_size(world.hubspot), log_size(world.intercom))
     summary = world.run()
     assert summary.exit_code == 0
@@ -106,7 +109,7 @@ def test_second_run_with_unchanged_input_makes_no_write_call(world: World) -> No
 
 
 def test_company_writes_are_batched_by_hundred(world: World) -> None:
-    summary = world.run()
+    summary = first_run(world)
     matched = sum(1 for r in summary.plans["hubspot"].records if r.object_type == "companies" and r.action == "update")
     updates = [e for e in writes(world.hubspot) if e["path"] == "/crm/objects/2026-09/companies/batch/update"]
     assert len(updates) == math.ceil(matched / 100)
@@ -129,7 +132,7 @@ def _quieter(world: World, keys: list[str]) -> None:
 
 
 def test_changing_ten_accounts_writes_only_those(world: World) -> None:
-    first = world.run()
+    first = first_run(world)
     assert first.scores is not None
     table = first.scores.accounts
     cutoff = table.loc[table.health_score < 100, "raw_score"].quantile(0.5)
@@ -174,7 +177,7 @@ def test_faults_end_in_the_same_remote_state(
 ) -> None:
     # the fault-free reference run and the faulty run each keep their own state
     clean = build_world(tmp_path / "clean", hubspot, intercom, f"sqlite:///{tmp_path / 'clean.db'}")
-    clean.run()
+    first_run(clean)
     expected = remote_picture(clean)
     for server in (hubspot, intercom):
         control(server, "POST", "reset")
@@ -204,7 +207,7 @@ def test_a_second_concurrent_run_is_refused(world: World) -> None:
 
 
 def test_tokens_never_reach_the_state_store(world: World, sqlite_url: str) -> None:
-    world.run()
+    first_run(world)
     with StateStore.open(world.settings().resolved_state_url()) as store:
         dump = repr(store.runs()) + repr(store.rejections())
         dump += repr(store.records("hubspot", "companies")) + repr(store.records("intercom", "companies"))
