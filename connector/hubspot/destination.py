@@ -49,7 +49,8 @@ class HubSpotDestination:
         self.config = config
         self._id_property_exists = False
         overlap = timedelta(minutes=config.changed_overlap_minutes)
-        self.reads = Reads(client, self.name, config.verify_every_runs, overlap)
+        rates = (1 / config.searches_per_second, 10 / config.requests_per_10s)
+        self.reads = Reads(client, self.name, config.verify_every_runs, overlap, rates)
 
     def close(self) -> None:
         self.client.close()

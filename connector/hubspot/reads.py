@@ -19,7 +19,10 @@ truth. Reading every remembered record back on every run costs one batch read pe
    again (by the account-id property, then domain). A deleted record no longer shows in the search above; until
    its turn comes an unchanged one costs nothing (and nothing is written to it).
 3. **Everything**, as before this module existed: every remembered record is read (a first run, a store from an
-   earlier release, a store whose records were forgotten, `verify_every_runs: 1`). HubSpot's search returns at
+   earlier release, a store whose records were forgotten, `verify_every_runs: 1`), and whenever paging through
+   the changes would take longer than reading every record at the configured rates (`searches_per_second`,
+   `requests_per_10s`): right after a first sync, whose writes are all changes, or a scoring change that moved
+   every score. HubSpot's search returns at
    most 10,000 results per query, so when more records changed the search goes on from the last change it saw
    (sorted by modification); only 10,000 changes within one millisecond fall back to reading everything.
 
@@ -28,7 +31,8 @@ The mark (`ReadMark`) is kept only by `run` (not `plan`, which must not consume 
 
 Requests per object type of a rerun with N remembered records, C changed in HubSpot since the last run (ours
 included) and W remembered records to write: max(1, ceil(C / 200)) searches + ceil((ceil(N / verify_every_runs)
-+ W) / 100) batch reads (at most; a record in two of them is read once).
++ W) / 100) batch reads (at most; a record in two of them is read once); or, when ceil(C / 200) searches take
+longer than ceil(N / 100) batch reads at the configured rates, 1 search + ceil(N / 100) batch reads.
 """
 
 from __future__ import annotations
@@ -66,15 +70,25 @@ def search_all(
     client: HubSpotClient, object_type: str, body: dict[str, Any], cap: int = SEARCH_CAP
 ) -> list[dict[str, Any]]:
     """The results of a search, paged (200 a page) until there are no more or `cap` results."""
+    return pages(client, object_type, body, cap)[0]
+
+
+def pages(
+    client: HubSpotClient, object_type: str, body: dict[str, Any], cap: int = SEARCH_CAP, most: int | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """(results, total) of a search paged until there are no more or `cap` results; only the first page when its
+    `total` is more than `most`."""
     results: list[dict[str, Any]] = []
     after: str | None = None
+    total = 0
     while len(results) < cap:
         page = client.search(object_type, {**body, "limit": SEARCH_PAGE, **({"after": after} if after else {})})
+        total = int(page.get("total") or 0)
         results += page.get("results") or []
         after = ((page.get("paging") or {}).get("next") or {}).get("after")
-        if not after:
+        if not after or (most is not None and total > most):
             break
-    return results
+    return results, total
 
 
 def wire(record: dict[str, Any], names: Sequence[str]) -> dict[str, str]:
@@ -86,11 +100,19 @@ def wire(record: dict[str, Any], names: Sequence[str]) -> dict[str, str]:
 class Reads:
     """The bounded reads of one destination (see the module docstring)."""
 
-    def __init__(self, client: HubSpotClient, destination: str, verify_every_runs: int, overlap: timedelta) -> None:
+    def __init__(
+        self,
+        client: HubSpotClient,
+        destination: str,
+        verify_every_runs: int,
+        overlap: timedelta,
+        seconds_per: tuple[float, float] = (0.25, 0.1),
+    ) -> None:
         self.client = client
         self.destination = destination
         self.every = verify_every_runs
         self.overlap = overlap
+        self.search_seconds, self.read_seconds = seconds_per  # per search, per batch read, at the configured rates
 
     def remote(
         self,
@@ -109,7 +131,9 @@ class Reads:
         ids = sorted(set(remembered.values()))
         changed = None
         if mark.changed_since is not None and self.every > 1:
-            changed = self._changed(object_type, mark.changed_since - self.overlap, names)
+            everything = math.ceil(len(ids) / BATCH_SIZE) * self.read_seconds  # reading every record, in seconds
+            most = int(everything / self.search_seconds) * SEARCH_PAGE  # changes a search may page through
+            changed = self._changed(object_type, mark.changed_since - self.overlap, names, most)
         if changed is None:
             window, cursor, mode = ids, 0, "all"
         else:
@@ -128,10 +152,13 @@ class Reads:
             ctx.store.mark_read(self.destination, object_type, ReadMark(now, cursor))
         return Remote(alive, dead, current, drifted, mode)
 
-    def _changed(self, object_type: str, since: datetime, names: list[str]) -> dict[str, dict[str, str]] | None:
-        """remote id -> values of every record changed since `since`, oldest change first. A search returns at
-        most 10,000 results, so past that the search starts again from the last change seen; None when 10,000
-        records share one instant (then everything is read)."""
+    def _changed(
+        self, object_type: str, since: datetime, names: list[str], most: int
+    ) -> dict[str, dict[str, str]] | None:
+        """remote id -> values of every record changed since `since`, oldest change first; None (then everything is
+        read) when more than `most` changed (paging through them would take longer than reading every record), or
+        when 10,000 records share one instant. A search returns at most 10,000 results, so past that the search
+        starts again from the last change seen."""
         modified = MODIFIED[object_type]
         start = int(since.timestamp() * 1000)
         found: dict[str, dict[str, str]] = {}
@@ -142,7 +169,9 @@ class Reads:
                 "properties": [*names, modified],
                 "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
             }
-            page = search_all(self.client, object_type, body)
+            page, total = pages(self.client, object_type, body, most=most - len(found))
+            if total > most - len(found):
+                return None
             found |= {str(record["id"]): wire(record, names) for record in page}
             if len(page) < SEARCH_CAP:
                 return found

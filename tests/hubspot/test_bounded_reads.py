@@ -193,3 +193,23 @@ def test_a_lost_state_store_reads_each_record_once_and_writes_nothing(world: Wor
     assert kinds["verify companies"] == kinds["verify contacts"] == 0  # nothing remembered, nothing read twice
     assert kinds["changed companies"] == kinds["changed contacts"] == 0  # no mark: no search for changes
     assert (len(remembered(world, "companies")), len(remembered(world, "contacts"))) == (companies, contacts)
+
+
+@pytest.mark.parametrize("searches_per_second", [100_000, 1])
+def test_after_a_first_sync_a_rerun_pages_through_the_changes_or_reads_everything_whichever_is_quicker(
+    world: World, searches_per_second: int
+) -> None:
+    """The first sync's writes are all changes: at 1 search a second (100,000 reads per 10 s) paging through 200+
+    changed contacts takes longer than 3 batch reads, so the rerun reads everything; at 100,000 a second, it pages."""
+    set_config(world, "destinations", "hubspot", "searches_per_second", value=searches_per_second)
+    world.run()
+    contacts = len(remembered(world, "contacts"))
+    assert contacts > 200  # more than one page of changes
+    before = log_size(world.hubspot)
+    assert world.run().exit_code == 0
+    kinds = reads(world, before)
+    if searches_per_second == 1:
+        assert (kinds["changed contacts"], kinds["verify contacts"]) == (1, math.ceil(contacts / 100))
+    else:
+        assert (kinds["changed contacts"], kinds["verify contacts"]) == (math.ceil(contacts / 200), 0)
+    assert writes(world.hubspot, before) == []
