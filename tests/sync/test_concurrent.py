@@ -71,9 +71,13 @@ def test_stages_put_the_crms_together_and_slack_after() -> None:
     assert stages(["hubspot", "intercom", "slack"], concurrent=False) == [["hubspot"], ["intercom"], ["slack"]]
 
 
-def test_intercom_company_updates_are_sent_several_at_a_time(world: World) -> None:
+def test_intercom_company_updates_are_sent_several_at_a_time(
+    tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer, sqlite_url: str
+) -> None:
     """Intercom updates a company per call: `concurrent_requests` of them are in flight at once (each held 100 ms by
-    the sandbox, the next ones arrive before the first is answered); with 1 they go one after the other."""
+    the sandbox, the next ones arrive before the first is answered); with 1 they go one after the other. A world of
+    20 accounts: each update held one after the other costs 100 ms."""
+    world = build_world(tmp_path, hubspot, intercom, sqlite_url, accounts=20)
 
     def arrivals_of_updates(**run: Any) -> list[tuple[float, float]]:
         control(world.intercom, "PUT", "faults", {"latency_ms": 100, "slow_path": "/companies/"})
