@@ -8,9 +8,10 @@ the same per (account_id, user_id), without the active-user counts. Columns:
 - `raw`, `raw_prev`: sums of event weights in W and P;
 - `active_users`, `active_users_prev` (accounts only): distinct users in W and P;
 - `active_days`, `active_days_7d`: distinct day buckets floor((as_of - ts) / 1 day) in W and in the last 7 days;
-- `last_active_at`: the latest event before as_of, ever (UTC);
+- `last_active_at`: the latest event before as_of within `lookback_days` (UTC; none when older);
 - `feature__<name>`: 1 when any event of that configured feature happened in W;
-- `step__<i>`: count, ever before as_of, of the event of activation step i (index in `activation_steps`);
+- `step__<i>`: count, within `lookback_days` before as_of, of the event of activation step i (index in
+  `activation_steps`);
 - `trial_events` (accounts): events in the account's first `plays.multi_user_activation.trial_days` days;
 - `share_num__<name>`, `share_den__<name>` (accounts): events of the share and events it is a share of, in W;
 - `active_weeks` (users, with personas): distinct full weeks (floor(day bucket / 7), only the window_days // 7

@@ -20,7 +20,7 @@ class _Strict(BaseModel):
 
 
 class ActivationStep(_Strict):
-    """An onboarding step: an event seen at least `min_count` times (ever, up to as_of)."""
+    """An onboarding step: an event seen at least `min_count` times in the `lookback_days` before as_of."""
 
     event: str = Field(min_length=1)
     min_count: int = Field(default=1, ge=1)
@@ -151,6 +151,12 @@ class ScoringConfig(_Strict):
 
     as_of: datetime | None = None
     window_days: int = Field(default=30, ge=1, le=3660)
+    lookback_days: int = Field(
+        default=400,
+        ge=1,
+        description="how far back before as_of the read looks for last active, the activation steps and the plays "
+        "built on them; older events are not read (the windows always are)",
+    )
     curve: float = Field(default=2.0, gt=0, le=50)
     default_weight: float = 0.0
     weights: dict[str, float] = Field(default_factory=dict)

@@ -51,7 +51,8 @@ from healthsync.connector.sources.load import (
     read_window,
     validated_users,
 )
-from healthsync.connector.sources.snapshot_pass import EventRows, grouped_pass, read_pass
+from healthsync.connector.sources.pushdown import DAY
+from healthsync.connector.sources.snapshot_pass import EventRows, grouped_pass, read_pass, scan_from
 from healthsync.connector.sources.snapshots import event_counts, event_span, read_accounts, read_outcomes
 from healthsync.connector.sources.trial import TrialRange, trial_range
 from healthsync.errors import ConfigError, SourceError
@@ -240,7 +241,7 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
         entities = _entity_columns(accounts, wanted)
         span = _trial_span(accounts, settings, snapshots)
         with_users = scoring.needs_user_activity()
-        grouped, (counts, moments, trial) = _event_reads(opened, settings, snapshots, now, with_users, span)
+        grouped, (counts, moments, trial) = _event_reads(opened, settings, snapshots, now, with_users, span, first)
         trial_at = TrialAt(trial, accounts, span)
         users = validated_users(opened, entities_raw[1], accounts, settings.source.sample_rows)
         # the per-event counts feed only the sentences, which the snapshots are scored without (Replay.explain)
@@ -250,12 +251,13 @@ def replay(settings: Settings, request: BacktestRequest, now: datetime | None = 
             snapshot = snapshots[index]
             rows = None if grouped is None else (*grouped[0].at(index), copy.deepcopy(grouped[1]))
             shared = SharedReads(
-                _moments_at(moments, snapshot),
+                moments.at(index, snapshot),
                 per_event,
                 trial_at(snapshot),
                 entities_raw,
                 rows,
                 users,
+                scan_from(snapshots, scoring),
             )
             data = read_window(opened, settings, snapshot, now, with_users=with_users, shared=shared)
             table = score_data(_as_of_then(data, snapshot), scoring, snapshot, with_users=False, texts=False).accounts
@@ -398,7 +400,20 @@ def _outcome_notes(outcomes: pd.DataFrame, accounts: pd.DataFrame) -> list[str]:
     return notes
 
 
-SideReads = tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]  # per-event counts, activation, trial
+@dataclass(frozen=True)
+class Moments:
+    """The activation moments of every snapshot: those of all the history read (each snapshot keeps those before
+    it: :func:`_moments_at`), and for a snapshot whose lookback starts after the first event (`scoring.lookback_days`
+    cuts its history) its own, read as `healthsync score` reads them."""
+
+    history: pd.DataFrame | None
+    own: dict[int, pd.DataFrame | None] = field(default_factory=dict)
+
+    def at(self, index: int, snapshot: datetime) -> pd.DataFrame | None:
+        return self.own[index] if index in self.own else _moments_at(self.history, snapshot)
+
+
+SideReads = tuple[pd.DataFrame, Moments, pd.DataFrame | None]  # per-event counts, activation, trial
 
 
 def _event_reads(
@@ -408,6 +423,7 @@ def _event_reads(
     now: datetime,
     with_users: bool,
     span: TrialRange | None,
+    first: datetime,
 ) -> tuple[tuple[EventRows, TableReport] | None, SideReads]:
     """The event pass of every snapshot grouped (`snapshot_pass.py`; None where the dialect or the window keeps one
     pass per snapshot, which `read_window` then runs) and the reads beside it (:func:`_side_reads`). Those run in a
@@ -415,11 +431,11 @@ def _event_reads(
     pass up: the database's threads and this one work at once, and only the pass is on the way to the scoring."""
     window_days = settings.scoring.window_days
     if not GROUPED or not grouped_pass(opened.conn.dialect.name, window_days):
-        return None, _side_reads(opened, settings, snapshots, now, span)
+        return None, _side_reads(opened, settings, snapshots, now, span, first)
     fetched = read_pass(opened, settings, snapshots, now)
 
     def side(session: sa.Connection) -> SideReads:
-        return _side_reads(dataclasses.replace(opened, conn=session), settings, snapshots, now, span)
+        return _side_reads(dataclasses.replace(opened, conn=session), settings, snapshots, now, span, first)
 
     with concurrently(opened.conn, f"counting {opened.tables.labels['events']} per snapshot", side) as reads:
         grouped = fetched.rows(opened, settings, with_users=with_users)
@@ -427,15 +443,25 @@ def _event_reads(
 
 
 def _side_reads(
-    opened: OpenedSource, settings: Settings, snapshots: list[datetime], now: datetime, span: TrialRange | None
+    opened: OpenedSource,
+    settings: Settings,
+    snapshots: list[datetime],
+    now: datetime,
+    span: TrialRange | None,
+    first: datetime,
 ) -> SideReads:
-    """The per-event counts of every snapshot's windows, the activation moments of all history (each snapshot
-    keeps those before it: :func:`_moments_at`) and the trial events of the accounts whose trial any snapshot
-    reads (None when none does)."""
-    window_days = settings.scoring.window_days
-    counts = event_counts(opened, snapshots, window_days, now)
-    moments = read_activation(opened, settings, now, now)
-    trial = None if span is None else read_trial(opened, span, snapshots[-1], now, window_days)
+    """The per-event counts of every snapshot's windows, the activation moments (:class:`Moments`: of all the
+    history read, and one read per snapshot whose lookback starts after the first event) and the trial events of
+    the accounts whose trial any snapshot reads (None when none does), all from the snapshots' shared scan bound."""
+    config = settings.scoring
+    since = scan_from(snapshots, config)
+    counts = event_counts(opened, snapshots, config.window_days, now, since)
+    moments = Moments(read_activation(opened, settings, now, now, since=since, lookback=False))
+    if config.activation_steps:
+        for index, snapshot in enumerate(snapshots):
+            if snapshot.timestamp() - config.lookback_days * DAY > first.timestamp():
+                moments.own[index] = read_activation(opened, settings, snapshot, now, since=since)
+    trial = None if span is None else read_trial(opened, span, snapshots[-1], now, config.window_days, since)
     return counts, moments, trial
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import importlib.util
 import logging
 import warnings
@@ -58,6 +59,7 @@ from healthsync.connector.sources.pushdown import (
     event_count_query,
     sample_query,
     steps_and_counts_query,
+    window_of,
 )
 from healthsync.connector.sources.rollup import account_counts, account_pass_query, roll_up, user_pass_query
 from healthsync.connector.sources.segment import SEGMENT_TABLES, SegmentSchema, segment_tables
@@ -168,6 +170,9 @@ class SharedReads:
     # the accepted users and their report (`users_frame`): they depend on which accounts are accepted, and that
     # does not depend on `as_of` (a later `created_at` is nulled, the account stays)
     users: tuple[pd.DataFrame, TableReport] | None = None
+    # the lower bound of the event scans (epoch seconds) when it is not this read's own (`pushdown.window_of`): the
+    # backtest reads every snapshot from the earliest one's, so that its reads and their reports agree
+    scan_from: float | None = None
 
 
 def read_window(
@@ -185,9 +190,10 @@ def read_window(
     conn, tables, file_rejects = opened.conn, opened.tables, opened.file_rejects
     plan = planned(capabilities(conn.dialect.name), settings, with_users=with_users, shared=shared)
     plan.opening = opened.opening
+    window = window_of(as_of.timestamp(), now.timestamp(), settings.scoring, shared.scan_from)
+    plan.since = window.scan_from
     for line in plan.lines():
         log.debug(line)
-    window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
     label = f"aggregating {tables.labels['events']}"
     events = _classified(conn, tables, window)  # the one classification every events query builds on
     with _event_rows(conn, label, lambda session: _event_pass(session, events, settings, window, plan), shared) as (
@@ -388,9 +394,18 @@ def _timed(plan: ReadPlan | None, name: str, work: Callable[[], _S]) -> _S:
 
 
 def _classified(conn: sa.Connection, tables: LogicalTables, window: Window) -> Classified:
-    """The classified events as this dialect reads them best (GROUP BY dedup on DuckDB, a fence on PostgreSQL)."""
-    caps = capabilities(conn.dialect.name)
-    return classified(tables, window.now, group_dedup=caps.group_dedup, fence=caps.fence)
+    """The classified events from `window.scan_from` on, as this dialect reads them best (GROUP BY dedup on
+    DuckDB, a fence on PostgreSQL)."""
+    dialect = conn.dialect.name
+    caps = capabilities(dialect)
+    return classified(
+        tables,
+        window.now,
+        group_dedup=caps.group_dedup,
+        fence=caps.fence,
+        since_epoch=window.scan_from,
+        dialect=dialect,
+    )
 
 
 def _activation(
@@ -402,9 +417,21 @@ def _activation(
     return _run(conn, activation_query(events, settings.scoring, window, conn.dialect.name), plan, "activation")
 
 
-def read_activation(opened: OpenedSource, settings: Settings, as_of: datetime, now: datetime) -> pd.DataFrame | None:
-    """The activation moments as of `as_of` (None without activation steps): `activated_epoch` per account."""
-    window = Window(as_of.timestamp(), now.timestamp(), settings.scoring.window_days)
+def read_activation(
+    opened: OpenedSource,
+    settings: Settings,
+    as_of: datetime,
+    now: datetime,
+    *,
+    since: float | None = None,
+    lookback: bool = True,
+) -> pd.DataFrame | None:
+    """The activation moments as of `as_of` (None without activation steps): `activated_epoch` per account, among
+    the events of the lookback before `as_of` (all those read without `lookback`), read from `since` on (default:
+    the read's own bound, `pushdown.window_of`)."""
+    window = window_of(as_of.timestamp(), now.timestamp(), settings.scoring, since)
+    if not lookback:
+        window = dataclasses.replace(window, lookback_days=None)
     events = _classified(opened.conn, opened.tables, window)
     with _translated(f"aggregating {opened.tables.labels['events']}"):
         return _activation(opened.conn, events, settings, window)
@@ -416,10 +443,16 @@ def read_entities(opened: OpenedSource) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def read_trial(
-    opened: OpenedSource, span: TrialRange, as_of: datetime, now: datetime, window_days: int
+    opened: OpenedSource,
+    span: TrialRange,
+    as_of: datetime,
+    now: datetime,
+    window_days: int,
+    since: float | None = None,
 ) -> pd.DataFrame:
-    """The trial events of the accounts that started within `span`, counted up to `as_of`."""
-    window = Window(as_of.timestamp(), now.timestamp(), window_days)
+    """The trial events of the accounts that started within `span`, counted up to `as_of` (with an event_id, among
+    the events from `since` on: the duplicates the other reads see)."""
+    window = Window(as_of.timestamp(), now.timestamp(), window_days, None, since)
     with _translated(f"aggregating {opened.tables.labels['events']}"):
         return _frame(opened.conn, trial_query(opened.tables, span, window, opened.conn.dialect.name))
 
@@ -514,7 +547,7 @@ def _samples(
     columns = [name for name in (*EVENT_COLUMNS, "event_id") if name in tables.events.c]
     duplicates = None
     if capabilities(conn.dialect.name).group_dedup and tables.has_event_id:  # duplicates folded away: find them
-        duplicates = classified(duplicated_events(tables), window.now)
+        duplicates = classified(duplicated_events(tables, window.scan_from, conn.dialect.name), window.now)
     query = sample_query(events, reasons, limit, columns, duplicates)
     found = _timed(plan, "samples", lambda: conn.execute(query).mappings().all())
     samples: dict[str, list[dict[str, Any]]] = {reason: [] for reason in reasons}
@@ -727,8 +760,23 @@ def _column_types(result: sa.CursorResult[Any], dialect: sa.Dialect) -> list[sa.
         name = str(description[0])
         if dialect.requires_name_normalize:
             name = dialect.normalize_name(name) or name
-        columns.append(sa.column(name, sa.DateTime() if known else sa.types.NullType()))
+        columns.append(sa.column(name, _temporal_type(code, dialect.name) if known else sa.types.NullType()))
     return columns
+
+
+# The type codes of the instants (with a time zone) and of dates where the driver's DATETIME covers several types:
+# PostgreSQL's OIDs (timestamptz 1184, date 1082) and the Snowflake connector's field ids (TIMESTAMP_LTZ 6,
+# TIMESTAMP_TZ 7, DATE 3); DuckDB names them. The scans' lower bound is a literal of the same type (`since`).
+_ZONED = {"postgresql": {1184}, "snowflake": {6, 7}}
+_DATES = {"postgresql": {1082}, "snowflake": {3}}
+
+
+def _temporal_type(code: Any, dialect: str) -> sa.types.TypeEngine[Any]:
+    """A date/time column's type: an instant (`timezone=True`), a naive timestamp (UTC here), or a date."""
+    name = str(code).upper()
+    if name == "DATE" or code in _DATES.get(dialect, ()):
+        return sa.Date()
+    return sa.DateTime(timezone=name == "TIMESTAMP WITH TIME ZONE" or code in _ZONED.get(dialect, ()))
 
 
 def _clickhouse_type(code: str) -> str:

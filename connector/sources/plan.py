@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 import sqlalchemy as sa
@@ -44,10 +45,12 @@ class Capabilities:
     activation steps with a minimum count; elsewhere a window function numbers the step events). `fence`: OFFSET 0
     keeps the epoch-seconds subquery a scan of its own (PostgreSQL inlines it into every use otherwise).
     `group_dedup`: event_id duplicates folded by a GROUP BY, which spills to disk, instead of a window over every
-    event. `raw_bounds`: typed timestamp columns compared with a bound instant, so the trial query's range reaches
-    the scan. `fetch`: `duckdb` (DuckDB's own conversion; the entity tables through Arrow where every column type
-    converts the same) or `tuples` (the driver's plain tuples). `session`: the statements that prepare a session
-    (UTC; the aggregation's work_mem).
+    event. `raw_bounds`: a typed timestamp column compared with a literal of its type (`sqlfunctions.Instant`), so
+    the lower bound of every event scan (and the trial query's range) reaches the scan, which prunes on it;
+    elsewhere the bound is on the parsed instant (exact, no pruning). `iso_text`: timestamps kept as ISO-8601 text
+    (SQLite), the bound compared as text too. `fetch`: `duckdb` (DuckDB's own conversion; the entity tables through
+    Arrow where every column type converts the same) or `tuples` (the driver's plain tuples). `session`: the
+    statements that prepare a session (UTC; the aggregation's work_mem).
     """
 
     dialect: str
@@ -57,6 +60,7 @@ class Capabilities:
     fence: bool = False
     group_dedup: bool = False
     raw_bounds: bool = False
+    iso_text: bool = False
     fetch: Literal["duckdb", "tuples"] = "tuples"
     session: tuple[str, ...] = ()
 
@@ -87,14 +91,14 @@ CAPABILITIES = {
     ),
     # the account default time zone is America/Los_Angeles
     "snowflake": Capabilities(
-        "snowflake", concurrent=True, masks=True, session=("ALTER SESSION SET TIMEZONE = 'UTC'",)
+        "snowflake", concurrent=True, masks=True, raw_bounds=True, session=("ALTER SESSION SET TIMEZONE = 'UTC'",)
     ),
-    "bigquery": Capabilities("bigquery", concurrent=True, masks=True),
+    "bigquery": Capabilities("bigquery", concurrent=True, masks=True, raw_bounds=True),
     # join_use_nulls: an outer join's missing side is NULL (ClickHouse's default fills in the type's default, '')
     "clickhousedb": Capabilities(
         "clickhousedb", concurrent=True, masks=True, session=("SET session_timezone = 'UTC'", "SET join_use_nulls = 1")
     ),
-    "sqlite": Capabilities("sqlite"),
+    "sqlite": Capabilities("sqlite", iso_text=True),
 }
 
 
@@ -139,6 +143,7 @@ class ReadPlan:
     capabilities: Capabilities
     statements: list[Statement]
     opening: list[Statement] = field(default_factory=list)
+    since: float | None = None  # the lower bound of the event scans (epoch seconds), once the read knows as_of
 
     def __getitem__(self, name: str) -> Statement:
         for statement in self.statements:
@@ -166,6 +171,7 @@ class ReadPlan:
                 ("fence", caps.fence),
                 ("group dedup", caps.group_dedup),
                 ("raw bounds", caps.raw_bounds),
+                ("ISO text bounds", caps.iso_text),
             )
             if on
         ]
@@ -174,6 +180,8 @@ class ReadPlan:
             f"{len(self.statements)} statements, {self.scans} scanning the events; "
             f"{len(self.opening)} more open the source"
         )
+        if self.since is not None:
+            head += f"; events read from {datetime.fromtimestamp(self.since, UTC):%Y-%m-%d %H:%M:%S} UTC on"
         opened = [f"  open  {statement.line()}" for statement in self.opening]
         return [head, *opened, *(f"  read  {statement.line()}" for statement in self.statements)]
 

@@ -29,7 +29,9 @@ from healthsync.connector.sources.sqlfunctions import (
     CountIf,
     DayFloor,
     EpochSeconds,
+    Instant,
     KthSmallest,
+    temporal_kind,
 )
 from healthsync.scoring.config import ScoringConfig
 
@@ -64,11 +66,18 @@ class LogicalTables:
 
 @dataclass(frozen=True)
 class Window:
-    """The instants of one run in epoch seconds: as_of, the wall clock `now`, and the window length."""
+    """The instants of one run in epoch seconds: as_of, the wall clock `now`, the window length, and how far back
+    the "ever" columns look (`lookback_days`: the latest event, the activation steps; None: all history).
+
+    `scan_from`: the lower bound of every event scan (None: no bound). :func:`window_of` sets it to the furthest
+    the run looks back: the lookback or the windows' reach, whichever is longer; the backtest shares one for all
+    its snapshots (the earliest one's)."""
 
     as_of: float
     now: float
     window_days: int
+    lookback_days: int | None = None
+    scan_from: float | None = None
 
     @property
     def start(self) -> float:
@@ -77,6 +86,27 @@ class Window:
     @property
     def prev_start(self) -> float:
         return self.as_of - 2 * self.window_days * DAY
+
+    @property
+    def history_start(self) -> float | None:
+        """The first instant the "ever" columns count (None: all history)."""
+        return None if self.lookback_days is None else self.as_of - self.lookback_days * DAY
+
+
+def reach_days(config: ScoringConfig) -> int:
+    """How many days before as_of the windowed columns look: two windows, the last 7 days, the workflows."""
+    return max(2 * config.window_days, 7, *(flow.within_days for _, flow in config.workflows()))
+
+
+def scan_start(as_of: float, config: ScoringConfig) -> float:
+    """The earliest instant a read as of `as_of` needs: `lookback_days` or the windows' reach before it."""
+    return as_of - max(config.lookback_days, reach_days(config)) * DAY
+
+
+def window_of(as_of: float, now: float, config: ScoringConfig, scan_from: float | None = None) -> Window:
+    """The window of a read as of `as_of` with `config`, its scans bounded to :func:`scan_start` (or `scan_from`)."""
+    since = scan_start(as_of, config) if scan_from is None else scan_from
+    return Window(as_of, now, config.window_days, config.lookback_days, since)
 
 
 def _text(value: str) -> ColumnElement[str]:
@@ -164,8 +194,38 @@ def _grouped_dedup(base: Subquery, now: float) -> Subquery:
 _ORDER = ("ts", "account_id", "user_id", "event")
 
 
-def classified(tables: LogicalTables, now: float, *, group_dedup: bool = False, fence: bool = False) -> Classified:
+def since(events: FromClause, moment: float, dialect: str) -> tuple[list[ColumnElement[bool]], bool]:
+    """The rows from `moment` on as predicates on the raw timestamp column, which the engine can prune on, and
+    whether they are exact. Where the dialect compares typed columns (`Capabilities.raw_bounds`), a typed column
+    is compared with a literal of its type (`sqlfunctions.Instant`; exact, except a date column: its day), NULL
+    kept (it is rejected as unparseable); ISO text (`Capabilities.iso_text`, SQLite) is compared as text from the
+    day before (a value with any UTC offset sorts after it), values that are not text or do not parse kept (they
+    are rejected). Otherwise nothing: :func:`classified` bounds the parsed instant, which no engine prunes on."""
+    caps = capabilities(dialect)
+    column = events.c.timestamp
+    kind = temporal_kind(column)
+    if kind is not None and caps.raw_bounds:
+        return [sa.or_(column >= Instant(moment, kind), column.is_(None))], kind != "date"
+    if kind is None and caps.iso_text:
+        text = sa.func.typeof(column) == sa.literal_column("'text'")
+        return [sa.or_(~text, column >= Instant(moment, "text"), EpochSeconds(column).is_(None))], False
+    return [], False
+
+
+def classified(
+    tables: LogicalTables,
+    now: float,
+    *,
+    group_dedup: bool = False,
+    fence: bool = False,
+    since_epoch: float | None = None,
+    dialect: str = "",
+) -> Classified:
     """The classified event rows; `group_dedup` (DuckDB only) deduplicates event_id with a GROUP BY.
+
+    `since_epoch`: only the events from that instant on are read (and those whose instant is unknown, which are
+    rejected): :func:`since` on the raw column, and the parsed instant compared as well where that is not exact
+    (text keeps its parse, which decides as without the bound; a date column compares its day).
 
     `fence` (PostgreSQL) puts `OFFSET 0` on the subquery that computes the epoch seconds: the planner then keeps it
     as its own scan and computes `ts` once per row, instead of inlining the expression into its every use. That
@@ -174,7 +234,11 @@ def classified(tables: LogicalTables, now: float, *, group_dedup: bool = False, 
     """
     events = tables.events
     base_query = sa.select(*events.c, EpochSeconds(events.c.timestamp).label("ts"))
-    base = (base_query.offset(0) if fence else base_query).subquery("hs_base")
+    raw, exact = since(events, since_epoch, dialect) if since_epoch is not None else ([], True)
+    base = (base_query.where(*raw).offset(0) if fence else base_query.where(*raw)).subquery("hs_base")
+    if since_epoch is not None and not exact:
+        parsed = sa.or_(base.c.ts >= sa.literal(since_epoch, sa.Float()), base.c.ts.is_(None))
+        base = sa.select(*base.c).where(parsed).subquery("hs_since")
     if tables.has_event_id and group_dedup:
         reasoned = _grouped_dedup(base, now)
     else:
@@ -221,12 +285,19 @@ def known_or_unknown(grouped: Select[Any], accounts: FromClause) -> Select[Any]:
     return sa.select(*columns).select_from(joined)
 
 
-def duplicated_events(tables: LogicalTables) -> LogicalTables:
-    """The logical tables with only the events whose event_id occurs more than once (for duplicate samples)."""
+def duplicated_events(tables: LogicalTables, since_epoch: float | None = None, dialect: str = "") -> LogicalTables:
+    """The logical tables with only the events whose event_id occurs more than once (for duplicate samples), among
+    those from `since_epoch` on (all without it)."""
     events = tables.events
-    ids = sa.select(events.c.event_id).where(events.c.event_id.is_not(None)).group_by(events.c.event_id)
+    bounded: list[ColumnElement[bool]] = []
+    if since_epoch is not None:
+        bounded, exact = since(events, since_epoch, dialect)
+        if not exact:
+            epoch = EpochSeconds(events.c.timestamp)
+            bounded.append(sa.or_(epoch >= sa.literal(since_epoch, sa.Float()), epoch.is_(None)))
+    ids = sa.select(events.c.event_id).where(events.c.event_id.is_not(None), *bounded).group_by(events.c.event_id)
     repeated = ids.having(sa.func.count() > 1)
-    subset = sa.select(*events.c).where(events.c.event_id.in_(repeated)).subquery("hs_duplicated")
+    subset = sa.select(*events.c).where(events.c.event_id.in_(repeated), *bounded).subquery("hs_duplicated")
     return LogicalTables(subset, tables.accounts, tables.users, tables.labels)
 
 
@@ -250,8 +321,16 @@ def bounds(rows: Subquery, window: Window) -> dict[str, ColumnElement[bool]]:
         "w": sa.and_(ts >= sa.literal(window.start, sa.Float()), ts < as_of),
         "p": sa.and_(ts >= sa.literal(window.prev_start, sa.Float()), ts < sa.literal(window.start, sa.Float())),
         "7d": sa.and_(ts >= sa.literal(window.as_of - 7 * DAY, sa.Float()), ts < as_of),
-        "before": ts < as_of,
+        "before": _history(rows, window),
     }
+
+
+def _history(rows: FromClause, window: Window) -> ColumnElement[bool]:
+    """The "ever" columns' range: the `lookback_days` before as_of (all history before it without a lookback)."""
+    before = rows.c.ts < sa.literal(window.as_of, sa.Float())
+    if window.history_start is None:
+        return before
+    return sa.and_(rows.c.ts >= sa.literal(window.history_start, sa.Float()), before)
 
 
 def day_bucket(rows: Subquery, window: Window, days: int = 1) -> ColumnElement[float]:
@@ -313,17 +392,14 @@ def event_count_query(events: Classified, config: ScoringConfig, window: Window)
 
 def activation_query(events: Classified, config: ScoringConfig, window: Window, dialect: str) -> Select[Any]:
     """Per account, the instant (epoch seconds) its last activation step was met: the `min_count`-th event of
-    each step among the accepted step events before as_of; NULL while any step is unmet.
+    each step among the accepted step events of the lookback before as_of; NULL while any step is unmet.
 
     One GROUP BY account with the k-th smallest instant per step where the dialect has that aggregate (or every
     step needs only its first event: `min`); elsewhere a window function numbers each account's step events.
     """
     rows = events.accepted
     steps = config.activation_steps
-    wanted = sa.and_(
-        rows.c.ts < sa.literal(window.as_of, sa.Float()),
-        rows.c.event.in_(sorted({step.event for step in steps})),
-    )
+    wanted = sa.and_(_history(rows, window), rows.c.event.in_(sorted({step.event for step in steps})))
     if capabilities(dialect).kth_smallest or all(step.min_count == 1 for step in steps):
         met: list[ColumnElement[Any]] = [
             KthSmallest(sa.case((rows.c.event == step.event, rows.c.ts)), step.min_count) for step in steps
@@ -350,28 +426,38 @@ def activation_query(events: Classified, config: ScoringConfig, window: Window, 
 
 def steps_and_counts_query(events: Classified, config: ScoringConfig, window: Window, dialect: str) -> Select[Any]:
     """:func:`activation_query` and :func:`event_count_query` in one scan: per accepted account and event (the
-    step events before as_of, the weighted events of W and P), its counts in W (`w`) and P (`p`) and, per step i,
+    step events of the lookback, the weighted events of W and P), its counts in W (`w`) and P (`p`) and, per step i,
     the instant of its `min_count`-th event (`step_at_<i>`, on that step's event's rows); `load.py` turns the rows
     into the two results. One scan of the events where the two queries made two."""
     rows = events.accepted
     steps = config.activation_steps
     as_of = sa.literal(window.as_of, sa.Float())
     weighted = sa.and_(rows.c.event.in_(sorted(config.weights)), rows.c.ts >= sa.literal(window.prev_start, sa.Float()))
-    stepped = rows.c.event.in_(sorted({step.event for step in steps}))
+    history = _history(rows, window)  # the steps count within the lookback; the weighted events within W and P
+    stepped = sa.and_(rows.c.event.in_(sorted({step.event for step in steps})), history)
     wanted = sa.and_(rows.c.ts < as_of, sa.or_(weighted, stepped))
     within = bounds(rows, window)
     if capabilities(dialect).kth_smallest or all(step.min_count == 1 for step in steps):
         source: FromClause = rows
         filters = [wanted]
         met: list[ColumnElement[Any]] = [
-            KthSmallest(sa.case((rows.c.event == step.event, rows.c.ts)), step.min_count) for step in steps
+            KthSmallest(sa.case((sa.and_(rows.c.event == step.event, history), rows.c.ts)), step.min_count)
+            for step in steps
         ]
     else:
-        rank = sa.func.row_number().over(partition_by=[rows.c.account_key, rows.c.event], order_by=rows.c.ts)
-        source = sa.select(*rows.c, rank.label("rn")).where(wanted).subquery("hs_nth")
+        seen = _flag(history).label("hs_seen")
+        order = sa.func.row_number().over(partition_by=[rows.c.account_key, rows.c.event, seen], order_by=rows.c.ts)
+        source = sa.select(*rows.c, seen, order.label("rn")).where(wanted).subquery("hs_nth")
         filters = []
         met = [
-            sa.func.min(sa.case((sa.and_(source.c.event == step.event, source.c.rn == step.min_count), source.c.ts)))
+            sa.func.min(
+                sa.case(
+                    (
+                        sa.and_(source.c.event == step.event, source.c.hs_seen == 1, source.c.rn == step.min_count),
+                        source.c.ts,
+                    )
+                )
+            )
             for step in steps
         ]
         within = bounds(source, window)

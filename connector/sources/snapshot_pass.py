@@ -56,7 +56,16 @@ from healthsync.connector.settings import Settings
 from healthsync.connector.sources.frames import TableReport, reason_counts
 from healthsync.connector.sources.load import OpenedSource, _classified, _samples, _translated, arrow_frame
 from healthsync.connector.sources.presets import skipped_duplicates
-from healthsync.connector.sources.pushdown import DAY, Classified, DayFloor, Window, known_or_unknown
+from healthsync.connector.sources.pushdown import (
+    DAY,
+    Classified,
+    DayFloor,
+    Window,
+    known_or_unknown,
+    reach_days,
+    scan_start,
+    window_of,
+)
 from healthsync.connector.sources.rollup import MAX_MASK_DAYS, roll_up
 from healthsync.connector.sources.sqlfunctions import CountIf
 from healthsync.scoring.config import ScoringConfig
@@ -71,9 +80,15 @@ def grouped_pass(dialect: str, window_days: int) -> bool:
     return dialect in GROUPED_DIALECTS and max(window_days, 7) <= MAX_MASK_DAYS
 
 
-def reach_days(config: ScoringConfig) -> int:
-    """How many days before a snapshot its windowed columns look: two windows, the last 7 days, the workflows."""
-    return max(2 * config.window_days, 7, *(flow.within_days for _, flow in config.workflows()))
+def scan_from(snapshots: Sequence[datetime], config: ScoringConfig) -> float:
+    """The lower bound of the backtest's event scans: the earliest snapshot's (`pushdown.scan_start`), shared by
+    every snapshot's reads so that they read the same events (and report the same counts)."""
+    return scan_start(min(snapshots).timestamp(), config)
+
+
+def breakpoints(snapshots: Sequence[float], lookback_days: int) -> list[float]:
+    """The instants the "ever" columns' intervals are cut at: each snapshot and the start of its lookback."""
+    return sorted({*snapshots, *(moment - lookback_days * DAY for moment in snapshots)})
 
 
 def interval_of(ts: ColumnElement[Any], snapshots: Sequence[float]) -> ColumnElement[int]:
@@ -94,8 +109,9 @@ def pass_query(events: Classified, config: ScoringConfig, snapshots: Sequence[fl
     `sn_<i>`/`sd_<i>` share counts, `wf_<i>` workflow counts).
 
     `part` >= 0: an accepted event any snapshot's windows can hold, placed on its day part (every snapshot a UTC
-    midnight; see the module docstring) or at its instant; `part` < 0: any other event, by the number of snapshots
-    at or before it (`-1 - interval`), which is all the "ever" columns need of it."""
+    midnight; see the module docstring) or at its instant; `part` < 0: any other event, by the number of
+    :func:`breakpoints` (snapshots and lookback starts) at or before it (`-1 - interval`), which is all the "ever"
+    columns need of it."""
     rows = events.rows
     reach = reach_days(config) * DAY
     near = sa.and_(
@@ -108,7 +124,8 @@ def pass_query(events: Classified, config: ScoringConfig, snapshots: Sequence[fl
         placed = midnight + sa.case((rows.c.ts > midnight, _double(1.0)), else_=_double(0.0))
     else:  # one group per instant: the same sums as one row per event
         placed = rows.c.ts
-    part = sa.case((near, placed), else_=_double(-1.0) - interval_of(rows.c.ts, snapshots))
+    cuts = breakpoints(snapshots, config.lookback_days)
+    part = sa.case((near, placed), else_=_double(-1.0) - interval_of(rows.c.ts, cuts))
     default = _double(config.default_weight)
     weights = {event: _double(value) for event, value in config.weights.items()}
     weight = sa.case(weights, value=rows.c.event, else_=default) if weights else default
@@ -138,10 +155,11 @@ def pass_query(events: Classified, config: ScoringConfig, snapshots: Sequence[fl
     return known_or_unknown(query, events.accounts)
 
 
-def intervals(part: np.ndarray[Any, np.dtype[np.float64]], snapshots: Sequence[float]) -> np.ndarray[Any, Any]:
-    """Per row of :func:`pass_query` (its `part`), the number of (sorted) snapshots at or before its events (a day
-    part's placement gives the same number as its events' instants: see the module docstring)."""
-    placed = np.searchsorted(np.asarray(snapshots, dtype=np.float64), part, side="right")
+def intervals(part: np.ndarray[Any, np.dtype[np.float64]], cuts: Sequence[float]) -> np.ndarray[Any, Any]:
+    """Per row of :func:`pass_query` (its `part`), the number of (sorted) :func:`breakpoints` at or before its
+    events (a day part's placement gives the same number as its events' instants, every breakpoint being a
+    midnight then: see the module docstring)."""
+    placed = np.searchsorted(np.asarray(cuts, dtype=np.float64), part, side="right")
     return np.where(part >= 0, placed, -1 - part).astype(np.int64)
 
 
@@ -218,15 +236,29 @@ def text_codes(values: pd.Series) -> tuple[np.ndarray[Any, np.dtype[np.int64]], 
 
 
 def cumulative(
-    history: pd.DataFrame, snapshots: int, steps: int, interval: np.ndarray[Any, Any] | None = None
+    history: pd.DataFrame,
+    cuts: Sequence[float],
+    snapshots: Sequence[float],
+    steps: int,
+    interval: np.ndarray[Any, Any] | None = None,
+    lookback_days: int | None = None,
 ) -> History:
     """The "ever" columns of each snapshot from the rows of :func:`pass_query` (accepted rows only count), each in
-    the snapshot interval `interval` (default: the column `hs_interval`)."""
+    the interval `interval` between the sorted `cuts` (default: the column `hs_interval`), counted within each
+    snapshot's `lookback_days` (all before it without): the latest instant is the one before the snapshot when it
+    lies within the lookback, the step counts are those up to the snapshot less those before its lookback."""
     accepted = history["reason"].isna().to_numpy(dtype=bool)
     coder = KeyCoder.of(history.loc[accepted, list(KEYS)])
     if interval is None:
         interval = pd.to_numeric(history["hs_interval"]).to_numpy(dtype=np.int64)
-    width = snapshots + 1
+    edges = np.asarray(cuts, dtype=np.float64)
+    ends = np.searchsorted(edges, snapshots)  # the last interval before each snapshot
+    firsts = np.zeros(len(snapshots), dtype=np.int64)  # the first interval of each snapshot's lookback
+    lows = np.full(len(snapshots), -np.inf)
+    if lookback_days is not None:
+        lows = np.asarray(snapshots, dtype=np.float64) - lookback_days * DAY
+        firsts = np.searchsorted(edges, lows, side="right")
+    width = len(cuts) + 1
     cell = coder.row.astype(np.int64) * width + np.asarray(interval)[accepted]
     size = len(coder.keys) * width
     latest = np.nan_to_num(_numbers(history, "last_ts", accepted), nan=-np.inf)
@@ -236,13 +268,16 @@ def cumulative(
     last = np.full(size, -np.inf)
     if len(cells):
         last[cells[starts]] = np.maximum.reduceat(latest[order], starts)
-    running = np.maximum.accumulate(last.reshape(-1, width), axis=1)[:, :snapshots]
+    running = np.maximum.accumulate(last.reshape(-1, width), axis=1)[:, ends]
     counts = []
     for step in range(steps):
         values = np.nan_to_num(_numbers(history, f"step_{step}", accepted), nan=0.0)
         grid = np.rint(np.bincount(cell, weights=values, minlength=size)).astype(np.int64).reshape(-1, width)
-        counts.append(np.cumsum(grid, axis=1)[:, :snapshots])
-    return History(coder.keys, np.where(np.isneginf(running), np.nan, running), counts, coder)
+        upto = np.cumsum(grid, axis=1)
+        before = np.where(firsts > 0, upto[:, np.maximum(firsts - 1, 0)], 0)  # the intervals before the lookback
+        counts.append(upto[:, ends] - before)
+    latest_within = np.where(running >= lows, running, -np.inf)
+    return History(coder.keys, np.where(np.isneginf(latest_within), np.nan, latest_within), counts, coder)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -343,7 +378,9 @@ def event_rows(
     """The event rows of every snapshot (:class:`EventRows`) from the rows of :func:`pass_query`, and the one events
     report. Columns are taken as arrays of the rows they serve: no copy of the whole frame per filter."""
     part = _numbers(raw, "part")
-    history = cumulative(raw, len(snapshots), len(config.activation_steps), intervals(part, snapshots))
+    cuts = breakpoints(snapshots, config.lookback_days)
+    steps = len(config.activation_steps)
+    history = cumulative(raw, cuts, snapshots, steps, intervals(part, cuts), config.lookback_days)
     accepted = raw["reason"].isna().to_numpy(dtype=bool)
     near = accepted & (part >= 0)
     folded = {"n": "n_rows", "wsum": "wsum"}
@@ -386,7 +423,7 @@ def read_pass(opened: OpenedSource, settings: Settings, snapshots: Sequence[date
     :meth:`PassResult.rows` (the backtest counts the events per snapshot beside that roll-up)."""
     conn, tables = opened.conn, opened.tables
     config = settings.scoring
-    window = Window(snapshots[-1].timestamp(), now.timestamp(), config.window_days)
+    window = window_of(snapshots[-1].timestamp(), now.timestamp(), config, scan_from(snapshots, config))
     events = _classified(conn, tables, window)
     moments = [moment.timestamp() for moment in snapshots]
     with _translated(f"aggregating {tables.labels['events']} per snapshot"):

@@ -29,8 +29,9 @@ from healthsync.errors import SourceError
 __all__ = ["event_counts", "event_span", "read_accounts", "read_outcomes"]
 
 
-def _accepted(opened: OpenedSource, now: datetime) -> sa.Subquery:
-    return classified(opened.tables, now.timestamp()).accepted
+def _accepted(opened: OpenedSource, now: datetime, since: float | None = None) -> sa.Subquery:
+    """The accepted events (from `since` on when given: `pushdown.classified`)."""
+    return classified(opened.tables, now.timestamp(), since_epoch=since, dialect=opened.conn.dialect.name).accepted
 
 
 def event_span(opened: OpenedSource, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -114,15 +115,17 @@ def window_counts(frame: pd.DataFrame, snapshots: Sequence[float]) -> pd.DataFra
     return pd.concat(parts, ignore_index=True) if parts else _no_counts()
 
 
-def event_counts(opened: OpenedSource, snapshots: Sequence[datetime], window_days: int, now: datetime) -> pd.DataFrame:
+def event_counts(
+    opened: OpenedSource, snapshots: Sequence[datetime], window_days: int, now: datetime, since: float | None = None
+) -> pd.DataFrame:
     """Columns `snapshot` (UTC), `account_id`, `event`, `w`, `p`: every event's count in each snapshot's window and
-    in the window before it (one scan per :data:`SNAPSHOTS_PER_QUERY` snapshots)."""
+    in the window before it (one scan per :data:`SNAPSHOTS_PER_QUERY` snapshots, of the events from `since` on)."""
     moments = [moment.timestamp() for moment in snapshots]
     parts = []
     for first in range(0, len(moments), SNAPSHOTS_PER_QUERY):
         chunk = moments[first : first + SNAPSHOTS_PER_QUERY]
         with _translated(f"counting {opened.tables.labels['events']} per snapshot"):
-            frame = arrow_frame(opened.conn, count_query(_accepted(opened, now), chunk, window_days))
+            frame = arrow_frame(opened.conn, count_query(_accepted(opened, now, since), chunk, window_days))
         parts.append(window_counts(frame, chunk))
     if not parts:
         return _no_counts()

@@ -1,5 +1,5 @@
 """SQL functions compiled per dialect: epoch seconds of a timestamp, floor, the 64-bit day masks, conditional
-counts and the k-th smallest value of a group.
+counts, the k-th smallest value of a group, and typed instant literals (the scans' lower bound).
 
 Each is a SQLAlchemy `FunctionElement` with a `@compiles` per dialect, so the pushed-down queries stay portable
 (DuckDB, SQLite, PostgreSQL, Snowflake, BigQuery) while every dialect gets its cheapest spelling.
@@ -7,6 +7,7 @@ Each is a SQLAlchemy `FunctionElement` with a `@compiles` per dialect, so the pu
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -228,3 +229,67 @@ def _kth_default(element: KthSmallest, compiler: SQLCompiler, **kw: Any) -> str:
 def _kth_duckdb(element: KthSmallest, compiler: SQLCompiler, **kw: Any) -> str:
     value, k = _kth_args(element, compiler, **kw)
     return f"min({value})" if k == "1" else f"list_extract(min({value}, {k}), {k})"
+
+
+# The lower bound of every event scan (`pushdown.classified`): the raw timestamp column compared with a literal of
+# its own type, which the engine can prune on (DuckDB's Parquet row-group statistics, PostgreSQL's partitions,
+# Snowflake's micro-partitions, BigQuery's partitions); an expression of the column (epoch seconds) prunes nothing.
+class Instant(FunctionElement[Any]):
+    """A typed literal of the UTC instant `epoch` (seconds), of the kind the compared column has: `timestamptz`,
+    `timestamp` (naive, UTC: every session runs in UTC), `date` (the UTC day the instant falls on) or `text`
+    (SQLite's ISO text: the day before, so that a value with any UTC offset up to 24 hours still sorts after it)."""
+
+    name = "instant"
+    inherit_cache = True
+
+    def __init__(self, epoch: float, kind: str) -> None:
+        super().__init__(sa.literal_column(repr(float(epoch))), sa.literal_column(f"'{kind}'"))
+        self.type = sa.Date() if kind == "date" else sa.DateTime(timezone=kind == "timestamptz")
+
+
+def temporal_kind(column: ColumnElement[Any]) -> str | None:
+    """`timestamptz`, `timestamp` or `date` for a column of that SQL type, None for any other (text: parsed)."""
+    kind = getattr(column, "type", None)
+    if isinstance(kind, sa.DateTime):
+        return "timestamptz" if kind.timezone else "timestamp"
+    return "date" if isinstance(kind, sa.Date) else None
+
+
+def _instant(element: Instant) -> tuple[datetime, str]:
+    epoch, kind = (str(getattr(clause, "name", "")) for clause in element.clauses)
+    return datetime.fromtimestamp(float(epoch), UTC), kind.strip("'")
+
+
+def _iso(moment: datetime, kind: str, offset: str = "+00") -> str:
+    if kind == "date":
+        return f"{moment:%Y-%m-%d}"
+    if kind == "text":
+        return f"{moment - timedelta(days=1):%Y-%m-%d}"
+    text = moment.strftime("%Y-%m-%d %H:%M:%S.%f" if moment.microsecond else "%Y-%m-%d %H:%M:%S")
+    return text + offset if kind == "timestamptz" else text
+
+
+_TYPE_NAMES = {
+    "default": {"timestamptz": "TIMESTAMPTZ", "timestamp": "TIMESTAMP", "date": "DATE"},
+    # BigQuery's TIMESTAMP is an instant (UTC), DATETIME a civil time (naive, read as UTC here), DATE a day
+    "bigquery": {"timestamptz": "TIMESTAMP", "timestamp": "DATETIME", "date": "DATE"},
+    "snowflake": {"timestamptz": "TIMESTAMP_TZ", "timestamp": "TIMESTAMP_NTZ", "date": "DATE"},
+}
+
+
+@compiles(Instant)
+def _instant_default(element: Instant, compiler: SQLCompiler, **kw: Any) -> str:
+    # DuckDB, PostgreSQL, BigQuery: TIMESTAMPTZ / TIMESTAMP / DATE '...' literals (constants the planner prunes on)
+    moment, kind = _instant(element)
+    if kind == "text":
+        return f"'{_iso(moment, kind)}'"
+    names = _TYPE_NAMES.get(compiler.dialect.name, _TYPE_NAMES["default"])
+    return f"{names[kind]} '{_iso(moment, kind)}'"
+
+
+@compiles(Instant, "snowflake")
+def _instant_snowflake(element: Instant, compiler: SQLCompiler, **kw: Any) -> str:
+    moment, kind = _instant(element)
+    if kind == "text":
+        return f"'{_iso(moment, kind)}'"
+    return f"CAST('{_iso(moment, kind, '+00:00')}' AS {_TYPE_NAMES['snowflake'][kind]})"

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, Select
 
 from healthsync.connector.sources.plan import capabilities
-from healthsync.connector.sources.pushdown import DAY, Classified, LogicalTables, Window, classified
+from healthsync.connector.sources.pushdown import DAY, Classified, LogicalTables, Window, classified, since
 from healthsync.connector.sources.sqlfunctions import EpochSeconds
 from healthsync.scoring.config import ScoringConfig
 
@@ -59,13 +59,12 @@ def _epochs(stamps: pd.Series) -> Any:
 
 
 def _bounded(tables: LogicalTables, low: float, high: float, dialect: str) -> LogicalTables:
-    """The logical tables with only the events whose time lies in [low, high)."""
+    """The logical tables with only the events whose time lies in [low, high): the exact bounds on the parsed
+    instant, the lower one also on the raw column where the engine can prune on it (`pushdown.since`)."""
     events = tables.events
     epoch = EpochSeconds(events.c.timestamp)
     where: list[ColumnElement[bool]] = [epoch >= sa.literal(low, sa.Float()), epoch < sa.literal(high, sa.Float())]
-    if capabilities(dialect).raw_bounds and isinstance(events.c.timestamp.type, sa.DateTime):
-        first = datetime.fromtimestamp(low - 1, UTC)  # a second of margin: the exact bound is the epoch one
-        where.append(events.c.timestamp >= sa.literal(first, sa.DateTime(timezone=True)))
+    where += since(events, low, dialect)[0]
     subset = sa.select(*events.c).where(*where).subquery("hs_trial_events")
     return LogicalTables(subset, tables.accounts, tables.users, tables.labels)
 
@@ -74,8 +73,11 @@ def trial_query(tables: LogicalTables, span: TrialRange, window: Window, dialect
     """Accepted events per account in its first `span.days` days (accounts started within the span only)."""
     low, high = span.events_between(window)
     caps = capabilities(dialect)
-    if tables.has_event_id:
-        events: Classified = classified(tables, window.now, group_dedup=caps.group_dedup, fence=caps.fence)
+    if tables.has_event_id:  # the duplicates of the events the other reads classify (from their bound on)
+        first = None if window.scan_from is None else min(window.scan_from, low)
+        events: Classified = classified(
+            tables, window.now, group_dedup=caps.group_dedup, fence=caps.fence, since_epoch=first, dialect=dialect
+        )
     else:
         events = classified(_bounded(tables, low, high, dialect), window.now, fence=caps.fence)
     accounts = tables.accounts

@@ -4,7 +4,8 @@ A product with personas, workflows (one looking back further than two windows), 
 steps, fractional weights, events exactly at midnight, duplicated event ids, rejected rows, an unknown account, a
 user missing from the users table and a user active only after the last snapshot: the score tables of every
 snapshot are equal, column by column, on DuckDB (files), SQLite and PostgreSQL, for snapshots on UTC midnights (the
-events counted per day first) and off them (per event).
+events counted per day first) and off them (per event), and with a `lookback_days` shorter than the history before
+every snapshot (the latest event and the activation steps counted within each snapshot's own lookback).
 """
 
 from __future__ import annotations
@@ -154,8 +155,12 @@ def frames(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
 @pytest.mark.parametrize("source", ["files", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 @pytest.mark.parametrize(
     ("scoring", "start", "every"),
-    [(RICH, datetime(2024, 6, 1, tzinfo=UTC), 30), (PLAIN, datetime(2024, 5, 20, 6, 30, tzinfo=UTC), 23)],
-    ids=["rich-midnight", "plain-offset"],
+    [
+        (RICH, datetime(2024, 6, 1, tzinfo=UTC), 30),
+        (PLAIN, datetime(2024, 5, 20, 6, 30, tzinfo=UTC), 23),
+        ({**RICH, "lookback_days": 120}, datetime(2024, 6, 1, tzinfo=UTC), 30),
+    ],
+    ids=["rich-midnight", "plain-offset", "rich-lookback"],
 )
 def test_the_grouped_pass_gives_the_per_snapshot_tables(
     request: pytest.FixtureRequest,
@@ -188,7 +193,7 @@ def test_the_grouped_pass_gives_the_per_snapshot_tables(
         assert got_read.reports["events"] == expected_read.reports["events"]
     report = expected_reads[0].reports["events"]
     assert set(report.rejected) == {"missing_user_id", "unparseable_timestamp", "duplicate_event_id", "unknown_account"}
-    assert (scoring is RICH) == (expected_reads[0].user_activity is not None)
+    assert (scoring["window_days"] == 30) == (expected_reads[0].user_activity is not None)
 
 
 def test_reach_covers_two_windows_the_last_week_and_the_longest_workflow() -> None:
@@ -217,7 +222,7 @@ def test_cumulative_runs_the_intervals_up_to_each_snapshot() -> None:
             "step_0": [1, 2, 1, 0, 0, 9],
         }
     )
-    found = cumulative(history, 3, 1)
+    found = cumulative(history, [10.0, 20.0, 30.0], [10.0, 20.0, 30.0], 1)
     # unknown accounts and rejected rows have no key; every accepted (account, user) has a row at every snapshot
     assert list(found.keys.itertuples(index=False, name=None)) == [("a", "u"), ("a", "v"), ("b", "w")]
     np.testing.assert_array_equal(found.last, [[10.0, 10.0, 30.0], [np.nan] * 3, [np.nan, 20.0, 20.0]])

@@ -82,15 +82,23 @@ def test_the_plan_of_each_source_kind_is_pinned_without_a_database(kind: str, tm
 
 def test_the_capabilities_are_one_record_per_dialect() -> None:
     flags = {
-        name: (caps.concurrent, caps.masks, caps.kth_smallest, caps.fence, caps.group_dedup, caps.raw_bounds)
+        name: (
+            caps.concurrent,
+            caps.masks,
+            caps.kth_smallest,
+            caps.fence,
+            caps.group_dedup,
+            caps.raw_bounds,
+            caps.iso_text,
+        )
         for name, caps in CAPABILITIES.items()
     }
-    assert flags == {
-        "duckdb": (True, True, True, False, True, True),
-        "postgresql": (True, True, False, True, False, True),
-        "snowflake": (True, True, False, False, False, False),
-        "bigquery": (True, True, False, False, False, False),
-        "sqlite": (False, False, False, False, False, False),
+    assert {name: flags[name] for name in ("duckdb", "postgresql", "snowflake", "bigquery", "sqlite")} == {
+        "duckdb": (True, True, True, False, True, True, False),
+        "postgresql": (True, True, False, True, False, True, False),
+        "snowflake": (True, True, False, False, False, True, False),
+        "bigquery": (True, True, False, False, False, True, False),
+        "sqlite": (False, False, False, False, False, False, True),
     }
     assert capabilities("mssql") == capabilities("mssql").__class__("mssql")  # unknown: portable SQL only
     assert [name for name, caps in CAPABILITIES.items() if caps.fetch == "duckdb"] == ["duckdb"]
@@ -213,7 +221,8 @@ def test_score_explain_prints_the_plan_with_rows_and_seconds(databases: Path, tm
     assert result.exit_code == 0, result.output
     text = result.stderr if result.stderr_bytes is not None else result.output
     lines = [line for line in text.splitlines() if line.startswith(("read plan", "  read", "  open"))]
-    assert lines[0].startswith("read plan, sqlite (portable SQL only; fetch tuples): 7 statements, 5 scanning")
+    assert lines[0].startswith("read plan, sqlite (ISO text bounds; fetch tuples): 7 statements, 5 scanning")
+    assert lines[0].endswith("; events read from 2024-07-09 00:00:00 UTC on")  # as_of 2025-08-13 less 400 days
     reads = [line.split()[1:3] for line in lines if line.startswith("  read")]
     assert reads == [[name, "scan" if name not in ("accounts", "users") else "-"] for name in PORTABLE]
     assert "40 rows" in next(line for line in lines if " accounts " in line)

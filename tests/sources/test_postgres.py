@@ -74,7 +74,9 @@ def test_an_invalid_date_is_one_counted_rejection_and_the_run_exits_0(pg_url: st
     frames["events"] = pd.concat([events, pd.DataFrame(extra)], ignore_index=True)
     _fill(pg_url, frames)
     assert _server_version(pg_url) < (16,), "the local server has pg_input_is_valid: the fallback is not exercised"
-    result = healthsync("score", "--config", str(_config(tmp_path, pg_url)), "--format", "json")
+    # a lookback that reaches back to the leap day (the default 400 days before as_of end in July 2024)
+    config = _config(tmp_path, pg_url, {"lookback_days": 600})
+    result = healthsync("score", "--config", str(config), "--format", "json")
     assert result.returncode == 0, result.stderr
     totals = [json.loads(line) for line in result.stderr.splitlines() if '"read"' in line]
     report = next(record for record in totals if record["table"] == "events")
