@@ -168,7 +168,7 @@ def expansion_milestone(columns: Columns, play: ExpansionMilestone, config: Scor
     return where, [*hits, health]
 
 
-def _inactivity(columns: Columns, play: ChurnRisk) -> TextArray:
+def _inactivity(columns: Columns, play: ChurnRisk, lookback_days: int) -> TextArray:
     days, seen = columns.ints("days_since_active"), columns.present("days_since_active")
     tenure, known = columns.ints("tenure_days"), columns.present("tenure_days")
     never = ~seen & (~known | (tenure >= play.days_since_active))
@@ -176,6 +176,8 @@ def _inactivity(columns: Columns, play: ChurnRisk) -> TextArray:
     least = play.days_since_active
     reasons = texts(idle, lambda value: f"no activity for {value} days (>= {least})", days)
     reasons[never] = "never active"
+    # older than the lookback: events before it are not read (scoring.lookback_days), so "never" is not known
+    reasons[never & known & (tenure > lookback_days)] = f"no activity in the last {lookback_days} days"
     return reasons
 
 
@@ -189,7 +191,7 @@ def churn_risk(columns: Columns, play: ChurnRisk, config: ScoringConfig) -> Fire
     few = (total >= play.min_users) & (percent < play.active_user_pct_below)
     below = number(play.active_user_pct_below)
     parts = [
-        _inactivity(columns, play),
+        _inactivity(columns, play, config.lookback_days),
         texts(falling, lambda value: f"score falling ({value:+d})", change),
         texts(at_risk, lambda value: f"health at risk (score {value}) after onboarding", score),
         texts(few, lambda a, t, p: f"only {a} of {t} users active ({p}% < {below}%)", active, total, percent),

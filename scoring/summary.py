@@ -169,6 +169,11 @@ def _users_clause(columns: Columns, config: ScoringConfig, rows: BoolArray) -> T
     out = texts(rows & (active != 0), busy, active, total, days)
     quiet = rows & (active == 0)
     out[quiet & ~seen] = "no user has been active yet"
+    # an account older than the lookback: events before it are not read (scoring.lookback_days), "yet" is not known
+    tenure, known = columns.ints("tenure_days"), columns.present("tenure_days")
+    out[quiet & ~seen & known & (tenure > config.lookback_days)] = (
+        f"no user has been active in the last {count_of(config.lookback_days, 'day', 'days')}"
+    )
     never = texts(quiet & seen, idle, last)
     return np.where(quiet & seen, never, out)
 

@@ -237,7 +237,8 @@ def test_an_account_active_only_before_the_lookback_shows_no_last_active_date(tm
     assert pd.isna(bounded.loc["acc_2", "last_active_at"])  # its latest event is 450 days old
     assert pd.isna(bounded.loc["acc_2", "days_since_active"])
     assert bounded.loc["acc_2", "activation_pct"] == 0  # its one step was reached 500 days ago: not seen
-    assert "churn_risk" in bounded.loc["acc_2", "plays"]
+    assert "no activity in the last 400 days" in bounded.loc["acc_2", "play_reasons"]["churn_risk"]  # not "never"
+    assert bounded.loc["acc_2", "summary"].startswith("No user has been active in the last 400 days")
     assert "non_activation_day_14" in bounded.loc["acc_2", "plays"]
     whole, _ = _score(_config(tmp_path, lookback_days=600))
     assert str(whole.loc["acc_2", "last_active_at"]).startswith(f"{AS_OF - timedelta(days=450):%Y-%m-%d}")
