@@ -142,8 +142,11 @@ def test_the_listing_stops_at_intercoms_documented_10000_in_the_connector_and_th
     sandbox's pages come back empty while `total_count` counts every company."""
     assert connector_listing.LIST_LIMIT == sandbox_companies.LIST_LIMIT == 10_000
     store = intercom.sandbox.store  # type: ignore[attr-defined]
-    for n in range(10_001):
-        sandbox_companies.upsert(store, {"company_id": f"other-{n}", "name": f"Other {n}"})
+    sandbox_companies.upsert(store, {"company_id": "other-0", "name": "Other 0"})
+    (made,) = store.companies.values()
+    for n in range(1, 10_001):  # copies of it: 10,001 upserts would each look the company_id up in a growing store
+        other = {**made, "id": f"{made['id']}-{n}", "company_id": f"other-{n}", "name": f"Other {n}"}
+        store.companies[other["id"]] = {**other, "custom_attributes": {}, "tag_ids": []}
     last = sandbox_companies.retrieve(store, {"page": "167", "per_page": "60"})
     beyond = sandbox_companies.retrieve(store, {"page": "168", "per_page": "60"})
     assert [c["company_id"] for c in last["data"]][-1] == "other-9999"
