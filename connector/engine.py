@@ -123,7 +123,7 @@ def build_destination(
             api_version=hub.api_version,
             timeout=hub.timeout_seconds,
             policy=policy,
-            limiter=RateLimiter(hub.requests_per_10s, 10.0, sleep=pause, clock=now),
+            limiter=RateLimiter(hub.requests_per_10s, 10.0 + ARRIVAL_MARGIN, sleep=pause, clock=now),
             search_limiter=RateLimiter(hub.searches_per_second, 1.0 + ARRIVAL_MARGIN, sleep=pause, clock=now),
             fence=fence.check if fence else None,
         )
@@ -144,7 +144,7 @@ def build_destination(
         api_version=icfg.api_version,
         timeout=icfg.timeout_seconds,
         policy=policy,
-        limiter=RateLimiter(icfg.requests_per_10s, 10.0, sleep=pause, clock=now),
+        limiter=RateLimiter(icfg.requests_per_10s, 10.0 + ARRIVAL_MARGIN, sleep=pause, clock=now),
         region=icfg.region,
         fence=fence.check if fence else None,
     )
