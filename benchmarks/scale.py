@@ -32,8 +32,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from copy import deepcopy
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,47 +43,15 @@ import yaml
 
 from benchmarks.run import HERE, PYTHON, ROOT, machine, write_results
 from healthsync.connector.demo.runner import DEMO_SCORING
-from healthsync.sandbox import intercom_contacts
 from healthsync.sandbox.base import SandboxServer
 from healthsync.sandbox.hubspot import HubSpotSandbox
 from healthsync.sandbox.intercom import IntercomSandbox
-from healthsync.sandbox.seed import TOKEN
+from tests.scale import AS_OF, EVENTS, product, seed
 
-AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
 HUBSPOT_LIMIT = (190, 10.0)  # requests per window, window seconds
 HUBSPOT_SEARCHES = 5  # per second
 INTERCOM_LIMIT = (1666, 10.0)
 SCENARIOS = ("first", "rerun", "changed", "lost")
-EVENTS = sorted({*DEMO_SCORING["weights"], "report_viewed"})
-
-
-def product(path: Path, accounts: int, users: int) -> None:
-    """accounts, users and events tables in a DuckDB file, generated in SQL (deterministic)."""
-    path.unlink(missing_ok=True)
-    names = ", ".join(f"'{name}'" for name in EVENTS)
-    with duckdb.connect(str(path)) as con:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"""
-            CREATE TABLE accounts AS SELECT
-                printf('acc_%06d', i) AS account_id, printf('Account %d', i) AS name,
-                printf('acc-%06d.example.com', i) AS domain, CASE WHEN i % 3 = 0 THEN 'pro' ELSE 'team' END AS plan,
-                'active' AS status,
-                TIMESTAMPTZ '{AS_OF.isoformat()}' - INTERVAL 400 DAY + to_days(CAST(i % 300 AS INTEGER)) AS created_at,
-                20 AS seats_limit, 100 + i % 900 AS mrr
-            FROM range({accounts}) t(i)""")
-        con.execute(f"""
-            CREATE TABLE users AS SELECT
-                printf('u_%07d', j) AS user_id, printf('acc_%06d', j % {accounts}) AS account_id,
-                printf('u%07d@acc-%06d.example.com', j, j % {accounts}) AS email, 'member' AS role,
-                TIMESTAMPTZ '{AS_OF.isoformat()}' - INTERVAL 300 DAY AS created_at
-            FROM range({users}) t(j)""")
-        con.execute(f"""
-            CREATE TABLE events AS SELECT
-                user_id, account_id, ([{names}])[CAST(1 + hash(user_id, k) % {len(EVENTS)} AS BIGINT)] AS event,
-                TIMESTAMPTZ '{AS_OF.isoformat()}'
-                    - to_seconds(CAST(1 + hash(k, user_id) % (60 * 86400) AS BIGINT)) AS timestamp
-            FROM users, range(4) r(k)
-            WHERE hash(user_id) % 5 <> 0""")
 
 
 def change_one_percent(path: Path, accounts: int) -> int:
@@ -96,37 +62,6 @@ def change_one_percent(path: Path, accounts: int) -> int:
                 TIMESTAMPTZ '{AS_OF.isoformat()}' - INTERVAL 1 HOUR
             FROM users WHERE CAST(substr(account_id, 5) AS INTEGER) % 100 = 7""")
     return len(range(7, accounts, 100))
-
-
-def seed(hubspot: SandboxServer, intercom: SandboxServer, path: Path) -> None:
-    """Every account a company and every user a contact, in both CRMs (limits lifted while seeding)."""
-    with duckdb.connect(str(path), read_only=True) as con:
-        accounts = con.execute("SELECT account_id, name, domain FROM accounts ORDER BY 1").fetchall()
-        users = con.execute("SELECT user_id, email FROM users ORDER BY 1").fetchall()
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    with httpx.Client(base_url=hubspot.base_url, headers=headers, timeout=120) as client:
-        for start in range(0, len(accounts), 100):
-            inputs = [
-                {"properties": {"name": name, "domain": domain}, "associations": []}
-                for _, name, domain in accounts[start : start + 100]
-            ]
-            client.post("/crm/objects/2026-09/companies/batch/create", json={"inputs": inputs}).raise_for_status()
-        for start in range(0, len(users), 100):
-            inputs = [{"properties": {"email": email}, "associations": []} for _, email in users[start : start + 100]]
-            client.post("/crm/objects/2026-09/contacts/batch/create", json={"inputs": inputs}).raise_for_status()
-    headers |= {"Intercom-Version": "2.14"}
-    with httpx.Client(base_url=intercom.base_url, headers=headers, timeout=120) as client:
-        for key, name, _ in accounts:
-            client.post("/companies", json={"company_id": key, "name": name}).raise_for_status()
-    store = intercom.sandbox.store  # type: ignore[attr-defined]
-    with intercom.sandbox.lock:  # contacts one call each would take an hour at a million: the sandbox's own code
-        template = intercom_contacts.create(store, {"email": users[0][1], "external_id": users[0][0]})
-        stored = store.contacts[template["id"]]
-        for user_id, email in users[1:]:
-            contact = deepcopy(stored) | {"id": store.object_id(), "email": email, "external_id": user_id}
-            contact["email_domain"] = email.rpartition("@")[2]
-            store.contacts[contact["id"]] = contact
-        store.changed()
 
 
 def limits(server: SandboxServer, limit: tuple[int, float], **extra: Any) -> None:

@@ -1,0 +1,88 @@
+"""10,000 accounts and 100,000 users (issue 25): the requests of an unchanged rerun and of a lost state store are
+the ones the README's formula gives ("Sync semantics"), counted by the HubSpot sandbox over HTTP. Counts, not times:
+the sandbox's rate limits are lifted. Marked slow (about a minute of CPU)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from healthsync.connector.demo.runner import DEMO_SCORING
+from healthsync.connector.engine import Engine
+from healthsync.connector.settings import load_settings
+from healthsync.sandbox.base import SandboxServer
+from healthsync.sandbox.hubspot import HubSpotSandbox
+from tests.hubspot.test_bounded_reads import reads
+from tests.scale import AS_OF, product, seed
+from tests.world import NOW, TOKENS, World, control, log_size, writes
+
+pytestmark = pytest.mark.slow
+
+ACCOUNTS, USERS, EVERY = 10_000, 100_000, 7
+
+
+@pytest.fixture(scope="module")
+def crm() -> Iterator[SandboxServer]:
+    with SandboxServer(HubSpotSandbox(seed=5, index_lag_seconds=0.0)) as server:
+        limits = {"requests_per_window": 10_000_000, "window_seconds": 10, "log_bodies": 2_000}
+        control(server, "PUT", "limits", limits | {"search_requests_per_second": 100_000})
+        yield server
+
+
+def run(config: Path) -> None:
+    summary = Engine(load_settings(config), secrets=TOKENS, sleep=lambda _s: None, now=NOW).run()
+    assert summary.exit_code == 0
+
+
+def test_an_unchanged_rerun_and_a_lost_store_make_the_readme_requests(tmp_path: Path, crm: SandboxServer) -> None:
+    db = tmp_path / "product.duckdb"
+    product(db, ACCOUNTS, USERS)
+    seed(crm, None, db)
+    config = tmp_path / "healthsync.yaml"
+    hubspot = {
+        "enabled": True,
+        "base_url": crm.base_url,
+        "requests_per_10s": 10_000_000,
+        "searches_per_second": 100_000,
+        "verify_every_runs": EVERY,
+        "changed_overlap_minutes": 0,  # back-to-back runs standing for daily ones
+    }
+    settings = {
+        "source": {
+            "kind": "sql",
+            "url": f"duckdb:///{db}",
+            "events": "events",
+            "accounts": "accounts",
+            "users": "users",
+        },
+        "scoring": {"as_of": AS_OF.isoformat(), **DEMO_SCORING},
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "destinations": {"hubspot": hubspot, "intercom": {"enabled": False}},
+    }
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    world = World(tmp_path, None, db, config, crm, crm, None)  # type: ignore[arg-type]  # reads() needs .hubspot
+    run(config)  # the first sync writes every company and contact
+    run(config)  # its writes are all changes: read as the quicker of a search and reading everything
+
+    before = log_size(crm)
+    run(config)  # unchanged
+    kinds = reads(world, before)
+    assert writes(crm, before) == []
+    assert kinds == {
+        "changed companies": 1,  # C = 0
+        "changed contacts": 1,
+        "verify companies": math.ceil(math.ceil(ACCOUNTS / EVERY) / 100),  # 15
+        "verify contacts": math.ceil(math.ceil(USERS / EVERY) / 100),  # 143
+    }
+
+    (tmp_path / "state.db").unlink()
+    before = log_size(crm)
+    run(config)  # the state store lost: every record looked up once, with its values; nothing written
+    kinds = reads(world, before)
+    assert writes(crm, before) == []
+    records = {kind: n for kind, n in kinds.items() if not kind.endswith(" tasks")}  # open tasks found again apart
+    assert records == {"lookup companies": math.ceil(ACCOUNTS / 100), "lookup contacts": math.ceil(USERS / 100)}
