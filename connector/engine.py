@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import resource
 import signal
 import threading
 import time
@@ -60,6 +61,12 @@ class RunSummary:
     @property
     def exit_code(self) -> int:
         return 4 if self.rejected else 0
+
+
+def resources() -> dict[str, float]:
+    """This process's peak resident memory (MiB) and CPU seconds so far, for the run summary (issue 25, item 3)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)}
 
 
 def _webhook_url(secrets: Secrets) -> str:
@@ -326,8 +333,10 @@ class Engine:
                     raise
                 counts = {name: c.as_dict() for name, c in summary.counts.items()}
                 status = "rejected records" if summary.rejected else "ok"
-                store.finish_run(run_id, status=status, exit_code=summary.exit_code, counts=counts)
-        log.info("run finished", extra={"run_id": run_id, "at": datetime.now(UTC).isoformat(), "counts": counts})
+                used = {"resources": resources()}
+                store.finish_run(run_id, status=status, exit_code=summary.exit_code, counts=counts, summary=used)
+        at = datetime.now(UTC).isoformat()
+        log.info("run finished", extra={"run_id": run_id, "at": at, "counts": counts, **used})
         return summary
 
     def _sync(

@@ -106,6 +106,11 @@ def test_second_run_with_unchanged_input_makes_no_write_call(world: World) -> No
     assert writes(world.intercom, before[1]) == []
     assert summary.counts["hubspot"].updated == 0
     assert summary.counts["intercom"].updated == 0
+    with StateStore.open(world.settings().resolved_state_url()) as store:
+        recorded = store.runs()[0].summary
+    assert recorded is not None  # the run's peak memory and CPU, as the kernel counts them (issue 25, item 3)
+    assert recorded["resources"]["peak_rss_mib"] > 50
+    assert recorded["resources"]["cpu_seconds"] > 0
 
 
 def test_company_writes_are_batched_by_hundred(world: World) -> None:
