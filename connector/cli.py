@@ -93,8 +93,8 @@ def cli(ctx: click.Context, debug: bool, log_format: str | None) -> None:
 @click.option(
     "--explain",
     is_flag=True,
-    help="After the read, print its plan to stderr: each statement, whether it scans the events, its rows and "
-    "seconds (and the statements that opened the source).",
+    help="After the read, print its plan to stderr: from when the events are read (scoring.lookback_days), each "
+    "statement, whether it scans the events, its rows and seconds (and the statements that opened the source).",
 )
 def score(
     config: Path | None,
