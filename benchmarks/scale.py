@@ -44,11 +44,10 @@ import httpx
 import yaml
 
 from benchmarks.run import HERE, PYTHON, ROOT, machine, write_results
-from healthsync.connector.demo.runner import DEMO_SCORING
 from healthsync.sandbox.base import SandboxServer
 from healthsync.sandbox.hubspot import HubSpotSandbox
 from healthsync.sandbox.intercom import IntercomSandbox
-from tests.scale import AS_OF, EVENTS, product, seed
+from tests.scale import AS_OF, EVENTS, product, seed, write_config
 
 HUBSPOT_LIMIT = (190, 10.0)  # requests per window, window seconds
 HUBSPOT_SEARCHES = 5  # per second
@@ -75,36 +74,23 @@ def config(root: Path, db: Path, hubspot: SandboxServer, intercom: SandboxServer
     mapping = yaml.safe_load((ROOT / "mappings" / "intercom.yaml").read_text())
     mapping["contacts"]["tier_tags"] = True
     (root / "intercom.yaml").write_text(yaml.safe_dump(mapping, sort_keys=False))
-    settings = {
-        "source": {
-            "kind": "sql",
-            "url": f"duckdb:///{db}",
-            "events": "events",
-            "accounts": "accounts",
-            "users": "users",
+    destinations = {
+        "hubspot": {
+            "enabled": True,
+            "base_url": hubspot.base_url,
+            "requests_per_10s": HUBSPOT_LIMIT[0],
+            "searches_per_second": HUBSPOT_SEARCHES,
+            "create_companies": False,
+            "changed_overlap_minutes": 0,  # back-to-back runs stand for daily ones (see the docstring)
         },
-        "scoring": {"as_of": AS_OF.isoformat(), **DEMO_SCORING},
-        "state": {"url": f"sqlite:///{root / 'state.db'}"},
-        "destinations": {
-            "hubspot": {
-                "enabled": True,
-                "base_url": hubspot.base_url,
-                "requests_per_10s": HUBSPOT_LIMIT[0],
-                "searches_per_second": HUBSPOT_SEARCHES,
-                "create_companies": False,
-                "changed_overlap_minutes": 0,  # back-to-back runs stand for daily ones (see the docstring)
-            },
-            "intercom": {
-                "enabled": True,
-                "base_url": intercom.base_url,
-                "mapping": str(root / "intercom.yaml"),
-                "requests_per_10s": INTERCOM_LIMIT[0],
-            },
+        "intercom": {
+            "enabled": True,
+            "base_url": intercom.base_url,
+            "mapping": str(root / "intercom.yaml"),
+            "requests_per_10s": INTERCOM_LIMIT[0],
         },
     }
-    path = root / "healthsync.yaml"
-    path.write_text(yaml.safe_dump(settings, sort_keys=False))
-    return path
+    return write_config(root, db, destinations)
 
 
 def endpoint(entry: dict[str, Any]) -> str:

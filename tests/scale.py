@@ -11,9 +11,11 @@ from __future__ import annotations
 from copy import deepcopy
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
+import yaml
 
 from healthsync.connector.demo.runner import DEMO_SCORING
 from healthsync.sandbox import intercom_contacts
@@ -84,3 +86,22 @@ def seed(hubspot: SandboxServer, intercom: SandboxServer | None, path: Path) -> 
             contact["email_domain"] = email.rpartition("@")[2]
             store.contacts[contact["id"]] = contact
         store.changed()
+
+
+def write_config(root: Path, db: Path, destinations: dict[str, Any]) -> Path:
+    """`root/healthsync.yaml`: the product in `db`, the demo's scoring, a SQLite state store in `root`."""
+    settings = {
+        "source": {
+            "kind": "sql",
+            "url": f"duckdb:///{db}",
+            "events": "events",
+            "accounts": "accounts",
+            "users": "users",
+        },
+        "scoring": {"as_of": AS_OF.isoformat(), **DEMO_SCORING},
+        "state": {"url": f"sqlite:///{root / 'state.db'}"},
+        "destinations": destinations,
+    }
+    path = root / "healthsync.yaml"
+    path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return path

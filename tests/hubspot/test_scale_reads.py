@@ -9,15 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from healthsync.connector.demo.runner import DEMO_SCORING
 from healthsync.connector.engine import Engine
 from healthsync.connector.settings import load_settings
 from healthsync.sandbox.base import SandboxServer
 from healthsync.sandbox.hubspot import HubSpotSandbox
 from tests.hubspot.test_bounded_reads import reads
-from tests.scale import AS_OF, product, seed
+from tests.scale import product, seed, write_config
 from tests.world import NOW, TOKENS, World, control, log_size, writes
 
 pytestmark = pytest.mark.slow
@@ -42,7 +40,6 @@ def test_an_unchanged_rerun_and_a_lost_store_make_the_readme_requests(tmp_path: 
     db = tmp_path / "product.duckdb"
     product(db, ACCOUNTS, USERS)
     seed(crm, None, db)
-    config = tmp_path / "healthsync.yaml"
     hubspot = {
         "enabled": True,
         "base_url": crm.base_url,
@@ -51,19 +48,7 @@ def test_an_unchanged_rerun_and_a_lost_store_make_the_readme_requests(tmp_path: 
         "verify_every_runs": EVERY,
         "changed_overlap_minutes": 0,  # back-to-back runs standing for daily ones
     }
-    settings = {
-        "source": {
-            "kind": "sql",
-            "url": f"duckdb:///{db}",
-            "events": "events",
-            "accounts": "accounts",
-            "users": "users",
-        },
-        "scoring": {"as_of": AS_OF.isoformat(), **DEMO_SCORING},
-        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
-        "destinations": {"hubspot": hubspot, "intercom": {"enabled": False}},
-    }
-    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    config = write_config(tmp_path, db, {"hubspot": hubspot, "intercom": {"enabled": False}})
     world = World(tmp_path, None, db, config, crm, crm, None)  # type: ignore[arg-type]  # reads() needs .hubspot
     run(config)  # the first sync writes every company and contact
     run(config)  # its writes are all changes: read as the quicker of a search and reading everything
