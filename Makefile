@@ -40,7 +40,8 @@ snowflake-venv:
 	.venv-snowflake/bin/pip install -q -c constraints-snowflake.txt '.[snowflake]' fakesnow pytest
 
 # The engines test venv: the generated SQL runs on ClickHouse (chdb: ClickHouse embedded, through clickhouse-connect's
-# dialect) in tests/sources/engines. chdb-core is 555 MB, so it stays out of the main venv. `make test` builds it
+# dialect) and on Spark (pyspark, Java 17; compiled by the Databricks dialect) in tests/sources/engines. chdb-core
+# (555 MB) and pyspark (450 MB) stay out of the main venv. `make test` builds it
 # when missing or when its pins changed; the stamp is written only once pip succeeded.
 .venv-engines/.installed: constraints-engines.txt pyproject.toml
 	$(MAKE) engines-venv
@@ -48,7 +49,7 @@ snowflake-venv:
 engines-venv:
 	rm -rf .venv-engines && $(PY) -m venv .venv-engines
 	.venv-engines/bin/pip install -q --upgrade pip
-	.venv-engines/bin/pip install -q -c constraints-engines.txt '.[clickhouse]' chdb pytest
+	.venv-engines/bin/pip install -q -c constraints-engines.txt '.[clickhouse,databricks]' chdb pyspark pytest
 	touch .venv-engines/.installed
 
 image:

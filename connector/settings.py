@@ -49,7 +49,7 @@ class TableColumns(_Strict):
 
 # The SQL dialects the pushdown is generated and tested for (README "Sources"). MySQL/MariaDB, MSSQL, Trino and
 # Oracle are refused: their epoch, floor and bit-mask spellings are not implemented or tested.
-SUPPORTED_DIALECTS = ("bigquery", "clickhousedb", "duckdb", "postgresql", "snowflake", "sqlite")
+SUPPORTED_DIALECTS = ("bigquery", "clickhousedb", "databricks", "duckdb", "postgresql", "snowflake", "sqlite")
 
 
 class SourceConfig(_Strict):

@@ -56,3 +56,20 @@ def _or_clickhouse(element: BitOr, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(CountIf, CLICKHOUSE)
 def _count_if_clickhouse(element: CountIf, compiler: SQLCompiler, **kw: Any) -> str:
     return f"countIf({_arg(element, compiler, **kw)[0]})"
+
+
+@compiles(EpochSeconds, DATABRICKS)
+def _epoch_databricks(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    value, temporal = _arg(element, compiler, **kw)
+    stamp = f"CAST({value} AS TIMESTAMP)" if temporal else f"try_cast(CAST({value} AS STRING) AS TIMESTAMP)"
+    return f"(unix_micros({stamp}) / 1000000.0)"
+
+
+@compiles(DayBit, DATABRICKS)
+def _bit_databricks(element: DayBit, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"shiftleft(CAST(1 AS BIGINT), CAST({_arg(element, compiler, **kw)[0]} AS INT))"
+
+
+@compiles(CountIf, DATABRICKS)
+def _count_if_databricks(element: CountIf, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"count_if({_arg(element, compiler, **kw)[0]})"

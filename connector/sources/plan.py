@@ -98,6 +98,8 @@ CAPABILITIES = {
     "clickhousedb": Capabilities(
         "clickhousedb", concurrent=True, masks=True, session=("SET session_timezone = 'UTC'", "SET join_use_nulls = 1")
     ),
+    # Databricks SQL warehouses and clusters: the session time zone defaults to the workspace's (UTC unless set)
+    "databricks": Capabilities("databricks", concurrent=True, masks=True, session=("SET TIME ZONE 'UTC'",)),
     "sqlite": Capabilities("sqlite", iso_text=True),
 }
 

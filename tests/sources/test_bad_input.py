@@ -168,7 +168,7 @@ def test_an_unsupported_dialect_is_refused_by_validate(tmp_path: Path, url: str,
     assert result.returncode == 2
     assert f"{config}:" in result.stderr
     assert f"source.url: dialect {dialect!r} is not supported" in result.stderr
-    assert "(supported: bigquery, clickhousedb, duckdb, postgresql, snowflake, sqlite)" in result.stderr
+    assert "(supported: bigquery, clickhousedb, databricks, duckdb, postgresql, snowflake, sqlite)" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
 
 

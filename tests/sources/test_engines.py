@@ -1,5 +1,6 @@
-"""The engine suites (tests/sources/engines/: ClickHouse on chDB) run in their own virtualenv, .venv-engines, with
-the pins of constraints-engines.txt: chdb-core alone is 555 MB, too heavy for the main venv. `make engines-venv`
+"""The engine suites (tests/sources/engines/: ClickHouse on chDB, Databricks SQL on Spark) run in their own
+virtualenv, .venv-engines, with the pins of constraints-engines.txt: chdb-core (555 MB) and pyspark (450 MB) are too
+heavy for the main venv. `make engines-venv`
 builds it (`make test` does when it is missing or its pins changed). This test runs that suite from the main one,
 so `make check` covers it; without the venv it skips (in CI it fails)."""
 
@@ -30,6 +31,6 @@ def test_the_engine_suites_pass_in_their_pinned_venv() -> None:
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     passed = re.search(r"(\d+) passed", summary)
     assert passed is not None, summary
-    assert int(passed.group(1)) >= 4, summary
+    assert int(passed.group(1)) >= 8, summary
     assert "skipped" not in summary, summary
     assert "failed" not in summary, summary
