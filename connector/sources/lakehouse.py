@@ -17,6 +17,10 @@ Spark SQL (https://spark.apache.org/docs/latest/api/sql/): `try_cast(... AS TIME
 a timestamp, where `CAST` raises under ANSI mode (on by default since Spark 4.0 and on Databricks SQL warehouses);
 text without an offset is read in the session time zone, which the source sets to UTC (`SET TIME ZONE 'UTC'`).
 `unix_micros`, `shiftleft`, `bit_or` and `count_if` are built in since Spark 3.1.
+
+The lower bound of every event scan (`sqlfunctions.Instant`, `plan.Capabilities.raw_bounds`) is a constant of the
+column's type on both: `toDateTime64('...', 6, 'UTC')` / `toDate('...')` on ClickHouse, `TIMESTAMP '...'` /
+`DATE '...'` on Spark (in the session's UTC).
 """
 
 from __future__ import annotations
@@ -26,7 +30,17 @@ from typing import Any
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from healthsync.connector.sources.sqlfunctions import _PG_ISO, BitOr, CountIf, DayBit, EpochSeconds, _arg
+from healthsync.connector.sources.sqlfunctions import (
+    _PG_ISO,
+    BitOr,
+    CountIf,
+    DayBit,
+    EpochSeconds,
+    Instant,
+    _arg,
+    _instant,
+    _iso,
+)
 
 CLICKHOUSE = "clickhousedb"
 DATABRICKS = "databricks"
@@ -41,6 +55,18 @@ def _epoch_clickhouse(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -
     text = f"toString({value})"
     parsed = f"parseDateTime64BestEffortOrNull({text}, 6, 'UTC')"
     return f"(toUnixTimestamp64Micro(if(match({text}, '{_CH_ISO}'), {parsed}, NULL)) / 1000000.0)"
+
+
+@compiles(Instant, CLICKHOUSE)
+def _instant_clickhouse(element: Instant, compiler: SQLCompiler, **kw: Any) -> str:
+    # The scans' lower bound: a constant of the column's type, which MergeTree prunes parts and granules on.
+    # DateTime64 values compare as instants whatever the column's zone.
+    moment, kind = _instant(element)
+    if kind == "text":
+        return f"'{_iso(moment, kind)}'"
+    if kind == "date":
+        return f"toDate('{_iso(moment, kind)}')"
+    return f"toDateTime64('{_iso(moment, 'timestamp')}', 6, 'UTC')"
 
 
 @compiles(DayBit, CLICKHOUSE)
@@ -63,6 +89,18 @@ def _epoch_databricks(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -
     value, temporal = _arg(element, compiler, **kw)
     stamp = f"CAST({value} AS TIMESTAMP)" if temporal else f"try_cast(CAST({value} AS STRING) AS TIMESTAMP)"
     return f"(unix_micros({stamp}) / 1000000.0)"
+
+
+@compiles(Instant, DATABRICKS)
+def _instant_databricks(element: Instant, compiler: SQLCompiler, **kw: Any) -> str:
+    # TIMESTAMP '...' is read in the session time zone, UTC (Delta's data skipping and partition filters use it);
+    # Spark has no TIMESTAMPTZ literal.
+    moment, kind = _instant(element)
+    if kind == "text":
+        return f"'{_iso(moment, kind)}'"
+    if kind == "date":
+        return f"DATE '{_iso(moment, kind)}'"
+    return f"TIMESTAMP '{_iso(moment, 'timestamp')}'"
 
 
 @compiles(DayBit, DATABRICKS)

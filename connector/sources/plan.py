@@ -96,10 +96,16 @@ CAPABILITIES = {
     "bigquery": Capabilities("bigquery", concurrent=True, masks=True, raw_bounds=True),
     # join_use_nulls: an outer join's missing side is NULL (ClickHouse's default fills in the type's default, '')
     "clickhousedb": Capabilities(
-        "clickhousedb", concurrent=True, masks=True, session=("SET session_timezone = 'UTC'", "SET join_use_nulls = 1")
+        "clickhousedb",
+        concurrent=True,
+        masks=True,
+        raw_bounds=True,
+        session=("SET session_timezone = 'UTC'", "SET join_use_nulls = 1"),
     ),
     # Databricks SQL warehouses and clusters: the session time zone defaults to the workspace's (UTC unless set)
-    "databricks": Capabilities("databricks", concurrent=True, masks=True, session=("SET TIME ZONE 'UTC'",)),
+    "databricks": Capabilities(
+        "databricks", concurrent=True, masks=True, raw_bounds=True, session=("SET TIME ZONE 'UTC'",)
+    ),
     "sqlite": Capabilities("sqlite", iso_text=True),
 }
 
