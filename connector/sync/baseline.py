@@ -54,8 +54,8 @@ def baseline(
     missing: dict[str, str] = {}
     for key, remote in targets.items():
         state = known.get(key)
-        values = dict(state.values) if state is not None and key not in stale and state.remote_id == remote else {}
-        against[key] = values
+        values = state.values if state is not None and key not in stale and state.remote_id == remote else {}
+        against[key] = values  # the store's own dict, read only: copied below only when a gap is filled
         if (listed or not ctx.full) and any(name not in values for name in fields):
             missing[key] = remote
     if not missing:
@@ -67,7 +67,7 @@ def baseline(
         if now is None:
             continue
         filled = {name: now.get(name) for name in fields if name not in against[key]}
-        against[key] |= filled
+        against[key] = {**against[key], **filled}
         acks.append(Ack(key, remote, filled))
     if ctx.run_id is not None and acks and not listed:
         ctx.store.acknowledge(destination, object_type, acks, resolve=False)
