@@ -70,7 +70,14 @@ def check(request: Request) -> None:
         _require(request.json(), reads, "BatchReadInputSimplePublicObjectId")
     elif _SEARCH.match(request.path):
         searches = ("after", "filterGroups", "limit", "properties", "sorts")
-        _require(request.json(), searches, "PublicObjectSearchRequest")
+        body = request.json()
+        _require(body, searches, "PublicObjectSearchRequest")
+        if not isinstance(body["sorts"], list) or not all(isinstance(sort, str) for sort in body["sorts"]):
+            # 2026-09's PublicObjectSearchRequest.sorts is an array of strings ("name", "-name" descending); the
+            # v3 object form ({"propertyName", "direction"}) is not in its description: refused (a guess)
+            raise ApiError.validation(
+                "Invalid input JSON: PublicObjectSearchRequest.sorts must be strings", field=["sorts"]
+            )
     elif _BATCH_CREATE.match(request.path):
         body = request.json()
         _require(body, ("inputs",), "BatchInputSimplePublicObjectBatchInputForCreate")

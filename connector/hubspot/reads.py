@@ -167,7 +167,7 @@ class Reads:
             body = {
                 "filterGroups": [{"filters": [where]}],
                 "properties": [*names, modified],
-                "sorts": [{"propertyName": modified, "direction": "ASCENDING"}],
+                "sorts": [modified],  # 2026-09: sort names as strings, "-name" descending
             }
             page, total = pages(self.client, object_type, body, most=most - len(found))
             if total > most - len(found):
