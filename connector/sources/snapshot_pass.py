@@ -219,6 +219,8 @@ def text_codes(values: pd.Series) -> tuple[np.ndarray[Any, np.dtype[np.int64]], 
     text): the values factorised as they are, only the distinct ones turned into text and sorted (by Arrow when
     Arrow holds them: byte order, which is code point order in UTF-8, as Python sorts `str`). The texts stay in
     Arrow where they were: taking from them makes no Python strings."""
+    if isinstance(values.array, pd.arrays.ArrowStringArray) and not values.hasnans:
+        return _arrow_text_codes(values)
     codes, uniques = pd.factorize(values)
     if isinstance(uniques.array, pd.arrays.ArrowStringArray):
         import pyarrow as pa
@@ -233,6 +235,23 @@ def text_codes(values: pd.Series) -> tuple[np.ndarray[Any, np.dtype[np.int64]], 
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     return rank[codes], texts
+
+
+def _arrow_text_codes(values: pd.Series) -> tuple[np.ndarray[Any, np.dtype[np.int64]], pd.Index]:
+    """`text_codes` of text Arrow holds, without nulls, by Arrow's own dictionary encoding (a third of pandas'
+    factorize at millions of rows: the backtest's key coding took 2.5 of its 10 s)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    data = pa.array(values.array)
+    if isinstance(data, pa.ChunkedArray):
+        data = data.combine_chunks()  # one chunk: one dictionary
+    encoded = pc.dictionary_encode(data)
+    order = np.asarray(pc.sort_indices(encoded.dictionary).to_numpy(zero_copy_only=False), dtype=np.intp)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    texts = pd.Index(pd.array(encoded.dictionary.take(pa.array(order)), dtype=values.dtype))
+    return rank[encoded.indices.to_numpy(zero_copy_only=False)], texts
 
 
 def cumulative(
