@@ -64,6 +64,14 @@ class Link:
         }
 
 
+def _indexed(index: dict[tuple[str, str, str], dict[str, list[int]]], stored: Link) -> None:
+    """Add `stored` to an association index, seen from both ends."""
+    for link in (stored, stored.inverse()):
+        index.setdefault((link.from_type, link.from_id, link.to_type), {}).setdefault(link.to_id, []).append(
+            link.type_id
+        )
+
+
 def type_spec(type_id: int) -> JSON:
     label = TYPES[type_id][2]
     return {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": label}
@@ -98,8 +106,13 @@ class Associations:
             )
 
     def add(self, link: Link) -> None:
-        if link not in self.links and link.inverse() not in self.links:
-            self.links.append(link)
+        index, known = self._index()
+        if link in known or link.inverse() in known:
+            return
+        self.links.append(link)
+        known.add(link)
+        _indexed(index, link)
+        self.__dict__["_indexed"] = (self.links, len(self.links), index, known)  # kept current, not rebuilt
 
     def remove(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
         self.links = [link for link in self.links if not _between(link, from_type, from_id, to_type, to_id)]
@@ -115,12 +128,22 @@ class Associations:
 
     def targets(self, object_type: str, object_id: str, to_type: str) -> dict[str, list[int]]:
         """Associated ids of `to_type` with their type ids, seen from (object_type, object_id)."""
-        found: dict[str, list[int]] = {}
+        found = self._index()[0].get((object_type, object_id, to_type), {})
+        return {to_id: list(type_ids) for to_id, type_ids in found.items()}
+
+    def _index(self) -> tuple[dict[tuple[str, str, str], dict[str, list[int]]], set[Link]]:
+        """(from type, from id, to type) -> to id -> type ids, both directions, and the set of links: built again
+        when `links` changed (appended to, or replaced). Every association read scanned every link, both ways
+        (issue 25, item 8: a 10k-company first sync spent half a minute of the sandbox's CPU there)."""
+        cached = self.__dict__.get("_indexed")
+        if cached is not None and cached[0] is self.links and cached[1] == len(self.links):
+            return cached[2], cached[3]
+        index: dict[tuple[str, str, str], dict[str, list[int]]] = {}
         for stored in self.links:
-            for link in (stored, stored.inverse()):
-                if (link.from_type, link.from_id, link.to_type) == (object_type, object_id, to_type):
-                    found.setdefault(link.to_id, []).append(link.type_id)
-        return found
+            _indexed(index, stored)
+        known = set(self.links)
+        self.__dict__["_indexed"] = (self.links, len(self.links), index, known)
+        return index, known
 
     def create(self, from_type: str, from_id: str, to_type: str, to_id: str, specs: list[JSON]) -> JSON:
         """Create labelled associations (PUT .../associations/{toType}/{toId}); a LabelsBetweenObjectPair."""

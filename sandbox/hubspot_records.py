@@ -164,6 +164,26 @@ class Records:
         self._lookups.clear()
         self.__dict__["_searches"] = {}
 
+    def _relooked(self, object_type: str, record: Record, before: dict[str, str | None], names: list[str]) -> None:
+        """Keep the lookups of `object_type` current after a commit to `record`: a value no live record held is
+        now held by it. A value taken away from a record, or one another record holds too, drops that lookup
+        (rebuilt when next used). Clearing every lookup per commit rebuilt them per batch: seeding
+        100,000 contacts scanned 5 billion records (issue 25, item 8)."""
+        for name in names:
+            table = self._lookups[(object_type, name)]
+            old, now = before.get(name), record.properties.get(name)
+            if old == now:
+                continue
+            if old is not None or now is None:
+                del self._lookups[(object_type, name)]
+                continue
+            key = now.lower() if name == "email" else now
+            holder = table.get(key)
+            if holder is None:
+                table[key] = record  # no live record held the value: this one is the first that does
+            elif holder is not record:
+                del self._lookups[(object_type, name)]  # which of the two came first: rebuilt when next used
+
     def versioned(self, record: Record) -> None:
         """Keep the record's current properties as a version the search index sees after the index lag."""
         visible_at = self._monotonic() + self.index_lag
@@ -386,7 +406,9 @@ class Records:
         return links
 
     def _commit(self, object_type: str, plan: _Plan) -> JSON:
-        self.changed()
+        self.__dict__["_searches"] = {}
+        indexed = [name for kind, name in self._lookups if kind == object_type]
+        before = {} if plan.record is None else {name: plan.record.properties.get(name) for name in indexed}
         now = self._wall()
         record, new = plan.record, plan.record is None
         if record is None:
@@ -406,6 +428,7 @@ class Records:
             record.properties.setdefault("hs_task_completion_date", iso(now))
         record.properties[_MODIFIED[object_type]] = iso(now)
         record.updated_at = now
+        self._relooked(object_type, record, before, indexed)
         self.versioned(record)
         for to_type, to_id, type_id in plan.links:
             self.associations.add(Link(object_type, record.id, to_type, to_id, type_id))

@@ -122,6 +122,9 @@ def _filter(records: Records, object_type: str, item: JSON) -> Predicate:
     if operator in ("IN", "NOT_IN"):
         options = [str(value) for value in item.get("values") or []]
         inside = operator == "IN"
+        if not prop.multi:  # one key per stored value: a set lookup, not one comparison per option (issue 25)
+            keys = {key for key in (_key(prop, option) for option in options) if key is not None}
+            return lambda values: _in(prop, values.get(name), keys) is inside
         return lambda values: any(_equal(prop, values.get(name), option) for option in options) is inside
     value = item.get("value")
     if value is None:
@@ -179,6 +182,14 @@ def _equal(prop: PropertyDef, stored: str | None, wanted: str) -> bool:
         return wanted.lower() in (part.lower() for part in stored.split(";"))
     key, wanted_key = _key(prop, stored), _key(prop, wanted)
     return key is not None and key == wanted_key
+
+
+def _in(prop: PropertyDef, stored: str | None, keys: set[Any]) -> bool:
+    """`_equal` of a single-valued property against any of several wanted values, by their keys."""
+    if not stored:
+        return False
+    key = _key(prop, stored)
+    return key is not None and key in keys
 
 
 def _tokens(text: str) -> list[str]:

@@ -159,3 +159,30 @@ def test_the_pages_of_a_search_see_a_write_made_between_them(hubspot: SandboxSer
     client.crm.companies.batch_api.create({"inputs": [{"properties": {"name": "Paged 9", "domain": "p9.example"}}]})
     again = client.crm.companies.search_api.do_search({**named, "after": first.paging.next.after})
     assert (again.total, [c.properties["name"] for c in again.results]) == (4, ["Paged 1", "Paged 0"])
+
+
+def test_reads_by_email_follow_creates_and_email_changes(hubspot: SandboxServer) -> None:
+    """The lookups behind reads by a unique property are kept current commit by commit (issue 25, item 8)."""
+    control(hubspot, "limits", {"search_index_lag_seconds": 0, "search_requests_per_second": 100})
+    with httpx.Client(base_url=hubspot.base_url, headers=AUTH) as http:
+
+        def by_email(*emails: str) -> list[str]:
+            body = {"inputs": [{"id": e} for e in emails], "idProperty": "email", "properties": ["email"]}
+            body["propertiesWithHistory"] = []
+            found = http.post("/crm/objects/2026-09/contacts/batch/read", json=body).json()["results"]
+            return sorted(str(r["properties"]["email"]) for r in found)
+
+        def create(email: str) -> str:
+            body = {"inputs": [{"properties": {"email": email}, "associations": []}]}
+            return str(http.post("/crm/objects/2026-09/contacts/batch/create", json=body).json()["results"][0]["id"])
+
+        first = create("first@lookup.example")
+        assert by_email("first@lookup.example", "second@lookup.example") == ["first@lookup.example"]
+        create("second@lookup.example")  # after the lookup was built
+        assert by_email("first@lookup.example", "SECOND@lookup.example") == [
+            "first@lookup.example",
+            "second@lookup.example",
+        ]
+        body = {"inputs": [{"id": first, "properties": {"email": "renamed@lookup.example"}}]}
+        assert http.post("/crm/objects/2026-09/contacts/batch/update", json=body).status_code == 200
+        assert by_email("first@lookup.example", "renamed@lookup.example") == ["renamed@lookup.example"]
