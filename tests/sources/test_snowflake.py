@@ -6,30 +6,16 @@ runs that suite from the main one, so `make check` covers it; without the venv i
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.paths import ROOT
+from tests.pinned import run_pinned_suite
 
 PYTHON = Path(os.environ.get("HEALTHSYNC_SNOWFLAKE_PYTHON", ROOT / ".venv-snowflake" / "bin" / "python"))
 
 
 @pytest.mark.slow
 def test_the_snowflake_suite_passes_in_its_pinned_venv() -> None:
-    if not PYTHON.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{PYTHON} is missing: .ci/run builds it (make snowflake-venv)")
-        pytest.skip(f"no Snowflake venv at {PYTHON}: build it with `make snowflake-venv`")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [str(PYTHON), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/sources/snowflake"]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
-    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:]
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    passed = re.search(r"(\d+) passed", summary)
-    assert passed is not None, summary
-    assert int(passed.group(1)) >= 5, summary
-    assert "skipped" not in summary, summary
-    assert "failed" not in summary, summary
+    run_pinned_suite(PYTHON, "tests/sources/snowflake", "snowflake-venv", at_least=5, timeout=600)
