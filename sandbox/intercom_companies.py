@@ -137,6 +137,7 @@ def delete(store: IntercomStore, company_id: str) -> JSON:
     for contact in store.contacts.values():
         if company_id in contact["company_ids"]:
             contact["company_ids"].remove(company_id)
+            store.attachments_changed()
     return {"id": company_id, "object": "company", "deleted": True}
 
 
@@ -187,4 +188,5 @@ def attach_contact(store: IntercomStore, contact_id: str, body: Any) -> JSON:
     if company["id"] not in contact["company_ids"]:
         contact["company_ids"].append(company["id"])
         contact["updated_at"] = now()
+        store.attachments_changed()
     return store.render_company(company)

@@ -98,10 +98,15 @@ class IntercomStore:
             tables[field] = table
         return tables[field]
 
+    def attachments_changed(self) -> None:
+        """A contact was attached to or detached from a company: the user counts are counted again."""
+        self.__dict__["attachments"] = self.__dict__.get("attachments", 0) + 1
+
     def user_counts(self) -> dict[str, int]:
-        """Company id -> contacts attached, built once per write: a company rendered counted every contact (a scroll
-        page of 50 at 100,000 contacts: 5 million checks; issue 25, item 8)."""
-        key = ("user_counts", self.__dict__.get("generation", 0), len(self.contacts))
+        """Company id -> contacts attached, built again when a contact is attached to or detached from a company, or
+        the number of contacts changes: a company rendered counted every contact (a scroll page of 50 at 100,000
+        contacts: 5 million checks; issue 25, item 8), and a company update renders the company too."""
+        key = ("user_counts", self.__dict__.get("attachments", 0), len(self.contacts))
         cached = self.__dict__.get("_user_counts")
         if cached is None or cached[0] != key:
             counts: dict[str, int] = {}
