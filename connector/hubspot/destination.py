@@ -170,11 +170,7 @@ class HubSpotDestination:
 
         def read(ids: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
             found = {i: known[i] for i in ids if i in known and all(name in known[i] for name in fields)}
-            rest = [i for i in ids if i not in found]
-            for chunk in chunks(rest, BATCH_SIZE):
-                for record in self.client.batch_read(object_type, list(chunk), None, fields):
-                    found[str(record["id"])] = wire(record, fields)
-            return found
+            return found | self.reads.read(object_type, [i for i in ids if i not in found], fields)
 
         return read
 

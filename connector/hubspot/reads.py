@@ -22,9 +22,9 @@ truth. Reading every remembered record back on every run costs one batch read pe
    earlier release, a store whose records were forgotten, `verify_every_runs: 1`), and whenever paging through
    the changes would take longer than reading every record at the configured rates (`searches_per_second`,
    `requests_per_10s`): right after a first sync, whose writes are all changes, or a scoring change that moved
-   every score. HubSpot's search returns at
-   most 10,000 results per query, so when more records changed the search goes on from the last change it saw
-   (sorted by modification); only 10,000 changes within one millisecond fall back to reading everything.
+   every score. HubSpot's search returns at most 10,000 results per query, so when more records changed the
+   search goes on from the last change it saw (sorted by modification); only 10,000 changes within one
+   millisecond fall back to reading everything.
 
 Search and the rotating read also serve as the values of the records they return: no record is read twice.
 The mark (`ReadMark`) is kept only by `run` (not `plan`, which must not consume a change it will not write).
@@ -43,13 +43,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from healthsync.connector.hubspot.client import HubSpotClient
+from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
 from healthsync.connector.sync.destination import SyncContext, chunks
 from healthsync.connector.sync.values import same_hubspot_value
 from healthsync.mappings.models import HubSpotField
 from healthsync.state import ReadMark, RecordState
 
-BATCH_SIZE = 100
 SEARCH_PAGE = 200
 SEARCH_CAP = 10_000  # HubSpot's search returns at most 10,000 results per query
 MODIFIED = {"companies": "hs_lastmodifieddate", "contacts": "lastmodifieddate"}
@@ -142,8 +141,7 @@ class Reads:
             cursor, mode = start + len(window), "changed"
             window = sorted(set(window) | set(changing))
         current = dict(changed or {})
-        read = self._read(object_type, [i for i in window if i not in current], names)
-        current |= read
+        current |= self.read(object_type, [i for i in window if i not in current], names)
         looked = set(window) | set(current)
         dead = {key: rid for key, rid in remembered.items() if rid in looked and rid not in current}
         alive = {key: rid for key, rid in remembered.items() if key not in dead}
@@ -180,7 +178,9 @@ class Reads:
                 return None
             start = last
 
-    def _read(self, object_type: str, ids: list[str], names: list[str]) -> dict[str, dict[str, str]]:
+    def read(self, object_type: str, ids: Sequence[str], names: list[str]) -> dict[str, dict[str, str]]:
+        """remote id -> `names` of the records among `ids` that exist (batch reads of 100; a merged id answers with
+        the survivor's id, so it is not found under its own)."""
         found: dict[str, dict[str, str]] = {}
         for chunk in chunks(ids, BATCH_SIZE):
             for record in self.client.batch_read(object_type, list(chunk), None, names):
@@ -213,6 +213,7 @@ def _millis(text: str) -> int | None:
     if text.isdigit():
         return int(text)
     try:
-        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+        moment = datetime.fromisoformat(text)  # Python 3.11 reads a trailing Z
     except ValueError:
         return None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
