@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +76,11 @@ class IntercomStore:
 
     def changed(self) -> None:
         """Something was written: the contact lookups are rebuilt when next used."""
-        self.__dict__["generation"] = self.__dict__.get("generation", 0) + 1
+        self._bump("generation")
+
+    def attachments_changed(self) -> None:
+        """A contact was attached to or detached from a company: the user counts are counted again."""
+        self._bump("attachments")
 
     def lookup(self, field: str) -> dict[str, list[JSON]]:
         """Contacts by the value of `field` (a string), built once per write (or change in the number of contacts).
@@ -83,12 +88,7 @@ class IntercomStore:
         A contact search scanned every contact and compared each with every value of an ``IN`` list: at 100,000
         contacts the sandbox, not healthsync, was the bottleneck (issue 25, item 8).
         """
-        key = (self.__dict__.get("generation", 0), len(self.contacts))
-        cached = self.__dict__.get("_lookups")
-        if cached is None or cached[0] != key:
-            cached = (key, {})
-            self.__dict__["_lookups"] = cached
-        tables: dict[str, dict[str, list[JSON]]] = cached[1]
+        tables: dict[str, dict[str, list[JSON]]] = self._cached("_lookups", "generation", dict)
         if field not in tables:
             table: dict[str, list[JSON]] = {}
             for contact in self.contacts.values():
@@ -98,25 +98,34 @@ class IntercomStore:
             tables[field] = table
         return tables[field]
 
-    def attachments_changed(self) -> None:
-        """A contact was attached to or detached from a company: the user counts are counted again."""
-        self.__dict__["attachments"] = self.__dict__.get("attachments", 0) + 1
-
     def user_counts(self) -> dict[str, int]:
         """Company id -> contacts attached, built again when a contact is attached to or detached from a company, or
         the number of contacts changes: a company rendered counted every contact (a scroll page of 50 at 100,000
         contacts: 5 million checks; issue 25, item 8), and a company update renders the company too."""
-        key = ("user_counts", self.__dict__.get("attachments", 0), len(self.contacts))
-        cached = self.__dict__.get("_user_counts")
-        if cached is None or cached[0] != key:
+
+        def count() -> dict[str, int]:
             counts: dict[str, int] = {}
             for contact in self.contacts.values():
                 for company_id in contact["company_ids"]:
                     counts[company_id] = counts.get(company_id, 0) + 1
-            cached = (key, counts)
-            self.__dict__["_user_counts"] = cached
-        counted: dict[str, int] = cached[1]
+            return counts
+
+        counted: dict[str, int] = self._cached("_user_counts", "attachments", count)
         return counted
+
+    # The caches below are kept in __dict__, not as dataclass fields: stores pickled by earlier releases load.
+    def _bump(self, counter: str) -> None:
+        self.__dict__[counter] = self.__dict__.get(counter, 0) + 1
+
+    def _cached(self, name: str, counter: str, build: Callable[[], Any]) -> Any:
+        """The value cached under `name`, built again by `build` when `counter` moved or the number of contacts
+        changed since it was built."""
+        key = (self.__dict__.get(counter, 0), len(self.contacts))
+        cached = self.__dict__.get(name)
+        if cached is None or cached[0] != key:
+            cached = (key, build())
+            self.__dict__[name] = cached
+        return cached[1]
 
     def next_number(self) -> int:
         """Sequential numbers for tag and data-attribute ids (Intercom's are small integers too)."""
