@@ -24,6 +24,7 @@ from healthsync.sandbox.intercom import IntercomSandbox
 from healthsync.sandbox.seed import TOKEN
 
 AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
+SCORING: dict[str, Any] = {"as_of": AS_OF.isoformat(), **DEMO_SCORING}  # the demo product and its scoring
 EVENTS = sorted({*DEMO_SCORING["weights"], "report_viewed"})
 
 
@@ -88,8 +89,9 @@ def seed(hubspot: SandboxServer, intercom: SandboxServer | None, path: Path) -> 
         store.changed()
 
 
-def write_config(root: Path, db: Path, destinations: dict[str, Any]) -> Path:
-    """`root/healthsync.yaml`: the product in `db`, the demo's scoring, a SQLite state store in `root`."""
+def write_config(root: Path, db: Path, destinations: dict[str, Any], state_url: str | None = None) -> Path:
+    """`root/healthsync.yaml`: the product in `db` (DuckDB tables accounts, users, events), the demo's scoring as of
+    AS_OF, the state store at `state_url` (default: a SQLite file in `root`)."""
     settings = {
         "source": {
             "kind": "sql",
@@ -98,8 +100,8 @@ def write_config(root: Path, db: Path, destinations: dict[str, Any]) -> Path:
             "accounts": "accounts",
             "users": "users",
         },
-        "scoring": {"as_of": AS_OF.isoformat(), **DEMO_SCORING},
-        "state": {"url": f"sqlite:///{root / 'state.db'}"},
+        "scoring": SCORING,
+        "state": {"url": state_url or f"sqlite:///{root / 'state.db'}"},
         "destinations": destinations,
     }
     path = root / "healthsync.yaml"

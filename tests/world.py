@@ -32,16 +32,14 @@ from click.testing import CliRunner
 
 from healthsync.connector.cli import main
 from healthsync.connector.demo.data import DemoData, generate, write_duckdb
-from healthsync.connector.demo.runner import DEMO_SCORING
 from healthsync.connector.engine import Engine, RunSummary
 from healthsync.connector.settings import Secrets, Settings, load_settings
 from healthsync.sandbox.base import Sandbox, SandboxServer
 from healthsync.sandbox.seed import SeedPlan, SeedResult, seed_hubspot, seed_intercom
+from tests.scale import AS_OF, write_config
 
-AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
 NOW = datetime(2025, 8, 13, 6, tzinfo=UTC)
 TOKENS = Secrets(hubspot_access_token="pat-na1-test-secret-0001", intercom_access_token="ic-test-secret-0002")
-SCORING: dict[str, Any] = {"as_of": AS_OF.isoformat(), **DEMO_SCORING}  # the demo product and its scoring
 
 
 def healthsync(
@@ -185,20 +183,7 @@ def build_world(
     seeded = _seeded(servers, data, plan)
     for name, path in (mapping or {}).items():
         enabled[name]["mapping"] = path
-    config = {
-        "source": {
-            "kind": "sql",
-            "url": f"duckdb:///{db}",
-            "events": "events",
-            "accounts": "accounts",
-            "users": "users",
-        },
-        "scoring": SCORING,
-        "state": {"url": state_url},
-        "destinations": enabled,
-    }
-    path = root / "healthsync.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path = write_config(root, db, enabled, state_url)
     return World(root, data, db, path, hubspot, intercom, seeded)
 
 
