@@ -37,6 +37,18 @@ TABLES = {"events": "events", "accounts": "accounts", "users": "users"}
 SQL_TABLES = {"kind": "sql", **TABLES}
 
 
+def assert_bad_rows_and_window_edges(data: SourceData) -> None:
+    """What every source reads of the bad-row dataset: the events rejected per reason (with samples), and account
+    a1's window edges (the events just inside and outside the window and the last 7 days)."""
+    events = data.reports["events"]
+    assert events.rejected == EVENT_REJECTS
+    assert (events.read, events.accepted) == (18, 10)
+    assert set(events.samples) == set(EVENT_REJECTS)
+    a1 = data.account_activity.set_index("account_id").loc["a1"]
+    assert (a1["events"], a1["events_prev"], a1["raw"], a1["raw_prev"]) == (6, 1, 28.0, 5.0)
+    assert (a1["active_users"], a1["active_days"], a1["active_days_7d"]) == (2, 6, 2)
+
+
 def _settings(tmp: Path, **source: Any) -> Settings:
     return Settings(source=SourceConfig(**source), scoring=SCORING, config_dir=tmp)
 

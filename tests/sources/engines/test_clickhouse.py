@@ -28,7 +28,7 @@ from healthsync.connector.sources.load import SourceData, load_source  # noqa: E
 from tests.paths import DATA  # noqa: E402
 from tests.sources.engines.common import TABLES, duckdb_file, product_with_edges, score, write_config  # noqa: E402
 from tests.sources.test_parity import AS_OF, NOW, SCORING, _as_text, _assert_same, dataset, reference  # noqa: E402
-from tests.sources.test_rejects import EVENT_REJECTS  # noqa: E402
+from tests.sources.test_rejects import assert_bad_rows_and_window_edges  # noqa: E402
 
 __all__ = ["dataset", "reference"]  # fixtures shared with the parity suite
 _NUMBERS = itertools.count()
@@ -94,13 +94,7 @@ def test_clickhouse_counts_bad_rows_and_window_edges(database: str, tmp_path: Pa
     assert data.plan is not None
     assert data.plan.capabilities.dialect == "clickhousedb"
     assert data.plan.names[0] == "events_per_account"  # the one pass with day masks (groupBitOr)
-    events = data.reports["events"]
-    assert events.rejected == EVENT_REJECTS
-    assert (events.read, events.accepted) == (18, 10)
-    assert set(events.samples) == set(EVENT_REJECTS)
-    a1 = data.account_activity.set_index("account_id").loc["a1"]
-    assert (a1["events"], a1["events_prev"], a1["raw"], a1["raw_prev"]) == (6, 1, 28.0, 5.0)
-    assert (a1["active_users"], a1["active_days"], a1["active_days_7d"]) == (2, 6, 2)
+    assert_bad_rows_and_window_edges(data)
 
 
 def test_score_on_clickhouse_equals_duckdb(database: str, tmp_path: Path) -> None:

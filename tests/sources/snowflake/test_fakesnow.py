@@ -46,7 +46,7 @@ from tests.sources.test_parity import (  # noqa: E402
     dataset,
     reference,
 )
-from tests.sources.test_rejects import EVENT_REJECTS, TABLES  # noqa: E402
+from tests.sources.test_rejects import TABLES, assert_bad_rows_and_window_edges  # noqa: E402
 
 __all__ = ["dataset", "reference"]  # fixtures shared with the parity suite
 
@@ -130,13 +130,7 @@ def test_snowflake_counts_bad_rows_and_window_edges(tmp_path: Path) -> None:
     """The bad-row dataset as text: the same counts per reason and the same window edges as every other source."""
     _write({name: pd.read_csv(DATA / "bad" / f"{name}.csv", dtype=str) for name in TABLES})
     data = _load(_settings(tmp_path, kind="sql", max_rejected_share=1.0, **TABLES), with_users=False)
-    events = data.reports["events"]
-    assert events.rejected == EVENT_REJECTS
-    assert (events.read, events.accepted) == (18, 10)
-    assert set(events.samples) == set(EVENT_REJECTS)
-    a1 = data.account_activity.set_index("account_id").loc["a1"]
-    assert (a1["events"], a1["events_prev"], a1["raw"], a1["raw_prev"]) == (6, 1, 28.0, 5.0)
-    assert (a1["active_users"], a1["active_days"], a1["active_days_7d"]) == (2, 6, 2)
+    assert_bad_rows_and_window_edges(data)
     assert len(data.account_activity) == 2  # one row per account came back: no user rows without --users
 
 
