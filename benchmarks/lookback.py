@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
 from benchmarks.run import HERE, PYTHON, machine, measure, write_results
+from tests.statements import statements
 
 AS_OF = "2025-08-13T00:00:00Z"
 ACCOUNTS = 1000
@@ -179,28 +179,13 @@ def postgres_config(folder: Path, url: str, history: str, lookback: int) -> Path
     return _config(folder / f"postgres-{history}-{lookback}.yaml", source, lookback)
 
 
-@contextmanager
-def captured() -> Iterator[list[tuple[str, Any]]]:
-    """Every statement an engine runs in this process (SQL and parameters) while the block runs."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
-
-
 def statements_of(config: Path) -> list[tuple[str, Any]]:
     """The statements one `healthsync score` issues, run in this process through the CLI."""
     from click.testing import CliRunner
 
     from healthsync.connector.cli import cli
 
-    with tempfile.TemporaryDirectory() as tmp, captured() as seen:
+    with tempfile.TemporaryDirectory() as tmp, statements() as seen:
         result = CliRunner().invoke(cli, ["score", "--config", str(config), "--format", "csv", "-o", f"{tmp}/s.csv"])
     if result.exit_code != 0:
         raise SystemExit(f"healthsync score failed: {result.output}")

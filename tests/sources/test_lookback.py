@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from healthsync.connector.sources.load import load_source
 from healthsync.connector.sources.pushdown import LogicalTables, classified, window_of
 from healthsync.connector.sources.rollup import user_pass_query
 from healthsync.scoring.config import ActivationStep, ScoringConfig
+from tests.statements import statements
 
 AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
 CONFIG = ScoringConfig(as_of=AS_OF, weights={"call_logged": 5}, activation_steps=[ActivationStep(event="call_logged")])
@@ -113,21 +112,6 @@ def test_sqlite_compares_its_iso_text_from_the_day_before_and_keeps_what_does_no
     assert f"hs_base.ts >= {SINCE} OR hs_base.ts IS NULL) AS hs_since" in sql  # then the parsed instant, exactly
 
 
-@contextmanager
-def _statements() -> Iterator[list[tuple[str, Any]]]:
-    """Every statement an engine runs (its SQL and parameters), while the block runs."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        seen.append((statement, parameters))
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
-
-
 def _events(days: int, accounts: int = 8) -> pd.DataFrame:
     """Events of `accounts` accounts, every 6 hours over the `days` days before as_of (the same last days)."""
     stamps = pd.date_range(end=AS_OF - timedelta(hours=1), periods=days * 4, freq="6h", tz="UTC")
@@ -177,7 +161,7 @@ def _config(folder: Path, events: str = "events/*/*.parquet", **scoring: Any) ->
 
 
 def _score(config: Path) -> tuple[pd.DataFrame, list[tuple[str, Any]]]:
-    with _statements() as seen:
+    with statements() as seen:
         result = CliRunner().invoke(cli, ["score", "--config", str(config), "--format", "json"])
     assert result.exit_code == 0, result.output
     table = pd.DataFrame(json.loads(result.stdout)).set_index("account_id").sort_index()
@@ -263,7 +247,7 @@ def test_a_postgresql_read_bounds_every_scan_of_a_timestamptz_column(pg_url: str
     config = yaml.safe_load(_config(tmp_path).read_text())
     config["source"] = {"kind": "sql", "url": pg_url, "events": "events", "accounts": "accounts", "users": "users"}
     (tmp_path / "healthsync.yaml").write_text(yaml.safe_dump(config))
-    with _statements() as seen:
+    with statements() as seen:
         data = load_source(load_settings(tmp_path / "healthsync.yaml"), AS_OF, AS_OF, with_users=False)
     assert data.plan is not None
     scans = [statement for statement, _ in seen if "FROM events" in statement and "LIMIT %(" not in statement]

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,6 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
 
@@ -26,6 +23,7 @@ from healthsync.connector.settings import Settings, load_settings
 from healthsync.connector.sources.load import account_ids, explain, load_source
 from healthsync.connector.sources.plan import CAPABILITIES, capabilities
 from tests.paths import ROOT
+from tests.statements import statements
 
 EXAMPLE = ROOT / "examples"
 AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
@@ -153,25 +151,11 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@contextmanager
-def _statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
-
-
 @pytest.mark.parametrize("kind", ["sqlite", "duckdb-table", "duckdb-parquet", "duckdb-csv"])
 def test_a_read_runs_its_plan_and_nothing_else(kind: str, databases: Path) -> None:
     source = KINDS[kind][0](databases)
     settings = _settings(databases, source)
-    with _statements() as seen:
+    with statements() as seen:
         data = load_source(settings, AS_OF, AS_OF, with_users=False)
     plan = data.plan
     assert plan is not None
@@ -192,9 +176,9 @@ def test_an_entity_table_with_dates_and_decimals_is_read_once(tmp_path: Path) ->
         conn.execute("ALTER TABLE accounts ADD COLUMN renewal DATE DEFAULT DATE '2026-01-31'")
         conn.execute("ALTER TABLE accounts ADD COLUMN arr DECIMAL(12, 2) DEFAULT 1234.5")
     settings = _settings(tmp_path, _sql("duckdb:///p.duckdb"))
-    with _statements() as seen:
+    with statements() as seen:
         data = load_source(settings, AS_OF, AS_OF, with_users=False)
-    assert len([sql for sql in seen if "hs_accounts.arr" in sql]) == 1
+    assert len([sql for sql, _ in seen if "hs_accounts.arr" in sql]) == 1
     assert data.plan is not None
     assert data.plan["accounts"].rows == 40
     assert str(data.accounts["renewal"].iloc[0])[:10] == "2026-01-31"
@@ -203,10 +187,10 @@ def test_an_entity_table_with_dates_and_decimals_is_read_once(tmp_path: Path) ->
 
 def test_check_lists_the_account_ids_from_the_accounts_table_alone(databases: Path) -> None:
     settings = _settings(databases, _sql("sqlite:///p.sqlite"))
-    with _statements() as seen:
+    with statements() as seen:
         ids = account_ids(settings, AS_OF)
     assert ids == sorted(pd.read_csv(EXAMPLE / "data" / "accounts.csv")["account_id"].astype(str))
-    assert not [sql for sql in seen if "hs_classified" in sql]  # no event is aggregated
+    assert not [sql for sql, _ in seen if "hs_classified" in sql]  # no event is aggregated
     assert len(seen) == 3 + 1  # the probes, then the accounts table
 
 

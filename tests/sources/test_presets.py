@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, get_args
 
 import duckdb
 import pytest
-import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
 
@@ -32,6 +30,7 @@ from healthsync.connector.sources.presets import (
 )
 from healthsync.errors import ConfigError, SourceError
 from tests.paths import EXAMPLES
+from tests.statements import statements
 
 SAMPLES = EXAMPLES / "presets"
 AS_OF = datetime(2025, 8, 13, tzinfo=UTC)
@@ -191,7 +190,7 @@ def test_posthog_parquet_reads_its_json_string_properties(tmp_path: Path) -> Non
     config = _copied_config(tmp_path, events, {"preset": "posthog"})
     expected = _score(SAMPLES / "posthog" / "healthsync.yaml", tmp_path / "jsonl.json")
     assert _score(config, tmp_path / "parquet.json") == expected
-    with _statements() as seen:
+    with statements() as seen:
         data = _read(config)
     plan = data.plan
     assert plan is not None
@@ -209,20 +208,6 @@ def test_source_columns_override_the_presets_mapping(tmp_path: Path) -> None:
     config = _copied_config(tmp_path, events, {"preset": "posthog", "columns": {"events": {"account_id": "$group_0"}}})
     expected = _score(SAMPLES / "posthog" / "healthsync.yaml", tmp_path / "jsonl.json")
     assert _score(config, tmp_path / "override.json") == expected
-
-
-@contextmanager
-def _statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
 
 
 def test_a_file_in_another_layout_names_the_key_and_the_column() -> None:

@@ -46,6 +46,7 @@ from tests.paths import DATA
 from tests.sources.engines.common import TABLES, duckdb_file, product_with_edges, score, write_config
 from tests.sources.test_parity import AS_OF, NOW, SCORING, _as_text, _assert_same, dataset, reference
 from tests.sources.test_rejects import assert_bad_rows_and_window_edges
+from tests.statements import statements
 
 __all__ = ["dataset", "reference"]  # fixtures shared with the parity suite
 URL = "databricks://token:dapi-local@localhost?http_path=/sql/1.0/warehouses/local"
@@ -180,16 +181,8 @@ def test_spark_counts_bad_rows_and_window_edges(spark: Any, database: str, tmp_p
     """The bad-row dataset as text: the same counts per reason and the same window edges as every other source;
     the statements reach Spark as the Databricks dialect compiles them, with named parameters."""
     _write(spark, database, tmp_path, {name: pd.read_csv(DATA / "bad" / f"{name}.csv", dtype=str) for name in TABLES})
-    sent: list[tuple[str, Any]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        sent.append((statement, parameters))
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
+    with statements() as sent:
         data = _load(_settings(tmp_path, database, kind="sql", max_rejected_share=1.0, **TABLES), with_users=False)
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
     scan = next(statement for statement, parameters in sent if "bit_or(" in statement and parameters)
     for piece in ("try_cast(CAST(", "unix_micros(", "shiftleft(CAST(1 AS BIGINT)", "count_if(", ":`param_"):
         assert piece in scan, piece  # :`name`: a named parameter marker, bound by Spark
