@@ -111,6 +111,9 @@ def endpoint(entry: dict[str, Any]) -> str:
     return f"{entry['method']} /{'/'.join(parts)}"
 
 
+PROFILE = False  # --profile
+
+
 def run(config_path: Path, servers: dict[str, SandboxServer]) -> dict[str, Any]:
     """`healthsync run` in its own process: wall, CPU, peak RSS, the sandboxes' CPU and requests."""
     marks = {name: len(server.sandbox.log) for name, server in servers.items()}
@@ -118,6 +121,9 @@ def run(config_path: Path, servers: dict[str, SandboxServer]) -> dict[str, Any]:
     ours = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     command = [PYTHON, "-m", "healthsync", "--debug", "run", "--config", str(config_path)]
+    if PROFILE:  # py-spy's raw stacks of each run, for flame graphs (`--profile`); the CPU figures then include it
+        out = config_path.parent / f"profile-{len(list(config_path.parent.glob('profile-*')))}.txt"
+        command = [str(Path(PYTHON).parent / "py-spy"), "record", "-r", "100", "-f", "raw", "-o", str(out), "--", *command]
     with open(config_path.parent / "run.log", "a") as log:
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
         _, status, usage = os.wait4(process.pid, 0)
@@ -190,7 +196,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/healthsync-scale"))
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing RESULTS.md")
+    parser.add_argument("--profile", action="store_true", help="each run under py-spy, raw stacks in --out")
     args = parser.parse_args()
+    global PROFILE
+    PROFILE = args.profile
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "state.db").unlink(missing_ok=True)
     db = args.out / "product.duckdb"

@@ -165,13 +165,13 @@ class IntercomClient:
 
     # -- companies -------------------------------------------------------------------------------------------
     def scroll_page(self, scroll_param: str | None) -> tuple[list[JSON], str | None]:
-        """One scroll page, sent once: (companies, the scroll_param for the next page)."""
-        api = self._sdk.companies
-        page = self.once(
-            "scroll companies", lambda: api.scroll(scroll_param=scroll_param, request_options=NO_SDK_RETRIES)
-        )
-        items = [item.model_dump() for item in page.items or []]
-        return items, getattr(page.response, "scroll_param", None)
+        """One scroll page, sent once: (companies, the scroll_param for the next page); read as JSON (:meth:`_json`:
+        the SDK's models of a page cost about 10 ms of CPU, 6,667 pages at 100,000 companies on every run)."""
+        params = {"scroll_param": scroll_param} if scroll_param else None
+        page = self.once("scroll companies", functools.partial(self._json, "GET", "companies/scroll", None, params))
+        items = [item for item in page.get("data") or [] if isinstance(item, dict)]
+        following = page.get("scroll_param")
+        return items, str(following) if following else None
 
     def companies_page(self, page: int, per_page: int) -> tuple[list[JSON], int, int]:
         """One page of `GET /companies` (every company, paged; each page retried): (companies, total_pages,
@@ -264,12 +264,12 @@ class IntercomClient:
             if not cursor or not items:
                 return found
 
-    def _json(self, method: str, path: str, body: JSON) -> JSON:
+    def _json(self, method: str, path: str, body: JSON | None, params: JSON | None = None) -> JSON:
         """One call through the SDK's own transport (its base URL, token and version headers, this client's hooks:
         the fence and the rate-limit headers), the answer read as JSON without building a model per record. A non-2xx
         answer raises the SDK's ApiError, as the SDK's own methods do, so :func:`translate` maps it the same way."""
         transport = self._sdk._client_wrapper.httpx_client
-        response = transport.request(path, method=method, json=body, request_options=NO_SDK_RETRIES)
+        response = transport.request(path, method=method, json=body, params=params, request_options=NO_SDK_RETRIES)
         status, headers = response.status_code, dict(response.headers)
         try:
             parsed = response.json()
