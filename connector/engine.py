@@ -156,7 +156,9 @@ def build_destination(
         fence=fence.check if fence else None,
     )
     mapped = cast(IntercomMapping, mapping)
-    return IntercomDestination(intercom, mapped, icfg.mapping, icfg.region, icfg.concurrent_requests)
+    return IntercomDestination(
+        intercom, mapped, icfg.mapping, icfg.region, icfg.concurrent_requests, icfg.verify_every_runs
+    )
 
 
 class StopRequest:

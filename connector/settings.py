@@ -204,6 +204,12 @@ class IntercomConfig(DestinationConfig):
         description="company updates in flight at once (Intercom updates companies one call each, no batch "
         "endpoint), all within requests_per_10s; 1 sends them one at a time",
     )
+    verify_every_runs: int = Field(
+        default=7,
+        ge=1,
+        description="contact tags: each run searches 1/N of the contacts it remembers (every one within N runs), "
+        "plus the new users and those whose tag changes; 1 searches every user on every run",
+    )
 
 
 class SlackConfig(DestinationConfig):

@@ -44,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
+from healthsync.connector.sync.baseline import rotation
 from healthsync.connector.sync.destination import SyncContext, chunks
 from healthsync.connector.sync.values import same_hubspot_value
 from healthsync.mappings.models import HubSpotField
@@ -136,10 +137,8 @@ class Reads:
         if changed is None:
             window, cursor, mode = ids, 0, "all"
         else:
-            start = mark.verify_cursor if mark.verify_cursor < len(ids) else 0
-            window = ids[start : start + math.ceil(len(ids) / self.every)]
-            cursor, mode = start + len(window), "changed"
-            window = sorted(set(window) | set(changing))
+            window, cursor = rotation(ids, mark.verify_cursor, self.every)
+            window, mode = sorted(set(window) | set(changing)), "changed"
         current = dict(changed or {})
         current |= self.read(object_type, [i for i in window if i not in current], names)
         looked = set(window) | set(current)

@@ -1,7 +1,26 @@
 """Contact tags (SPEC section 4): each contact of an account carries the account's tier tag, exclusively.
 
 Contacts are matched by `external_id` = user id, then by email (an email shared by several contacts is not
-guessed at). Only changes are sent: tagging goes out in batches (`POST /tags` with `users`, 100 per call), untagging
+guessed at). What a run searches for (issue 25: every user searched on every run cost 10,000 searches at a million
+users and most of a rerun's CPU):
+
+- every user the store remembers no contact id for (new users, a first run, a lost store), and every user on
+  every run when no read mark is kept (`healthsync state forget` drops it), under `--full`, or with
+  `verify_every_runs: 1`;
+- of the remembered users, 1/`verify_every_runs` in user-id order, rotating from where the last run stopped
+  (default 7: each remembered contact is searched at least once every 7 runs), to find contacts deleted or merged
+  in Intercom and tags changed by hand: a tag found differing from what the store holds is diffed against
+  Intercom's tags, so the run puts ours back;
+- every remembered user whose tag would change (the wanted tier tag differs from the acknowledged one), so no
+  tag goes to a contact that is gone.
+
+A remembered user outside these is planned against the store's acknowledged tags and costs nothing (and nothing is
+written to it). Intercom's search does offer `updated_at`, but only by day, and Intercom does not document whether
+tagging a contact changes it: healthsync does not rely on it. Searches per run, with U users not remembered, R
+remembered and W remembered users to write: about ceil(U / 100) + ceil((ceil(R / verify_every_runs) + W) / 100),
+plus one email search per 100 of them not found by external_id. Only `run` moves the rotation (not `plan`).
+
+Only changes are sent: tagging goes out in batches (`POST /tags` with `users`, 100 per call), untagging
 has no batch form in the API (`DELETE /contacts/{id}/tags/{tag_id}`, one call per contact). Every call goes through
 the client's rate limiter. What Intercom holds counts as acknowledged when the state store knows nothing (losing
 the state costs reads; the shared baseline, sync/baseline.py, with the matched contacts' tags in hand). Off by
@@ -12,17 +31,18 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from healthsync.connector.intercom.client import JSON, IntercomClient
 from healthsync.connector.intercom.tags import TAG_PREFIX, tag_fields, tagged
 from healthsync.connector.scores import ScoreResult
-from healthsync.connector.sync.baseline import baseline
+from healthsync.connector.sync.baseline import baseline, rotation
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import SyncCounts, TagPlan
 from healthsync.errors import RejectedRecordError
 from healthsync.mappings.models import IntercomMapping
-from healthsync.state import Ack
+from healthsync.state import Ack, ReadMark, RecordState
 
 log = logging.getLogger("healthsync.intercom")
 OBJECT = "contacts"
@@ -31,10 +51,12 @@ MATCHED = ("id", "external_id", "email", "tags")  # what matching and the tag pl
 
 
 class ContactTags:
-    def __init__(self, client: IntercomClient, mapping: IntercomMapping) -> None:
+    def __init__(self, client: IntercomClient, mapping: IntercomMapping, verify_every_runs: int = 7) -> None:
         self.client = client
         self.mapping = mapping
+        self.every = verify_every_runs
         self._tag_ids: dict[str, str] = {}  # tag name -> id, read during plan
+        self.searched = 0  # users searched by the last plan (all of them, or the bounded window)
 
     # -- plan ------------------------------------------------------------------------------------------------
     def plan(self, scores: ScoreResult, accounts: dict[str, dict[str, Any]], ctx: SyncContext) -> list[TagPlan]:
@@ -43,22 +65,56 @@ class ContactTags:
         users = rows_by_key(scores.users, "user_id")
         names = self.client.tags()
         self._tag_ids = {name: tag_id for tag_id, name in names.items()}
-        contacts = self._match(users)
         tier_tags = self.mapping.companies.tier_tags
         plans = {name: TagPlan(name, object_type=OBJECT) for name in tier_tags.values()}
-        targets = {user_id: str(contact["id"]) for user_id, contact in contacts.items()}
-        current = {str(contact["id"]): self._current(contact, names) for _, contact in sorted(contacts.items())}
         fields = [TAG_PREFIX + name for name in sorted(plans)]
-        against = baseline(ctx, "intercom", OBJECT, targets, fields, current)
+        wanted = {user_id: self._wanted(user, accounts) for user_id, user in users.items()}
+        known = ctx.store.records("intercom", OBJECT)
+        remembered = {key: str(known[key].remote_id) for key in users if key in known and known[key].remote_id}
+        window = self._window(ctx, users, remembered, known, wanted, set(plans))
+        contacts = self._match({user_id: users[user_id] for user_id in window})
+        self.searched = len(window)
+        targets = {key: remote for key, remote in remembered.items() if key not in window}
+        targets |= {user_id: str(contact["id"]) for user_id, contact in contacts.items()}
+        current = {str(contact["id"]): self._current(contact, names) for _, contact in sorted(contacts.items())}
+        stale = _drifted(known, targets, current, fields)
+        if stale:
+            log.warning("contact tags changed in Intercom; putting ours back", extra={"contacts": len(stale)})
+        against = baseline(ctx, "intercom", OBJECT, targets, fields, current, stale=stale)
         for user_id, remote in sorted(targets.items()):
-            tier = str(accounts.get(str(users[user_id].get("account_id")), {}).get("health_tier"))
-            wanted = {tier_tags[tier]} if tier in tier_tags else set()
             present = tagged(against[user_id]) & set(plans)
-            for name in wanted if ctx.full else wanted - present:
+            for name in wanted[user_id] if ctx.full else wanted[user_id] - present:
                 plans[name].add[user_id] = remote
-            for name in present - wanted:
+            for name in present - wanted[user_id]:
                 plans[name].remove[user_id] = remote
         return [tag for tag in plans.values() if tag.add or tag.remove]
+
+    def _wanted(self, user: dict[str, Any], accounts: dict[str, dict[str, Any]]) -> set[str]:
+        """The tier tag of the user's account (none when the tier has no tag)."""
+        tier = str(accounts.get(str(user.get("account_id")), {}).get("health_tier"))
+        tier_tags = self.mapping.companies.tier_tags
+        return {tier_tags[tier]} if tier in tier_tags else set()
+
+    def _window(
+        self,
+        ctx: SyncContext,
+        users: dict[str, dict[str, Any]],
+        remembered: dict[str, str],
+        known: dict[str, RecordState],
+        wanted: dict[str, set[str]],
+        managed: set[str],
+    ) -> set[str]:
+        """The users this run searches for (see the module docstring); only `run` keeps where the rotation is."""
+        mark = ctx.store.read_mark("intercom", OBJECT)
+        if mark.changed_since is None or self.every == 1 or ctx.full:
+            window, cursor = set(users), 0
+        else:
+            part, cursor = rotation(sorted(remembered), mark.verify_cursor, self.every)
+            writing = {key for key in remembered if wanted[key] != tagged(known[key].values) & managed}
+            window = (set(users) - set(remembered)) | set(part) | writing
+        if ctx.run_id is not None:
+            ctx.store.mark_read("intercom", OBJECT, ReadMark(datetime.now(UTC), cursor))
+        return window
 
     def _match(self, users: dict[str, dict[str, Any]]) -> dict[str, JSON]:
         """user id -> contact: by external_id first, then by a unique email."""
@@ -132,3 +188,17 @@ class ContactTags:
     def _vanished(user_id: str, remote: str, counts: SyncCounts) -> None:
         counts.gone += 1
         log.warning("contact deleted in Intercom during the run; skipped", extra={"user_id": user_id})
+
+
+def _drifted(
+    known: dict[str, RecordState], targets: dict[str, str], current: dict[str, dict[str, bool]], fields: list[str]
+) -> set[str]:
+    """Users whose contact was searched this run and carries tags other than the store's acknowledged ones."""
+    drifted = set()
+    for key, remote in targets.items():
+        now, state = current.get(remote), known.get(key)
+        if now is None or state is None or state.remote_id != remote:
+            continue
+        if any(name in state.values and bool(state.values[name]) != bool(now.get(name)) for name in fields):
+            drifted.add(key)
+    return drifted

@@ -48,13 +48,14 @@ class IntercomDestination:
         mapping_reference: str = "intercom",
         region: str = "us",
         concurrent_requests: int = 1,
+        verify_every_runs: int = 7,
     ) -> None:
         self.client = client
         self.concurrent_requests = concurrent_requests  # company updates in flight at once
         self.mapping = mapping
         self.reference = mapping_reference
         self.region = region
-        self.contacts = ContactTags(client, mapping)
+        self.contacts = ContactTags(client, mapping, verify_every_runs)
         self.scroll_waits = 0  # of the last plan's company listing (reported in the run's counts)
 
     def check(self, account_ids: list[str] | None = None) -> list[Finding]:

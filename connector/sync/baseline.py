@@ -22,12 +22,14 @@ posts nothing (a baseline run, `connector/slack/destination.py`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from healthsync.connector.sync.destination import SyncContext
 from healthsync.state import Ack
 
+T = TypeVar("T")
 Reader = Callable[[list[str], list[str]], dict[str, dict[str, Any]]]  # (remote ids, fields) -> id -> values
 Listed = Mapping[str, Mapping[str, Any]]  # remote id -> values, already read by the plan
 
@@ -72,3 +74,16 @@ def baseline(
     if ctx.run_id is not None and acks and not listed:
         ctx.store.acknowledge(destination, object_type, acks, resolve=False)
     return against
+
+
+def rotation(ids: Sequence[T], cursor: int, every: int) -> tuple[list[T], int]:
+    """The next 1/`every` of `ids` (sorted) from `cursor` on, and where the following run starts: every id is
+    re-verified at least once every `every` runs (one run more when the book grew or shrank since the cursor was
+    kept; a cursor past the end starts again from the beginning).
+
+    >>> rotation(["a", "b", "c", "d", "e"], 4, 2)
+    (['e'], 5)
+    """
+    start = cursor if cursor < len(ids) else 0
+    window = list(ids[start : start + math.ceil(len(ids) / every)])
+    return window, start + len(window)
