@@ -282,7 +282,9 @@ class HubSpotDestination:
         matched = self._match(accounts, remote.alive, names, read)
         targets = {k: r.remote_id for k, r in matched.items() if r.action == "update" and r.remote_id is not None}
         current = self._current("companies", read)
-        against = baseline(ctx, self.name, "companies", targets, names, current, stale=set(dead) | remote.drifted)
+        against = baseline(
+            ctx, self.name, "companies", targets, names, current, stale=set(dead) | remote.drifted, known=known
+        )
         for key, record in sorted(matched.items()):
             if key in dead and record.action in ("unmatched", "create"):
                 record.note = f"company {dead[key]} was deleted or merged in HubSpot; {record.note}".rstrip("; ")
@@ -332,7 +334,7 @@ class HubSpotDestination:
                 looked_up[str(contact["id"])] = wire(contact, names)
         current = self._current("contacts", looked_up)
         stale = set(found.dead) | found.drifted
-        against = baseline(ctx, self.name, "contacts", remote, names, current, stale=stale)
+        against = baseline(ctx, self.name, "contacts", remote, names, current, stale=stale, known=known)
         records = []
         for email in sorted(users):
             if email not in remote:

@@ -80,7 +80,7 @@ class ContactTags:
         stale = _drifted(known, targets, current, fields)
         if stale:
             log.warning("contact tags changed in Intercom; putting ours back", extra={"contacts": len(stale)})
-        against = baseline(ctx, "intercom", OBJECT, targets, fields, current, stale=stale)
+        against = baseline(ctx, "intercom", OBJECT, targets, fields, current, stale=stale, known=known)
         for user_id, remote in sorted(targets.items()):
             present = tagged(against[user_id]) & set(plans)
             for name in wanted[user_id] if ctx.full else wanted[user_id] - present:

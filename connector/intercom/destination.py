@@ -79,7 +79,7 @@ class IntercomDestination:
         targets = {key: str(company["id"]) for key, company in listed.items()}
         current = {str(company["id"]): self._current(company, set(tags)) for company in listed.values()}
         fields = [f.name for f in self.mapping.companies.fields] + [TAG_PREFIX + name for name in sorted(tags)]
-        against = baseline(ctx, self.name, "companies", targets, fields, current)
+        against = baseline(ctx, self.name, "companies", targets, fields, current, known=known)
         for key in sorted(accounts):
             if key not in targets:
                 plan.records.append(RecordPlan("companies", key, "unmatched", note=self._gone(known.get(key))))

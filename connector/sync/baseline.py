@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from healthsync.connector.sync.destination import SyncContext
-from healthsync.state import Ack
+from healthsync.state import Ack, RecordState
 
 T = TypeVar("T")
 Reader = Callable[[list[str], list[str]], dict[str, dict[str, Any]]]  # (remote ids, fields) -> id -> values
@@ -43,15 +43,18 @@ def baseline(
     current: Reader | Listed,
     *,
     stale: set[str] | frozenset[str] = frozenset(),
+    known: Mapping[str, RecordState] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """key -> the values to diff against, for every key of `targets` (key -> remote id).
 
     Acknowledged values come from the state store; a key whose stored values lack any of `fields`, belong to
     another remote id, or are listed in `stale`, gets the destination's current values for the missing fields
-    (a field the destination does not hold counts as None).
+    (a field the destination does not hold counts as None). `known`: the store's records of `object_type` when the
+    caller has just read them (read once: 0.2 s per 20,000 records, each run's plan needs them twice).
     """
     listed = isinstance(current, Mapping)
-    known = ctx.store.records(destination, object_type)
+    if known is None:
+        known = ctx.store.records(destination, object_type)
     against: dict[str, dict[str, Any]] = {}
     missing: dict[str, str] = {}
     for key, remote in targets.items():
