@@ -28,7 +28,7 @@ from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
-from healthsync.connector.sync.values import hubspot_value, normalize_domain
+from healthsync.connector.sync.values import hubspot_value, hubspot_values, normalize_domain
 from healthsync.errors import ConfigError, RejectedRecordError
 from healthsync.mappings.models import HubSpotField, HubSpotMapping
 from healthsync.mappings.template import render
@@ -267,6 +267,18 @@ class HubSpotDestination:
     def _desired(self, fields: list[HubSpotField], row: dict[str, Any]) -> dict[str, str]:
         return {field.property: hubspot_value(field, row.get(field.column)) for field in fields}
 
+    @staticmethod
+    def _all_desired(fields: list[HubSpotField], rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+        """key -> desired values of every row, rendered a field (a column) at a time."""
+        if not fields:
+            return {key: {} for key in rows}
+        columns = [hubspot_values(field, (row.get(field.column) for row in rows.values())) for field in fields]
+        names = [field.property for field in fields]
+        return {
+            key: dict(zip(names, values, strict=True))
+            for key, values in zip(rows, zip(*columns, strict=True), strict=True)
+        }
+
     def plan(self, scores: ScoreResult, ctx: SyncContext) -> DestinationPlan:
         plan = DestinationPlan(self.name)
         plan.provisioning = self.provisioning()
@@ -274,7 +286,7 @@ class HubSpotDestination:
         known = ctx.store.records(self.name, "companies")
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in accounts}
         fields = [self._id_field(), *self.mapping.companies.fields]
-        wanted = {key: self._desired(fields, row) for key, row in accounts.items()}
+        wanted = self._all_desired(fields, accounts)
         remote = self._remote(ctx, "companies", known, remembered, fields, wanted)
         dead = remote.dead
         names = [field.property for field in fields]
@@ -322,7 +334,7 @@ class HubSpotDestination:
         }
         known = ctx.store.records(self.name, "contacts")
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in users}
-        wanted = {email: self._desired(self.mapping.contacts.fields, row) for email, row in users.items()}
+        wanted = self._all_desired(self.mapping.contacts.fields, users)
         found = self._remote(ctx, "contacts", known, remembered, self.mapping.contacts.fields, wanted)
         remote = dict(found.alive)
         pending = [email for email in users if email not in remote]

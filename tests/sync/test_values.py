@@ -3,11 +3,15 @@ a value HubSpot echoes in another form is not a change."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthsync.connector.sync.values import ELLIPSIS, cap_text, same_hubspot_value
+from healthsync.connector.sync.values import ELLIPSIS, cap_text, hubspot_value, hubspot_values, same_hubspot_value
+from healthsync.mappings.models import HubSpotField
 
 
 @pytest.mark.parametrize(
@@ -57,3 +61,51 @@ def test_cap_text_fits_and_keeps_a_prefix(text: str, limit: int) -> None:
 )
 def test_same_hubspot_value(kind: str, ours: str | None, theirs: str, same: bool) -> None:
     assert same_hubspot_value(kind, ours, theirs) is same
+
+
+def _field(kind: str) -> HubSpotField:
+    options = ["a", "b"] if kind == "enumeration" else []
+    return HubSpotField(property="healthsync_p", column="c", label="P", type=kind, options=options)  # type: ignore[arg-type]
+
+
+def _reference_instant(value: str, kind: str) -> str:
+    """HubSpot's text for an instant, computed with pandas alone (the product reads ISO text without it)."""
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    if kind == "date":
+        return stamp.strftime("%Y-%m-%d")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1)).map(
+                lambda moment: moment.isoformat()
+            ),
+            st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.timezones()).map(
+                lambda moment: moment.isoformat().replace("+00:00", "Z")
+            ),
+        ),
+        max_size=30,
+    ),
+    st.sampled_from(["datetime", "date"]),
+)
+def test_instants_read_without_pandas_match_pandas(values: list[str | None], kind: str) -> None:
+    """The score table's ISO text (naive = UTC, Z, offsets) rendered as pandas renders it, a column at a time."""
+    expected = ["" if value is None else _reference_instant(value, kind) for value in values]
+    assert hubspot_values(_field(kind), values) == expected
+    assert [hubspot_value(_field(kind), value) for value in values] == expected
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.integers(-5, 5), st.floats(allow_nan=True), st.booleans(), st.text(max_size=3))),
+    st.sampled_from(["number", "bool", "string", "enumeration"]),
+)
+def test_a_column_renders_each_value_as_one_value_would(values: list[object], kind: str) -> None:
+    """Distinct values are rendered once per column; 1, 1.0 and True stay three values (their texts differ)."""
+    field = _field(kind)
+    values = [value for value in values if kind != "number" or not isinstance(value, str)]  # numbers are numbers
+    assert hubspot_values(field, values) == [hubspot_value(field, value) for value in values]
+    assert hubspot_values(_field("string"), [1, 1.0, True]) == ["1", "1.0", "True"]
