@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
-from healthsync.connector.sync.baseline import rotation
+from healthsync.connector.sync.baseline import drifted, rotation
 from healthsync.connector.sync.destination import SyncContext, chunks
 from healthsync.connector.sync.values import same_hubspot_value
 from healthsync.mappings.models import HubSpotField
@@ -144,10 +144,15 @@ class Reads:
         looked = set(window) | set(current)
         dead = {key: rid for key, rid in remembered.items() if rid in looked and rid not in current}
         alive = {key: rid for key, rid in remembered.items() if key not in dead}
-        drifted = _drifted(known, alive, current, fields)
+        types = {f.property: f.type for f in fields}
+
+        def same(name: str, ours: Any, theirs: Any) -> bool:
+            return same_hubspot_value(types[name], ours, theirs)
+
+        drift = drifted(known, alive, current, names, same)
         if ctx.run_id is not None:
             ctx.store.mark_read(self.destination, object_type, ReadMark(now, cursor))
-        return Remote(alive, dead, current, drifted, mode)
+        return Remote(alive, dead, current, drift, mode)
 
     def _changed(
         self, object_type: str, since: datetime, names: list[str], most: int
@@ -185,26 +190,6 @@ class Reads:
             for record in self.client.batch_read(object_type, list(chunk), None, names):
                 found[str(record["id"])] = wire(record, names)
         return found
-
-
-def _drifted(
-    known: dict[str, RecordState],
-    alive: dict[str, str],
-    current: dict[str, dict[str, str]],
-    fields: Sequence[HubSpotField],
-) -> set[str]:
-    """Keys whose stored values (for this remote id) differ from HubSpot's current ones."""
-    drifted = set()
-    for key, rid in alive.items():
-        now, state = current.get(rid), known.get(key)
-        if now is None or state is None or state.remote_id != rid:
-            continue
-        stored = state.values
-        if any(
-            f.property in stored and not same_hubspot_value(f.type, stored[f.property], now[f.property]) for f in fields
-        ):
-            drifted.add(key)
-    return drifted
 
 
 def _millis(text: str) -> int | None:

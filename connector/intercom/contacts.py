@@ -37,7 +37,7 @@ from typing import Any
 from healthsync.connector.intercom.client import JSON, IntercomClient
 from healthsync.connector.intercom.tags import TAG_PREFIX, tag_fields, tagged
 from healthsync.connector.scores import ScoreResult
-from healthsync.connector.sync.baseline import baseline, rotation
+from healthsync.connector.sync.baseline import baseline, drifted, rotation
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import SyncCounts, TagPlan
 from healthsync.errors import RejectedRecordError
@@ -77,7 +77,7 @@ class ContactTags:
         targets = {key: remote for key, remote in remembered.items() if key not in window}
         targets |= {user_id: str(contact["id"]) for user_id, contact in contacts.items()}
         current = {str(contact["id"]): self._current(contact, names) for _, contact in sorted(contacts.items())}
-        stale = _drifted(known, targets, current, fields)
+        stale = drifted(known, targets, current, fields, lambda _name, ours, theirs: bool(ours) == bool(theirs))
         if stale:
             log.warning("contact tags changed in Intercom; putting ours back", extra={"contacts": len(stale)})
         against = baseline(ctx, "intercom", OBJECT, targets, fields, current, stale=stale, known=known)
@@ -188,17 +188,3 @@ class ContactTags:
     def _vanished(user_id: str, remote: str, counts: SyncCounts) -> None:
         counts.gone += 1
         log.warning("contact deleted in Intercom during the run; skipped", extra={"user_id": user_id})
-
-
-def _drifted(
-    known: dict[str, RecordState], targets: dict[str, str], current: dict[str, dict[str, bool]], fields: list[str]
-) -> set[str]:
-    """Users whose contact was searched this run and carries tags other than the store's acknowledged ones."""
-    drifted = set()
-    for key, remote in targets.items():
-        now, state = current.get(remote), known.get(key)
-        if now is None or state is None or state.remote_id != remote:
-            continue
-        if any(name in state.values and bool(state.values[name]) != bool(now.get(name)) for name in fields):
-            drifted.add(key)
-    return drifted

@@ -90,3 +90,24 @@ def rotation(ids: Sequence[T], cursor: int, every: int) -> tuple[list[T], int]:
     start = cursor if cursor < len(ids) else 0
     window = list(ids[start : start + math.ceil(len(ids) / every)])
     return window, start + len(window)
+
+
+def drifted(
+    known: Mapping[str, RecordState],
+    targets: Mapping[str, str],
+    current: Listed,
+    names: Sequence[str],
+    same: Callable[[str, Any, Any], bool],
+) -> set[str]:
+    """Keys (of `targets`: key -> remote id) read this run (`current`: remote id -> values) whose stored values for
+    that same remote id differ from the destination's: `same(name, stored, now)` says whether two values of field
+    `name` mean the same. A field the store holds no value for is not drift (the baseline fills it)."""
+    found = set()
+    for key, remote in targets.items():
+        now, state = current.get(remote), known.get(key)
+        if now is None or state is None or state.remote_id != remote:
+            continue
+        stored = state.values
+        if any(name in stored and not same(name, stored[name], now.get(name)) for name in names):
+            found.add(key)
+    return found
