@@ -60,6 +60,7 @@ def upsert(store: IntercomStore, body: Any) -> JSON:
             "tag_ids": [],
         }
         store.companies[company["id"]] = company
+        store.index_company(company)
     company.update(fields)
     company["custom_attributes"].update(custom)
     company["updated_at"] = stamp
@@ -132,6 +133,8 @@ def update(store: IntercomStore, company_id: str, body: Any) -> JSON:
 def delete(store: IntercomStore, company_id: str) -> JSON:
     """DELETE /companies/{id}: the company is archived (gone from every read) and its contacts detached."""
     company = store.companies.pop(company_id, None)
+    if company is not None:
+        store.index_company(company, removed=True)
     if company is None:
         raise company_not_found()
     for contact in store.contacts.values():

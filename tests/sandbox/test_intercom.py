@@ -12,8 +12,10 @@ from intercom import Intercom
 from intercom.core.api_error import ApiError
 from intercom.errors import NotFoundError
 
+from healthsync.sandbox import intercom_companies
 from healthsync.sandbox.base import SandboxServer
 from healthsync.sandbox.intercom import IntercomSandbox
+from healthsync.sandbox.intercom_store import IntercomStore
 
 TOKEN = "test-token"
 
@@ -308,3 +310,27 @@ def test_contact_search_by_email_or_external_id_sees_every_write_like_a_scan(
     assert emails({"field": "email", "operator": "=", "value": "u3@a.example"}) == ["u3@a.example"]
     scanned = {"operator": "OR", "value": [{"field": "email", "operator": "~", "value": "u"}]}  # not indexed
     assert emails(scanned) == [f"u{n}@a.example" for n in range(4)]
+
+
+def test_the_company_id_index_follows_creates_and_deletes() -> None:
+    """Companies are looked up by company_id from an index kept in step with creates and deletes (a scan per
+    upsert made seeding 100,000 companies quadratic): a deleted company is gone from it, one created again under
+    the same company_id is found, and a store changed behind the index's back is indexed again."""
+    store = IntercomStore(seed=1)
+    for n in range(50):
+        intercom_companies.upsert(store, {"company_id": f"c{n}", "name": f"Company {n}"})
+    first = store.company_by_company_id("c7")
+    assert first is not None
+    intercom_companies.delete(store, first["id"])
+    assert store.company_by_company_id("c7") is None
+    again = intercom_companies.upsert(store, {"company_id": "c7", "name": "Back"})
+    found = store.company_by_company_id("c7")
+    assert found is not None
+    assert found["id"] == again["id"] != first["id"]
+    assert intercom_companies.upsert(store, {"company_id": "c8", "name": "Renamed"})["id"] == (
+        store.company_by_company_id("c8") or {}
+    ).get("id")
+    assert len(store.companies) == 50
+    extra = dict(found, id=store.object_id(), company_id="c99")
+    store.companies[extra["id"]] = extra  # behind the index's back (a restored snapshot)
+    assert store.company_by_company_id("c99") is extra
