@@ -71,7 +71,7 @@ def page(store: IntercomStore, scroll_param: str | None, now: float, expiry: flo
         raise not_found_scroll()
     scroll.used_at = now
     scroll.pages += 1
-    ordered = sorted(store.companies.values(), key=lambda c: (c["created_at"], c["id"]))
+    ordered = store.companies_in_order()
     companies = ordered[scroll.offset : scroll.offset + SCROLL_PAGE_SIZE]
     scroll.offset += len(companies)
     if not companies:
