@@ -327,9 +327,10 @@ class HubSpotDestination:
 
     def _plan_contacts(self, scores: ScoreResult, ctx: SyncContext) -> list[RecordPlan]:
         assert scores.users is not None
+        columns = ["email", *(field.column for field in self.mapping.contacts.fields)]
         users = {
             str(row["email"]).strip().lower(): row
-            for row in rows_by_key(scores.users, "user_id").values()
+            for row in rows_by_key(scores.users, "user_id", columns).values()
             if row.get("email")
         }
         known = ctx.store.records(self.name, "contacts")

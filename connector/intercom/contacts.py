@@ -62,7 +62,7 @@ class ContactTags:
     def plan(self, scores: ScoreResult, accounts: dict[str, dict[str, Any]], ctx: SyncContext) -> list[TagPlan]:
         if scores.users is None:
             return []
-        users = rows_by_key(scores.users, "user_id")
+        users = rows_by_key(scores.users, "user_id", ("account_id", "email"))
         names = self.client.tags()
         self._tag_ids = {name: tag_id for tag_id, name in names.items()}
         tier_tags = self.mapping.companies.tier_tags

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -58,8 +58,12 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def rows_by_key(frame: Any, key: str) -> dict[str, dict[str, Any]]:
-    """Score table rows as plain dictionaries keyed by `key`."""
+def rows_by_key(frame: Any, key: str, columns: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Score table rows as plain dictionaries keyed by `key`; with `columns`, only those (and `key`) that the frame
+    has: a plan that reads three of a user's columns does not hold all of them for a million users."""
     from healthsync.connector.output import to_records
 
+    if columns is not None:
+        wanted = {key, *columns}
+        frame = frame[[name for name in frame.columns if name in wanted]]
     return {str(row[key]): row for row in to_records(frame)}
