@@ -15,7 +15,7 @@ types:
 # The run's output is kept in build/pytest.log and its slowest tests in build/slowest-tests.txt (CI prints it).
 test: .venv-snowflake/bin/python .venv-engines/.installed
 	@mkdir -p build
-	set -o pipefail; $(PY) -m pytest -n 2 --dist loadfile --durations=25 | tee build/pytest.log; status=$$?; \
+	set -o pipefail; $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25 | tee build/pytest.log; status=$$?; \
 		awk '/slowest [0-9]+ durations/ {on = 1} on && /^=/ && !/slowest/ {exit} on' build/pytest.log \
 		> build/slowest-tests.txt; exit $$status
 
@@ -56,7 +56,7 @@ image:
 	../shared/tools/container-base build -t healthsync .
 
 check-fast: lint types
-	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not container"
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow and not container"
 
 # The lower bounds of pyproject.toml, proven: .venv-minimum holds every runtime dependency (and the `arrow` extra)
 # at its floor (constraints-minimum.txt; test tools float), and this subset of the suite touches each of them:

@@ -25,6 +25,20 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a slow test first, then the others by their number of tests, most first (each file's tests in
+    their order). `make test` hands whole files to two workers in this order (`--dist loadfile
+    --no-loadscope-reorder`): a long file started last would keep one worker busy while the other idles."""
+    files: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::")[0], []).append(item)
+
+    def cost(tests: list[pytest.Item]) -> tuple[bool, int]:
+        return (not any(test.get_closest_marker("slow") for test in tests), -len(tests))
+
+    items[:] = [item for tests in sorted(files.values(), key=cost) for item in tests]
+
+
 def _pg_reachable() -> str | None:
     """None when the PostgreSQL server answers, else the reason it does not."""
     try:
