@@ -13,7 +13,7 @@ types:
 	$(PY) -m mypy
 
 # The run's output is kept in build/pytest.log and its slowest tests in build/slowest-tests.txt (CI prints it).
-test: .venv-snowflake/bin/python .venv-engines/.installed
+test: .venv-snowflake/.installed .venv-engines/.installed
 	@mkdir -p build
 	set -o pipefail; $(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25 | tee build/pytest.log; status=$$?; \
 		awk '/slowest [0-9]+ durations/ {on = 1} on && /^=/ && !/slowest/ {exit} on' build/pytest.log \
@@ -31,13 +31,16 @@ constraints:
 
 # The Snowflake test venv: fakesnow needs SQLAlchemy 2.0 and snowflake-connector-python < 5 (tests/sources/snowflake).
 # `make test` builds it when missing (or when its pins changed), so the README's one test command sets up everything.
-.venv-snowflake/bin/python: constraints-snowflake.txt
+# A stamp, written once pip succeeded: make dates .venv-snowflake/bin/python by the interpreter it links to (older
+# than any pin), which rebuilt the venv on every `make test`.
+.venv-snowflake/.installed: constraints-snowflake.txt
 	$(MAKE) snowflake-venv
 
 snowflake-venv:
 	rm -rf .venv-snowflake && $(PY) -m venv .venv-snowflake
 	.venv-snowflake/bin/pip install -q --upgrade pip
 	.venv-snowflake/bin/pip install -q -c constraints-snowflake.txt '.[snowflake]' fakesnow pytest
+	touch .venv-snowflake/.installed
 
 # The engines test venv: the generated SQL runs on ClickHouse (chdb: ClickHouse embedded, through clickhouse-connect's
 # dialect) and on Spark (pyspark, Java 17; compiled by the Databricks dialect) in tests/sources/engines. chdb-core
