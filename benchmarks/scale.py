@@ -111,19 +111,17 @@ def endpoint(entry: dict[str, Any]) -> str:
     return f"{entry['method']} /{'/'.join(parts)}"
 
 
-PROFILE = False  # --profile
-
-
-def run(config_path: Path, servers: dict[str, SandboxServer]) -> dict[str, Any]:
+def run(config_path: Path, servers: dict[str, SandboxServer], profile: bool = False) -> dict[str, Any]:
     """`healthsync run` in its own process: wall, CPU, peak RSS, the sandboxes' CPU and requests."""
     marks = {name: len(server.sandbox.log) for name, server in servers.items()}
     env = {**os.environ, "HUBSPOT_ACCESS_TOKEN": "bench", "INTERCOM_ACCESS_TOKEN": "bench", "PYTHONPATH": str(ROOT)}
     ours = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     command = [PYTHON, "-m", "healthsync", "--debug", "run", "--config", str(config_path)]
-    if PROFILE:  # py-spy's raw stacks of each run, for flame graphs (`--profile`); the CPU figures then include it
+    if profile:  # py-spy's raw stacks of each run, for flame graphs (`--profile`); the CPU figures then include it
         out = config_path.parent / f"profile-{len(list(config_path.parent.glob('profile-*')))}.txt"
-        command = [str(Path(PYTHON).parent / "py-spy"), "record", "-r", "100", "-f", "raw", "-o", str(out), "--", *command]
+        spy = [str(Path(PYTHON).parent / "py-spy"), "record", "-r", "100", "-f", "raw", "-o", str(out), "--"]
+        command = [*spy, *command]
     with open(config_path.parent / "run.log", "a") as log:
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
         _, status, usage = os.wait4(process.pid, 0)
@@ -198,8 +196,6 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing RESULTS.md")
     parser.add_argument("--profile", action="store_true", help="each run under py-spy, raw stacks in --out")
     args = parser.parse_args()
-    global PROFILE
-    PROFILE = args.profile
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "state.db").unlink(missing_ok=True)
     db = args.out / "product.duckdb"
@@ -225,7 +221,7 @@ def main() -> None:
                 changed = change_one_percent(db, args.accounts)
             if scenario == "lost":
                 (args.out / "state.db").unlink(missing_ok=True)
-            results[scenario] = run(path, servers)
+            results[scenario] = run(path, servers, args.profile)
             print(
                 json.dumps({scenario: {k: v for k, v in results[scenario].items() if k not in servers}}),
                 file=sys.stderr,
