@@ -28,7 +28,7 @@ from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
-from healthsync.connector.sync.values import hubspot_value, hubspot_values, normalize_domain
+from healthsync.connector.sync.values import hubspot_values, normalize_domain
 from healthsync.errors import ConfigError, RejectedRecordError
 from healthsync.mappings.models import HubSpotField, HubSpotMapping
 from healthsync.mappings.template import render
@@ -264,9 +264,6 @@ class HubSpotDestination:
         return matched
 
     # -- plan ------------------------------------------------------------------------------------------------
-    def _desired(self, fields: list[HubSpotField], row: dict[str, Any]) -> dict[str, str]:
-        return {field.property: hubspot_value(field, row.get(field.column)) for field in fields}
-
     @staticmethod
     def _all_desired(fields: list[HubSpotField], rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
         """key -> desired values of every row, rendered a field (a column) at a time."""

@@ -56,7 +56,6 @@ class ContactTags:
         self.mapping = mapping
         self.every = verify_every_runs
         self._tag_ids: dict[str, str] = {}  # tag name -> id, read during plan
-        self.searched = 0  # users searched by the last plan (all of them, or the bounded window)
 
     # -- plan ------------------------------------------------------------------------------------------------
     def plan(self, scores: ScoreResult, accounts: dict[str, dict[str, Any]], ctx: SyncContext) -> list[TagPlan]:
@@ -73,7 +72,6 @@ class ContactTags:
         remembered = {key: str(known[key].remote_id) for key in users if key in known and known[key].remote_id}
         window = self._window(ctx, users, remembered, known, wanted, set(plans))
         contacts = self._match({user_id: users[user_id] for user_id in window})
-        self.searched = len(window)
         targets = {key: remote for key, remote in remembered.items() if key not in window}
         targets |= {user_id: str(contact["id"]) for user_id, contact in contacts.items()}
         current = {str(contact["id"]): self._current(contact, names) for _, contact in sorted(contacts.items())}
