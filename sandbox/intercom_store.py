@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,10 +117,10 @@ class IntercomStore:
     def _bump(self, counter: str) -> None:
         self.__dict__[counter] = self.__dict__.get(counter, 0) + 1
 
-    def _cached(self, name: str, counter: str, build: Callable[[], Any]) -> Any:
-        """The value cached under `name`, built again by `build` when `counter` moved or the number of contacts
-        changed since it was built."""
-        key = (self.__dict__.get(counter, 0), len(self.contacts))
+    def _cached(self, name: str, counter: str, build: Callable[[], Any], sized: Sized | None = None) -> Any:
+        """The value cached under `name`, built again by `build` when `counter` moved or the number of contacts (or
+        of `sized`) changed since it was built."""
+        key = (self.__dict__.get(counter, 0), len(self.contacts if sized is None else sized))
         cached = self.__dict__.get(name)
         if cached is None or cached[0] != key:
             cached = (key, build())
@@ -148,12 +148,12 @@ class IntercomStore:
     def companies_in_order(self) -> list[JSON]:
         """Every company, oldest first (the scroll's order), sorted again only after a company was added or deleted:
         sorted per scroll page, a scroll of 100,000 companies cost the sandbox minutes (issue 25, item 8)."""
-        key = (self.__dict__.get("companies_generation", 0), len(self.companies))
-        cached = self.__dict__.get("_in_order")
-        if cached is None or cached[0] != key:
-            cached = (key, sorted(self.companies.values(), key=lambda c: (c["created_at"], c["id"])))
-            self.__dict__["_in_order"] = cached
-        ordered: list[JSON] = cached[1]
+        ordered: list[JSON] = self._cached(
+            "_in_order",
+            "companies_generation",
+            lambda: sorted(self.companies.values(), key=lambda c: (c["created_at"], c["id"])),
+            self.companies,
+        )
         return ordered
 
     def index_company(self, company: JSON, *, removed: bool = False) -> None:
