@@ -25,6 +25,7 @@ column's type on both: `toDateTime64('...', 6, 'UTC')` / `toDate('...')` on Clic
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.compiler import compiles
@@ -38,7 +39,7 @@ from healthsync.connector.sources.sqlfunctions import (
     EpochSeconds,
     Instant,
     _arg,
-    _instant,
+    _bound,
     _iso,
 )
 
@@ -61,12 +62,13 @@ def _epoch_clickhouse(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -
 def _instant_clickhouse(element: Instant, compiler: SQLCompiler, **kw: Any) -> str:
     # The scans' lower bound: a constant of the column's type, which MergeTree prunes parts and granules on.
     # DateTime64 values compare as instants whatever the column's zone.
-    moment, kind = _instant(element)
-    if kind == "text":
-        return f"'{_iso(moment, kind)}'"
-    if kind == "date":
-        return f"toDate('{_iso(moment, kind)}')"
-    return f"toDateTime64('{_iso(moment, 'timestamp')}', 6, 'UTC')"
+    return _bound(element, lambda moment, kind: _typed(moment, kind, "toDate('{}')", "toDateTime64('{}', 6, 'UTC')"))
+
+
+def _typed(moment: datetime, kind: str, date: str, stamp: str) -> str:
+    """`date` or `stamp` (a template with one `{}`) filled with the bound in UTC, written without an offset for
+    either kind of timestamp column: ClickHouse takes the zone as an argument, Spark reads it in the session's UTC."""
+    return date.format(_iso(moment, kind)) if kind == "date" else stamp.format(_iso(moment, "timestamp"))
 
 
 @compiles(DayBit, CLICKHOUSE)
@@ -95,12 +97,7 @@ def _epoch_databricks(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -
 def _instant_databricks(element: Instant, compiler: SQLCompiler, **kw: Any) -> str:
     # TIMESTAMP '...' is read in the session time zone, UTC (Delta's data skipping and partition filters use it);
     # Spark has no TIMESTAMPTZ literal.
-    moment, kind = _instant(element)
-    if kind == "text":
-        return f"'{_iso(moment, kind)}'"
-    if kind == "date":
-        return f"DATE '{_iso(moment, kind)}'"
-    return f"TIMESTAMP '{_iso(moment, 'timestamp')}'"
+    return _bound(element, lambda moment, kind: _typed(moment, kind, "DATE '{}'", "TIMESTAMP '{}'"))
 
 
 @compiles(DayBit, DATABRICKS)

@@ -7,6 +7,7 @@ Each is a SQLAlchemy `FunctionElement` with a `@compiles` per dialect, so the pu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -277,19 +278,21 @@ _TYPE_NAMES = {
 }
 
 
+def _bound(element: Instant, typed: Callable[[datetime, str], str]) -> str:
+    """A scan's lower bound as SQL: quoted text for a text column (compared before each row is parsed), else
+    `typed(moment, kind)`, the dialect's constant of the column's type (`timestamptz`, `timestamp`, `date`)."""
+    moment, kind = _instant(element)
+    return f"'{_iso(moment, kind)}'" if kind == "text" else typed(moment, kind)
+
+
 @compiles(Instant)
 def _instant_default(element: Instant, compiler: SQLCompiler, **kw: Any) -> str:
     # DuckDB, PostgreSQL, BigQuery: TIMESTAMPTZ / TIMESTAMP / DATE '...' literals (constants the planner prunes on)
-    moment, kind = _instant(element)
-    if kind == "text":
-        return f"'{_iso(moment, kind)}'"
     names = _TYPE_NAMES.get(compiler.dialect.name, _TYPE_NAMES["default"])
-    return f"{names[kind]} '{_iso(moment, kind)}'"
+    return _bound(element, lambda moment, kind: f"{names[kind]} '{_iso(moment, kind)}'")
 
 
 @compiles(Instant, "snowflake")
 def _instant_snowflake(element: Instant, compiler: SQLCompiler, **kw: Any) -> str:
-    moment, kind = _instant(element)
-    if kind == "text":
-        return f"'{_iso(moment, kind)}'"
-    return f"CAST('{_iso(moment, kind, '+00:00')}' AS {_TYPE_NAMES['snowflake'][kind]})"
+    names = _TYPE_NAMES["snowflake"]
+    return _bound(element, lambda moment, kind: f"CAST('{_iso(moment, kind, '+00:00')}' AS {names[kind]})")
