@@ -25,11 +25,13 @@ column's type on both: `toDateTime64('...', 6, 'UTC')` / `toDate('...')` on Clic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from healthsync.connector.sources.sqlfunctions import (
     _PG_ISO,
@@ -71,21 +73,6 @@ def _typed(moment: datetime, kind: str, date: str, stamp: str) -> str:
     return date.format(_iso(moment, kind)) if kind == "date" else stamp.format(_iso(moment, "timestamp"))
 
 
-@compiles(DayBit, CLICKHOUSE)
-def _bit_clickhouse(element: DayBit, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"bitShiftLeft(toInt64(1), toUInt8({_arg(element, compiler, **kw)[0]}))"
-
-
-@compiles(BitOr, CLICKHOUSE)
-def _or_clickhouse(element: BitOr, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"groupBitOr({_arg(element, compiler, **kw)[0]})"
-
-
-@compiles(CountIf, CLICKHOUSE)
-def _count_if_clickhouse(element: CountIf, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"countIf({_arg(element, compiler, **kw)[0]})"
-
-
 @compiles(EpochSeconds, DATABRICKS)
 def _epoch_databricks(element: EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
     value, temporal = _arg(element, compiler, **kw)
@@ -100,11 +87,22 @@ def _instant_databricks(element: Instant, compiler: SQLCompiler, **kw: Any) -> s
     return _bound(element, lambda moment, kind: _typed(moment, kind, "DATE '{}'", "TIMESTAMP '{}'"))
 
 
-@compiles(DayBit, DATABRICKS)
-def _bit_databricks(element: DayBit, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"shiftleft(CAST(1 AS BIGINT), CAST({_arg(element, compiler, **kw)[0]} AS INT))"
+# The one-argument functions, `{}` standing for the compiled argument (Spark's `bit_or` is the standard spelling).
+_SPELLINGS: dict[tuple[type[FunctionElement[Any]], str], str] = {
+    (DayBit, CLICKHOUSE): "bitShiftLeft(toInt64(1), toUInt8({}))",
+    (BitOr, CLICKHOUSE): "groupBitOr({})",
+    (CountIf, CLICKHOUSE): "countIf({})",
+    (DayBit, DATABRICKS): "shiftleft(CAST(1 AS BIGINT), CAST({} AS INT))",
+    (CountIf, DATABRICKS): "count_if({})",
+}
 
 
-@compiles(CountIf, DATABRICKS)
-def _count_if_databricks(element: CountIf, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"count_if({_arg(element, compiler, **kw)[0]})"
+def _spelled(template: str) -> Callable[..., str]:
+    def spell(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+        return template.format(_arg(element, compiler, **kw)[0])
+
+    return spell
+
+
+for (_function, _dialect), _template in _SPELLINGS.items():
+    compiles(_function, _dialect)(_spelled(_template))
