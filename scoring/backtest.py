@@ -14,9 +14,11 @@ numpy and pandas only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 Outcome = Literal["churn", "expansion"]
@@ -26,6 +28,7 @@ PLAYS_FOR: dict[str, tuple[str, ...]] = {
     "expansion": ("expansion_milestone",),
 }
 BOOTSTRAP_SAMPLES = 1000
+BOOTSTRAP_CELLS = 4_000_000  # the most (cluster x level) sums, and (resample x cluster) draws per batch: 32 MB
 COVERAGE_DAYS = (30, 90)
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
@@ -54,26 +57,57 @@ def auc_interval(
 
     A resample draws the clusters with replacement; a cluster drawn k times counts k times, so each resample's AUC
     is the Mann-Whitney statistic weighted by those multiplicities, computed over the distinct risk levels (sorted
-    once): O(pairs) per resample instead of a sort.
+    once): the positive and negative pairs per (cluster, level), weighted by a batch of resamples' multiplicities
+    in one matrix product (a score has at most 100 levels); one resample at a time where that table would be
+    too large (a continuous risk).
     """
     codes, uniques = pd.factorize(clusters)
     if auc(risk, positive) is None or len(uniques) < 2:
         return None
     levels, level = np.unique(risk, return_inverse=True)
+    clustered = len(uniques)
     rng = np.random.default_rng(seed)
-    found: list[float] = []
-    for _ in range(samples):
-        drawn = np.bincount(rng.integers(0, len(uniques), len(uniques)), minlength=len(uniques))
-        weight = drawn[codes].astype(np.float64)
-        pos = np.bincount(level, weights=weight * positive, minlength=len(levels))
-        neg = np.bincount(level, weights=weight * ~positive, minlength=len(levels))
-        total = pos.sum() * neg.sum()
-        if total > 0:
-            below = np.cumsum(neg) - neg
-            found.append(float((pos * (below + 0.5 * neg)).sum() / total))
-    if not found:
+    if clustered * len(levels) > BOOTSTRAP_CELLS:
+        resamples = _draws(rng, clustered, samples, 1)
+        return _percentiles([_resample_auc(drawn[0, codes], level, positive, len(levels)) for drawn in resamples])
+    cell = codes.astype(np.int64) * len(levels) + level
+    shape = (clustered, len(levels))
+    pos = np.bincount(cell, weights=positive.astype(np.float64), minlength=clustered * len(levels)).reshape(shape)
+    neg = np.bincount(cell, weights=(~positive).astype(np.float64), minlength=clustered * len(levels)).reshape(shape)
+    found = []
+    for drawn in _draws(rng, clustered, samples, max(1, BOOTSTRAP_CELLS // clustered)):
+        pos_level, neg_level = drawn @ pos, drawn @ neg  # (resamples x levels)
+        total = pos_level.sum(axis=1) * neg_level.sum(axis=1)
+        below = np.cumsum(neg_level, axis=1) - neg_level
+        kept = total > 0
+        found.extend(((pos_level * (below + 0.5 * neg_level)).sum(axis=1)[kept] / total[kept]).tolist())
+    return _percentiles(found)
+
+
+def _draws(rng: np.random.Generator, clusters: int, samples: int, batch: int) -> Iterator[FloatArray]:
+    """The resamples' multiplicities per cluster (resamples x clusters), `batch` resamples at a time: the same
+    random stream as one draw of `clusters` per resample."""
+    for first in range(0, samples, batch):
+        size = min(batch, samples - first)
+        draws = rng.integers(0, clusters, (size, clusters)) + np.arange(size, dtype=np.int64)[:, None] * clusters
+        yield np.bincount(draws.ravel(), minlength=size * clusters).reshape(size, clusters).astype(np.float64)
+
+
+def _resample_auc(weight: FloatArray, level: npt.NDArray[np.intp], positive: BoolArray, levels: int) -> float | None:
+    pos = np.bincount(level, weights=weight * positive, minlength=levels)
+    neg = np.bincount(level, weights=weight * ~positive, minlength=levels)
+    total = pos.sum() * neg.sum()
+    if total <= 0:
         return None
-    low, high = np.percentile(found, [2.5, 97.5])
+    below = np.cumsum(neg) - neg
+    return float((pos * (below + 0.5 * neg)).sum() / total)
+
+
+def _percentiles(found: Sequence[float | None]) -> list[float] | None:
+    values = [value for value in found if value is not None]
+    if not values:
+        return None
+    low, high = np.percentile(values, [2.5, 97.5])
     return [float(low), float(high)]
 
 

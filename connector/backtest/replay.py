@@ -53,7 +53,13 @@ from healthsync.connector.sources.load import (
 )
 from healthsync.connector.sources.pushdown import DAY
 from healthsync.connector.sources.snapshot_pass import EventRows, grouped_pass, read_pass, scan_from
-from healthsync.connector.sources.snapshots import event_counts, event_span, read_accounts, read_outcomes
+from healthsync.connector.sources.snapshots import (
+    WindowCounts,
+    event_counts,
+    event_span,
+    read_accounts,
+    read_outcomes,
+)
 from healthsync.connector.sources.trial import TrialRange, trial_range
 from healthsync.errors import ConfigError, SourceError
 from healthsync.scoring import explain_columns
@@ -107,7 +113,7 @@ class Replay:
     snapshots: list[datetime]
     data_end: datetime
     tables: pd.DataFrame
-    counts: pd.DataFrame
+    counts: WindowCounts
     pairs: dict[Outcome, pd.DataFrame]
     config: ScoringConfig
     notes: list[str] = field(default_factory=list)
@@ -285,7 +291,7 @@ def pair_rows(
 
 
 def explain_rows(
-    tables: pd.DataFrame, rows: np.ndarray[Any, np.dtype[np.bool_]], counts: pd.DataFrame, config: ScoringConfig
+    tables: pd.DataFrame, rows: np.ndarray[Any, np.dtype[np.bool_]], counts: WindowCounts, config: ScoringConfig
 ) -> None:
     """`score_reasons` and `score_movers` of the chosen rows of `tables` still without them, written in place: the
     explanation `healthsync score` gives (`scoring.explain.explain_columns`), from the per-event counts of the
@@ -294,13 +300,13 @@ def explain_rows(
     if not wanted.any():
         return
     chosen = tables.loc[wanted, ["snapshot", "account_id", "raw_score", "health_score", "score_change"]]
-    weighted = counts[counts["event"].isin(list(config.weights))]
-    by_snapshot = dict(tuple(weighted.groupby("snapshot", sort=False)))
+    weighted = list(config.weights)
     for moment, group in chosen.groupby("snapshot", sort=False):
-        here = by_snapshot.get(moment, weighted.iloc[:0])
-        now = here.pivot(index="account_id", columns="event", values="w").add_prefix("count__")
-        before = here.pivot(index="account_id", columns="event", values="p").add_prefix("count_prev__")
-        activity = pd.concat([now, before], axis=1).rename_axis("account_id").reset_index()
+        position = counts.position(moment)
+        activity = pd.DataFrame({"account_id": group["account_id"].astype(str).to_numpy()})
+        for prefix, which in (("count__", "w"), ("count_prev__", "p")):
+            grid = counts.grid(position, group["account_id"], weighted, which)
+            activity = activity.assign(**{f"{prefix}{event}": grid[:, index] for index, event in enumerate(weighted)})
         texts = explain_columns(group["account_id"], activity, group, config)
         for name in EXPLAINED:
             tables.loc[group.index, name] = texts[name]
@@ -413,7 +419,7 @@ class Moments:
         return self.own[index] if index in self.own else _moments_at(self.history, snapshot)
 
 
-SideReads = tuple[pd.DataFrame, Moments, pd.DataFrame | None]  # per-event counts, activation, trial
+SideReads = tuple[WindowCounts, Moments, pd.DataFrame | None]  # per-event counts, activation, trial
 
 
 def _event_reads(

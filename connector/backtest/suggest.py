@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from healthsync.connector.sources.snapshots import WindowCounts
 from healthsync.scoring import health_scores
 from healthsync.scoring.backtest import Outcome, auc, risk_of
 from healthsync.scoring.config import ScoringConfig
@@ -34,19 +35,29 @@ HEALTHY_SHARE = 0.5
 EXTRA_HINT = "pip install 'healthsync[backtest]'"
 
 
-def counts_matrix(counts: pd.DataFrame, tables: pd.DataFrame) -> pd.DataFrame:
-    """One row per (snapshot, account) of the score tables, one column per event (sorted), zero-filled."""
-    wide = counts.set_index(["snapshot", "account_id", "event"])["w"].unstack("event")  # one row per key already
-    index = pd.MultiIndex.from_frame(tables[["snapshot", "account_id"]])
-    return wide.reindex(index).fillna(0.0).sort_index(axis=1)
+def counts_matrix(counts: WindowCounts, tables: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """One row per row of the score tables, one column per event of `counts` (sorted): the event's count in
+    that row's snapshot window, zero where none."""
+    matrix = np.zeros((len(tables), len(counts.events)), dtype=np.int64)
+    for moment, rows in tables.groupby("snapshot", sort=False).indices.items():
+        matrix[rows] = counts.grid(counts.position(moment), tables["account_id"].iloc[rows], list(counts.events))
+    return matrix
 
 
-def scores_with(matrix: pd.DataFrame, weights: dict[str, float], config: ScoringConfig) -> pd.Series:
-    """The health score each (snapshot, account) row would get with `weights` (unlisted events: default_weight)."""
-    vector = np.array([weights.get(event, config.default_weight) for event in matrix.columns], dtype=float)
-    raw = pd.Series(matrix.to_numpy() @ vector, index=matrix.index)
-    parts = [health_scores(group, config.curve) for _, group in raw.groupby(level="snapshot", sort=False)]
-    scores: pd.Series = pd.concat(parts).reindex(matrix.index)
+def scores_with(
+    matrix: np.ndarray[Any, Any],
+    events: list[str],
+    snapshots: pd.Series,
+    weights: dict[str, float],
+    config: ScoringConfig,
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The health score each row of `matrix` (its snapshot in `snapshots`) would get with `weights` (unlisted
+    events: default_weight), normalised per snapshot over that snapshot's rows."""
+    vector = np.array([weights.get(event, config.default_weight) for event in events], dtype=float)
+    raw = matrix @ vector
+    scores = np.empty(len(raw), dtype=np.float64)
+    for rows in snapshots.groupby(snapshots, sort=False).indices.values():
+        scores[rows] = health_scores(pd.Series(raw[rows]), config.curve).to_numpy(dtype=np.float64)
     return scores
 
 
@@ -57,7 +68,7 @@ def split_snapshots(snapshots: list[pd.Timestamp]) -> tuple[list[pd.Timestamp], 
 
 
 def suggest(
-    pairs: pd.DataFrame, counts: pd.DataFrame, tables: pd.DataFrame, config: ScoringConfig, outcome: Outcome
+    pairs: pd.DataFrame, counts: WindowCounts, tables: pd.DataFrame, config: ScoringConfig, outcome: Outcome
 ) -> tuple[dict[str, Any] | None, str | None]:
     """(the suggestion, None) or (None, why there is none)."""
     positives = int(pairs["positive"].sum())
@@ -70,16 +81,17 @@ def suggest(
         return None, f"suggested weights need scikit-learn: {EXTRA_HINT}"
     fit_on, held_out = split_snapshots(snapshots)
     matrix = counts_matrix(counts, tables)
-    keys = pd.MultiIndex.from_frame(pairs[["snapshot", "account_id"]])
-    x = matrix.reindex(keys).to_numpy()
+    events = [str(event) for event in counts.events]
+    rows = tables.index.get_indexer(pairs.index)  # the pairs keep the tables' row labels
+    x = matrix[rows].astype(np.float64)
     y = pairs["positive"].to_numpy(bool)
     train = pairs["snapshot"].isin(fit_on).to_numpy()
     if y[train].all() or not y[train].any() or not y[~train].any():
         return None, "the outcome occurs in only one of the fit and held-out periods: no suggestion"
-    weights = _fitted_weights(x[train], y[train], list(matrix.columns), config, outcome)
+    weights = _fitted_weights(x[train], y[train], events, config, outcome)
     if not any(weights.values()):
         return None, "no event makes the outcome less likely (churn) or more likely (expansion): no suggestion"
-    suggested = scores_with(matrix, weights, config).reindex(keys).to_numpy()
+    suggested = scores_with(matrix, events, tables["snapshot"], weights, config)[rows]
     test_y = y[~train]
     held = {
         "weights": weights,

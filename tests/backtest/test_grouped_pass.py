@@ -35,7 +35,7 @@ from healthsync.connector.sources.snapshot_pass import (
     grouped_pass,
     reach_days,
 )
-from healthsync.connector.sources.snapshots import count_query, window_counts
+from healthsync.connector.sources.snapshots import WindowCounts, count_query
 from healthsync.scoring.config import ScoringConfig
 from tests.backtest.product import END, START, make_product
 
@@ -287,7 +287,8 @@ def test_window_counts_count_each_snapshots_two_windows_in_one_query() -> None:
         rows = sa.table("ev", sa.column("account_key"), sa.column("event"), sa.column("ts")).alias("rows")
         query = count_query(sa.select(rows).subquery(), [4 * DAY, 3 * DAY], 1)
         frame = pd.DataFrame(conn.execute(query).mappings().all())
-    counted = window_counts(frame, [4 * DAY, 3 * DAY])
+    counts = WindowCounts.of(frame, [4 * DAY, 3 * DAY])
+    counted = counts.long()
     found = [(str(r.snapshot.date()), r.account_id, r.event, r.w, r.p) for r in counted.itertuples(index=False)]
     assert found == [
         ("1970-01-04", "a", "x", 2, 1),
@@ -295,3 +296,8 @@ def test_window_counts_count_each_snapshots_two_windows_in_one_query() -> None:
         ("1970-01-05", "a", "x", 1, 2),
         ("1970-01-05", "b", "y", 0, 1),
     ]
+    # one snapshot's counts as a grid: a row per account asked for (unknown: zeros), a column per event asked for
+    earlier = counts.position(pd.Timestamp(3 * DAY, unit="s", tz="UTC"))
+    grid = counts.grid(earlier, pd.Series(["b", "zz", "a"]), ["x", "y", "nope"], "w")
+    assert grid.tolist() == [[0, 1, 0], [0, 0, 0], [2, 0, 0]]
+    assert counts.grid(earlier, pd.Series(["a"]), ["x"], "p").tolist() == [[1]]

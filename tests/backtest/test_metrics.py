@@ -186,3 +186,26 @@ def test_a_bootstrap_resample_is_the_auc_of_the_drawn_accounts_repeated() -> Non
     rows = np.concatenate([np.flatnonzero(clusters.to_numpy() == c) for c in drawn])
     expected = roc_auc_score(positive[rows], risk[rows])
     assert found == pytest.approx([expected, expected], abs=1e-12)
+
+
+@pytest.mark.parametrize("cells", [200, 1000])  # 31 accounts x 7 levels: one resample at a time; batches of 32
+def test_the_batched_bootstrap_equals_one_resample_at_a_time(monkeypatch: pytest.MonkeyPatch, cells: int) -> None:
+    """Every resample of the interval is the AUC of the drawn accounts' rows repeated: the percentiles equal those
+    of resamples built row by row from the same random stream, batched or not."""
+    from healthsync.scoring import backtest as metrics_module
+
+    monkeypatch.setattr(metrics_module, "BOOTSTRAP_CELLS", cells)
+    rng = np.random.default_rng(11)
+    risk = rng.integers(0, 7, 90).astype(float)
+    positive = rng.random(90) < 0.35
+    clusters = pd.Series(rng.integers(0, 31, 90)).astype(str)
+    found = auc_interval(risk, positive, clusters, samples=40, seed=5)
+    codes, uniques = pd.factorize(clusters)
+    stream = np.random.default_rng(5)
+    expected = []
+    for _ in range(40):
+        drawn = stream.integers(0, len(uniques), len(uniques))
+        rows = np.concatenate([np.flatnonzero(codes == c) for c in drawn])
+        if positive[rows].any() and not positive[rows].all():
+            expected.append(roc_auc_score(positive[rows], risk[rows]))
+    assert found == pytest.approx(list(np.percentile(expected, [2.5, 97.5])), abs=1e-12)
