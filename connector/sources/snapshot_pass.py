@@ -13,6 +13,8 @@ ordinary read does, where
                 event counts for snapshot j exactly when interval <= j, i.e. ts < snapshot j);
 
 and every row carries the rows read (and duplicates folded in), the latest instant and the activation step counts.
+The rows come without their key texts: each accepted row has the number of its (account, user), and one row per
+key names it (:func:`numbered`), sorted by text here (:meth:`KeyCoder.of_rows`).
 A daily row's interval is that of its placement (:func:`with_intervals`), the same number as its events' instants.
 
 Each snapshot's window columns are then sums over a slice of the daily rows sorted by instant (`np.bincount` per
@@ -72,6 +74,7 @@ from healthsync.scoring.config import ScoringConfig
 
 GROUPED_DIALECTS = frozenset({"duckdb", "postgresql", "sqlite"})
 KEYS = ("account_id", "user_id")
+KEY_CODE = "key_code"  # the number of an accepted (account, user) in the pass (:func:`numbered`)
 FOLDED_PREFIXES = ("f_", "sn_", "sd_", "wf_")  # the folded columns a snapshot's windows sum, besides `n` and `wsum`
 
 
@@ -152,7 +155,38 @@ def pass_query(events: Classified, config: ScoringConfig, snapshots: Sequence[fl
         part.label("part"),
         *columns,
     ).group_by(*keys)
-    return known_or_unknown(query, events.accounts)
+    return numbered(known_or_unknown(query, events.accounts))
+
+
+def numbered(passed: Select[Any]) -> Select[Any]:
+    """The rows of `passed` without their key texts, each accepted row with `key_code`, a number per distinct
+    accepted (account, user), followed by one row per such key with its texts and `n_rows` NULL (:func:`listed`):
+    the 3.9M grouped rows of the benchmark's 10M events carry 152k keys; their texts crossed over once per row and
+    were coded again here (2 s of the roll-up). Both tables are materialised CTEs, read once each."""
+    rows = passed.cte("hs_pass").prefix_with("MATERIALIZED")
+    accepted = sa.select(rows.c.account_id, rows.c.user_id).where(rows.c.reason.is_(None)).distinct()
+    distinct = accepted.subquery("hs_distinct")
+    code = (sa.func.row_number().over() - 1).label(KEY_CODE)
+    keys = sa.select(distinct.c.account_id, distinct.c.user_id, code).cte("hs_keys").prefix_with("MATERIALIZED")
+    others = [column for column in rows.c if column.key not in KEYS]
+    same = sa.and_(rows.c.account_id == keys.c.account_id, rows.c.user_id == keys.c.user_id)
+    no_text = [sa.cast(sa.null(), sa.String()).label(name) for name in KEYS]
+    grouped = sa.select(*no_text, keys.c[KEY_CODE], *others).select_from(rows.outerjoin(keys, same))
+    listing = sa.select(keys.c.account_id, keys.c.user_id, keys.c[KEY_CODE], *(sa.null() for _ in others))
+    both = sa.union_all(grouped, listing).subquery("hs_numbered")
+    return sa.select(*both.c)
+
+
+def listed(raw: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """The key rows :func:`numbered` appends to the pass (none in a pass without `key_code`)."""
+    if KEY_CODE not in raw:
+        return np.zeros(len(raw), dtype=bool)
+    return raw["n_rows"].isna().to_numpy(dtype=bool)
+
+
+def accepted_rows(raw: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """The accepted rows of the pass: no reason, and not a key row."""
+    return raw["reason"].isna().to_numpy(dtype=bool) & ~listed(raw)
 
 
 def intervals(part: np.ndarray[Any, np.dtype[np.float64]], cuts: Sequence[float]) -> np.ndarray[Any, Any]:
@@ -160,7 +194,7 @@ def intervals(part: np.ndarray[Any, np.dtype[np.float64]], cuts: Sequence[float]
     events (a day part's placement gives the same number as its events' instants, every breakpoint being a
     midnight then: see the module docstring)."""
     placed = np.searchsorted(np.asarray(cuts, dtype=np.float64), part, side="right")
-    return np.where(part >= 0, placed, -1 - part).astype(np.int64)
+    return np.where(part >= 0, placed, -1 - np.nan_to_num(part, nan=-1.0)).astype(np.int64)  # NaN: a key row
 
 
 def _numbers(
@@ -212,6 +246,20 @@ class KeyCoder:
             }
         )
         return cls(keys, rank[row])
+
+    @classmethod
+    def of_rows(cls, raw: pd.DataFrame, accepted: np.ndarray[Any, np.dtype[np.bool_]]) -> KeyCoder:
+        """The keys of the `accepted` rows of a pass: from its key rows and `key_code` (:func:`numbered`), sorted
+        here by text (the database's order and collation are not relied on), or coded from the rows' texts."""
+        if KEY_CODE not in raw:
+            return cls.of(raw.loc[accepted, list(KEYS)])
+        rows = listed(raw)
+        texts = raw.loc[rows, list(KEYS)].reset_index(drop=True)
+        accounts, users = text_codes(texts["account_id"])[0], text_codes(texts["user_id"])[0]
+        order = np.lexsort((users, accounts))
+        rank = np.empty(len(order), dtype=np.intp)  # per key code: its position in text order
+        rank[_numbers(raw, KEY_CODE, rows).astype(np.int64)[order]] = np.arange(len(order))
+        return cls(texts.take(order).reset_index(drop=True), rank[_numbers(raw, KEY_CODE, accepted).astype(np.int64)])
 
 
 def text_codes(values: pd.Series) -> tuple[np.ndarray[Any, np.dtype[np.int64]], pd.Index]:
@@ -266,8 +314,8 @@ def cumulative(
     the interval `interval` between the sorted `cuts` (default: the column `hs_interval`), counted within each
     snapshot's `lookback_days` (all before it without): the latest instant is the one before the snapshot when it
     lies within the lookback, the step counts are those up to the snapshot less those before its lookback."""
-    accepted = history["reason"].isna().to_numpy(dtype=bool)
-    coder = KeyCoder.of(history.loc[accepted, list(KEYS)])
+    accepted = accepted_rows(history)
+    coder = KeyCoder.of_rows(history, accepted)
     if interval is None:
         interval = pd.to_numeric(history["hs_interval"]).to_numpy(dtype=np.int64)
     edges = np.asarray(cuts, dtype=np.float64)
@@ -400,13 +448,16 @@ def event_rows(
     cuts = breakpoints(snapshots, config.lookback_days)
     steps = len(config.activation_steps)
     history = cumulative(raw, cuts, snapshots, steps, intervals(part, cuts), config.lookback_days)
-    accepted = raw["reason"].isna().to_numpy(dtype=bool)
+    accepted = accepted_rows(raw)
     near = accepted & (part >= 0)
     folded = {"n": "n_rows", "wsum": "wsum"}
     folded |= {name: name for name in raw.columns if str(name).startswith(FOLDED_PREFIXES)}
     columns = {name: _numbers(raw, source, near) for name, source in folded.items()}
     daily = Daily.of_columns(part[near], history.coder.row[near[accepted]], columns)
-    return EventRows(history, daily, snapshots, config, with_users), reason_counts("events", raw)
+    counted = [name for name in ("reason", "n_rows", "duplicates") if name in raw]
+    return EventRows(history, daily, snapshots, config, with_users), reason_counts(
+        "events", raw.loc[~listed(raw), counted]
+    )
 
 
 @dataclasses.dataclass(frozen=True)

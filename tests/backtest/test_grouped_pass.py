@@ -29,6 +29,7 @@ from healthsync.connector.sources.load import SourceData
 from healthsync.connector.sources.pushdown import DAY
 from healthsync.connector.sources.snapshot_pass import (
     Daily,
+    KeyCoder,
     _mask,
     _sums,
     cumulative,
@@ -253,6 +254,23 @@ def test_cumulative_runs_the_intervals_up_to_each_snapshot() -> None:
     assert list(found.keys.itertuples(index=False, name=None)) == [("a", "u"), ("a", "v"), ("b", "w")]
     np.testing.assert_array_equal(found.last, [[10.0, 10.0, 30.0], [np.nan] * 3, [np.nan, 20.0, 20.0]])
     np.testing.assert_array_equal(found.steps[0], [[1, 1, 3], [0, 0, 0], [0, 0, 0]])
+
+
+def test_numbered_keys_are_sorted_by_text_whatever_order_the_database_numbered_them() -> None:
+    # the pass rows carry key_code only; the key rows (n_rows NULL) name each code's (account, user)
+    raw = pd.DataFrame(
+        {
+            "account_id": [None, None, None, None, "b", "a", "a"],
+            "user_id": [None, None, None, None, "w", "v", "u"],
+            "key_code": [2, 0, np.nan, 2, 0, 1, 2],
+            "reason": [None, None, "missing_event", None, None, None, None],
+            "n_rows": [1, 4, 2, 3, None, None, None],
+        }
+    )
+    accepted = np.array([True, True, False, True, False, False, False])
+    coder = KeyCoder.of_rows(raw, accepted)
+    assert list(coder.keys.itertuples(index=False, name=None)) == [("a", "u"), ("a", "v"), ("b", "w")]
+    assert list(coder.row) == [0, 2, 0]  # codes 2, 0, 2: (a, u), (b, w), (a, u)
 
 
 def test_daily_rows_keep_known_keys_in_instant_order_and_mask_their_day_buckets() -> None:
