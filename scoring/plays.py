@@ -36,13 +36,32 @@ def play_columns(signals: pd.DataFrame, config: ScoringConfig, *, texts: bool = 
     """The `plays`, `play_reasons` and `summary` columns for a frame of account signals (same index); without
     `texts` the summaries are None (what the backtest, which reads only the plays, skips)."""
     columns = Columns(signals)
+    if not texts:  # the names only: no per-account dict of reasons
+        none = pd.Series([None] * columns.size, index=signals.index, dtype="object")
+        return {
+            "plays": pd.Series(play_names(columns, config), index=signals.index),
+            "play_reasons": none,
+            "summary": none,
+        }
     fired = account_plays(columns, config)
-    summary = summaries(columns, config) if texts else [None] * columns.size
     return {
         "plays": pd.Series([list(plays) for plays in fired], index=signals.index, dtype="object"),
         "play_reasons": pd.Series(fired, index=signals.index, dtype="object"),
-        "summary": pd.Series(summary, index=signals.index, dtype="object"),
+        "summary": pd.Series(summaries(columns, config), index=signals.index, dtype="object"),
     }
+
+
+def play_names(columns: Columns, config: ScoringConfig) -> list[list[str]]:
+    """Per account (row), the names of the plays that fire, in config order (:func:`account_plays` without the
+    reasons): one list per distinct combination of plays, copied per account."""
+    names = [name for name in RULES if getattr(config.plays, name).enabled]
+    considered = ~columns.label_in("status", config.plays.skip_statuses)
+    pattern = np.zeros(columns.size, dtype=np.int64)
+    for bit, name in enumerate(names):
+        where, _ = RULES[name](columns, getattr(config.plays, name), config)
+        pattern |= (np.asarray(where, dtype=bool) & considered).astype(np.int64) << bit
+    lists = {code: [name for bit, name in enumerate(names) if code >> bit & 1] for code in np.unique(pattern).tolist()}
+    return [list(lists[code]) for code in pattern.tolist()]
 
 
 def account_plays(columns: Columns, config: ScoringConfig) -> list[dict[str, list[str]]]:

@@ -383,10 +383,16 @@ def _sums(daily: Daily, rows: slice, name: str, size: int) -> np.ndarray[Any, An
 
 
 def _mask(daily: Daily, rows: slice, snap: float, days: int, size: int) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """Per key, the OR of 1 << floor((snap - ts) / `days` days) over `rows` (the SQL day masks' bits)."""
+    """Per key, the OR of 1 << floor((snap - ts) / `days` days) over `rows` (the SQL day masks' bits). The rows are
+    in instant order, so each bucket is a run of them: one OR per run (a duplicate key in a run writes the same
+    value twice), not `np.bitwise_or.at` per row (ten times slower)."""
     buckets = np.floor((snap - daily.ts[rows]) / (days * DAY)).astype(np.int64)
+    codes = daily.code[rows]
     mask = np.zeros(size, dtype=np.int64)
-    np.bitwise_or.at(mask, daily.code[rows], np.left_shift(np.int64(1), buckets))
+    starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]]) if len(buckets) else np.array([], np.intp)
+    for start, end in zip(starts.tolist(), [*starts[1:].tolist(), len(buckets)], strict=True):
+        keys = codes[start:end]
+        mask[keys] |= np.left_shift(np.int64(1), buckets[start])
     return mask
 
 

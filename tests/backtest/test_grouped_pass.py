@@ -256,6 +256,19 @@ def test_cumulative_runs_the_intervals_up_to_each_snapshot() -> None:
     np.testing.assert_array_equal(found.steps[0], [[1, 1, 3], [0, 0, 0], [0, 0, 0]])
 
 
+def test_day_masks_equal_the_or_of_each_rows_bit() -> None:
+    rng = np.random.default_rng(8)
+    ts = np.sort(rng.uniform(0, 40 * DAY, 3000))
+    code = rng.integers(0, 50, 3000)
+    daily = Daily.of_columns(ts, code, {"n": np.ones(3000)})
+    for days, snap in ((1, 40 * DAY), (7, 38 * DAY + 5)):
+        rows = daily.within(snap - 30 * DAY, snap)
+        expected = [0] * 50
+        for key, moment in zip(daily.code[rows].tolist(), daily.ts[rows].tolist(), strict=True):
+            expected[key] |= 1 << int((snap - moment) // (days * DAY))
+        assert _mask(daily, rows, snap, days, 50).tolist() == expected
+
+
 def test_numbered_keys_are_sorted_by_text_whatever_order_the_database_numbered_them() -> None:
     # the pass rows carry key_code only; the key rows (n_rows NULL) name each code's (account, user)
     raw = pd.DataFrame(

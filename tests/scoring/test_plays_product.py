@@ -12,8 +12,9 @@ import pytest
 
 from healthsync.connector.demo.data import generate, write_duckdb
 from healthsync.connector.demo.runner import DEMO_SCORING
-from healthsync.connector.pipeline import compute_scores
+from healthsync.connector.pipeline import compute_scores, score_data
 from healthsync.connector.settings import Settings, SourceConfig
+from healthsync.connector.sources.load import load_source
 from tests.paths import ROOT
 
 PLAYS = {"multi_user_activation", "non_activation_day_14", "expansion_milestone", "churn_risk", "workflow_adoption"}
@@ -28,6 +29,12 @@ def test_every_play_fires_on_the_demo_product(tmp_path: Path) -> None:
     settings = Settings(source=source, scoring={"as_of": AS_OF, **DEMO_SCORING}, config_dir=tmp_path)
     table = compute_scores(settings, now=AS_OF).accounts
     assert {play for plays in table["plays"] for play in plays} == PLAYS
+    # without the texts (the backtest's snapshots) the same plays fire, named without their reasons
+    data = load_source(settings, AS_OF, AS_OF, with_users=settings.scoring.needs_user_activity())
+    bare = score_data(data, settings.scoring, AS_OF, with_users=False, texts=False).accounts
+    assert bare["plays"].tolist() == table["plays"].tolist()
+    assert bare["play_reasons"].isna().all()
+    assert [sorted(reasons) for reasons in table["play_reasons"]] == [sorted(plays) for plays in table["plays"]]
     healthy = table[(table["plays"].map(len) == 0) & (table["health_tier"] == "healthy")]
     assert len(healthy) > 0, "a healthy, fully set-up account fires no play"
     assert (healthy["activation_pct"] == 100).any()
