@@ -107,26 +107,6 @@ def positions_in(values: pd.Series, among: pd.Series) -> npt.NDArray[np.intp]:
     return np.asarray(pd.Index(among.to_numpy()).get_indexer(values.to_numpy()), dtype=np.intp)
 
 
-def key_positions(frame: pd.DataFrame, among: pd.DataFrame, key: Sequence[str]) -> npt.NDArray[np.intp]:
-    """The position of each row's `key` among the rows of `among` (one row per key), -1 where it is not there: each
-    column's values numbered among that column's distinct values in `among` (:func:`positions_in`), the numbers
-    combined into one integer per key and looked up once (a merge on two text columns took 0.1-0.2 s per 200k
-    users, once per backtest snapshot)."""
-    if len(key) == 1:
-        return positions_in(frame[key[0]], among[key[0]])
-    combined = np.zeros(len(frame), dtype=np.int64)
-    listed = np.zeros(len(among), dtype=np.int64)
-    missing = np.zeros(len(frame), dtype=bool)
-    for name in key:
-        distinct = pd.Series(pd.unique(among[name]))
-        here = positions_in(frame[name], distinct)
-        missing |= here < 0
-        combined = combined * len(distinct) + np.maximum(here, 0)
-        listed = listed * len(distinct) + positions_in(among[name], distinct)
-    found = np.asarray(pd.Index(listed).get_indexer(pd.Index(combined)), dtype=np.intp)
-    return np.where(missing, -1, found)
-
-
 def in_key_order(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
     """`frame` stably sorted by `key`, without sorting when it already is (e.g. the database sent it so); Arrow
     text keys without missing values are sorted by Arrow (the same stable order, without pandas' categoricals)."""
@@ -168,11 +148,13 @@ def with_activity(
     source = activity if activity is not None else pd.DataFrame()
     fields = [*counts, *RAW_COLUMNS, LAST_ACTIVE, *flags]
     wanted = keyed(source, key, fields)
-    if set(base.columns) & set(fields):
+    if set(base.columns) & set(fields) or _ROW in key:
         return _filled(base.merge(wanted, on=list(key), how="left"), counts, flags)
-    indexer = key_positions(base, wanted, key)
-    missing = indexer < 0
-    positions = np.where(missing, 0, indexer)
+    rows = wanted[list(key)].assign(**{_ROW: np.arange(len(wanted), dtype=np.int64)})
+    found = base[list(key)].merge(rows, on=list(key), how="left")[_ROW].to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.isnan(found)
+    positions = np.where(missing, 0, found).astype(np.int64)
+    indexer = np.where(missing, -1, positions)
     merged = base.reset_index(drop=True)
     taken: dict[str, pd.Series] = {}
     for name in fields:
@@ -186,6 +168,7 @@ def with_activity(
     return _filled(pd.concat([merged, pd.DataFrame(taken, index=merged.index)], axis=1), counts, flags)
 
 
+_ROW = "__row__"
 _EXACT = 2**53  # int64 counts below this survive a float64 unchanged
 
 
