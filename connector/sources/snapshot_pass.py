@@ -328,23 +328,38 @@ def cumulative(
     width = len(cuts) + 1
     cell = coder.row.astype(np.int64) * width + np.asarray(interval)[accepted]
     size = len(coder.keys) * width
-    latest = np.nan_to_num(_numbers(history, "last_ts", accepted), nan=-np.inf)
-    order = np.argsort(cell, kind="stable")  # the maximum per cell, by runs of equal cells (ufunc.at is slow)
-    cells = cell[order]
-    starts = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]]) if len(cells) else np.array([], dtype=np.intp)
+    latest = _nan_as(_numbers(history, "last_ts", accepted), -np.inf)
     last = np.full(size, -np.inf)
-    if len(cells):
-        last[cells[starts]] = np.maximum.reduceat(latest[order], starts)
+    np.maximum.at(last, cell, latest)  # NumPy 2's ufunc.at: a tenth of a sort and reduceat at 3.9M rows
     running = np.maximum.accumulate(last.reshape(-1, width), axis=1)[:, ends]
     counts = []
     for step in range(steps):
-        values = np.nan_to_num(_numbers(history, f"step_{step}", accepted), nan=0.0)
+        values = _nan_as(_numbers(history, f"step_{step}", accepted), 0.0)
         grid = np.rint(np.bincount(cell, weights=values, minlength=size)).astype(np.int64).reshape(-1, width)
         upto = np.cumsum(grid, axis=1)
         before = np.where(firsts > 0, upto[:, np.maximum(firsts - 1, 0)], 0)  # the intervals before the lookback
         counts.append(upto[:, ends] - before)
     latest_within = np.where(running >= lows, running, -np.inf)
     return History(coder.keys, np.where(np.isneginf(latest_within), np.nan, latest_within), counts, coder)
+
+
+def _nan_as(values: np.ndarray[Any, Any], fill: float) -> np.ndarray[Any, Any]:
+    """`values` (a copy of the caller's own) with NaN replaced by `fill`, in place."""
+    values[np.isnan(values)] = fill
+    return values
+
+
+def instant_order(ts: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.intp]]:
+    """The stable ascending order of the instants `ts`. Day placements (a midnight or one second after it, spanning
+    less than 32,768 days) are numbered 2 * day + second and sorted as 16-bit integers, which NumPy's stable sort
+    does by radix: a tenth of the time of a float sort at 3.9M rows."""
+    day, second = np.divmod(ts, DAY)
+    if len(ts) and bool(np.all((second == 0) | (second == 1))):
+        placed = day * 2 + second
+        low = placed.min()
+        if placed.max() - low < 2**16:
+            return np.argsort((placed - low).astype(np.uint16), kind="stable")
+    return np.argsort(ts, kind="stable")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,12 +379,12 @@ class Daily:
         columns: dict[str, np.ndarray[Any, Any]],
     ) -> Daily:
         """The rows (instants `ts`, key positions `code`, folded `columns`) whose key is known, sorted by instant."""
-        order = np.argsort(ts, kind="stable")
+        order = instant_order(ts)
         order = order[code[order] >= 0]  # an unknown account's rows have no key
         typed = {}
         for name, values in columns.items():
             dtype = np.float64 if name == "wsum" else np.int64
-            typed[name] = np.nan_to_num(values[order], nan=0.0).astype(dtype)
+            typed[name] = _nan_as(values[order], 0.0).astype(dtype)
         return cls(code[order], ts[order], typed)
 
     def within(self, start: float, end: float) -> slice:

@@ -34,6 +34,7 @@ from healthsync.connector.sources.snapshot_pass import (
     _sums,
     cumulative,
     grouped_pass,
+    instant_order,
     reach_days,
 )
 from healthsync.connector.sources.snapshots import WindowCounts, count_query
@@ -254,6 +255,15 @@ def test_cumulative_runs_the_intervals_up_to_each_snapshot() -> None:
     assert list(found.keys.itertuples(index=False, name=None)) == [("a", "u"), ("a", "v"), ("b", "w")]
     np.testing.assert_array_equal(found.last, [[10.0, 10.0, 30.0], [np.nan] * 3, [np.nan, 20.0, 20.0]])
     np.testing.assert_array_equal(found.steps[0], [[1, 1, 3], [0, 0, 0], [0, 0, 0]])
+
+
+def test_instants_sort_stably_as_a_float_sort_does() -> None:
+    rng = np.random.default_rng(2)
+    placed = rng.integers(20_000, 20_120, 5000) * DAY + rng.integers(0, 2, 5000)  # day placements: radix path
+    anywhere = rng.uniform(0, 200 * DAY, 5000)  # any instant: the float sort
+    far = np.array([0.0, 40_000 * DAY, DAY + 1, DAY])  # placements over more than 32,768 days
+    for ts in (placed, anywhere, far, np.array([])):
+        assert instant_order(ts).tolist() == np.argsort(ts, kind="stable").tolist()
 
 
 def test_day_masks_equal_the_or_of_each_rows_bit() -> None:
