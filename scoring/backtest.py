@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 Outcome = Literal["churn", "expansion"]
@@ -67,20 +66,21 @@ def auc_interval(
     levels, level = np.unique(risk, return_inverse=True)
     clustered = len(uniques)
     rng = np.random.default_rng(seed)
-    if clustered * len(levels) > BOOTSTRAP_CELLS:
-        resamples = _draws(rng, clustered, samples, 1)
-        return _percentiles([_resample_auc(drawn[0, codes], level, positive, len(levels)) for drawn in resamples])
+    if clustered * len(levels) > BOOTSTRAP_CELLS:  # one resample at a time, its pairs weighted row by row
+        found = []
+        for drawn in _draws(rng, clustered, samples, 1):
+            weight = drawn[0, codes]
+            pos_level = np.bincount(level, weights=weight * positive, minlength=len(levels))
+            neg_level = np.bincount(level, weights=weight * ~positive, minlength=len(levels))
+            found.extend(_weighted_aucs(pos_level[None, :], neg_level[None, :]))
+        return _percentiles(found)
     cell = codes.astype(np.int64) * len(levels) + level
     shape = (clustered, len(levels))
     pos = np.bincount(cell, weights=positive.astype(np.float64), minlength=clustered * len(levels)).reshape(shape)
     neg = np.bincount(cell, weights=(~positive).astype(np.float64), minlength=clustered * len(levels)).reshape(shape)
     found = []
     for drawn in _draws(rng, clustered, samples, max(1, BOOTSTRAP_CELLS // clustered)):
-        pos_level, neg_level = drawn @ pos, drawn @ neg  # (resamples x levels)
-        total = pos_level.sum(axis=1) * neg_level.sum(axis=1)
-        below = np.cumsum(neg_level, axis=1) - neg_level
-        kept = total > 0
-        found.extend(((pos_level * (below + 0.5 * neg_level)).sum(axis=1)[kept] / total[kept]).tolist())
+        found.extend(_weighted_aucs(drawn @ pos, drawn @ neg))  # (resamples x levels)
     return _percentiles(found)
 
 
@@ -93,21 +93,20 @@ def _draws(rng: np.random.Generator, clusters: int, samples: int, batch: int) ->
         yield np.bincount(draws.ravel(), minlength=size * clusters).reshape(size, clusters).astype(np.float64)
 
 
-def _resample_auc(weight: FloatArray, level: npt.NDArray[np.intp], positive: BoolArray, levels: int) -> float | None:
-    pos = np.bincount(level, weights=weight * positive, minlength=levels)
-    neg = np.bincount(level, weights=weight * ~positive, minlength=levels)
-    total = pos.sum() * neg.sum()
-    if total <= 0:
-        return None
-    below = np.cumsum(neg) - neg
-    return float((pos * (below + 0.5 * neg)).sum() / total)
+def _weighted_aucs(pos: np.ndarray[Any, Any], neg: np.ndarray[Any, Any]) -> list[float]:
+    """Per row (a resample), the Mann-Whitney AUC of the weighted positive and negative pairs per risk level
+    (columns, ascending; ties count half); rows without both kinds of pair are left out."""
+    total = pos.sum(axis=1) * neg.sum(axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    kept = total > 0
+    aucs: list[float] = ((pos * (below + 0.5 * neg)).sum(axis=1)[kept] / total[kept]).tolist()
+    return aucs
 
 
-def _percentiles(found: Sequence[float | None]) -> list[float] | None:
-    values = [value for value in found if value is not None]
-    if not values:
+def _percentiles(found: Sequence[float]) -> list[float] | None:
+    if not found:
         return None
-    low, high = np.percentile(values, [2.5, 97.5])
+    low, high = np.percentile(found, [2.5, 97.5])
     return [float(low), float(high)]
 
 
