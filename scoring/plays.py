@@ -8,7 +8,7 @@ order; where two definitions overlap both fire. Accounts whose status is in `pla
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -51,15 +51,25 @@ def play_columns(signals: pd.DataFrame, config: ScoringConfig, *, texts: bool = 
     }
 
 
+def _firing(columns: Columns, config: ScoringConfig) -> Iterator[tuple[str, BoolArray, list[TextArray]]]:
+    """Each enabled play in config order: its name, the accounts (rows) it fires for (a skipped status never
+    fires), and its reasons per row."""
+    considered = ~columns.label_in("status", config.plays.skip_statuses)
+    for name, rule in RULES.items():
+        play = getattr(config.plays, name)
+        if play.enabled:
+            where, parts = rule(columns, play, config)
+            yield name, np.asarray(where, dtype=bool) & considered, parts
+
+
 def play_names(columns: Columns, config: ScoringConfig) -> list[list[str]]:
     """Per account (row), the names of the plays that fire, in config order (:func:`account_plays` without the
     reasons): one list per distinct combination of plays, copied per account."""
-    names = [name for name in RULES if getattr(config.plays, name).enabled]
-    considered = ~columns.label_in("status", config.plays.skip_statuses)
+    names: list[str] = []
     pattern = np.zeros(columns.size, dtype=np.int64)
-    for bit, name in enumerate(names):
-        where, _ = RULES[name](columns, getattr(config.plays, name), config)
-        pattern |= (np.asarray(where, dtype=bool) & considered).astype(np.int64) << bit
+    for name, fires, _ in _firing(columns, config):
+        pattern |= fires.astype(np.int64) << len(names)
+        names.append(name)
     lists = {code: [name for bit, name in enumerate(names) if code >> bit & 1] for code in np.unique(pattern).tolist()}
     return [list(lists[code]) for code in pattern.tolist()]
 
@@ -67,13 +77,8 @@ def play_names(columns: Columns, config: ScoringConfig) -> list[list[str]]:
 def account_plays(columns: Columns, config: ScoringConfig) -> list[dict[str, list[str]]]:
     """Per account (row), the plays that fire, in config order, each with its reasons."""
     fired: list[dict[str, list[str]]] = [{} for _ in range(columns.size)]
-    considered = ~columns.label_in("status", config.plays.skip_statuses)
-    for name, rule in RULES.items():
-        play = getattr(config.plays, name)
-        if not play.enabled:
-            continue
-        where, parts = rule(columns, play, config)
-        rows = np.flatnonzero(where & considered)
+    for name, fires, parts in _firing(columns, config):
+        rows = np.flatnonzero(fires)
         cells = [part[rows].tolist() for part in parts]
         for position, reasons in zip(rows.tolist(), zip(*cells, strict=True), strict=True):
             fired[position][name] = [reason for reason in reasons if reason is not None]
