@@ -28,6 +28,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -66,8 +67,9 @@ class Outcome:
     wall: float
     requests: int
     retries: int
-    waited: float
+    waited: float  # summed over the threads
     backoff: float  # the part of `waited` our own backoff chose (no server hint)
+    demanded: float  # the longest any one thread waited beyond its own backoff (the threads wait side by side)
     scroll_waits: int
     company_reads: int
     exit_code: int
@@ -76,17 +78,34 @@ class Outcome:
     settled: Any = None  # the state after the next run, once the delivery bound passed (when any were unconfirmed)
 
 
-class RecordingBackoff:
-    """RetryPolicy.backoff (our own waits, without a server hint), summing what it chose."""
+class PerThread:
+    """Seconds summed per thread: HubSpot and Intercom sync side by side, and Intercom's company updates run in
+    several threads, so a sum over threads can exceed the wall time."""
 
     def __init__(self) -> None:
-        self.total = 0.0
+        self.seconds: Counter[int] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds[threading.get_ident()] += max(seconds, 0.0)
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.seconds.values()))
+
+
+class RecordingBackoff(PerThread):
+    """RetryPolicy.backoff (our own waits, without a server hint), summing what it chose per thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self.original = RetryPolicy.backoff
 
     def __enter__(self) -> RecordingBackoff:
         def recorded(policy: RetryPolicy, attempt: int) -> float:
             seconds = self.original(policy, attempt)
-            self.total += seconds
+            self.add(seconds)
             return seconds
 
         RetryPolicy.backoff = recorded  # type: ignore[method-assign]
@@ -96,15 +115,16 @@ class RecordingBackoff:
         RetryPolicy.backoff = self.original  # type: ignore[method-assign]
 
 
-class RecordingSleep:
-    """time.sleep, summing what it slept."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
+class RecordingSleep(PerThread):
+    """time.sleep, summing what it slept per thread."""
 
     def __call__(self, seconds: float) -> None:
-        self.total += max(seconds, 0.0)
+        self.add(seconds)
         time.sleep(max(seconds, 0.0))
+
+    def beyond(self, backoff: PerThread) -> float:
+        """The longest one thread slept beyond its own backoff: what the servers demanded on that thread."""
+        return max((slept - backoff.seconds[thread] for thread, slept in self.seconds.items()), default=0.0)
 
 
 def world_config(root: Path, hubspot: SandboxServer, intercom: SandboxServer, accounts: int, both: bool) -> Path:
@@ -188,6 +208,7 @@ def run_scenario(name: str, faults: dict[str, float], accounts: int, seed: int, 
             retries=sum(c.retried for c in counts.values()),
             waited=sleep.total,
             backoff=backoff.total,
+            demanded=sleep.beyond(backoff),
             scroll_waits=sum(c.scroll_waits for c in counts.values()),
             company_reads=len(reads),
             exit_code=summary.exit_code,
@@ -198,14 +219,16 @@ def run_scenario(name: str, faults: dict[str, float], accounts: int, seed: int, 
 
 
 def table(outcomes: list[Outcome]) -> list[str]:
-    """One row per scenario. `own backoff` is what our retry policy chose without a server hint; the rest of `waited`
-    is what the servers demanded (Retry-After, X-RateLimit-Reset, the scroll expiry) or the pacing to their limits.
-    The wall-time target compares `wall - demanded` with the fault-free wall: at most 2x."""
+    """One row per scenario. `waited` is every sleep summed over the threads; `own backoff` the part our retry policy
+    chose without a server hint; the rest is what the servers demanded (Retry-After, X-RateLimit-Reset, the scroll
+    expiry) or the pacing to their limits. `demanded` is the longest one thread waited beyond its own backoff (the
+    threads wait side by side, so their sum is no measure of the wall). The wall-time target compares
+    `wall - demanded` with the fault-free wall: at most 2x."""
     base = outcomes[0]
     lines = [
-        "| scenario | exit | wall s | waited s | own backoff s | wall - demanded s | x fault-free wall | requests | "
-        "x fault-free | retries | company reads | scroll waits | end state |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | exit | wall s | waited s | own backoff s | demanded s | wall - demanded s | x fault-free wall | "
+        "requests | x fault-free | retries | company reads | scroll waits | end state |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for o in outcomes:
         same = "reference" if o.state == base.state else "DIFFERS"
@@ -214,9 +237,10 @@ def table(outcomes: list[Outcome]) -> list[str]:
             after = "reference" if o.settled == base.state else "DIFFERS"
             after += f", {duplicates(o.settled)} duplicate tasks" if duplicates(o.settled) else ""
             same += f" ({o.unconfirmed} task creates unconfirmed; after the next run: {after})"
-        undemanded = o.wall - (o.waited - o.backoff)
+        undemanded = o.wall - o.demanded
         lines.append(
-            f"| {o.scenario} | {o.exit_code} | {o.wall:.1f} | {o.waited:.1f} | {o.backoff:.1f} | {undemanded:.1f} | "
+            f"| {o.scenario} | {o.exit_code} | {o.wall:.1f} | {o.waited:.1f} | {o.backoff:.1f} | {o.demanded:.1f} | "
+            f"{undemanded:.1f} | "
             f"{undemanded / max(base.wall, 1e-9):.2f} | {o.requests} | {o.requests / max(base.requests, 1):.2f} | "
             f"{o.retries} | {o.company_reads} | {o.scroll_waits} | {same} |"
         )

@@ -72,6 +72,7 @@ class Faults:
     reset_rate: float = 0.0
     slow_path: str = ""  # latency only for paths containing this (e.g. "/tasks/batch/create"); "" = every path
     error_path: str = ""  # 5xx (error_rate) only for paths containing this (e.g. "/contacts/search"); "" = every path
+    burst_seconds: float = 1.0  # how long a 429 burst lasts; its 429s announce its end (0: the one request)
 
     FIELDS: ClassVar[tuple[str, ...]] = (
         "error_rate",
@@ -81,10 +82,13 @@ class Faults:
         "reset_rate",
         "slow_path",
         "error_path",
+        "burst_seconds",
     )
 
 
-BURST_LENGTH = 3  # a 429 burst answers the request that started it and the next two
+# A 429 burst refuses every request until its end, and its 429s announce that end (Retry-After, X-RateLimit-Reset),
+# as a real limit does: a client that waits as told meets one 429 per burst. (It used to refuse the next two requests
+# whatever the time, so a client that honoured the wait still met two more: 1.38x the requests at 10% bursts.)
 
 
 class RateWindow:
@@ -143,7 +147,7 @@ class Sandbox:
         self.faults = Faults()
         self.log: list[JSON] = []
         self.log_bodies = self.default_log_bodies
-        self._burst_left = 0
+        self._burst_until = 0.0
         self.configure_limits(self.default_limit, self.default_window_seconds)
         self.register()
         self.reset()
@@ -171,6 +175,14 @@ class Sandbox:
 
     def too_many_requests(self, request: Request) -> Response:
         return Response(429, {"message": "rate limited"})
+
+    def burst_left(self) -> float:
+        """Seconds until the current 429 burst ends (0 outside one)."""
+        return max(self._burst_until - time.monotonic(), 0.0)
+
+    def refused_for(self) -> float:
+        """Seconds until a refused request would be accepted: the end of a 429 burst, or of a full window."""
+        return max(self.burst_left(), self.window.resets_in if self.window.remaining == 0 else 0.0)
 
     def server_error(self, request: Request) -> Response:
         return Response(500, {"message": "internal error"})
@@ -227,7 +239,7 @@ class Sandbox:
             self.rng = random.Random(self.seed)
             self.log = []
             self.log_bodies = self.default_log_bodies
-            self._burst_left = 0
+            self._burst_until = 0.0
             self.faults = Faults()
             self.configure_limits(self.default_limit, self.default_window_seconds)
             self.reset_state()
@@ -297,8 +309,10 @@ class Sandbox:
         """Faults that happen before the handler: 'reset', a 429 or a 5xx response, or None."""
         if self._chance(self.faults.reset_rate):
             return "reset"
-        if self._burst_left > 0 or self._chance(self.faults.rate_limit_burst):
-            self._burst_left = (self._burst_left or BURST_LENGTH) - 1
+        if time.monotonic() < self._burst_until:
+            return self.too_many_requests(request)
+        if self._chance(self.faults.rate_limit_burst):
+            self._burst_until = time.monotonic() + self.faults.burst_seconds
             return self.too_many_requests(request)
         if self.faults.error_path in request.path and self._chance(self.faults.error_rate):
             return self.server_error(request)

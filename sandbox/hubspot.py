@@ -4,12 +4,14 @@ and at the legacy v3/v4 paths (:mod:`healthsync.sandbox.hubspot_versions`: shape
 Requests need ``Authorization: Bearer <token>``; scopes and ``PUT /_sandbox/tokens`` are described in
 :mod:`healthsync.sandbox.hubspot_scopes` (the token "forbidden-token" lacks every scope). The per-app
 ten-second window (100 requests by default) and the search limit (5 per second, counted apart) answer 429 with
-HubSpot's body and ``Retry-After: 1``; every response carries the ``X-HubSpot-RateLimit-*`` headers. Writes reach
-search only after ``index_lag_seconds`` (also ``search_index_lag_seconds`` of ``PUT /_sandbox/limits``).
+HubSpot's body and ``Retry-After: 1`` (a fault burst: its end, rounded up); every response carries the
+``X-HubSpot-RateLimit-*`` headers. Writes reach search only after ``index_lag_seconds`` (also
+``search_index_lag_seconds`` of ``PUT /_sandbox/limits``).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import uuid
@@ -137,9 +139,9 @@ class HubSpotSandbox(Sandbox):
         return None if self.window.take() else self.too_many_requests(request)
 
     def too_many_requests(self, request: Request) -> Response:
-        return self._limited("TEN_SECONDLY_ROLLING")
+        return self._limited("TEN_SECONDLY_ROLLING", math.ceil(self.burst_left()))
 
-    def _limited(self, policy: str) -> Response:
+    def _limited(self, policy: str, retry_after: int = 1) -> Response:
         body = {
             "status": "error",
             "message": f"You have reached your {policy.lower()} limit.",
@@ -147,7 +149,7 @@ class HubSpotSandbox(Sandbox):
             "correlationId": self._correlation_id(),
             "policyName": policy,
         }
-        return Response(429, body, {"Retry-After": "1"})
+        return Response(429, body, {"Retry-After": str(max(retry_after, 1))})
 
     def decorate(self, request: Request, response: Response) -> None:
         response.headers.setdefault("X-HubSpot-RateLimit-Max", str(self.window.limit))

@@ -175,10 +175,12 @@ class IntercomSandbox(Sandbox):
 
     def decorate(self, request: Request, response: Response) -> None:
         """Rate-limit headers on every response (a fault-burst 429 looks the same), request id, version echo."""
-        remaining = 0 if response.status == 429 else self.window.remaining
+        refused = response.status == 429
+        remaining = 0 if refused else self.window.remaining
         response.headers["X-RateLimit-Limit"] = str(self.window.limit)
         response.headers["X-RateLimit-Remaining"] = str(remaining)
-        response.headers["X-RateLimit-Reset"] = str(math.ceil(time.time() + self.window.resets_in))
+        resets_in = self.refused_for() if refused else self.window.resets_in
+        response.headers["X-RateLimit-Reset"] = str(math.ceil(time.time() + resets_in))
         body = response.body if isinstance(response.body, dict) else {}
         response.headers["X-Request-Id"] = str(body.get("request_id") or self.store.request_id())
         version = request.header("intercom-version") or self.default_version

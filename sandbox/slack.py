@@ -47,6 +47,7 @@ text, blocks, ts) and ``webhooks`` (team, bot, channel, archived; never the secr
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -141,7 +142,7 @@ class SlackSandbox(Sandbox):
 
     # -- the shared hooks, in Slack's shapes -----------------------------------------------------------------
     def too_many_requests(self, request: Request) -> Response:
-        return _text(429, "rate_limited", {"Retry-After": str(max(int(self.window.resets_in + 0.999), 1))})
+        return _text(429, "rate_limited", {"Retry-After": str(max(math.ceil(self.refused_for()), 1))})
 
     def server_error(self, request: Request) -> Response:
         return _text(500, "rollup_error")

@@ -60,9 +60,22 @@ def test_a_fault_burst_looks_like_the_real_429(hubspot: SandboxServer) -> None:
     assert all(name in refused.headers for name in RATE_HEADERS)
 
 
+def test_a_fault_burst_refuses_until_its_retry_after(hubspot: SandboxServer) -> None:
+    control(hubspot, "faults", {"rate_limit_burst": 1.0, "burst_seconds": 1.5})
+    with httpx.Client(base_url=hubspot.base_url, headers=AUTH) as http:
+        first = http.get("/crm/v3/owners")
+        control(hubspot, "faults", {"burst_seconds": 1.5})  # no new burst; the one running goes on
+        during = http.get("/crm/v3/owners")
+        assert first.headers["Retry-After"] == "2"  # 1.5 s, rounded up
+        assert int(during.headers["Retry-After"]) in (1, 2)
+        time.sleep(float(first.headers["Retry-After"]))
+        after = http.get("/crm/v3/owners")
+    assert (first.status_code, during.status_code, after.status_code) == (429, 429, 200)
+
+
 def _statuses(server: SandboxServer, count: int) -> list[int]:
     control(server, "limits", {"requests_per_window": 10_000})
-    control(server, "faults", {"error_rate": 0.25, "rate_limit_burst": 0.05})
+    control(server, "faults", {"error_rate": 0.25, "rate_limit_burst": 0.05, "burst_seconds": 0})
     with httpx.Client(base_url=server.base_url, headers=AUTH) as http:
         return [http.get("/crm/v3/owners").status_code for _ in range(count)]
 

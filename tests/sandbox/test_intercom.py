@@ -232,9 +232,22 @@ def test_fault_burst_429_looks_like_a_real_one_and_sdk_does_not_retry(
     assert len(control(raw, intercom, "GET", "requests")) == 1
 
 
+def test_a_fault_burst_lasts_until_the_reset_it_announces(intercom: SandboxServer, raw: httpx.Client) -> None:
+    control(raw, intercom, "PUT", "faults", {"rate_limit_burst": 1.0, "burst_seconds": 1.5})
+    first = http(raw, intercom, "GET", "/tags")
+    control(raw, intercom, "PUT", "faults", {"burst_seconds": 1.5})  # no new burst; the one running goes on
+    during = http(raw, intercom, "GET", "/tags")
+    assert (first.status_code, during.status_code) == (429, 429)
+    reset = int(first.headers["X-RateLimit-Reset"])
+    assert time.time() + 1 <= reset <= time.time() + 2.5
+    time.sleep(max(reset - time.time(), 0) + 0.05)
+    assert http(raw, intercom, "GET", "/tags").status_code == 200
+
+
 def fault_statuses(raw: httpx.Client, server: SandboxServer, n: int = 40) -> list[int]:
     control(raw, server, "POST", "reset")
-    control(raw, server, "PUT", "faults", {"error_rate": 0.25, "rate_limit_burst": 0.05})
+    # a burst of one request: a longer one would depend on how fast the requests come
+    control(raw, server, "PUT", "faults", {"error_rate": 0.25, "rate_limit_burst": 0.05, "burst_seconds": 0})
     return [http(raw, server, "GET", "/tags").status_code for _ in range(n)]
 
 
