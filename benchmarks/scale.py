@@ -1,6 +1,12 @@
 """A sync at scale against the sandboxes at the documented limits (issue 25, item 4).
 
     python benchmarks/scale.py --accounts 10000 --users 100000 [--scenarios first rerun changed lost]
+    python benchmarks/scale.py --accounts 100000 --users 1000000 --scenarios first rerun --keep --no-write
+    python benchmarks/scale.py --accounts 100000 --users 1000000 --scenarios steady lost --resume
+
+`--keep` saves the sandboxes in `--out` after the last scenario, `--resume` starts from them (and the product and
+state store left there) instead of generating and seeding: the steady state of 100k/1M is measured again without
+another half-hour first sync.
 
 Generates a product of `--accounts` accounts and `--users` users (DuckDB; 10 users an account at 10k/100k, a few
 events each in the scoring window), seeds the HubSpot sandbox with one company per account and one contact per
@@ -195,11 +201,17 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing RESULTS.md")
     parser.add_argument("--profile", action="store_true", help="each run under py-spy, raw stacks in --out")
+    parser.add_argument("--keep", action="store_true", help="save the sandboxes in --out after the last scenario")
+    parser.add_argument(
+        "--resume", action="store_true", help="start from what --keep saved in --out (product, state, sandboxes)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "state.db").unlink(missing_ok=True)
     db = args.out / "product.duckdb"
-    product(db, args.accounts, args.users)
+    saved = {name: args.out / f"{name}.sandbox" for name in ("hubspot", "intercom")}
+    if not args.resume:
+        (args.out / "state.db").unlink(missing_ok=True)
+        product(db, args.accounts, args.users)
     load_before = Path("/proc/loadavg").read_text().split()[0]
     with (
         SandboxServer(HubSpotSandbox(seed=1, index_lag_seconds=0.0)) as hubspot,
@@ -209,7 +221,11 @@ def main() -> None:
         for server in servers.values():
             limits(server, (1_000_000, 10.0))
         started = time.perf_counter()
-        seed(hubspot, intercom, db)
+        if args.resume:
+            for name, server in servers.items():
+                server.sandbox.load(saved[name])
+        else:
+            seed(hubspot, intercom, db)
         print(f"seeded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         limits(hubspot, HUBSPOT_LIMIT, search_requests_per_second=HUBSPOT_SEARCHES)
         limits(intercom, INTERCOM_LIMIT)
@@ -226,6 +242,9 @@ def main() -> None:
                 json.dumps({scenario: {k: v for k, v in results[scenario].items() if k not in servers}}),
                 file=sys.stderr,
             )
+        if args.keep:
+            for name, server in servers.items():
+                server.sandbox.save(saved[name])
     load_after = Path("/proc/loadavg").read_text().split()[0]
     text = section(args.accounts, args.users, results, (load_before, load_after), changed)
     if args.no_write:
