@@ -21,7 +21,7 @@ class Ack:
     values: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a store hands out one per record, a million at a time
 class RecordState:
     """What a destination last acknowledged for one record."""
 

@@ -14,6 +14,7 @@ whether the create reached the destination, so it first searches the destination
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -44,6 +45,7 @@ from healthsync.state.schema import runs as runs_table
 from healthsync.state.schema import tasks as tasks_table
 
 _CHUNK = 500  # keys per IN (...) list, well under every backend's bound-parameter limit
+SHARED_TEXT = 40  # stored texts up to this long are kept once per `records` call (tiers, scores, dates)
 
 
 def _now() -> datetime:
@@ -154,12 +156,19 @@ class StateStore:
     # acknowledged remote values
 
     def records(self, destination: str, object_type: str) -> dict[str, RecordState]:
-        """What `destination` last acknowledged for every record of `object_type`, by key."""
-        query = sa.select(records_table).where(
-            records_table.c.destination == destination, records_table.c.object_type == object_type
-        )
+        """What `destination` last acknowledged for every record of `object_type`, by key.
+
+        Read for every record on every run (a million contacts): the values come as JSON text, decoded here with
+        their field names and short texts shared across records (tiers, scores, dates repeat), and the timestamps
+        read without SQLAlchemy's per-row processing (issue 25, items 1 and 3: 2.7x less CPU, 40% less memory).
+        """
+        t = records_table
+        query = sa.select(t.c.key, t.c.remote_id, sa.type_coerce(t.c["values"], sa.Text), t.c.updated_at)
+        query = query.where(t.c.destination == destination, t.c.object_type == object_type)
+        shared: dict[Any, Any] = {}
         with self._engine.connect() as conn:
-            return {row.key: _record_state(row) for row in conn.execute(query)}
+            rows = conn.execute(query.execution_options(yield_per=10_000))
+            return {key: _stored_record(key, remote, values, at, shared) for key, remote, values, at in rows}
 
     def acknowledge(self, destination: str, object_type: str, items: Iterable[Ack], *, resolve: bool = True) -> None:
         """Checkpoint one acknowledged batch in ONE transaction, and resolve open rejections of those keys.
@@ -465,6 +474,24 @@ def _resolve(conn: Connection, destination: str, object_type: str, keys: list[st
         conn.execute(
             sa.update(rejections_table).where(*_open_rejection(destination, object_type, chunk)).values(resolved_at=now)
         )
+
+
+def _stored_record(key: str, remote_id: str | None, values: Any, at: Any, shared: dict[Any, Any]) -> RecordState:
+    """A `records` row as a RecordState; `shared` holds one copy of each field name and short text seen so far."""
+    decoded = json.loads(values) if isinstance(values, str | bytes) else values
+    kept = {
+        shared.setdefault(name, name): shared.setdefault(value, value)
+        if isinstance(value, str) and len(value) <= SHARED_TEXT
+        else value
+        for name, value in decoded.items()
+    }
+    return RecordState(key=key, remote_id=remote_id, values=kept, updated_at=_instant(at))
+
+
+def _instant(value: Any) -> datetime:
+    """A stored timestamp as an aware UTC datetime: SQLite keeps naive UTC text, PostgreSQL hands out datetimes."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _record_state(row: Row[Any]) -> RecordState:

@@ -142,13 +142,13 @@ class HubSpotDestination:
         known: dict[str, RecordState],
         remembered: dict[str, str],
         fields: list[HubSpotField],
-        wanted: dict[str, dict[str, str]],
+        changing: set[str],
     ) -> Remote:
         """The bounded reads of `object_type` (connector/hubspot/reads.py), logged. The remembered records about to
-        be written (`wanted` differs from what the store holds) are verified too: a write never goes to a record
-        deleted or merged since the rotation last read it."""
-        changing = {rid for key, rid in remembered.items() if diff(known[key].values, wanted[key], full=ctx.full)}
-        remote = self.reads.remote(ctx, object_type, known, remembered, fields, changing)
+        be written (`changing`: keys whose desired values differ from what the store holds, `_changing`) are
+        verified too: a write never goes to a record deleted or merged since the rotation last read it."""
+        ids = {remembered[key] for key in changing}
+        remote = self.reads.remote(ctx, object_type, known, remembered, fields, ids)
         extra = {"destination": self.name, "object_type": object_type, "reads": remote.mode}
         for key, rid in remote.dead.items():
             log.info(
@@ -284,7 +284,8 @@ class HubSpotDestination:
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in accounts}
         fields = [self._id_field(), *self.mapping.companies.fields]
         wanted = self._all_desired(fields, accounts)
-        remote = self._remote(ctx, "companies", known, remembered, fields, wanted)
+        changing = _changing(known, remembered, wanted, ctx.full)
+        remote = self._remote(ctx, "companies", known, remembered, fields, changing)
         dead = remote.dead
         names = [field.property for field in fields]
         read = dict(remote.current)
@@ -333,7 +334,8 @@ class HubSpotDestination:
         known = ctx.store.records(self.name, "contacts")
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in users}
         wanted = self._all_desired(self.mapping.contacts.fields, users)
-        found = self._remote(ctx, "contacts", known, remembered, self.mapping.contacts.fields, wanted)
+        changing = _changing(known, remembered, wanted, ctx.full)
+        found = self._remote(ctx, "contacts", known, remembered, self.mapping.contacts.fields, changing)
         remote = dict(found.alive)
         pending = [email for email in users if email not in remote]
         names = [field.property for field in self.mapping.contacts.fields]
@@ -350,7 +352,12 @@ class HubSpotDestination:
             if email not in remote:
                 records.append(RecordPlan("contacts", email, "unmatched", note="no contact with this email"))
                 continue
-            changes = diff(against.get(email, {}), wanted[email], full=ctx.full)
+            against_it = against.get(email, {})
+            stored = email in remembered and against_it is known[email].values
+            if stored and not ctx.full and email not in changing:  # diffed against these very values: `_changing`
+                records.append(RecordPlan("contacts", email, "unchanged", remote[email]))
+                continue
+            changes = diff(against_it, wanted[email], full=ctx.full)
             records.append(RecordPlan("contacts", email, "update" if changes else "unchanged", remote[email], changes))
         return records
 
@@ -434,6 +441,15 @@ class HubSpotDestination:
                     code = status if isinstance(status, int) else None
                     ctx.store.reject(ctx.run_id, self.name, object_type, key, reason, code)
         return failed
+
+
+def _changing(
+    known: dict[str, RecordState], remembered: dict[str, str], wanted: dict[str, dict[str, str]], full: bool
+) -> set[str]:
+    """The remembered keys whose desired values differ from what the store holds (all of them with `full`)."""
+    if full:
+        return set(remembered)
+    return {key for key in remembered if diff(known[key].values, wanted[key], full=False)}
 
 
 def _option(value: str, order: int) -> dict[str, Any]:

@@ -67,7 +67,8 @@ class ContactTags:
         tier_tags = self.mapping.companies.tier_tags
         plans = {name: TagPlan(name, object_type=OBJECT) for name in tier_tags.values()}
         fields = [TAG_PREFIX + name for name in sorted(plans)]
-        wanted = {user_id: self._wanted(user, accounts) for user_id, user in users.items()}
+        by_tier: dict[str, frozenset[str]] = {}  # one set per tier, shared by its users (a million of them)
+        wanted = {user_id: self._wanted(user, accounts, by_tier) for user_id, user in users.items()}
         known = ctx.store.records("intercom", OBJECT)
         remembered = {key: str(known[key].remote_id) for key in users if key in known and known[key].remote_id}
         window = self._window(ctx, users, remembered, known, wanted, set(plans))
@@ -87,11 +88,15 @@ class ContactTags:
                 plans[name].remove[user_id] = remote
         return [tag for tag in plans.values() if tag.add or tag.remove]
 
-    def _wanted(self, user: dict[str, Any], accounts: dict[str, dict[str, Any]]) -> set[str]:
-        """The tier tag of the user's account (none when the tier has no tag)."""
+    def _wanted(
+        self, user: dict[str, Any], accounts: dict[str, dict[str, Any]], by_tier: dict[str, frozenset[str]]
+    ) -> frozenset[str]:
+        """The tier tag of the user's account (none when the tier has no tag); `by_tier` keeps one set per tier."""
         tier = str(accounts.get(str(user.get("account_id")), {}).get("health_tier"))
-        tier_tags = self.mapping.companies.tier_tags
-        return {tier_tags[tier]} if tier in tier_tags else set()
+        if tier not in by_tier:
+            tier_tags = self.mapping.companies.tier_tags
+            by_tier[tier] = frozenset({tier_tags[tier]} if tier in tier_tags else ())
+        return by_tier[tier]
 
     def _window(
         self,
@@ -99,7 +104,7 @@ class ContactTags:
         users: dict[str, dict[str, Any]],
         remembered: dict[str, str],
         known: dict[str, RecordState],
-        wanted: dict[str, set[str]],
+        wanted: dict[str, frozenset[str]],
         managed: set[str],
     ) -> set[str]:
         """The users this run searches for (see the module docstring); only `run` keeps where the rotation is."""

@@ -57,11 +57,13 @@ def baseline(
         known = ctx.store.records(destination, object_type)
     against: dict[str, dict[str, Any]] = {}
     missing: dict[str, str] = {}
+    needed = set(fields)
+    fill = listed or not ctx.full
     for key, remote in targets.items():
         state = known.get(key)
         values = state.values if state is not None and key not in stale and state.remote_id == remote else {}
         against[key] = values  # the store's own dict, read only: copied below only when a gap is filled
-        if (listed or not ctx.full) and any(name not in values for name in fields):
+        if fill and not needed <= values.keys():
             missing[key] = remote
     if not missing:
         return against
@@ -104,8 +106,10 @@ def drifted(
     `name` mean the same. A field the store holds no value for is not drift (the baseline fills it)."""
     found = set()
     for key, remote in targets.items():
-        now, state = current.get(remote), known.get(key)
-        if now is None or state is None or state.remote_id != remote:
+        if remote not in current:  # most records: not read this run
+            continue
+        now, state = current[remote], known.get(key)
+        if state is None or state.remote_id != remote:
             continue
         stored = state.values
         if any(name in stored and not same(name, stored[name], now.get(name)) for name in names):

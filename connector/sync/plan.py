@@ -9,7 +9,7 @@ from typing import Any, Literal
 Action = Literal["create", "update", "unchanged", "unmatched", "ambiguous"]
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a plan holds one per record, a million contacts at a time
 class RecordPlan:
     """One account (or user) at one destination object type."""
 
