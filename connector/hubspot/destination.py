@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from healthsync.connector.scores import ScoreResult
 from healthsync.connector.settings import HubSpotConfig
 from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
-from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
+from healthsync.connector.sync.destination import SyncContext, chunks, columns_of, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
 from healthsync.connector.sync.values import hubspot_values, normalize_domain
 from healthsync.errors import ConfigError, RejectedRecordError
@@ -265,15 +266,18 @@ class HubSpotDestination:
 
     # -- plan ------------------------------------------------------------------------------------------------
     @staticmethod
-    def _all_desired(fields: list[HubSpotField], rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
-        """key -> desired values of every row, rendered a field (a column) at a time."""
+    def _all_desired(
+        fields: list[HubSpotField], keys: Iterable[str], column: Callable[[str], Iterable[Any]]
+    ) -> dict[str, dict[str, str]]:
+        """key -> desired values of each of `keys`, rendered a field at a time (`column(name)`: that column's values,
+        in the order of `keys`)."""
         if not fields:
-            return {key: {} for key in rows}
-        columns = [hubspot_values(field, (row.get(field.column) for row in rows.values())) for field in fields]
+            return {key: {} for key in keys}
+        columns = [hubspot_values(field, column(field.column)) for field in fields]
         names = [field.property for field in fields]
         return {
             key: dict(zip(names, values, strict=True))
-            for key, values in zip(rows, zip(*columns, strict=True), strict=True)
+            for key, values in zip(keys, zip(*columns, strict=True), strict=True)
         }
 
     def plan(self, scores: ScoreResult, ctx: SyncContext) -> DestinationPlan:
@@ -283,7 +287,7 @@ class HubSpotDestination:
         known = ctx.store.records(self.name, "companies")
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in accounts}
         fields = [self._id_field(), *self.mapping.companies.fields]
-        wanted = self._all_desired(fields, accounts)
+        wanted = self._all_desired(fields, accounts, lambda name: (row.get(name) for row in accounts.values()))
         changing = _changing(known, remembered, wanted, ctx.full)
         remote = self._remote(ctx, "companies", known, remembered, fields, changing)
         dead = remote.dead
@@ -325,15 +329,20 @@ class HubSpotDestination:
 
     def _plan_contacts(self, scores: ScoreResult, ctx: SyncContext) -> list[RecordPlan]:
         assert scores.users is not None
-        columns = ["email", *(field.column for field in self.mapping.contacts.fields)]
-        users = {
-            str(row["email"]).strip().lower(): row
-            for row in rows_by_key(scores.users, "user_id", columns).values()
-            if row.get("email")
-        }
+        fields = self.mapping.contacts.fields
+        columns = columns_of(scores.users, ["email", *(field.column for field in fields)])
+        users: dict[str, int] = {}  # email -> its row (the last one, when two users share an email)
+        for position, email in enumerate(columns.get("email") or []):
+            if email:
+                users[str(email).strip().lower()] = position
         known = ctx.store.records(self.name, "contacts")
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in users}
-        wanted = self._all_desired(self.mapping.contacts.fields, users)
+
+        def column(name: str) -> Iterable[Any]:
+            values = columns.get(name)
+            return [None] * len(users) if values is None else (values[position] for position in users.values())
+
+        wanted = self._all_desired(fields, users, column)
         changing = _changing(known, remembered, wanted, ctx.full)
         found = self._remote(ctx, "contacts", known, remembered, self.mapping.contacts.fields, changing)
         remote = dict(found.alive)

@@ -38,7 +38,7 @@ from healthsync.connector.intercom.client import JSON, IntercomClient
 from healthsync.connector.intercom.tags import TAG_PREFIX, tag_fields, tagged
 from healthsync.connector.scores import ScoreResult
 from healthsync.connector.sync.baseline import baseline, drifted, rotation
-from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
+from healthsync.connector.sync.destination import SyncContext, chunks, columns_of
 from healthsync.connector.sync.plan import SyncCounts, TagPlan
 from healthsync.errors import RejectedRecordError
 from healthsync.mappings.models import IntercomMapping
@@ -61,14 +61,16 @@ class ContactTags:
     def plan(self, scores: ScoreResult, accounts: dict[str, dict[str, Any]], ctx: SyncContext) -> list[TagPlan]:
         if scores.users is None:
             return []
-        users = rows_by_key(scores.users, "user_id", ("account_id", "email"))
+        columns = columns_of(scores.users, ("user_id", "account_id", "email"))
+        ids = [str(user_id) for user_id in columns["user_id"]]
+        emails = columns.get("email") or [None] * len(ids)
+        users = dict(zip(ids, emails, strict=True))  # user id -> email
         names = self.client.tags()
         self._tag_ids = {name: tag_id for tag_id, name in names.items()}
         tier_tags = self.mapping.companies.tier_tags
         plans = {name: TagPlan(name, object_type=OBJECT) for name in tier_tags.values()}
         fields = [TAG_PREFIX + name for name in sorted(plans)]
-        by_tier: dict[str, frozenset[str]] = {}  # one set per tier, shared by its users (a million of them)
-        wanted = {user_id: self._wanted(user, accounts, by_tier) for user_id, user in users.items()}
+        wanted = self._wanted(ids, columns.get("account_id") or [None] * len(ids), accounts)
         known = ctx.store.records("intercom", OBJECT)
         remembered = {key: str(known[key].remote_id) for key in users if key in known and known[key].remote_id}
         window = self._window(ctx, users, remembered, known, wanted, set(plans))
@@ -89,19 +91,19 @@ class ContactTags:
         return [tag for tag in plans.values() if tag.add or tag.remove]
 
     def _wanted(
-        self, user: dict[str, Any], accounts: dict[str, dict[str, Any]], by_tier: dict[str, frozenset[str]]
-    ) -> frozenset[str]:
-        """The tier tag of the user's account (none when the tier has no tag); `by_tier` keeps one set per tier."""
-        tier = str(accounts.get(str(user.get("account_id")), {}).get("health_tier"))
-        if tier not in by_tier:
-            tier_tags = self.mapping.companies.tier_tags
-            by_tier[tier] = frozenset({tier_tags[tier]} if tier in tier_tags else ())
-        return by_tier[tier]
+        self, ids: list[str], account_ids: list[Any], accounts: dict[str, dict[str, Any]]
+    ) -> dict[str, frozenset[str]]:
+        """user id -> the tier tag of the user's account (none when the tier has no tag): one set per tier, shared
+        by its users (a million of them)."""
+        tier_tags = self.mapping.companies.tier_tags
+        by_tier = {tier: frozenset({tag}) for tier, tag in tier_tags.items()}
+        tags = {key: by_tier.get(str(row.get("health_tier")), frozenset()) for key, row in accounts.items()}
+        return {user_id: tags.get(str(account), frozenset()) for user_id, account in zip(ids, account_ids, strict=True)}
 
     def _window(
         self,
         ctx: SyncContext,
-        users: dict[str, dict[str, Any]],
+        users: dict[str, Any],
         remembered: dict[str, str],
         known: dict[str, RecordState],
         wanted: dict[str, frozenset[str]],
@@ -119,14 +121,14 @@ class ContactTags:
             ctx.store.mark_read("intercom", OBJECT, ReadMark(datetime.now(UTC), cursor))
         return window
 
-    def _match(self, users: dict[str, dict[str, Any]]) -> dict[str, JSON]:
-        """user id -> contact: by external_id first, then by a unique email."""
+    def _match(self, users: dict[str, Any]) -> dict[str, JSON]:
+        """user id -> contact (`users`: user id -> email): by external_id first, then by a unique email."""
         search = functools.partial(self.client.search_contacts, keep=MATCHED)
         found = {str(c.get("external_id")): c for c in search("external_id", sorted(users))}
         by_email: dict[str, str] = {}
-        for user_id, user in users.items():
-            if user_id not in found and user.get("email"):
-                by_email[str(user["email"]).lower()] = user_id
+        for user_id, email in users.items():
+            if user_id not in found and email:
+                by_email[str(email).lower()] = user_id
         if by_email:
             hits: dict[str, list[JSON]] = {}
             for contact in search("email", sorted(by_email)):
