@@ -37,6 +37,7 @@ LIST_LIMIT = 10_000  # the paged listing returns at most this many companies
 SCROLL_EXPIRY_SECONDS = 60.0  # a scroll idle this long expires (documented); we wait a little longer
 SCROLL_RESTARTS = 2
 HANDFUL = 10
+KEPT = ("id", "company_id", "custom_attributes", "tags")  # what matching and the plan read of a listed company
 
 
 @dataclass
@@ -77,9 +78,10 @@ class CompanyListing:
         return wanted - set(self._found)
 
     def _keep(self, companies: list[JSON]) -> None:
+        """Keep what a plan reads of each company (`KEPT`), not its whole JSON: 100,000 companies at a time."""
         for company in companies:
             if company.get("company_id") is not None:
-                self._found[str(company["company_id"])] = company
+                self._found[str(company["company_id"])] = {name: company.get(name) for name in KEPT}
 
     # -- 1. the scroll -----------------------------------------------------------------------------------
     def _scroll(self) -> bool:
