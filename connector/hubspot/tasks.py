@@ -178,10 +178,12 @@ class TaskWriter:
         if adopted:
             ctx.store.task_intents(DESTINATION, [_intent(plan) for plan in adopted.values()])
             ctx.store.tasks_created(DESTINATION, {key: str(plan.remote_id) for key, plan in adopted.items()})
-        created = {key: s.remote_id for key, s in ctx.store.records(DESTINATION, "companies").items() if s.remote_id}
-        for plan in plans:  # companies created in this run: their ids are known now
-            if plan.action == "create" and plan.company_id is None:
-                plan.company_id = created.get(plan.account)
+        waiting = [plan for plan in plans if plan.action == "create" and plan.company_id is None]
+        if waiting:  # companies created in this run: their ids are known now (read only then: 100,000 records)
+            stored = ctx.store.records(DESTINATION, "companies")
+            for plan in waiting:
+                state = stored.get(plan.account)
+                plan.company_id = state.remote_id if state is not None else None
         opening = [plan for plan in plans if plan.action in ("create", "recover") and plan.company_id]
         owners = self._owners(sorted({plan.company_id for plan in opening if plan.company_id}))
         for chunk in chunks(opening, BATCH_SIZE):
