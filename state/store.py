@@ -163,7 +163,8 @@ class StateStore:
         read without SQLAlchemy's per-row processing (issue 25, items 1 and 3: 2.7x less CPU, 40% less memory).
         """
         t = records_table
-        query = sa.select(t.c.key, t.c.remote_id, sa.type_coerce(t.c["values"], sa.Text), t.c.updated_at)
+        raw = [sa.type_coerce(t.c["values"], sa.Text), sa.type_coerce(t.c.updated_at, sa.Text)]  # no processors
+        query = sa.select(t.c.key, t.c.remote_id, *raw)
         query = query.where(t.c.destination == destination, t.c.object_type == object_type)
         shared: dict[Any, Any] = {}
         with self._engine.connect() as conn:
