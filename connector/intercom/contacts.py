@@ -82,11 +82,14 @@ class ContactTags:
         if stale:
             log.warning("contact tags changed in Intercom; putting ours back", extra={"contacts": len(stale)})
         against = baseline(ctx, "intercom", OBJECT, targets, fields, current, stale=stale, known=known)
+        managed = set(plans)
         for user_id, remote in sorted(targets.items()):
-            present = tagged(against[user_id]) & set(plans)
-            for name in wanted[user_id] if ctx.full else wanted[user_id] - present:
+            present, want = tagged(against[user_id]) & managed, wanted[user_id]
+            if present == want and not ctx.full:  # most users of a rerun: nothing to add or remove
+                continue
+            for name in want if ctx.full else want - present:
                 plans[name].add[user_id] = remote
-            for name in present - wanted[user_id]:
+            for name in present - want:
                 plans[name].remove[user_id] = remote
         return [tag for tag in plans.values() if tag.add or tag.remove]
 
