@@ -160,16 +160,12 @@ class StateStore:
 
         Read for every record on every run (a million contacts): the values come as JSON text, decoded here with
         their field names and short texts shared across records (tiers, scores, dates repeat), and the timestamps
-        read without SQLAlchemy's per-row processing (issue 25, items 1 and 3: 2.7x less CPU, 40% less memory).
+        read without SQLAlchemy's per-row processing (issue 25, items 1 and 3: 100,000 HubSpot contacts in 0.89 s
+        instead of 1.16 s, 53 MB instead of 99 MB).
         """
-        t = records_table
-        raw = [sa.type_coerce(t.c["values"], sa.Text), sa.type_coerce(t.c.updated_at, sa.Text)]  # no processors
-        query = sa.select(t.c.key, t.c.remote_id, *raw)
-        query = query.where(t.c.destination == destination, t.c.object_type == object_type)
-        shared: dict[Any, Any] = {}
+        query = _records_query(destination, object_type).execution_options(yield_per=10_000)
         with self._engine.connect() as conn:
-            rows = conn.execute(query.execution_options(yield_per=10_000))
-            return {key: _stored_record(key, remote, values, at, shared) for key, remote, values, at in rows}
+            return _record_states(conn.execute(query))
 
     def acknowledge(self, destination: str, object_type: str, items: Iterable[Ack], *, resolve: bool = True) -> None:
         """Checkpoint one acknowledged batch in ONE transaction, and resolve open rejections of those keys.
@@ -241,12 +237,8 @@ class StateStore:
     def _stored(conn: Connection, destination: str, object_type: str, keys: list[str]) -> dict[str, RecordState]:
         found: dict[str, RecordState] = {}
         for chunk in _chunks(keys):
-            query = sa.select(records_table).where(
-                records_table.c.destination == destination,
-                records_table.c.object_type == object_type,
-                records_table.c.key.in_(chunk),
-            )
-            found |= {row.key: _record_state(row) for row in conn.execute(query)}
+            query = _records_query(destination, object_type).where(records_table.c.key.in_(chunk))
+            found |= _record_states(conn.execute(query))
         return found
 
     # rejected records
@@ -477,6 +469,21 @@ def _resolve(conn: Connection, destination: str, object_type: str, keys: list[st
         )
 
 
+def _records_query(destination: str, object_type: str) -> sa.Select[Any]:
+    """The stored records of one destination and object type, values and timestamp as the driver returns them
+    (no SQLAlchemy processors: `_record_states` decodes them)."""
+    t = records_table
+    raw = [sa.type_coerce(t.c["values"], sa.Text), sa.type_coerce(t.c.updated_at, sa.Text)]
+    query = sa.select(t.c.key, t.c.remote_id, *raw)
+    return query.where(t.c.destination == destination, t.c.object_type == object_type)
+
+
+def _record_states(rows: Iterable[Any]) -> dict[str, RecordState]:
+    """The rows of `_records_query` as RecordStates by key, each field name and short text kept once."""
+    shared: dict[Any, Any] = {}
+    return {key: _stored_record(key, remote, values, at, shared) for key, remote, values, at in rows}
+
+
 def _stored_record(key: str, remote_id: str | None, values: Any, at: Any, shared: dict[Any, Any]) -> RecordState:
     """A `records` row as a RecordState; `shared` holds one copy of each field name and short text seen so far."""
     decoded = json.loads(values) if isinstance(values, str | bytes) else values
@@ -493,10 +500,6 @@ def _instant(value: Any) -> datetime:
     """A stored timestamp as an aware UTC datetime: SQLite keeps naive UTC text, PostgreSQL hands out datetimes."""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _record_state(row: Row[Any]) -> RecordState:
-    return RecordState(key=row.key, remote_id=row.remote_id, values=dict(row.values), updated_at=row.updated_at)
 
 
 def _run_record(row: Row[Any]) -> RunRecord:
