@@ -65,10 +65,12 @@ class RunSummary:
         return 4 if self.rejected else 0
 
 
-def resources() -> dict[str, float]:
-    """This process's peak resident memory (MiB) and CPU seconds so far, for the run summary (issue 25, item 3)."""
+def resources(memory_mib: int) -> dict[str, float]:
+    """This process's peak resident memory (MiB), the memory it aimed to stay within (`destinations.memory_mib`)
+    and its CPU seconds so far, for the run summary (issue 25, item 3)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"peak_rss_mib": peak_rss_mib(usage), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1)}
+    seconds = round(usage.ru_utime + usage.ru_stime, 1)
+    return {"peak_rss_mib": peak_rss_mib(usage), "memory_mib": memory_mib, "cpu_seconds": seconds}
 
 
 def peak_rss_mib(usage: resource.struct_rusage | None = None) -> float:
@@ -252,7 +254,7 @@ class Engine:
         summary = RunSummary(run_id=None, scores=scores)
         try:
             with StateStore.open(self.settings.resolved_state_url()) as store:
-                ctx = SyncContext(store=store, full=False)
+                ctx = SyncContext(store=store, full=False, slice_users=self.settings.destinations.slice_users())
                 summary.config_change = self._config_change(store, scores, ctx, None)
                 for name, destination in destinations.items():
                     summary.plans[name] = destination.plan(scores, ctx)
@@ -351,7 +353,12 @@ class Engine:
                     raise
                 counts = {name: c.as_dict() for name, c in summary.counts.items()}
                 status = "rejected records" if summary.rejected else "ok"
-                used = {"resources": resources()}
+                used = {"resources": resources(self.settings.destinations.memory_mib)}
+                if used["resources"]["peak_rss_mib"] > used["resources"]["memory_mib"]:
+                    log.warning(
+                        "the run's peak memory went past destinations.memory_mib",
+                        extra={"run_id": run_id, **used["resources"]},
+                    )
                 store.finish_run(run_id, status=status, exit_code=summary.exit_code, counts=counts, summary=used)
         at = datetime.now(UTC).isoformat()
         log.info("run finished", extra={"run_id": run_id, "at": at, "counts": counts, **used})
@@ -378,6 +385,7 @@ class Engine:
         summary.scores = self._scores(mappings)
         store.record_scores(summary.run_id, history_points(summary.scores), self.settings.state.history_runs)
         ctx = SyncContext(store=store, run_id=summary.run_id, full=full, heartbeat=beat, alert_baseline=alert_baseline)
+        ctx.slice_users = self.settings.destinations.slice_users()
         summary.config_change = self._config_change(store, summary.scores, ctx, summary.run_id)
         if self.progress is not None:
             self.progress("score accounts", 1, 1)

@@ -232,6 +232,9 @@ class SlackConfig(DestinationConfig):
         return value
 
 
+USERS_PER_MIB = 50  # users a slice plans per MiB of `destinations.memory_mib`
+
+
 class Destinations(_Strict):
     hubspot: HubSpotConfig = Field(default_factory=HubSpotConfig)
     intercom: IntercomConfig = Field(default_factory=IntercomConfig)
@@ -241,6 +244,21 @@ class Destinations(_Strict):
         description="sync HubSpot and Intercom at the same time (each in its own thread, within its own rate "
         "limits), then Slack; false: one destination after the other",
     )
+    memory_mib: int = Field(
+        default=2048,
+        ge=256,
+        description="the memory (MiB) a run aims to stay within: users are planned in slices of memory_mib x 50 "
+        "(102,400 by default; about 2.5 KB a user in HubSpot and Intercom together); the run summary reports "
+        "the peak and a warning when the peak went past it",
+    )
+
+    plan_slice_users: int | None = Field(
+        default=None, ge=1, description="users planned at a time; default memory_mib x 50 (set it to test slicing)"
+    )
+
+    def slice_users(self) -> int:
+        """Users planned at a time: `plan_slice_users`, else `memory_mib` x 50 (README "Sync semantics")."""
+        return self.plan_slice_users or self.memory_mib * USERS_PER_MIB
 
     def by_name(self, *, enabled_only: bool = False) -> dict[str, DestinationConfig]:
         """Every destination's settings by name (only the enabled ones with `enabled_only`)."""

@@ -12,7 +12,6 @@ import contextlib
 import signal
 import sys
 import threading
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,7 +130,7 @@ def _report(console: Console, summary: RunSummary) -> None:
         console.print(f"[bold]{name}[/bold]: {done}")
         for item in plan.provisioning:
             console.print(f"  provisioned {item}")
-        kinds = Counter((r.object_type, r.action) for r in plan.records)
+        kinds = plan.kinds()
         console.print("  " + ", ".join(f"{obj} {action}: {n}" for (obj, action), n in sorted(kinds.items())))
         if plan.tags:
             console.print("  tags: " + ", ".join(f"{t.tag} +{len(t.add)} -{len(t.remove)}" for t in plan.tags))

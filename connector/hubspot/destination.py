@@ -21,7 +21,7 @@ from typing import Any
 
 from healthsync.connector.hubspot import preflight
 from healthsync.connector.hubspot.client import BATCH_SIZE, HubSpotClient
-from healthsync.connector.hubspot.reads import SEARCH_CAP, Reads, Remote, search_all, wire
+from healthsync.connector.hubspot.reads import SEARCH_CAP, Reading, Reads, Remote, search_all, wire
 from healthsync.connector.hubspot.tasks import TaskWriter, plan_tasks
 from healthsync.connector.scores import ScoreResult
 from healthsync.connector.settings import HubSpotConfig
@@ -144,12 +144,17 @@ class HubSpotDestination:
         remembered: dict[str, str],
         fields: list[HubSpotField],
         changing: set[str],
+        reading: Reading | None = None,
     ) -> Remote:
-        """The bounded reads of `object_type` (connector/hubspot/reads.py), logged. The remembered records about to
-        be written (`changing`: keys whose desired values differ from what the store holds, `_changing`) are
+        """The bounded reads of `object_type` (connector/hubspot/reads.py), logged: of the whole book, or of one
+        slice of it (`reading`: the run's reads begun over the whole book). The remembered records about to be
+        written (`changing`: keys whose desired values differ from what the store holds, `_changing`) are
         verified too: a write never goes to a record deleted or merged since the rotation last read it."""
         ids = {remembered[key] for key in changing}
-        remote = self.reads.remote(ctx, object_type, known, remembered, fields, ids)
+        if reading is None:
+            remote = self.reads.remote(ctx, object_type, known, remembered, fields, ids)
+        else:
+            remote = self.reads.slice(reading, known, remembered, fields, ids)
         extra = {"destination": self.name, "object_type": object_type, "reads": remote.mode}
         for key, rid in remote.dead.items():
             log.info(
@@ -314,7 +319,7 @@ class HubSpotDestination:
                     record.action = "unchanged"
             plan.records.append(record)
         if scores.users is not None and self.mapping.contacts.enabled and self.mapping.contacts.fields:
-            plan.records += self._plan_contacts(scores, ctx)
+            self._plan_contacts(scores, ctx, plan)
         if self.mapping.tasks:
             companies: dict[str, str | None] = {
                 r.key: r.remote_id
@@ -327,15 +332,36 @@ class HubSpotDestination:
             self.tasks.adopt(plan.tasks)
         return plan
 
-    def _plan_contacts(self, scores: ScoreResult, ctx: SyncContext) -> list[RecordPlan]:
+    def _plan_contacts(self, scores: ScoreResult, ctx: SyncContext, plan: DestinationPlan) -> None:
+        """The contacts' plans, in slices of `ctx.slice_users` users in email order (issue 25, item 3): the store,
+        the desired values, the reads and the diffs of one slice at a time; the search for changes and the
+        rotation look at the whole book once. Unchanged contacts are counted, not listed."""
         assert scores.users is not None
         fields = self.mapping.contacts.fields
+        names = [field.property for field in fields]
         columns = columns_of(scores.users, ["email", *(field.column for field in fields)])
         users: dict[str, int] = {}  # email -> its row (the last one, when two users share an email)
         for position, email in enumerate(columns.get("email") or []):
             if email:
                 users[str(email).strip().lower()] = position
-        known = ctx.store.records(self.name, "contacts")
+        book = ctx.store.remote_ids(self.name, "contacts")
+        reading = self.reads.begin(ctx, "contacts", sorted({rid for key, rid in book.items() if key in users}), names)
+        del book
+        for part in chunks(sorted(users), ctx.slice_users):
+            self._plan_contact_slice({email: users[email] for email in part}, columns, ctx, reading, plan)
+        self.reads.finish(ctx, reading)
+
+    def _plan_contact_slice(
+        self,
+        users: dict[str, int],
+        columns: dict[str, list[Any]],
+        ctx: SyncContext,
+        reading: Reading,
+        plan: DestinationPlan,
+    ) -> None:
+        """The plans of one slice of contacts (`users`: email -> row of the score table, in email order)."""
+        fields = self.mapping.contacts.fields
+        known = ctx.store.records(self.name, "contacts", first=next(iter(users)), last=next(reversed(users)))
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in users}
 
         def column(name: str) -> Iterable[Any]:
@@ -344,10 +370,10 @@ class HubSpotDestination:
 
         wanted = self._all_desired(fields, users, column)
         changing = _changing(known, remembered, wanted, ctx.full)
-        found = self._remote(ctx, "contacts", known, remembered, self.mapping.contacts.fields, changing)
+        found = self._remote(ctx, "contacts", known, remembered, fields, changing, reading)
         remote = dict(found.alive)
         pending = [email for email in users if email not in remote]
-        names = [field.property for field in self.mapping.contacts.fields]
+        names = reading.names
         looked_up = dict(found.current)  # values read this run, with the lookup too: no second read
         for chunk in chunks(pending, BATCH_SIZE):
             for contact in self.client.batch_read("contacts", list(chunk), "email", ["email", *names]):
@@ -356,19 +382,20 @@ class HubSpotDestination:
         current = self._current("contacts", looked_up)
         stale = set(found.dead) | found.drifted
         against = baseline(ctx, self.name, "contacts", remote, names, current, stale=stale, known=known)
-        records = []
-        for email in sorted(users):
+        for email in users:
             if email not in remote:
-                records.append(RecordPlan("contacts", email, "unmatched", note="no contact with this email"))
+                plan.records.append(RecordPlan("contacts", email, "unmatched", note="no contact with this email"))
                 continue
             against_it = against.get(email, {})
             stored = email in remembered and against_it is known[email].values
             if stored and not ctx.full and email not in changing:  # diffed against these very values: `_changing`
-                records.append(RecordPlan("contacts", email, "unchanged", remote[email]))
+                plan.unchanged["contacts"] += 1
                 continue
             changes = diff(against_it, wanted[email], full=ctx.full)
-            records.append(RecordPlan("contacts", email, "update" if changes else "unchanged", remote[email], changes))
-        return records
+            if changes:
+                plan.records.append(RecordPlan("contacts", email, "update", remote[email], changes))
+            else:
+                plan.unchanged["contacts"] += 1
 
     # -- apply -----------------------------------------------------------------------------------------------
     def apply(self, plan: DestinationPlan, ctx: SyncContext) -> SyncCounts:

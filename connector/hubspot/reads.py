@@ -38,7 +38,7 @@ longer than ceil(N / 100) batch reads at the configured rates, 1 search + ceil(N
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,6 +64,19 @@ class Remote:
     current: dict[str, dict[str, str]] = field(default_factory=dict)  # remote id -> values read this run
     drifted: set[str] = field(default_factory=set)  # keys whose values in HubSpot differ from the store's
     mode: str = "all"  # "all" or "changed" (search + rotating sample)
+
+
+@dataclass
+class Reading:
+    """One run's reads of one object type, begun over the whole book (`Reads.begin`) and served slice by slice."""
+
+    object_type: str
+    names: list[str]
+    started: datetime  # the next run searches for changes from here
+    window: set[str] | None  # remote ids the rotation verifies this run; None: every remembered record is read
+    cursor: int  # where the next run's rotation starts
+    changed: dict[str, dict[str, str]]  # remote id -> values of the records changed since the last run
+    mode: str  # "all" or "changed"
 
 
 def search_all(
@@ -124,23 +137,43 @@ class Reads:
         changing: set[str] | frozenset[str] = frozenset(),
     ) -> Remote:
         """Alive, dead and drifted remembered records of `object_type` (key -> remote id in `remembered`;
-        `known`: the store's records of that type; `changing`: remote ids about to be written, read too)."""
-        now = datetime.now(UTC)
+        `known`: the store's records of that type; `changing`: remote ids about to be written, read too): the
+        whole book as one slice."""
         names = [f.property for f in fields]
+        reading = self.begin(ctx, object_type, sorted(set(remembered.values())), names)
+        remote = self.slice(reading, known, remembered, fields, changing)
+        remote.current = reading.changed | remote.current  # a change to a record matched again is read already
+        self.finish(ctx, reading)
+        return remote
+
+    def begin(self, ctx: SyncContext, object_type: str, ids: Sequence[str], names: list[str]) -> Reading:
+        """The part of a run's reads that looks at the whole book (`ids`: every remembered remote id, sorted): the
+        search for changes and the rotation's window. The rest is read slice by slice (`slice`)."""
+        now = datetime.now(UTC)
         mark = ctx.store.read_mark(self.destination, object_type)
-        ids = sorted(set(remembered.values()))
         changed = None
         if mark.changed_since is not None and self.every > 1:
             everything = math.ceil(len(ids) / BATCH_SIZE) * self.read_seconds  # reading every record, in seconds
             most = int(everything / self.search_seconds) * SEARCH_PAGE  # changes a search may page through
             changed = self._changed(object_type, mark.changed_since - self.overlap, names, most)
         if changed is None:
-            window, cursor, mode = ids, 0, "all"
-        else:
-            window, cursor = rotation(ids, mark.verify_cursor, self.every)
-            window, mode = sorted(set(window) | set(changing)), "changed"
-        current = dict(changed or {})
-        current |= self.read(object_type, [i for i in window if i not in current], names)
+            return Reading(object_type, names, now, None, 0, {}, "all")
+        window, cursor = rotation(ids, mark.verify_cursor, self.every)
+        return Reading(object_type, names, now, set(window), cursor, changed, "changed")
+
+    def slice(
+        self,
+        reading: Reading,
+        known: Mapping[str, RecordState],
+        remembered: dict[str, str],
+        fields: Sequence[HubSpotField],
+        changing: set[str] | frozenset[str] = frozenset(),
+    ) -> Remote:
+        """Alive, dead and drifted records of one slice of the book (`remembered`: its keys -> remote ids)."""
+        here = sorted(set(remembered.values()))
+        window = here if reading.window is None else [i for i in here if i in reading.window or i in changing]
+        current = {i: reading.changed[i] for i in here if i in reading.changed}
+        current |= self.read(reading.object_type, [i for i in window if i not in current], reading.names)
         looked = set(window) | set(current)
         dead = {key: rid for key, rid in remembered.items() if rid in looked and rid not in current}
         alive = {key: rid for key, rid in remembered.items() if key not in dead}
@@ -149,10 +182,13 @@ class Reads:
         def same(name: str, ours: Any, theirs: Any) -> bool:
             return same_hubspot_value(types[name], ours, theirs)
 
-        drift = drifted(known, alive, current, names, same)
+        drift = drifted(known, alive, current, reading.names, same)
+        return Remote(alive, dead, current, drift, reading.mode)
+
+    def finish(self, ctx: SyncContext, reading: Reading) -> None:
+        """Keep where the next run's reads start (only `run` does: `plan` must not consume a change)."""
         if ctx.run_id is not None:
-            ctx.store.mark_read(self.destination, object_type, ReadMark(now, cursor))
-        return Remote(alive, dead, current, drift, mode)
+            ctx.store.mark_read(self.destination, reading.object_type, ReadMark(reading.started, reading.cursor))
 
     def _changed(
         self, object_type: str, since: datetime, names: list[str], most: int

@@ -42,7 +42,7 @@ from healthsync.connector.sync.destination import SyncContext, chunks, columns_o
 from healthsync.connector.sync.plan import SyncCounts, TagPlan
 from healthsync.errors import RejectedRecordError
 from healthsync.mappings.models import IntercomMapping
-from healthsync.state import Ack, ReadMark, RecordState
+from healthsync.state import Ack, ReadMark
 
 log = logging.getLogger("healthsync.intercom")
 OBJECT = "contacts"
@@ -59,6 +59,9 @@ class ContactTags:
 
     # -- plan ------------------------------------------------------------------------------------------------
     def plan(self, scores: ScoreResult, accounts: dict[str, dict[str, Any]], ctx: SyncContext) -> list[TagPlan]:
+        """The tag changes of every user's contact, planned in slices of `ctx.slice_users` users in user-id order
+        (issue 25, item 3: the store, the searches and the diffs of one slice at a time); the rotation looks at
+        the whole book once."""
         if scores.users is None:
             return []
         columns = columns_of(scores.users, ("user_id", "account_id", "email"))
@@ -67,13 +70,35 @@ class ContactTags:
         users = dict(zip(ids, emails, strict=True))  # user id -> email
         names = self.client.tags()
         self._tag_ids = {name: tag_id for tag_id, name in names.items()}
-        tier_tags = self.mapping.companies.tier_tags
-        plans = {name: TagPlan(name, object_type=OBJECT) for name in tier_tags.values()}
-        fields = [TAG_PREFIX + name for name in sorted(plans)]
+        plans = {name: TagPlan(name, object_type=OBJECT) for name in self.mapping.companies.tier_tags.values()}
         wanted = self._wanted(ids, columns.get("account_id") or [None] * len(ids), accounts)
-        known = ctx.store.records("intercom", OBJECT)
+        del columns, ids, emails
+        book = ctx.store.remote_ids("intercom", OBJECT)
+        part = self._rotation(ctx, sorted(key for key in users if key in book))
+        del book
+        for keys in chunks(sorted(users), ctx.slice_users):
+            self._plan_slice({key: users[key] for key in keys}, wanted, part, names, plans, ctx)
+        return [tag for tag in plans.values() if tag.add or tag.remove]
+
+    def _plan_slice(
+        self,
+        users: dict[str, Any],
+        wanted: dict[str, frozenset[str]],
+        part: set[str] | None,
+        names: dict[str, str],
+        plans: dict[str, TagPlan],
+        ctx: SyncContext,
+    ) -> None:
+        """The tag changes of one slice of users (`users`: user id -> email, in user-id order) added to `plans`."""
+        fields = [TAG_PREFIX + name for name in sorted(plans)]
+        managed = set(plans)
+        known = ctx.store.records("intercom", OBJECT, first=next(iter(users)), last=next(reversed(users)))
         remembered = {key: str(known[key].remote_id) for key in users if key in known and known[key].remote_id}
-        window = self._window(ctx, users, remembered, known, wanted, set(plans))
+        if part is None:
+            window = set(users)
+        else:
+            writing = {key for key in remembered if wanted[key] != tagged(known[key].values) & managed}
+            window = (set(users) - set(remembered)) | (part & remembered.keys()) | writing
         contacts = self._match({user_id: users[user_id] for user_id in window})
         targets = {key: remote for key, remote in remembered.items() if key not in window}
         targets |= {user_id: str(contact["id"]) for user_id, contact in contacts.items()}
@@ -82,7 +107,6 @@ class ContactTags:
         if stale:
             log.warning("contact tags changed in Intercom; putting ours back", extra={"contacts": len(stale)})
         against = baseline(ctx, "intercom", OBJECT, targets, fields, current, stale=stale, known=known)
-        managed = set(plans)
         for user_id, remote in sorted(targets.items()):
             present, want = tagged(against[user_id]) & managed, wanted[user_id]
             if present == want and not ctx.full:  # most users of a rerun: nothing to add or remove
@@ -91,7 +115,6 @@ class ContactTags:
                 plans[name].add[user_id] = remote
             for name in present - want:
                 plans[name].remove[user_id] = remote
-        return [tag for tag in plans.values() if tag.add or tag.remove]
 
     def _wanted(
         self, ids: list[str], account_ids: list[Any], accounts: dict[str, dict[str, Any]]
@@ -103,26 +126,19 @@ class ContactTags:
         tags = {key: by_tier.get(str(row.get("health_tier")), frozenset()) for key, row in accounts.items()}
         return {user_id: tags.get(str(account), frozenset()) for user_id, account in zip(ids, account_ids, strict=True)}
 
-    def _window(
-        self,
-        ctx: SyncContext,
-        users: dict[str, Any],
-        remembered: dict[str, str],
-        known: dict[str, RecordState],
-        wanted: dict[str, frozenset[str]],
-        managed: set[str],
-    ) -> set[str]:
-        """The users this run searches for (see the module docstring); only `run` keeps where the rotation is."""
+    def _rotation(self, ctx: SyncContext, remembered: list[str]) -> set[str] | None:
+        """The remembered users (`remembered`: sorted) this run searches for to verify them; None: every user is
+        searched (see the module docstring). Only `run` keeps where the rotation is."""
         mark = ctx.store.read_mark("intercom", OBJECT)
+        part: set[str] | None = None
         if mark.changed_since is None or self.every == 1 or ctx.full:
-            window, cursor = set(users), 0
+            cursor = 0
         else:
-            part, cursor = rotation(sorted(remembered), mark.verify_cursor, self.every)
-            writing = {key for key in remembered if wanted[key] != tagged(known[key].values) & managed}
-            window = (set(users) - set(remembered)) | set(part) | writing
+            window, cursor = rotation(remembered, mark.verify_cursor, self.every)
+            part = set(window)
         if ctx.run_id is not None:
             ctx.store.mark_read("intercom", OBJECT, ReadMark(datetime.now(UTC), cursor))
-        return window
+        return part
 
     def _match(self, users: dict[str, Any]) -> dict[str, JSON]:
         """user id -> contact (`users`: user id -> email): by external_id first, then by a unique email."""

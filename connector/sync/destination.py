@@ -35,6 +35,7 @@ class SyncContext:
     heartbeat: Callable[[], None] = field(default=_no_fence)  # the lease fence (Fence.check): raises when lost
     scoring: Scoring | None = None  # this run's scoring configuration
     rescore: Callable[[Scoring], Any] | None = None  # this run's data scored with another configuration (Rescorer)
+    slice_users: int = 100_000  # users planned at a time (`destinations.memory_mib`): a plan's memory is per slice
 
 
 class Destination(Protocol):

@@ -56,9 +56,21 @@ class DestinationPlan:
     records: list[RecordPlan] = field(default_factory=list)
     tags: list[TagPlan] = field(default_factory=list)
     tasks: list[Any] = field(default_factory=list)  # destination-specific task plans (HubSpot: TaskPlan)
+    # object type -> records left unchanged and not listed in `records` (contacts: a million of them)
+    unchanged: Counter[str] = field(default_factory=Counter)
+
+    def planned(self) -> int:
+        """Records planned: listed, and unchanged but not listed."""
+        return len(self.records) + sum(self.unchanged.values())
+
+    def kinds(self) -> Counter[tuple[str, str]]:
+        """(object type, action) -> records, the unlisted unchanged ones included."""
+        kinds: Counter[tuple[str, str]] = Counter((record.object_type, record.action) for record in self.records)
+        kinds.update({(object_type, "unchanged"): n for object_type, n in self.unchanged.items()})
+        return kinds
 
     def counts(self) -> dict[str, int]:
-        counter = Counter(f"{record.object_type}.{record.action}" for record in self.records)
+        counter = Counter({f"{object_type}.{action}": n for (object_type, action), n in self.kinds().items()})
         counter["tags.add"] = sum(len(tag.add) for tag in self.tags)
         counter["tags.remove"] = sum(len(tag.remove) for tag in self.tags)
         counter["provisioning"] = len(self.provisioning)
@@ -122,7 +134,7 @@ class SyncCounts:
     @classmethod
     def of_unwritten(cls, plan: DestinationPlan) -> SyncCounts:
         """Counts that start from the records a plan leaves alone: unchanged, unmatched, ambiguous."""
-        counts = cls()
+        counts = cls(unchanged=sum(plan.unchanged.values()))
         for record in plan.records:
             if record.action in ("unchanged", "unmatched", "ambiguous"):
                 setattr(counts, record.action, getattr(counts, record.action) + 1)

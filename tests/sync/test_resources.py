@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc only")
-REPORT = "import json; from healthsync.connector.engine import resources; print(json.dumps(resources()))"
+REPORT = "import json; from healthsync.connector.engine import resources; print(json.dumps(resources(2048)))"
 
 
 def test_the_peak_of_a_run_started_by_a_large_process_is_the_runs_own() -> None:
