@@ -12,12 +12,12 @@ import pytest
 
 from healthsync.connector.settings import Destinations
 from healthsync.sandbox.base import SandboxServer
-from tests.hubspot.crm import hubspot_only, set_config
-from tests.hubspot.test_bounded_reads import EVERY, api, remembered
+from tests.hubspot.crm import set_config
+from tests.hubspot.test_bounded_reads import EVERY, api, bounded_world, remembered
 from tests.intercom.conftest import contact_tags_world
 from tests.intercom.test_contact_reads import searched
 from tests.intercom.test_contact_tags import contact_tags, expected, tiers_of
-from tests.world import World, build_world, control, log_size, writes
+from tests.world import World, control, log_size, writes
 
 SLICE = 7  # users a slice: a few dozen slices in a world of a few hundred users
 
@@ -34,12 +34,8 @@ def verified(world: World, since: int, object_type: str) -> list[str]:
 
 @pytest.fixture
 def sliced(tmp_path: Path, hubspot: SandboxServer, intercom: SandboxServer) -> World:
-    built = build_world(tmp_path, hubspot, intercom, f"sqlite:///{tmp_path / 'state.db'}", accounts=60)
-    hubspot_only(built)
-    set_config(built, "destinations", "hubspot", "verify_every_runs", value=EVERY)
-    set_config(built, "destinations", "hubspot", "changed_overlap_minutes", value=0)
+    built = bounded_world(tmp_path, hubspot, intercom)
     set_config(built, "destinations", "plan_slice_users", value=SLICE)
-    control(hubspot, "PUT", "limits", {"search_index_lag_seconds": 0})
     return built
 
 
