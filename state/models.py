@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
 # Tasks: intent -> open -> completed (intent -> unconfirmed -> open when a create's outcome was unknown).
@@ -28,7 +28,19 @@ class RecordState:
     key: str
     remote_id: str | None
     values: dict[str, Any]
-    updated_at: datetime
+    stamp: Any = field(repr=False)  # when, as the database driver returned it: read on demand (`updated_at`)
+
+    @property
+    def updated_at(self) -> datetime:
+        """When the record was last acknowledged, as an aware UTC datetime (parsed on demand: a plan reads a
+        million records and almost never asks)."""
+        return instant(self.stamp)
+
+
+def instant(value: Any) -> datetime:
+    """A stored timestamp as an aware UTC datetime: SQLite keeps naive UTC text, PostgreSQL hands out datetimes."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)

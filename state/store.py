@@ -15,7 +15,7 @@ whether the create reached the destination, so it first searches the destination
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -45,7 +45,6 @@ from healthsync.state.schema import runs as runs_table
 from healthsync.state.schema import tasks as tasks_table
 
 _CHUNK = 500  # keys per IN (...) list, well under every backend's bound-parameter limit
-SHARED_TEXT = 40  # stored texts up to this long are kept once per `records` call (tiers, scores, dates)
 
 
 def _now() -> datetime:
@@ -501,27 +500,26 @@ def _records_query(destination: str, object_type: str) -> sa.Select[Any]:
 
 
 def _record_states(rows: Iterable[Any]) -> dict[str, RecordState]:
-    """The rows of `_records_query` as RecordStates by key, each field name and short text kept once."""
-    shared: dict[Any, Any] = {}
-    return {key: _stored_record(key, remote, values, at, shared) for key, remote, values, at in rows}
+    """The rows of `_records_query` as RecordStates by key (a plan reads a million of them a run, in slices)."""
+    return {key: RecordState(key, remote, _decoded(values), at) for key, remote, values, at in rows}
 
 
-def _stored_record(key: str, remote_id: str | None, values: Any, at: Any, shared: dict[Any, Any]) -> RecordState:
-    """A `records` row as a RecordState; `shared` holds one copy of each field name and short text seen so far."""
-    decoded = json.loads(values) if isinstance(values, str | bytes) else values
-    kept = {
-        shared.setdefault(name, name): shared.setdefault(value, value)
-        if isinstance(value, str) and len(value) <= SHARED_TEXT
-        else value
-        for name, value in decoded.items()
-    }
-    return RecordState(key=key, remote_id=remote_id, values=kept, updated_at=_instant(at))
+# C's JSON scanner, without `json.loads`' checks for surrounding whitespace (not in the type stubs)
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
-def _instant(value: Any) -> datetime:
-    """A stored timestamp as an aware UTC datetime: SQLite keeps naive UTC text, PostgreSQL hands out datetimes."""
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def _decoded(values: Any) -> dict[str, Any]:
+    """A stored values column as a dictionary: JSON text on SQLite (compact, as this store writes it), already
+    decoded by the driver on PostgreSQL."""
+    if isinstance(values, bytes):
+        values = values.decode()
+    if not isinstance(values, str):
+        return dict(values)
+    try:
+        decoded, end = _SCAN(values, 0)
+    except StopIteration:
+        decoded, end = None, -1
+    return decoded if end == len(values) and isinstance(decoded, dict) else dict(json.loads(values))
 
 
 def _run_record(row: Row[Any]) -> RunRecord:
