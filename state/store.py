@@ -14,6 +14,7 @@ whether the create reached the destination, so it first searches the destination
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -45,6 +46,9 @@ from healthsync.state.schema import runs as runs_table
 from healthsync.state.schema import tasks as tasks_table
 
 _CHUNK = 500  # keys per IN (...) list, well under every backend's bound-parameter limit
+
+
+DECODE_BATCH = 10_000  # stored values decoded per call (`_record_states`)
 
 
 def _now() -> datetime:
@@ -500,8 +504,30 @@ def _records_query(destination: str, object_type: str) -> sa.Select[Any]:
 
 
 def _record_states(rows: Iterable[Any]) -> dict[str, RecordState]:
-    """The rows of `_records_query` as RecordStates by key (a plan reads a million of them a run, in slices)."""
-    return {key: RecordState(key, remote, _decoded(values), at) for key, remote, values, at in rows}
+    """The rows of `_records_query` as RecordStates by key (a plan reads a million of them a run, in slices).
+
+    The values of 10,000 rows at a time are decoded as one JSON array, so the C scanner keeps each field name once
+    for all of them (a company holds about 17 fields: 100,000 of them in each destination's plan)."""
+    found: dict[str, RecordState] = {}
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, DECODE_BATCH)):
+        texts = [values for _, _, values, _ in batch]
+        decoded = _decoded_all(texts) if all(isinstance(text, str) for text in texts) else None
+        for position, (key, remote, values, at) in enumerate(batch):
+            found[key] = RecordState(key, remote, _decoded(values) if decoded is None else decoded[position], at)
+    return found
+
+
+def _decoded_all(texts: list[str]) -> list[dict[str, Any]] | None:
+    """Stored values columns (JSON objects) decoded in one call; None when any of them is not one object."""
+    joined = "[" + ",".join(texts) + "]"
+    try:
+        decoded, end = _SCAN(joined, 0)
+    except (StopIteration, ValueError):
+        return None
+    if end != len(joined) or len(decoded) != len(texts) or not all(isinstance(item, dict) for item in decoded):
+        return None
+    return list(decoded)
 
 
 # C's JSON scanner, without `json.loads`' checks for surrounding whitespace (not in the type stubs)
