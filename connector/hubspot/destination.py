@@ -27,7 +27,7 @@ from healthsync.connector.scores import ScoreResult
 from healthsync.connector.settings import HubSpotConfig
 from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
-from healthsync.connector.sync.destination import SyncContext, chunks, columns_of, rows_by_key
+from healthsync.connector.sync.destination import SyncContext, chunks, columns_of, key_order, rows_by_key
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
 from healthsync.connector.sync.values import hubspot_values, normalize_domain
 from healthsync.errors import ConfigError, RejectedRecordError
@@ -333,22 +333,23 @@ class HubSpotDestination:
         return plan
 
     def _plan_contacts(self, scores: ScoreResult, ctx: SyncContext, plan: DestinationPlan) -> None:
-        """The contacts' plans, in slices of `ctx.slice_users` users in email order (issue 25, item 3): the store,
-        the desired values, the reads and the diffs of one slice at a time; the search for changes and the
-        rotation look at the whole book once. Unchanged contacts are counted, not listed."""
+        """The contacts' plans, in slices of `ctx.slice_users` users in email order (issue 25, item 3): the score
+        table's rows, the store, the desired values, the reads and the diffs of one slice at a time; the search for
+        changes and the rotation look at the whole book once. Unchanged contacts are counted, not listed."""
         assert scores.users is not None
         fields = self.mapping.contacts.fields
         names = [field.property for field in fields]
-        columns = columns_of(scores.users, ["email", *(field.column for field in fields)])
-        users: dict[str, int] = {}  # email -> its row (the last one, when two users share an email)
-        for position, email in enumerate(columns.get("email") or []):
-            if email:
-                users[str(email).strip().lower()] = position
+        emails, rows = key_order(scores.users, "email", email=True)  # the last row of an email two users share
         book = ctx.store.remote_ids(self.name, "contacts")
-        reading = self.reads.begin(ctx, "contacts", sorted({rid for key, rid in book.items() if key in users}), names)
+        remembered = sorted({book[email] for email in emails if email in book})
         del book
-        for part in chunks(sorted(users), ctx.slice_users):
-            self._plan_contact_slice({email: users[email] for email in part}, columns, ctx, reading, plan)
+        reading = self.reads.begin(ctx, "contacts", remembered, names)
+        del remembered
+        wanted_columns = ["email", *(field.column for field in fields)]
+        for start in range(0, len(emails), ctx.slice_users):
+            part = scores.users.iloc[rows[start : start + ctx.slice_users]]
+            users = {email: position for position, email in enumerate(emails[start : start + ctx.slice_users])}
+            self._plan_contact_slice(users, columns_of(part, wanted_columns), ctx, reading, plan)
         self.reads.finish(ctx, reading)
 
     def _plan_contact_slice(
@@ -359,7 +360,8 @@ class HubSpotDestination:
         reading: Reading,
         plan: DestinationPlan,
     ) -> None:
-        """The plans of one slice of contacts (`users`: email -> row of the score table, in email order)."""
+        """The plans of one slice of contacts (`users`: email -> its row in `columns`, the slice's score-table
+        columns; in email order)."""
         fields = self.mapping.contacts.fields
         known = ctx.store.records(self.name, "contacts", first=next(iter(users)), last=next(reversed(users)))
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in users}

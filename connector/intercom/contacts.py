@@ -38,7 +38,7 @@ from healthsync.connector.intercom.client import JSON, IntercomClient
 from healthsync.connector.intercom.tags import TAG_PREFIX, tag_fields, tagged
 from healthsync.connector.scores import ScoreResult
 from healthsync.connector.sync.baseline import baseline, drifted, rotation
-from healthsync.connector.sync.destination import SyncContext, chunks, columns_of
+from healthsync.connector.sync.destination import SyncContext, chunks, columns_of, key_order
 from healthsync.connector.sync.plan import SyncCounts, TagPlan
 from healthsync.errors import RejectedRecordError
 from healthsync.mappings.models import IntercomMapping
@@ -60,24 +60,24 @@ class ContactTags:
     # -- plan ------------------------------------------------------------------------------------------------
     def plan(self, scores: ScoreResult, accounts: dict[str, dict[str, Any]], ctx: SyncContext) -> list[TagPlan]:
         """The tag changes of every user's contact, planned in slices of `ctx.slice_users` users in user-id order
-        (issue 25, item 3: the store, the searches and the diffs of one slice at a time); the rotation looks at
-        the whole book once."""
+        (issue 25, item 3: the score table's rows, the store, the searches and the diffs of one slice at a time);
+        the rotation looks at the whole book once."""
         if scores.users is None:
             return []
-        columns = columns_of(scores.users, ("user_id", "account_id", "email"))
-        ids = [str(user_id) for user_id in columns["user_id"]]
-        emails = columns.get("email") or [None] * len(ids)
-        users = dict(zip(ids, emails, strict=True))  # user id -> email
+        ids, rows = key_order(scores.users, "user_id")
         names = self.client.tags()
         self._tag_ids = {name: tag_id for tag_id, name in names.items()}
         plans = {name: TagPlan(name, object_type=OBJECT) for name in self.mapping.companies.tier_tags.values()}
-        wanted = self._wanted(ids, columns.get("account_id") or [None] * len(ids), accounts)
-        del columns, ids, emails
         book = ctx.store.remote_ids("intercom", OBJECT)
-        part = self._rotation(ctx, sorted(key for key in users if key in book))
+        part = self._rotation(ctx, [key for key in ids if key in book])
         del book
-        for keys in chunks(sorted(users), ctx.slice_users):
-            self._plan_slice({key: users[key] for key in keys}, wanted, part, names, plans, ctx)
+        for start in range(0, len(ids), ctx.slice_users):
+            keys = ids[start : start + ctx.slice_users]
+            columns = columns_of(scores.users.iloc[rows[start : start + ctx.slice_users]], ("account_id", "email"))
+            emails = columns.get("email") or [None] * len(keys)
+            wanted = self._wanted(keys, columns.get("account_id") or [None] * len(keys), accounts)
+            users = dict(zip(keys, emails, strict=True))  # user id -> email
+            self._plan_slice(users, wanted, part, names, plans, ctx)
         return [tag for tag in plans.values() if tag.add or tag.remove]
 
     def _plan_slice(

@@ -76,3 +76,21 @@ def columns_of(frame: Any, columns: Iterable[str]) -> dict[str, list[Any]]:
     from healthsync.connector.records import plain_column
 
     return {name: plain_column(frame[name]) for name in dict.fromkeys(columns) if name in frame.columns}
+
+
+def key_order(frame: Any, column: str, *, email: bool = False) -> tuple[list[str], Any]:
+    """(keys, rows): the distinct non-empty texts of `column` (with `email`: stripped and lowercased) in code-point
+    order, as `sorted` and the state store's key ranges order them, and the row of each in `frame` (the last one
+    when a key repeats). A plan in slices takes the rows of one slice at a time (`frame.iloc[rows[a:b]]`) instead
+    of holding every user's values as Python objects."""
+    import pandas as pd
+
+    if column not in frame.columns:
+        return [], []
+    texts = frame[column].astype("string")
+    if email:
+        texts = texts.str.strip().str.lower()
+    texts = pd.Series(texts.to_numpy(dtype=object, na_value=None), dtype=object)  # sorted as Python sorts text
+    texts = texts[texts.notna() & (texts != "")]
+    texts = texts[~texts.duplicated(keep="last")].sort_values(kind="stable")
+    return texts.tolist(), texts.index.to_numpy()

@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from healthsync.connector.settings import Destinations
+from healthsync.connector.sync.destination import key_order
 from healthsync.sandbox.base import SandboxServer
 from tests.hubspot.crm import set_config
 from tests.hubspot.test_bounded_reads import EVERY, api, bounded_world, remembered
@@ -96,3 +98,21 @@ def test_the_slice_follows_the_memory_setting() -> None:
     assert Destinations().slice_users() == 2048 * 50
     assert Destinations(memory_mib=512).slice_users() == 25_600
     assert Destinations(memory_mib=512, plan_slice_users=10).slice_users() == 10
+
+
+def test_key_order_sorts_as_python_and_keeps_the_last_row_of_a_repeated_key() -> None:
+    frame = pd.DataFrame(
+        {"email": [" B@x.com", "a@x.com", None, "b@x.com", "", "é@x.com", "Z@x.com", "a_b@x.com"], "n": range(8)}
+    )
+    keys, rows = key_order(frame, "email", email=True)
+    assert keys == sorted({"b@x.com", "a@x.com", "é@x.com", "z@x.com", "a_b@x.com"})
+    assert dict(zip(keys, frame["n"].iloc[rows], strict=True)) == {
+        "a@x.com": 1,
+        "a_b@x.com": 7,
+        "b@x.com": 3,  # " B@x.com" (row 0) and "b@x.com" (row 3) are one contact: the last row wins
+        "z@x.com": 6,
+        "é@x.com": 5,
+    }
+    ids, _ = key_order(pd.DataFrame({"user_id": [" u2", "u1", "U1"]}), "user_id")
+    assert ids == [" u2", "U1", "u1"]  # ids are taken as they are
+    assert key_order(frame, "missing") == ([], [])
