@@ -32,7 +32,10 @@ The mark (`ReadMark`) is kept only by `run` (not `plan`, which must not consume 
 Requests per object type of a rerun with N remembered records, C changed in HubSpot since the last run (ours
 included) and W remembered records to write: max(1, ceil(C / 200)) searches + ceil((ceil(N / verify_every_runs)
 + W) / 100) batch reads (at most; a record in two of them is read once); or, when ceil(C / 200) searches take
-longer than ceil(N / 100) batch reads at the configured rates, 1 search + ceil(N / 100) batch reads.
+longer than ceil(N / 100) batch reads at the configured rates, 1 search + ceil(N / 100) batch reads. Contacts are
+planned in slices of users (`destinations.memory_mib`): the search and the rotation's window are the whole book's
+(`Reads.begin`), the batch reads are each slice's (`Reads.slice`), so each slice rounds its reads up on its own (at
+most one more batch read per slice).
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ A remembered user outside these is planned against the store's acknowledged tags
 written to it). Intercom's search does offer `updated_at`, but only by day, and Intercom does not document whether
 tagging a contact changes it: healthsync does not rely on it. Searches per run, with U users not remembered, R
 remembered and W remembered users to write: about ceil(U / 100) + ceil((ceil(R / verify_every_runs) + W) / 100),
-plus one email search per 100 of them not found by external_id. Only `run` moves the rotation (not `plan`).
+plus one email search per 100 of them not found by external_id, rounded up per slice of users
+(`destinations.memory_mib`: at most one more search per slice). Only `run` moves the rotation (not `plan`).
 
 Only changes are sent: tagging goes out in batches (`POST /tags` with `users`, 100 per call), untagging
 has no batch form in the API (`DELETE /contacts/{id}/tags/{tag_id}`, one call per contact). Every call goes through
