@@ -27,7 +27,7 @@ from healthsync.connector.scores import ScoreResult
 from healthsync.connector.settings import HubSpotConfig
 from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
-from healthsync.connector.sync.destination import SyncContext, chunks, columns_of, key_order, rows_by_key
+from healthsync.connector.sync.destination import SyncContext, chunks, columns_of, key_order
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
 from healthsync.connector.sync.values import hubspot_values, normalize_domain
 from healthsync.errors import ConfigError, RejectedRecordError
@@ -288,7 +288,7 @@ class HubSpotDestination:
     def plan(self, scores: ScoreResult, ctx: SyncContext) -> DestinationPlan:
         plan = DestinationPlan(self.name)
         plan.provisioning = self.provisioning()
-        accounts = rows_by_key(scores.accounts, "account_id")
+        accounts = scores.account_rows()
         known = ctx.store.records(self.name, "companies")
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in accounts}
         fields = [self._id_field(), *self.mapping.companies.fields]

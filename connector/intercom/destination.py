@@ -21,7 +21,7 @@ from healthsync.connector.intercom.tags import TAG_PREFIX, tag_fields, tagged
 from healthsync.connector.scores import ScoreResult
 from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
-from healthsync.connector.sync.destination import SyncContext, chunks, rows_by_key
+from healthsync.connector.sync.destination import SyncContext, chunks
 from healthsync.connector.sync.plan import Action, DestinationPlan, RecordPlan, SyncCounts, TagPlan, diff
 from healthsync.connector.sync.values import cap_text, intercom_value
 from healthsync.errors import RejectedRecordError
@@ -70,7 +70,7 @@ class IntercomDestination:
     def plan(self, scores: ScoreResult, ctx: SyncContext) -> DestinationPlan:
         plan = DestinationPlan(self.name)
         plan.provisioning = provisioning.missing(self.client, self.mapping, self.reference)
-        accounts = rows_by_key(scores.accounts, "account_id")
+        accounts = scores.account_rows()
         known = ctx.store.records(self.name, "companies")
         listing = CompanyListing(self.client)
         listed = listing.by_company_id(sorted(accounts))

@@ -29,7 +29,7 @@ from healthsync.connector.slack.alerts import AlertPlan, detect, watched
 from healthsync.connector.slack.client import SlackClient, UnconfirmedPost
 from healthsync.connector.slack.message import Message, digest, single
 from healthsync.connector.sync.check import Finding, error, ok
-from healthsync.connector.sync.destination import SyncContext, rows_by_key
+from healthsync.connector.sync.destination import SyncContext
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.connector.sync.rescore import Scoring
 from healthsync.errors import DestinationError, LockHeldError, RejectedRecordError
@@ -93,7 +93,7 @@ class SlackDestination:
         return [ok(self.name, "webhook URL set (not called: a webhook cannot be called without posting)")]
 
     def plan(self, scores: ScoreResult, ctx: SyncContext) -> SlackPlan:
-        rows = rows_by_key(scores.accounts, "account_id")
+        rows = scores.account_rows()
         known = {key: state.values for key, state in ctx.store.records(DESTINATION, OBJECT_TYPE).items()}
         baseline = not known and not ctx.alert_baseline
         now = {key: watched(row) for key, row in rows.items()}
