@@ -16,6 +16,8 @@ import pandas as pd
 from healthsync.connector.sources.frames import TableReport
 from healthsync.connector.sources.plan import ReadPlan
 
+_ROWS = threading.Lock()  # one process builds one run's rows at a time (a lock in the instance could not be copied)
+
 
 @dataclass
 class ScoreResult:
@@ -28,7 +30,6 @@ class ScoreResult:
     as_of: datetime
     plan: ReadPlan | None = None
     _rows: dict[str, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def account_rows(self) -> dict[str, dict[str, Any]]:
         """account id -> the account's row as plain values (connector/records.py), built once and shared by the
@@ -36,7 +37,7 @@ class ScoreResult:
         destination's plan until this was shared)."""
         from healthsync.connector.output import to_records
 
-        with self._lock:  # HubSpot and Intercom plan at the same time
+        with _ROWS:  # HubSpot and Intercom plan at the same time
             if self._rows is None:
                 self._rows = {str(row["account_id"]): row for row in to_records(self.accounts)}
             return self._rows
