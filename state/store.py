@@ -181,16 +181,18 @@ class StateStore:
         with self._engine.connect() as conn:
             return _record_states(conn.execute(query.execution_options(yield_per=10_000)))
 
-    def remote_ids(self, destination: str, object_type: str) -> dict[str, str]:
-        """key -> remote id of every record of `object_type` that has one, without the values: what a plan built in
-        slices needs of the whole book up front (the rotation of its re-verification)."""
+    def remembered(self, destination: str, object_type: str, *, by: str = "remote_id") -> list[str]:
+        """The remote ids (`by="key"`: the keys) of every record of `object_type` that has a remote id, sorted as
+        Python sorts text: what a plan built in slices needs of the whole book up front (the rotation of its
+        re-verification), without the records' values or a dictionary of a million keys."""
         t = records_table
-        query = sa.select(t.c.key, t.c.remote_id).where(
+        column = t.c.key if by == "key" else t.c.remote_id
+        query = sa.select(column).where(
             t.c.destination == destination, t.c.object_type == object_type, t.c.remote_id.is_not(None)
         )
         with self._engine.connect() as conn:
-            rows = conn.execute(query.execution_options(yield_per=10_000))
-            return {str(key): str(remote) for key, remote in rows}
+            found = conn.execute(query.execution_options(yield_per=10_000)).scalars()
+            return sorted({str(value) for value in found})
 
     def acknowledge(self, destination: str, object_type: str, items: Iterable[Ack], *, resolve: bool = True) -> None:
         """Checkpoint one acknowledged batch in ONE transaction, and resolve open rejections of those keys.

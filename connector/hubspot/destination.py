@@ -340,11 +340,7 @@ class HubSpotDestination:
         fields = self.mapping.contacts.fields
         names = [field.property for field in fields]
         emails, rows = key_order(scores.users, "email", email=True)  # the last row of an email two users share
-        book = ctx.store.remote_ids(self.name, "contacts")
-        remembered = sorted({book[email] for email in emails if email in book})
-        del book
-        reading = self.reads.begin(ctx, "contacts", remembered, names)
-        del remembered
+        reading = self.reads.begin(ctx, "contacts", ctx.store.remembered(self.name, "contacts"), names)
         wanted_columns = ["email", *(field.column for field in fields)]
         for start in range(0, len(emails), ctx.slice_users):
             part = scores.users.iloc[rows[start : start + ctx.slice_users]]

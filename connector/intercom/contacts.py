@@ -69,9 +69,7 @@ class ContactTags:
         names = self.client.tags()
         self._tag_ids = {name: tag_id for tag_id, name in names.items()}
         plans = {name: TagPlan(name, object_type=OBJECT) for name in self.mapping.companies.tier_tags.values()}
-        book = ctx.store.remote_ids("intercom", OBJECT)
-        part = self._rotation(ctx, [key for key in ids if key in book])
-        del book
+        part = self._rotation(ctx, ctx.store.remembered("intercom", OBJECT, by="key"))
         for start in range(0, len(ids), ctx.slice_users):
             keys = ids[start : start + ctx.slice_users]
             columns = columns_of(scores.users.iloc[rows[start : start + ctx.slice_users]], ("account_id", "email"))
