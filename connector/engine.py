@@ -30,7 +30,7 @@ from healthsync.connector.slack.client import SlackClient
 from healthsync.connector.slack.destination import SlackDestination
 from healthsync.connector.sync import check as checks
 from healthsync.connector.sync.check import Finding
-from healthsync.connector.sync.destination import Destination, SyncContext
+from healthsync.connector.sync.destination import Destination, SyncContext, give_back_memory
 from healthsync.connector.sync.fence import Fence
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.connector.sync.ratelimit import ARRIVAL_MARGIN, RateLimiter
@@ -111,11 +111,9 @@ def stages(names: list[str], *, concurrent: bool) -> list[list[str]]:
 
 
 def history_points(scores: ScoreResult) -> list[ScorePoint]:
-    """One score-history point per account of the score table."""
-    from healthsync.connector.output import to_records
-
+    """One score-history point per account of the score table (from the rows the destinations read too)."""
     points = []
-    for row in to_records(scores.accounts):
+    for row in scores.account_rows().values():
         values = {name: row.get(name) for name in ("raw_score", "trend", "score_change", "score_reasons")}
         plays = tuple(str(play) for play in row.get("plays") or [])
         points.append(
@@ -383,6 +381,7 @@ class Engine:
         if self.progress is not None:
             self.progress("score accounts", 1, 0)
         summary.scores = self._scores(mappings)
+        give_back_memory()  # what reading and scoring freed, before the plans allocate theirs
         store.record_scores(summary.run_id, history_points(summary.scores), self.settings.state.history_runs)
         ctx = SyncContext(store=store, run_id=summary.run_id, full=full, heartbeat=beat, alert_baseline=alert_baseline)
         ctx.slice_users = self.settings.destinations.slice_users()

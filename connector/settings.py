@@ -232,7 +232,7 @@ class SlackConfig(DestinationConfig):
         return value
 
 
-USERS_PER_MIB = 50  # users a slice plans per MiB of `destinations.memory_mib`
+USERS_PER_MIB = 25  # users a slice plans per MiB of `destinations.memory_mib`
 
 
 class Destinations(_Strict):
@@ -247,17 +247,16 @@ class Destinations(_Strict):
     memory_mib: int = Field(
         default=2048,
         ge=256,
-        description="the memory (MiB) a run aims to stay within: users are planned in slices of memory_mib x 50 "
-        "(102,400 by default; about 2.5 KB a user in HubSpot and Intercom together); the run summary reports "
-        "the peak and a warning when the peak went past it",
+        description="the memory (MiB) a run aims to stay within: users are planned in slices of memory_mib x 25 "
+        "(51,200 by default); the run summary reports the peak and a warning when the peak went past it",
     )
 
     plan_slice_users: int | None = Field(
-        default=None, ge=1, description="users planned at a time; default memory_mib x 50 (set it to test slicing)"
+        default=None, ge=1, description="users planned at a time; default memory_mib x 25 (set it to test slicing)"
     )
 
     def slice_users(self) -> int:
-        """Users planned at a time: `plan_slice_users`, else `memory_mib` x 50 (README "Sync semantics")."""
+        """Users planned at a time: `plan_slice_users`, else `memory_mib` x 25 (README "Sync semantics")."""
         return self.plan_slice_users or self.memory_mib * USERS_PER_MIB
 
     def by_name(self, *, enabled_only: bool = False) -> dict[str, DestinationConfig]:

@@ -27,7 +27,7 @@ from healthsync.connector.scores import ScoreResult
 from healthsync.connector.settings import HubSpotConfig
 from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
-from healthsync.connector.sync.destination import SyncContext, chunks, columns_of, key_order
+from healthsync.connector.sync.destination import SyncContext, chunks, columns_of, give_back_memory, key_order
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
 from healthsync.connector.sync.values import hubspot_values, normalize_domain
 from healthsync.errors import ConfigError, RejectedRecordError
@@ -289,6 +289,24 @@ class HubSpotDestination:
         plan = DestinationPlan(self.name)
         plan.provisioning = self.provisioning()
         accounts = scores.account_rows()
+        self._plan_companies(plan, accounts, ctx)
+        if scores.users is not None and self.mapping.contacts.enabled and self.mapping.contacts.fields:
+            give_back_memory()  # what the companies' plan freed, before the contacts' slices
+            self._plan_contacts(scores, ctx, plan)
+        if self.mapping.tasks:
+            companies: dict[str, str | None] = {
+                r.key: r.remote_id
+                for r in plan.records
+                if r.object_type == "companies"
+                and ((r.remote_id and r.action in ("update", "unchanged")) or r.action == "create")
+            }
+            complete = self.config.complete_cleared_tasks
+            plan.tasks = plan_tasks(self.mapping.tasks, accounts, companies, ctx, scores.as_of, complete)
+            self.tasks.adopt(plan.tasks)
+        return plan
+
+    def _plan_companies(self, plan: DestinationPlan, accounts: dict[str, dict[str, Any]], ctx: SyncContext) -> None:
+        """The companies' records: matched, diffed (what this holds is freed before the contacts' slices start)."""
         known = ctx.store.records(self.name, "companies")
         remembered = {key: state.remote_id for key, state in known.items() if state.remote_id and key in accounts}
         fields = [self._id_field(), *self.mapping.companies.fields]
@@ -318,19 +336,6 @@ class HubSpotDestination:
                 if not record.changes:
                     record.action = "unchanged"
             plan.records.append(record)
-        if scores.users is not None and self.mapping.contacts.enabled and self.mapping.contacts.fields:
-            self._plan_contacts(scores, ctx, plan)
-        if self.mapping.tasks:
-            companies: dict[str, str | None] = {
-                r.key: r.remote_id
-                for r in plan.records
-                if r.object_type == "companies"
-                and ((r.remote_id and r.action in ("update", "unchanged")) or r.action == "create")
-            }
-            complete = self.config.complete_cleared_tasks
-            plan.tasks = plan_tasks(self.mapping.tasks, accounts, companies, ctx, scores.as_of, complete)
-            self.tasks.adopt(plan.tasks)
-        return plan
 
     def _plan_contacts(self, scores: ScoreResult, ctx: SyncContext, plan: DestinationPlan) -> None:
         """The contacts' plans, in slices of `ctx.slice_users` users in email order (issue 25, item 3): the score
@@ -346,6 +351,7 @@ class HubSpotDestination:
             part = scores.users.iloc[rows[start : start + ctx.slice_users]]
             users = {email: position for position, email in enumerate(emails[start : start + ctx.slice_users])}
             self._plan_contact_slice(users, columns_of(part, wanted_columns), ctx, reading, plan)
+            give_back_memory()
         self.reads.finish(ctx, reading)
 
     def _plan_contact_slice(

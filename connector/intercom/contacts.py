@@ -39,7 +39,7 @@ from healthsync.connector.intercom.client import JSON, IntercomClient
 from healthsync.connector.intercom.tags import TAG_PREFIX, tag_fields, tagged
 from healthsync.connector.scores import ScoreResult
 from healthsync.connector.sync.baseline import baseline, drifted, rotation
-from healthsync.connector.sync.destination import SyncContext, chunks, columns_of, key_order
+from healthsync.connector.sync.destination import SyncContext, chunks, columns_of, give_back_memory, key_order
 from healthsync.connector.sync.plan import SyncCounts, TagPlan
 from healthsync.errors import RejectedRecordError
 from healthsync.mappings.models import IntercomMapping
@@ -77,6 +77,7 @@ class ContactTags:
             wanted = self._wanted(keys, columns.get("account_id") or [None] * len(keys), accounts)
             users = dict(zip(keys, emails, strict=True))  # user id -> email
             self._plan_slice(users, wanted, part, names, plans, ctx)
+            give_back_memory()
         return [tag for tag in plans.values() if tag.add or tag.remove]
 
     def _plan_slice(

@@ -21,7 +21,7 @@ from healthsync.connector.intercom.tags import TAG_PREFIX, tag_fields, tagged
 from healthsync.connector.scores import ScoreResult
 from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
-from healthsync.connector.sync.destination import SyncContext, chunks
+from healthsync.connector.sync.destination import SyncContext, chunks, give_back_memory
 from healthsync.connector.sync.plan import Action, DestinationPlan, RecordPlan, SyncCounts, TagPlan, diff
 from healthsync.connector.sync.values import cap_text, intercom_value
 from healthsync.errors import RejectedRecordError
@@ -71,6 +71,14 @@ class IntercomDestination:
         plan = DestinationPlan(self.name)
         plan.provisioning = provisioning.missing(self.client, self.mapping, self.reference)
         accounts = scores.account_rows()
+        self._plan_companies(plan, accounts, ctx)
+        if self.mapping.contacts.tier_tags:
+            give_back_memory()  # what the companies' plan freed (the scroll's pages), before the contacts' slices
+            plan.tags += self.contacts.plan(scores, accounts, ctx)
+        return plan
+
+    def _plan_companies(self, plan: DestinationPlan, accounts: dict[str, dict[str, Any]], ctx: SyncContext) -> None:
+        """The companies' records and tags (what this holds is freed before the contacts' slices start)."""
         known = ctx.store.records(self.name, "companies")
         listing = CompanyListing(self.client)
         listed = listing.by_company_id(sorted(accounts))
@@ -86,9 +94,6 @@ class IntercomDestination:
                 continue
             self._plan_company(plan, tags, key, accounts[key], targets[key], against[key], ctx.full)
         plan.tags = [tag for tag in tags.values() if tag.add or tag.remove]
-        if self.mapping.contacts.tier_tags:
-            plan.tags += self.contacts.plan(scores, accounts, ctx)
-        return plan
 
     @staticmethod
     def _gone(state: RecordState | None) -> str:

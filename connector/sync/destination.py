@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -94,3 +95,26 @@ def key_order(frame: Any, column: str, *, email: bool = False) -> tuple[list[str
     texts = texts[texts.notna() & (texts != "")]
     texts = texts[~texts.duplicated(keep="last")].sort_values(kind="stable")
     return texts.tolist(), texts.index.to_numpy()
+
+
+def give_back_memory() -> None:
+    """Hand the heap's free memory back to the system (glibc's `malloc_trim`; nothing elsewhere). glibc keeps
+    what a phase freed for reuse: after scoring 100,000 accounts and 1,000,000 users, 886 MiB resident of which
+    malloc_trim returns 250 MiB, which the plans would otherwise stack on top of. Called after scoring and after
+    each slice of a plan (a few milliseconds each)."""
+    trim = _trimmer()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _trimmer() -> Any:
+    """glibc's malloc_trim, or None where there is none (macOS, musl)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None

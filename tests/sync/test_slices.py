@@ -95,8 +95,8 @@ def test_intercom_contact_tags_in_slices_search_the_whole_books_rotation(
 
 
 def test_the_slice_follows_the_memory_setting() -> None:
-    assert Destinations().slice_users() == 2048 * 50
-    assert Destinations(memory_mib=512).slice_users() == 25_600
+    assert Destinations().slice_users() == 2048 * 25
+    assert Destinations(memory_mib=512).slice_users() == 12_800
     assert Destinations(memory_mib=512, plan_slice_users=10).slice_users() == 10
 
 
