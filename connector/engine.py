@@ -383,8 +383,14 @@ class Engine:
         summary.scores = self._scores(mappings)
         give_back_memory()  # what reading and scoring freed, before the plans allocate theirs
         store.record_scores(summary.run_id, history_points(summary.scores), self.settings.state.history_runs)
-        ctx = SyncContext(store=store, run_id=summary.run_id, full=full, heartbeat=beat, alert_baseline=alert_baseline)
-        ctx.slice_users = self.settings.destinations.slice_users()
+        ctx = SyncContext(
+            store=store,
+            run_id=summary.run_id,
+            full=full,
+            heartbeat=beat,
+            alert_baseline=alert_baseline,
+            slice_users=self.settings.destinations.slice_users(),
+        )
         summary.config_change = self._config_change(store, summary.scores, ctx, summary.run_id)
         if self.progress is not None:
             self.progress("score accounts", 1, 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -48,6 +49,15 @@ def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     columns = [str(name) for name in frame.columns]
     values = [plain_column(frame.iloc[:, position]) for position in range(frame.shape[1])]
     return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)] if columns else []
+
+
+def rows_by_key(frame: pd.DataFrame, key: str, columns: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Score table rows as plain dictionaries keyed by `key`; with `columns`, only those (and `key`) that the frame
+    has: a plan that reads three of a user's columns does not hold all of them for a million users."""
+    if columns is not None:
+        wanted = {key, *columns}
+        frame = frame[[name for name in frame.columns if name in wanted]]
+    return {str(row[key]): row for row in to_records(frame)}
 
 
 def plain_column(column: pd.Series) -> list[Any]:

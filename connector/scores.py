@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from healthsync.connector.records import rows_by_key
 from healthsync.connector.sources.frames import TableReport
 from healthsync.connector.sources.plan import ReadPlan
 
@@ -35,9 +36,7 @@ class ScoreResult:
         """account id -> the account's row as plain values (connector/records.py), built once and shared by the
         destinations, which only read it (issue 25, item 3: 161 MiB at 100,000 accounts, held by each
         destination's plan until this was shared)."""
-        from healthsync.connector.output import to_records
-
         with _ROWS:  # HubSpot and Intercom plan at the same time
             if self._rows is None:
-                self._rows = {str(row["account_id"]): row for row in to_records(self.accounts)}
+                self._rows = rows_by_key(self.accounts, "account_id")
             return self._rows

@@ -233,6 +233,8 @@ class SlackConfig(DestinationConfig):
 
 
 USERS_PER_MIB = 25  # users a slice plans per MiB of `destinations.memory_mib`
+DEFAULT_MEMORY_MIB = 2048
+DEFAULT_SLICE_USERS = DEFAULT_MEMORY_MIB * USERS_PER_MIB
 
 
 class Destinations(_Strict):
@@ -245,7 +247,7 @@ class Destinations(_Strict):
         "limits), then Slack; false: one destination after the other",
     )
     memory_mib: int = Field(
-        default=2048,
+        default=DEFAULT_MEMORY_MIB,
         ge=256,
         description="the memory (MiB) a run aims to stay within: users are planned in slices of memory_mib x 25 "
         "(51,200 by default); the run summary reports the peak and a warning when the peak went past it",

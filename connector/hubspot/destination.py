@@ -27,7 +27,7 @@ from healthsync.connector.scores import ScoreResult
 from healthsync.connector.settings import HubSpotConfig
 from healthsync.connector.sync.baseline import baseline
 from healthsync.connector.sync.check import Finding
-from healthsync.connector.sync.destination import SyncContext, chunks, columns_of, give_back_memory, key_order
+from healthsync.connector.sync.destination import SyncContext, chunks, give_back_memory, key_order, slices
 from healthsync.connector.sync.plan import DestinationPlan, Provision, RecordPlan, SyncCounts, diff
 from healthsync.connector.sync.values import hubspot_values, normalize_domain
 from healthsync.errors import ConfigError, RejectedRecordError
@@ -347,11 +347,9 @@ class HubSpotDestination:
         emails, rows = key_order(scores.users, "email", email=True)  # the last row of an email two users share
         reading = self.reads.begin(ctx, "contacts", ctx.store.remembered(self.name, "contacts"), names)
         wanted_columns = ["email", *(field.column for field in fields)]
-        for start in range(0, len(emails), ctx.slice_users):
-            part = scores.users.iloc[rows[start : start + ctx.slice_users]]
-            users = {email: position for position, email in enumerate(emails[start : start + ctx.slice_users])}
-            self._plan_contact_slice(users, columns_of(part, wanted_columns), ctx, reading, plan)
-            give_back_memory()
+        for part, columns in slices(scores.users, emails, rows, ctx.slice_users, wanted_columns):
+            users = {email: position for position, email in enumerate(part)}
+            self._plan_contact_slice(users, columns, ctx, reading, plan)
         self.reads.finish(ctx, reading)
 
     def _plan_contact_slice(

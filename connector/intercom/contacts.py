@@ -39,7 +39,7 @@ from healthsync.connector.intercom.client import JSON, IntercomClient
 from healthsync.connector.intercom.tags import TAG_PREFIX, tag_fields, tagged
 from healthsync.connector.scores import ScoreResult
 from healthsync.connector.sync.baseline import baseline, drifted, rotation
-from healthsync.connector.sync.destination import SyncContext, chunks, columns_of, give_back_memory, key_order
+from healthsync.connector.sync.destination import SyncContext, chunks, key_order, slices
 from healthsync.connector.sync.plan import SyncCounts, TagPlan
 from healthsync.errors import RejectedRecordError
 from healthsync.mappings.models import IntercomMapping
@@ -70,14 +70,11 @@ class ContactTags:
         self._tag_ids = {name: tag_id for tag_id, name in names.items()}
         plans = {name: TagPlan(name, object_type=OBJECT) for name in self.mapping.companies.tier_tags.values()}
         part = self._rotation(ctx, ctx.store.remembered("intercom", OBJECT, by="key"))
-        for start in range(0, len(ids), ctx.slice_users):
-            keys = ids[start : start + ctx.slice_users]
-            columns = columns_of(scores.users.iloc[rows[start : start + ctx.slice_users]], ("account_id", "email"))
+        for keys, columns in slices(scores.users, ids, rows, ctx.slice_users, ("account_id", "email")):
             emails = columns.get("email") or [None] * len(keys)
             wanted = self._wanted(keys, columns.get("account_id") or [None] * len(keys), accounts)
             users = dict(zip(keys, emails, strict=True))  # user id -> email
             self._plan_slice(users, wanted, part, names, plans, ctx)
-            give_back_memory()
         return [tag for tag in plans.values() if tag.add or tag.remove]
 
     def _plan_slice(

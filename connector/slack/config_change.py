@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from healthsync.connector.records import rows_by_key
 from healthsync.connector.slack.alerts import AlertPlan, detect
-from healthsync.connector.sync.destination import SyncContext, rows_by_key
+from healthsync.connector.sync.destination import SyncContext
 from healthsync.connector.sync.rescore import Scoring, tier_moves
 from healthsync.mappings.models import SlackRule
 from healthsync.state import Ack, RecordState

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from healthsync.connector.scores import ScoreResult
+from healthsync.connector.settings import DEFAULT_SLICE_USERS
 from healthsync.connector.sync.check import Finding
 from healthsync.connector.sync.plan import DestinationPlan, SyncCounts
 from healthsync.connector.sync.rescore import Scoring
@@ -36,7 +37,7 @@ class SyncContext:
     heartbeat: Callable[[], None] = field(default=_no_fence)  # the lease fence (Fence.check): raises when lost
     scoring: Scoring | None = None  # this run's scoring configuration
     rescore: Callable[[Scoring], Any] | None = None  # this run's data scored with another configuration (Rescorer)
-    slice_users: int = 100_000  # users planned at a time (`destinations.memory_mib`): a plan's memory is per slice
+    slice_users: int = DEFAULT_SLICE_USERS  # users planned at a time (`destinations.slice_users()`)
 
 
 class Destination(Protocol):
@@ -60,20 +61,9 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def rows_by_key(frame: Any, key: str, columns: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Score table rows as plain dictionaries keyed by `key`; with `columns`, only those (and `key`) that the frame
-    has: a plan that reads three of a user's columns does not hold all of them for a million users."""
-    from healthsync.connector.output import to_records
-
-    if columns is not None:
-        wanted = {key, *columns}
-        frame = frame[[name for name in frame.columns if name in wanted]]
-    return {str(row[key]): row for row in to_records(frame)}
-
-
 def columns_of(frame: Any, columns: Iterable[str]) -> dict[str, list[Any]]:
-    """Score table columns as plain Python lists (the values `rows_by_key` would hold), only those the frame has:
-    a plan over a million users reads them a column at a time instead of building one dictionary per user."""
+    """Score table columns as plain Python lists (the values `records.rows_by_key` would hold), only those the frame
+    has: a plan over a million users reads them a column at a time instead of building one dictionary per user."""
     from healthsync.connector.records import plain_column
 
     return {name: plain_column(frame[name]) for name in dict.fromkeys(columns) if name in frame.columns}
@@ -95,6 +85,17 @@ def key_order(frame: Any, column: str, *, email: bool = False) -> tuple[list[str
     texts = texts[texts.notna() & (texts != "")]
     texts = texts[~texts.duplicated(keep="last")].sort_values(kind="stable")
     return texts.tolist(), texts.index.to_numpy()
+
+
+def slices(
+    frame: Any, keys: list[str], rows: Any, size: int, columns: Iterable[str]
+) -> Iterator[tuple[list[str], dict[str, list[Any]]]]:
+    """`keys` and their `rows` (from :func:`key_order`) `size` at a time, each slice with its rows' `columns` of
+    `frame` (:func:`columns_of`); the heap's free memory is handed back after each slice."""
+    wanted = list(columns)
+    for start in range(0, len(keys), size):
+        yield keys[start : start + size], columns_of(frame.iloc[rows[start : start + size]], wanted)
+        give_back_memory()
 
 
 def give_back_memory() -> None:
